@@ -1,0 +1,31 @@
+"""microgrsucc: a small, fast scalar reverse-mode automatic differentiation engine.
+
+>>> from microgrsucc import Value
+>>> a, b = Value(2.0), Value(-3.0)
+>>> c = (a * b).tanh()
+>>> c.backward()
+>>> round(a.grad, 6)
+-0.029598
+"""
+
+from microgrsucc.engine import Operand, Value, is_grad_enabled, no_grad, zero_grad
+from microgrsucc.functions import cos, exp, log, relu, sigmoid, sin, sqrt, tanh
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Operand",
+    "Value",
+    "__version__",
+    "cos",
+    "exp",
+    "is_grad_enabled",
+    "log",
+    "no_grad",
+    "relu",
+    "sigmoid",
+    "sin",
+    "sqrt",
+    "tanh",
+    "zero_grad",
+]

@@ -1,0 +1,167 @@
+"""The table of primitives: each op's forward and its local derivative, side by side.
+
+This module is the only place that knows what an op computes. The engine (``engine.py``)
+records a node per op application and, in ``backward()``, multiplies the upstream gradient
+by the partials written here.
+
+A derivative is written once, in terms of the inputs ``x`` (and ``y``), the op's output
+``out`` and a namespace ``F`` of elementary functions. ``backward()`` calls it with floats
+and ``F = FLOAT`` for plain first-order gradients (fast), and with Values and
+``F = microgrsucc.functional`` when ``create_graph=True`` (so the gradient is itself a graph
+that can be differentiated again). A unary op returns one partial; an op of n inputs returns
+a tuple of n partials, in input order.
+
+Forward functions take and return floats. They raise ``ValueError`` with a short reason for
+inputs outside their domain; the engine prefixes the op and its operands to every error.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from functools import lru_cache
+from types import SimpleNamespace
+from typing import Any
+
+__all__ = ["Primitive", "PRIMITIVES", "FLOAT", "pow_const"]
+
+# A derivative receives (F, *inputs, out); the inputs are floats or Values, so it is typed Any.
+Derivative = Callable[..., Any]
+
+
+class Primitive:
+    """One op: its name, arity, float forward and local derivative.
+
+    >>> mul.forward(3.0, 4.0), mul.derivative(FLOAT, 3.0, 4.0, 12.0)
+    (12.0, (4.0, 3.0))
+    """
+
+    __slots__ = ("name", "arity", "forward", "derivative", "constant")
+
+    def __init__(
+        self, name: str, arity: int, forward: Callable[..., float], derivative: Derivative | Any
+    ) -> None:
+        self.name = name
+        self.arity = arity
+        self.forward = forward
+        self.derivative = derivative
+        # A linear op's partials do not depend on its inputs (1 and 1 for +): write them as a
+        # number or tuple instead of a function and backward() reads them without a call.
+        self.constant = not callable(derivative)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}/{self.arity}>"
+
+
+# --- forwards that need a domain check or a numerically stable form -------------------------
+
+
+def _div(x: float, y: float) -> float:
+    if y == 0.0:
+        raise ZeroDivisionError("division by zero")
+    return x / y
+
+
+def _pow(x: float, y: float) -> float:
+    if x < 0.0 and not float(y).is_integer():
+        raise ValueError(f"a negative base needs an integer exponent, got {y!r} (a complex result)")
+    if x == 0.0 and y < 0.0:
+        raise ZeroDivisionError("0 cannot be raised to a negative power")
+    return float(x**y)
+
+
+def _log(x: float) -> float:
+    if x <= 0.0:
+        raise ValueError("the operand must be > 0")
+    return math.log(x)
+
+
+def _sqrt(x: float) -> float:
+    if x < 0.0:
+        raise ValueError("the operand must be >= 0")
+    return math.sqrt(x)
+
+
+def _sigmoid(x: float) -> float:
+    # Two branches so exp() only sees non-positive arguments: no overflow at any x.
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _relu(x: float) -> float:
+    return x if x > 0.0 else 0.0
+
+
+def _sign(x: float) -> float:
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+
+
+# Elementary functions on floats, for derivatives evaluated without a graph.
+FLOAT = SimpleNamespace(
+    exp=math.exp,
+    log=_log,
+    sqrt=_sqrt,
+    sin=math.sin,
+    cos=math.cos,
+    tanh=math.tanh,
+    sigmoid=_sigmoid,
+    relu=_relu,
+    abs=abs,
+    value=float,  # the plain number inside, for branching on a value (identity here)
+)
+
+
+def _pow_partials(F: Any, x: Any, y: Any, out: Any) -> tuple[Any, Any]:
+    # d/dy x**y = out * log(x) exists only for x > 0; at x == 0 we use 0 like PyTorch.
+    x0 = F.value(x)
+    dy = out * F.log(x) if x0 > 0.0 else (0.0 if x0 == 0.0 else math.nan)
+    return y * x ** (y - 1.0), dy
+
+
+def _sqrt_partial(F: Any, x: Any, out: Any) -> Any:
+    return 0.5 / out if F.value(out) != 0.0 else math.inf
+
+
+# --- the table ---------------------------------------------------------------------------
+#                      name       arity forward        d/d(inputs) given (F, inputs..., out)
+add = Primitive("+", 2, operator.add, (1.0, 1.0))
+sub = Primitive("-", 2, operator.sub, (1.0, -1.0))
+mul = Primitive("*", 2, operator.mul, lambda F, x, y, out: (y, x))
+div = Primitive("/", 2, _div, lambda F, x, y, out: (1.0 / y, -out / y))
+pow = Primitive("**", 2, _pow, _pow_partials)
+neg = Primitive("neg", 1, operator.neg, -1.0)
+abs_ = Primitive("abs", 1, abs, lambda F, x, out: _sign(F.value(x)))
+exp = Primitive("exp", 1, math.exp, lambda F, x, out: out)
+log = Primitive("log", 1, _log, lambda F, x, out: 1.0 / x)
+sqrt = Primitive("sqrt", 1, _sqrt, _sqrt_partial)
+sin = Primitive("sin", 1, math.sin, lambda F, x, out: F.cos(x))
+cos = Primitive("cos", 1, math.cos, lambda F, x, out: -F.sin(x))
+tanh = Primitive("tanh", 1, math.tanh, lambda F, x, out: 1.0 - out * out)
+sigmoid = Primitive("sigmoid", 1, _sigmoid, lambda F, x, out: out * (1.0 - out))
+relu = Primitive("relu", 1, _relu, lambda F, x, out: 1.0 if F.value(x) > 0.0 else 0.0)
+
+
+@lru_cache(maxsize=256)
+def pow_const(n: float) -> Primitive:
+    """``x ** n`` for a constant ``n``: a unary op, so no gradient is owed to the exponent."""
+    name = f"**{int(n)}" if n.is_integer() else f"**{n:g}"  # short, for pictures
+
+    def forward(x: float) -> float:
+        return _pow(x, n)
+
+    def derivative(F: Any, x: Any, out: Any) -> Any:
+        if n == 0.0 or n == 1.0:
+            return n  # d/dx x**0 = 0 and d/dx x = 1, also at x = 0
+        if n < 1.0 and F.value(x) == 0.0:
+            return math.inf  # 0 < n < 1: the slope is vertical at 0 (PyTorch gives inf too)
+        return n * x ** (n - 1.0)
+
+    return Primitive(name, 1, forward, derivative)
+
+
+PRIMITIVES: dict[str, Primitive] = {
+    p.name: p for p in (add, sub, mul, div, pow, neg, abs_, exp, log, sqrt, sin, cos, tanh, sigmoid, relu)
+}
