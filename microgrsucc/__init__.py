@@ -8,7 +8,16 @@
 -0.029598
 """
 
-from microgrsucc.engine import Operand, Value, is_grad_enabled, no_grad, zero_grad
+from microgrsucc.engine import (
+    Operand,
+    Value,
+    detect_anomaly,
+    gradients,
+    is_grad_enabled,
+    no_grad,
+    zero_grad,
+)
+from microgrsucc.drawing import draw, render
 from microgrsucc.functions import cos, exp, log, relu, sigmoid, sin, sqrt, tanh
 
 __version__ = "0.1.0"
@@ -18,11 +27,15 @@ __all__ = [
     "Value",
     "__version__",
     "cos",
+    "detect_anomaly",
+    "draw",
     "exp",
+    "gradients",
     "is_grad_enabled",
     "log",
     "no_grad",
     "relu",
+    "render",
     "sigmoid",
     "sin",
     "sqrt",

@@ -12,18 +12,28 @@ input to its output, so a graph that is dropped is freed at once by reference co
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 import reprlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from types import SimpleNamespace, TracebackType
+from types import SimpleNamespace
 from typing import Any, SupportsFloat, TypeVar, Union
 
 from microgrsucc import ops
 from microgrsucc.ops import Primitive
 
-__all__ = ["Operand", "Value", "apply", "is_grad_enabled", "no_grad", "zero_grad"]
+__all__ = [
+    "Operand",
+    "Value",
+    "apply",
+    "detect_anomaly",
+    "gradients",
+    "is_grad_enabled",
+    "no_grad",
+    "zero_grad",
+]
 
 Operand = Union["Value", SupportsFloat]
 """A Value or a plain real number (int, float, Fraction, numpy scalar, ...)."""
@@ -31,9 +41,79 @@ Operand = Union["Value", SupportsFloat]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+# --- modes: no_grad() and detect_anomaly() --------------------------------------------------
+# Both are per thread. _modes counts the blocks open in any thread, so the common case
+# (none) costs each op one global read instead of a thread-local lookup.
+
+_state = threading.local()
+_modes = 0
+_modes_lock = threading.Lock()
+
+
+class _Mode:
+    """A per-thread, nestable switch usable as a context manager or a decorator."""
+
+    _name = ""
+
+    def __enter__(self) -> None:
+        global _modes
+        setattr(_state, self._name, getattr(_state, self._name, 0) + 1)
+        with _modes_lock:
+            _modes += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _modes
+        setattr(_state, self._name, getattr(_state, self._name) - 1)
+        with _modes_lock:
+            _modes -= 1
+
+    def __call__(self, fn: _F) -> _F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class no_grad(_Mode):
+    """Ops record no graph in this thread while it is open (as ``torch.no_grad``).
+
+    >>> x = Value(2.0)
+    >>> with no_grad():
+    ...     y = x * x
+    >>> y.data, y.is_leaf
+    (4.0, True)
+    """
+
+    _name = "no_grad"
+
+
+class detect_anomaly(_Mode):
+    """Raise ``FloatingPointError`` at the first op whose value or gradient is NaN or infinite.
+
+    The message names the op and its inputs. Slower; for finding where a NaN comes from.
+    """
+
+    _name = "anomaly"
+
+
+def is_grad_enabled() -> bool:
+    """False inside ``no_grad()`` in the current thread."""
+    return not getattr(_state, "no_grad", 0)
+
+
+def _after_op(out: Value) -> None:
+    """The slow path of recording an op, taken only while some mode is open somewhere."""
+    if getattr(_state, "anomaly", 0) and not math.isfinite(out.data):
+        raise FloatingPointError(f"{_call(out._op, _operands(out))} produced {out.data}")  # type: ignore[arg-type]
+    if getattr(_state, "no_grad", 0):
+        out._op = out._a = out._b = None
+
+
 # --- recording ops ---------------------------------------------------------------------------
 # Each op becomes one function, made once per primitive (not per node), that computes the
-# forward and records the node. These are the Value methods; apply() makes them for new ops.
+# forward and records the node. They are the Value methods; apply() makes them for new ops.
 
 _new = object.__new__
 
@@ -43,9 +123,8 @@ def _leaf(data: float) -> Value:
     out.data = data
     out.grad = 0.0
     out.label = None
-    out._op = None
-    out._a = None
-    out._b = None
+    out._op = out._a = out._b = None
+    out._pending = 0
     return out
 
 
@@ -61,13 +140,12 @@ def _unary(op: Primitive) -> Callable[[Value], Value]:
         out.data = data
         out.grad = 0.0
         out.label = None
+        out._op = op
+        out._a = x
         out._b = None
-        if _no_grad_count and _no_grad_here():
-            out._op = None
-            out._a = None
-        else:
-            out._op = op
-            out._a = x
+        out._pending = 0
+        if _modes:
+            _after_op(out)
         return out
 
     apply.__name__ = apply.__qualname__ = op.name
@@ -78,27 +156,25 @@ def _unary(op: Primitive) -> Callable[[Value], Value]:
 def _binary(op: Primitive) -> Callable[[Value, Operand], Value]:
     forward = op.forward
 
-    def apply(x: Value, y: Operand) -> Value:
+    def apply(x: Value, y: Any) -> Value:
         if y.__class__ is not Value:
             y = _constant(y)
             if y is NotImplemented:
-                return NotImplemented
+                return NotImplemented  # type: ignore[no-any-return]  # Python then raises TypeError
         try:
-            data = forward(x.data, y.data)  # type: ignore[union-attr]
+            data = forward(x.data, y.data)
         except (ArithmeticError, ValueError) as err:
-            raise _op_error(op, err, x.data, y.data) from None  # type: ignore[union-attr]
+            raise _op_error(op, err, x.data, y.data) from None
         out: Value = _new(Value)
         out.data = data
         out.grad = 0.0
         out.label = None
-        if _no_grad_count and _no_grad_here():
-            out._op = None
-            out._a = None
-            out._b = None
-        else:
-            out._op = op
-            out._a = x
-            out._b = y
+        out._op = op
+        out._a = x
+        out._b = y
+        out._pending = 0
+        if _modes:
+            _after_op(out)
         return out
 
     apply.__name__ = apply.__qualname__ = op.name
@@ -107,7 +183,7 @@ def _binary(op: Primitive) -> Callable[[Value, Operand], Value]:
 
 
 def _reflected(apply: Callable[[Value, Operand], Value]) -> Callable[[Value, Operand], Value]:
-    """``other OP self`` for a plain number on the left."""
+    """``number OP value``: the number becomes a leaf on the left."""
 
     def rapply(self: Value, other: Operand) -> Value:
         left = _constant(other)
@@ -117,37 +193,44 @@ def _reflected(apply: Callable[[Value, Operand], Value]) -> Callable[[Value, Ope
 
 
 def _nary(op: Primitive) -> Callable[..., Value]:
-    def apply(*inputs: Operand) -> Value:
-        if len(inputs) != op.arity:
-            raise TypeError(f"{op.name} takes {op.arity} operands, got {len(inputs)}")
-        args = tuple(x if isinstance(x, Value) else _leaf(_to_float(x, op.name)) for x in inputs)
+    def apply(*inputs: Value) -> Value:
         try:
-            data = _to_float(op.forward(*[x.data for x in args]), op.name)
+            data = _to_float(op.forward(*[x.data for x in inputs]), op.name)
         except (ArithmeticError, ValueError) as err:
-            raise _op_error(op, err, *[x.data for x in args]) from None
+            raise _op_error(op, err, *[x.data for x in inputs]) from None
         out = _leaf(data)
-        if not (_no_grad_count and _no_grad_here()):
-            out._op = op
-            out._a = args
+        out._op = op
+        out._a = inputs
+        if _modes:
+            _after_op(out)
         return out
 
-    apply.__name__ = apply.__qualname__ = op.name
     return apply
 
 
 def apply(op: Primitive) -> Callable[..., Value]:
-    """The function that applies ``op`` to Values (or numbers) and records the node.
+    """The function that applies ``op`` to Values or numbers and records the node.
 
-    This is how ops are added: describe one with a ``Primitive`` (forward and derivative)
-    and call the result of ``apply(primitive)``; ``backward()`` needs nothing more.
+    This is how an op is added: describe it with a ``Primitive`` (forward and derivative,
+    see ``microgrsucc.ops``) and call the function returned here; ``backward()`` needs
+    nothing more.
+
+    >>> cube = apply(ops.Primitive("cube", 1, lambda x: x**3, lambda F, x, out: 3 * x * x))
+    >>> x = Value(2.0)
+    >>> y = cube(x)
+    >>> y.backward()
+    >>> y.data, x.grad
+    (8.0, 12.0)
     """
-    if op.arity == 1:
-        unary = _unary(op)
-        return lambda x: unary(x if isinstance(x, Value) else _leaf(_to_float(x, op.name)))
-    if op.arity == 2:
-        binary = _binary(op)
-        return lambda x, y: binary(x if isinstance(x, Value) else _leaf(_to_float(x, op.name)), y)
-    return _nary(op)
+    record = _unary(op) if op.arity == 1 else _binary(op) if op.arity == 2 else _nary(op)
+
+    def applied(*inputs: Operand) -> Value:
+        if len(inputs) != op.arity:
+            raise TypeError(f"{op.name} takes {op.arity} operand(s), got {len(inputs)}")
+        return record(*[x if isinstance(x, Value) else _leaf(_to_float(x, op.name)) for x in inputs])
+
+    applied.__name__ = applied.__qualname__ = op.name
+    return applied
 
 
 _pow = _binary(ops.pow)
@@ -158,28 +241,35 @@ def _pow_by(exponent: float) -> Callable[[Value], Value]:
     return _unary(ops.pow_const(exponent))
 
 
+def _call(op: Primitive, operands: Sequence[float]) -> str:
+    """How an error shows an op applied to its operands: ``log(-1.0)``, ``1.0 / 0.0``."""
+    shown = [reprlib.repr(x) for x in operands]
+    if op.name.isidentifier():
+        return f"{op.name}({', '.join(shown)})"
+    if len(shown) == 1:
+        return f"{shown[0]} {op.name}"  # a constant power such as "**0.5"
+    return f" {op.name} ".join(shown)
+
+
+def _operands(node: Value) -> list[float]:
+    return [x.data for x in node.inputs]
+
+
 def _op_error(op: Primitive, err: Exception, *operands: float) -> Exception:
     """The same kind of error, naming the op and its operands: ``log(-1.0): the operand must be > 0``."""
-    shown = [reprlib.repr(x) for x in operands]
-    if len(shown) == 2 and not op.name.isidentifier():
-        call = f"{shown[0]} {op.name} {shown[1]}"
-    elif len(shown) == 1 and not op.name.isidentifier():
-        call = f"{shown[0]} {op.name}"  # a constant power such as "**0.5"
-    else:
-        call = f"{op.name}({', '.join(shown)})"
     if isinstance(err, OverflowError):
         reason = "the result is too large for a float"
     elif isinstance(err, ZeroDivisionError) and str(err) in ("float division by zero", "division by zero"):
         reason = "division by zero"
     else:
         reason = str(err)
-    return type(err)(f"{call}: {reason}")
+    return type(err)(f"{_call(op, operands)}: {reason}")
 
 
 def _to_float(x: object, where: str) -> float:
     """A real number as a float; ``TypeError`` naming the type for anything else."""
-    if x.__class__ is float:
-        return x  # type: ignore[return-value]
+    if isinstance(x, float) and x.__class__ is float:
+        return x
     if isinstance(x, bool) or not isinstance(x, (numbers.Real, Decimal)):
         raise TypeError(f"{where} expects a real number, got {type(x).__name__}: {reprlib.repr(x)}")
     try:
@@ -197,66 +287,14 @@ def _constant(x: object) -> Any:
     return _leaf(_to_float(x, "operand"))
 
 
-# --- gradient recording on and off ----------------------------------------------------------
-
-_state = threading.local()
-_no_grad_count = 0  # no_grad() blocks open in any thread: the common case (0) skips the thread-local
-_no_grad_lock = threading.Lock()
-
-
-def _no_grad_here() -> bool:
-    return getattr(_state, "depth", 0) > 0
-
-
-def is_grad_enabled() -> bool:
-    """False inside ``no_grad()`` in the current thread."""
-    return not _no_grad_here()
-
-
-class no_grad:
-    """Context manager (or decorator) under which ops record no graph, in this thread only.
-
-    >>> x = Value(2.0)
-    >>> with no_grad():
-    ...     y = x * x
-    >>> y.is_leaf
-    True
-    """
-
-    def __enter__(self) -> None:
-        global _no_grad_count
-        _state.depth = getattr(_state, "depth", 0) + 1
-        with _no_grad_lock:
-            _no_grad_count += 1
-
-    def __exit__(
-        self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]
-    ) -> None:
-        global _no_grad_count
-        _state.depth -= 1
-        with _no_grad_lock:
-            _no_grad_count -= 1
-
-    def __call__(self, fn: _F) -> _F:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with no_grad():
-                return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-
-def zero_grad(values: Iterable[Value]) -> None:
-    """Set the ``grad`` of each Value to 0.0 (leaf gradients otherwise accumulate)."""
-    for v in values:
-        v.grad = 0.0
+# --- the node ----------------------------------------------------------------------------------
 
 
 class Value:
     """A scalar node of a computation graph.
 
-    ``data`` is the node's value (always a float), ``grad`` the derivative of the last root
-    ``backward()`` was called on with respect to this node.
+    ``data`` is the node's value (always a float); after ``root.backward()``, ``grad`` is
+    d(root)/d(this node).
 
     >>> x = Value(3.0, label="x")
     >>> y = x * x + 1
@@ -265,7 +303,7 @@ class Value:
     (10.0, 6.0)
     """
 
-    __slots__ = ("data", "grad", "label", "_op", "_a", "_b")
+    __slots__ = ("data", "grad", "label", "_op", "_a", "_b", "_pending")
     # Lets numpy scalars on the left defer to our reflected operators (np.float64(2) * v).
     __array_ufunc__ = None
 
@@ -275,14 +313,14 @@ class Value:
     _op: Primitive | None  # None for a leaf
     _a: Any  # first input; for ops of three or more inputs, the tuple of all inputs
     _b: Any  # second input of a binary op, else None
+    _pending: int  # during backward(): consumer edges whose gradient has not arrived yet
 
     def __init__(self, data: SupportsFloat, label: str | None = None) -> None:
         self.data = _to_float(data, "Value")
         self.grad = 0.0
         self.label = label
-        self._op = None
-        self._a = None
-        self._b = None
+        self._op = self._a = self._b = None
+        self._pending = 0
 
     # --- inspection --------------------------------------------------------------------------
 
@@ -316,8 +354,7 @@ class Value:
         label = "" if self.label is None else f", label={self.label!r}"
         return f"Value(data={self.data!r}, grad={self.grad!r}{label})"
 
-    # --- arithmetic: each operator applies one primitive from ops.py -------------------------
-    # The methods are made by _unary/_binary below: one call per op, no per-node closure.
+    # --- ops: each applies one primitive from ops.py ------------------------------------------
 
     __add__ = _binary(ops.add)
     __radd__ = _reflected(__add__)
@@ -361,79 +398,26 @@ class Value:
         return _leaf(self.data)
 
     def backward(self, gradient: Any = 1.0, *, create_graph: bool = False) -> None:
-        """Set every node's ``grad`` below this one to d(self)/d(node).
+        """Set every node's ``grad`` below this one to d(self)/d(node), times ``gradient``.
 
         Leaf gradients accumulate across calls, as in PyTorch, until zeroed
-        (``zero_grad``); gradients of interior nodes hold the latest pass only.
-        With ``create_graph=True`` the gradients are Values with graphs of their own, so
-        they can be differentiated again.
+        (``zero_grad``); gradients of interior nodes hold the latest pass only. With
+        ``create_graph=True`` the gradients are Values with graphs of their own, so they
+        can be differentiated again.
         """
+        if not isinstance(gradient, Value):
+            gradient = _to_float(gradient, "backward(gradient)")
         if self._op is None:
             self.grad = self.grad + gradient
             return
-        counts = _consumer_counts(self)
-        self.grad = gradient
-        F = _VALUE if create_graph else ops.FLOAT
-        ready = [self]
-        pop, push = ready.pop, ready.append
-        while ready:
-            node = pop()
-            op = node._op
-            g = node.grad
-            arity = op.arity
-            a = node._a
-            if arity == 1:
-                if op.constant:
-                    d = op.derivative
-                elif create_graph:
-                    d = op.derivative(F, a, node)
-                else:
-                    d = op.derivative(F, a.data, node.data)
-                a.grad = a.grad + g * d
-                if a._op is not None:
-                    n = counts[a] - 1
-                    if n:
-                        counts[a] = n
-                    else:
-                        push(a)
-            elif arity == 2:
-                b = node._b
-                if op.constant:
-                    da, db = op.derivative
-                elif create_graph:
-                    da, db = op.derivative(F, a, b, node)
-                else:
-                    da, db = op.derivative(F, a.data, b.data, node.data)
-                a.grad = a.grad + g * da
-                b.grad = b.grad + g * db
-                # Each edge is counted once, so x * x releases x after both of its edges.
-                if a._op is not None:
-                    n = counts[a] - 1
-                    if n:
-                        counts[a] = n
-                    else:
-                        push(a)
-                if b._op is not None:
-                    n = counts[b] - 1
-                    if n:
-                        counts[b] = n
-                    else:
-                        push(b)
-            else:
-                if op.constant:
-                    partials = op.derivative
-                elif create_graph:
-                    partials = op.derivative(F, *a, node)
-                else:
-                    partials = op.derivative(F, *[x.data for x in a], node.data)
-                for p, d in zip(a, partials, strict=True):
-                    p.grad = p.grad + g * d
-                    if p._op is not None:
-                        n = counts[p] - 1
-                        if n:
-                            counts[p] = n
-                        else:
-                            push(p)
+        interior = _count_consumers(self)
+        try:
+            self.grad = gradient
+            _propagate(self, create_graph, bool(_modes and getattr(_state, "anomaly", 0)))
+        except BaseException:
+            for node in interior:  # leave no half-counted node behind for the next pass
+                node._pending = 0
+            raise
 
 
 # The Value counterpart of ops.FLOAT: derivatives evaluated with it record a graph.
@@ -451,17 +435,19 @@ _VALUE = SimpleNamespace(
 )
 
 
-def _consumer_counts(root: Value) -> dict[Value, int]:
-    """Count, for each interior node below ``root``, the edges from nodes that consume it.
+# --- backward ----------------------------------------------------------------------------------
 
-    A node is ready for ``backward()`` once all its consumers have passed their gradient on
-    (Kahn's algorithm), which orders the graph without recursion. Interior gradients are
-    reset here: they hold the latest pass only.
+
+def _count_consumers(root: Value) -> list[Value]:
+    """Set ``_pending`` of every interior node below ``root`` to its number of consumer edges.
+
+    A node is ready to pass its gradient on once all of them have arrived (Kahn's
+    algorithm), which orders the graph without recursion. Interior gradients are reset
+    here, since they hold the latest pass only. Returns the interior nodes found.
     """
-    counts: dict[Value, int] = {}
-    get = counts.get
+    interior = [root]
     stack = [root]
-    pop, push = stack.pop, stack.append
+    pop, push, found = stack.pop, stack.append, interior.append
     while stack:
         node = pop()
         arity = node._op.arity  # type: ignore[union-attr]  # only interior nodes are pushed
@@ -469,11 +455,120 @@ def _consumer_counts(root: Value) -> dict[Value, int]:
         for p in inputs:
             if p._op is None:
                 continue  # leaves need no ordering: they only receive gradient
-            n = get(p)
-            if n is None:
-                counts[p] = 1
+            n = p._pending
+            if not n:
                 p.grad = 0.0
                 push(p)
+                found(p)
+            p._pending = n + 1
+    return interior
+
+
+def _propagate(root: Value, create_graph: bool, check: bool) -> None:
+    """Pass gradients from ``root`` down, each node once all its consumers have reported."""
+    F = _VALUE if create_graph else ops.FLOAT
+    ready = [root]
+    pop, push = ready.pop, ready.append
+    while ready:
+        node = pop()
+        op: Primitive = node._op  # type: ignore[assignment]
+        g = node.grad
+        arity = op.arity
+        a = node._a
+        if arity == 1:
+            if op.constant:
+                d = op.derivative
+            elif create_graph:
+                d = op.derivative(F, a, node)
             else:
-                counts[p] = n + 1
-    return counts
+                d = op.derivative(F, a.data, node.data)
+            a.grad = a.grad + g * d
+            if check:
+                _check_gradients(node, (a,))
+            if a._op is not None:
+                a._pending = n = a._pending - 1
+                if not n:
+                    push(a)
+        elif arity == 2:
+            b = node._b
+            if op.constant:
+                da, db = op.derivative
+            elif create_graph:
+                da, db = op.derivative(F, a, b, node)
+            else:
+                da, db = op.derivative(F, a.data, b.data, node.data)
+            a.grad = a.grad + g * da
+            b.grad = b.grad + g * db
+            if check:
+                _check_gradients(node, (a, b))
+            # x * x counts two edges on x, so x waits for both.
+            if a._op is not None:
+                a._pending = n = a._pending - 1
+                if not n:
+                    push(a)
+            if b._op is not None:
+                b._pending = n = b._pending - 1
+                if not n:
+                    push(b)
+        else:
+            if op.constant:
+                partials = op.derivative
+            elif create_graph:
+                partials = op.derivative(F, *a, node)
+            else:
+                partials = op.derivative(F, *[x.data for x in a], node.data)
+            for p, d in zip(a, partials, strict=True):
+                p.grad = p.grad + g * d
+            if check:
+                _check_gradients(node, a)
+            for p in a:
+                if p._op is not None:
+                    p._pending = n = p._pending - 1
+                    if not n:
+                        push(p)
+
+
+def _check_gradients(node: Value, inputs: Iterable[Value]) -> None:
+    for i, x in enumerate(inputs):
+        g = x.grad.data if isinstance(x.grad, Value) else x.grad
+        if not math.isfinite(g):
+            where = _call(node._op, _operands(node))  # type: ignore[arg-type]
+            raise FloatingPointError(f"the gradient of {where} for operand {i} is {g}")
+
+
+def gradients(
+    root: Value, inputs: Sequence[Value], gradient: Any = 1.0, *, create_graph: bool = False
+) -> list[Any]:
+    """d(root)/d(x) for each x in ``inputs``, leaving every ``.grad`` as it was.
+
+    Like ``torch.autograd.grad``: the building block of functional transforms. Inputs the
+    root does not depend on get 0.0.
+    """
+    nodes = _below(root)
+    saved = [(node, node.grad) for node in nodes]
+    try:
+        for node in nodes:
+            node.grad = 0.0
+        root.backward(gradient, create_graph=create_graph)
+        return [x.grad if x in nodes else 0.0 for x in inputs]
+    finally:
+        for node, grad in saved:
+            node.grad = grad
+
+
+def _below(root: Value) -> set[Value]:
+    """Every node of the graph below ``root``, ``root`` included."""
+    seen = {root}
+    stack = [root]
+    while stack:
+        for p in stack.pop().inputs:
+            if p not in seen:
+                seen.add(p)
+                stack.append(p)
+    return seen
+
+
+def zero_grad(values: Iterable[Value]) -> None:
+    """Set the ``grad`` of each Value to 0.0 (leaf gradients otherwise accumulate)."""
+    for v in values:
+        v.grad = 0.0

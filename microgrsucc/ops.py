@@ -26,8 +26,9 @@ from typing import Any
 
 __all__ = ["Primitive", "PRIMITIVES", "FLOAT", "pow_const"]
 
-# A derivative receives (F, *inputs, out); the inputs are floats or Values, so it is typed Any.
-Derivative = Callable[..., Any]
+# A derivative is a function of (F, *inputs, out) whose inputs are floats or Values, or, for a
+# linear op, its constant partials; so it is typed Any.
+Derivative = Any
 
 
 class Primitive:
@@ -39,9 +40,7 @@ class Primitive:
 
     __slots__ = ("name", "arity", "forward", "derivative", "constant")
 
-    def __init__(
-        self, name: str, arity: int, forward: Callable[..., float], derivative: Derivative | Any
-    ) -> None:
+    def __init__(self, name: str, arity: int, forward: Callable[..., float], derivative: Derivative) -> None:
         self.name = name
         self.arity = arity
         self.forward = forward

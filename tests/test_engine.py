@@ -1,0 +1,329 @@
+"""Value construction, the recorded graph, backward() semantics, no_grad, detach, errors."""
+
+from __future__ import annotations
+
+import gc
+import math
+import sys
+import threading
+import tracemalloc
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+import microgrsucc as mg
+from microgrsucc import Value, ops
+from microgrsucc.engine import apply
+from microgrsucc.testing.strategies import reals
+
+# --- construction ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "number, expected",
+    [
+        (3, 3.0),
+        (2.5, 2.5),
+        (np.float64(1.5), 1.5),
+        (np.int64(7), 7.0),
+        (Fraction(1, 4), 0.25),
+        (Decimal("0.5"), 0.5),
+    ],
+)
+def test_data_is_stored_as_a_python_float(number: Any, expected: float) -> None:
+    v = Value(number)
+    assert type(v.data) is float and v.data == expected
+    assert v.grad == 0.0 and type(v.grad) is float
+    assert v.label is None and v.op is None and v.inputs == () and v.is_leaf
+
+
+@pytest.mark.parametrize("bad", [True, "1.0", None, 1j, [1.0], {"a": 1}, (1.0,)])
+def test_non_real_data_is_a_type_error_naming_the_type(bad: object) -> None:
+    with pytest.raises(TypeError, match=type(bad).__name__):
+        Value(bad)  # type: ignore[arg-type]
+
+
+def test_an_int_too_large_for_a_float_is_an_overflow_error() -> None:
+    with pytest.raises(OverflowError, match="too large for a float"):
+        Value(10**400)
+
+
+def test_grad_and_label_are_assignable_and_shown() -> None:
+    v = Value(2.0, label="w")
+    v.grad = 0.5
+    v.label = "weight"
+    assert repr(v) == "Value(data=2.0, grad=0.5, label='weight')"
+
+
+def test_op_and_inputs_are_recorded_in_operand_order() -> None:
+    a, b = Value(1.0), Value(2.0)
+    c = a - b
+    assert c.op == "-" and c.inputs == (a, b) and not c.is_leaf
+    d = 5 - a
+    assert d.inputs[1] is a and d.inputs[0].data == 5.0
+    sq = a * a
+    assert sq.inputs == (a, a)  # a reused operand is kept twice, in order
+    assert a.tanh().op == "tanh"
+    assert (a**2).op == "**2"
+
+
+def test_arithmetic_with_plain_numbers_on_either_side() -> None:
+    x = Value(4.0)
+    results = [x + 1, 1 + x, x - 1, 1 - x, x * 2, 2 * x, x / 2, 2 / x, x**2, 2**x, -x, +x, abs(-x)]
+    assert [r.data for r in results] == [5.0, 5.0, 3.0, -3.0, 8.0, 8.0, 2.0, 0.5, 16.0, 16.0, -4.0, 4.0, 4.0]
+    assert (np.float64(2.0) * x).data == 8.0 and isinstance(np.float64(2.0) * x, Value)
+    assert (Fraction(1, 2) + x).data == 4.5
+
+
+def test_augmented_assignment_builds_a_new_node() -> None:
+    a = Value(1.0)
+    first = a
+    a += 2
+    assert a is not first and first.data == 1.0 and a.data == 3.0 and a.inputs[0] is first
+
+
+def test_module_functions_take_values_and_numbers() -> None:
+    for name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu"):
+        fn = getattr(mg, name)
+        from_number, from_value = fn(2.0), fn(Value(2.0))
+        assert isinstance(from_number, Value) and from_number.data == from_value.data
+        assert from_value.op == name
+
+
+# --- backward semantics ----------------------------------------------------------------------------
+
+
+def test_reused_nodes_sum_their_paths() -> None:
+    x = Value(3.0)
+    (x * x).backward()
+    assert x.grad == 6.0
+    a = Value(1.0)
+    b = a + a
+    c = b + b
+    c.backward()
+    assert a.grad == 4.0 and b.grad == 2.0 and c.grad == 1.0
+
+
+def test_second_backward_doubles_leaves_and_keeps_interior_grads() -> None:
+    a = Value(2.0)
+    b = a * a
+    c = b + b
+    c.backward()
+    assert (a.grad, b.grad, c.grad) == (8.0, 2.0, 1.0)
+    c.backward()
+    assert (a.grad, b.grad, c.grad) == (16.0, 2.0, 1.0)  # micrograd gives b.grad == 4
+    mg.zero_grad([a])
+    c.backward()
+    assert a.grad == 8.0
+
+
+def test_interior_grads_hold_the_latest_root() -> None:
+    x = Value(2.0)
+    h = x * 3
+    y1 = h * 2
+    y2 = h * 5
+    y1.backward()
+    assert h.grad == 2.0
+    y2.backward()
+    assert h.grad == 5.0 and x.grad == 6.0 + 15.0
+
+
+def test_backward_on_a_leaf_and_with_a_seed_gradient() -> None:
+    x = Value(1.0)
+    x.backward()
+    assert x.grad == 1.0
+    y = Value(3.0)
+    (y * y).backward(gradient=0.5)
+    assert y.grad == 3.0
+    with pytest.raises(TypeError, match="backward"):
+        (y * y).backward(gradient="1")
+
+
+def test_a_million_op_chain_at_the_default_recursion_limit() -> None:
+    assert sys.getrecursionlimit() < 1_000_000  # far deeper than recursion could go
+    x = Value(0.5)
+    y = x
+    for _ in range(1_000_000):
+        y = y + x
+    y.backward()
+    assert y.data == 0.5 * 1_000_001
+    assert x.grad == 1_000_001.0
+    del y  # freeing a deep chain must not overflow the C stack either
+
+
+def test_a_dropped_graph_is_freed_without_the_cyclic_collector() -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        w = Value(0.3)
+        out = w
+        for _ in range(10_000):
+            out = (out * w + 1).tanh()
+        out.backward()
+        grown = tracemalloc.get_traced_memory()[0] - before
+        del out
+        after = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        assert grown > 10_000 * 100  # the graph was really there ...
+        assert after < 10_000  # ... and reference counting alone freed it
+        assert gc.collect() == 0  # nothing was left for the cycle collector
+    finally:
+        gc.enable()
+
+
+def test_a_node_costs_at_most_128_bytes() -> None:
+    x = Value(0.5)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    y = x
+    for _ in range(10_000):
+        y = y.tanh()
+    per_node = (tracemalloc.get_traced_memory()[0] - before) / 10_000
+    tracemalloc.stop()
+    assert per_node <= 128, per_node
+    del y
+
+
+@given(reals(-3, 3), reals(-3, 3))
+def test_gradients_function_leaves_grads_untouched(x: float, y: float) -> None:
+    a, b = Value(x), Value(y)
+    a.grad = 7.0
+    h = a * b
+    out = h + a
+    da, db, dh = mg.gradients(out, [a, b, h])
+    assert math.isclose(da, y + 1.0, rel_tol=1e-12, abs_tol=1e-12)
+    assert db == x and dh == 1.0
+    assert a.grad == 7.0 and b.grad == 0.0 and h.grad == 0.0
+    assert mg.gradients(out, [Value(1.0)]) == [0.0]
+
+
+def test_create_graph_gives_differentiable_gradients() -> None:
+    x = Value(0.7)
+    y = x**3 + x.sin()
+    y.backward(create_graph=True)
+    first = x.grad
+    assert isinstance(first, Value)
+    assert math.isclose(first.data, 3 * 0.7**2 + math.cos(0.7))
+    x.grad = 0.0
+    first.backward()
+    assert math.isclose(x.grad, 6 * 0.7 - math.sin(0.7))
+
+
+# --- no_grad and detach ----------------------------------------------------------------------------
+
+
+def test_no_grad_records_nothing_and_nests() -> None:
+    x = Value(2.0)
+    assert mg.is_grad_enabled()
+    with mg.no_grad():
+        with mg.no_grad():
+            inner = x * x
+        outer = inner + x
+        assert not mg.is_grad_enabled()
+    assert mg.is_grad_enabled()
+    assert inner.is_leaf and outer.is_leaf and outer.data == 6.0
+    recorded = x * x
+    assert recorded.inputs == (x, x)
+
+
+def test_no_grad_as_a_decorator() -> None:
+    @mg.no_grad()
+    def square(v: Value) -> Value:
+        return v * v
+
+    assert square(Value(3.0)).is_leaf
+
+
+def test_no_grad_is_per_thread() -> None:
+    x = Value(1.0)
+    inside = threading.Event()
+    release = threading.Event()
+    seen: list[Value] = []
+
+    def other_thread() -> None:
+        inside.wait()
+        seen.append(x + 1)  # another thread's no_grad() must not reach this op
+        release.set()
+
+    t = threading.Thread(target=other_thread)
+    t.start()
+    with mg.no_grad():
+        inside.set()
+        release.wait(5)
+        mine = x + 1
+    t.join()
+    assert mine.is_leaf and not seen[0].is_leaf
+
+
+def test_detach_cuts_the_graph() -> None:
+    x = Value(3.0)
+    y = x * x
+    d = y.detach()
+    assert d.is_leaf and d.data == 9.0
+    (d * x).backward()
+    assert x.grad == 9.0  # no gradient flowed through the detached square
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, error, words",
+    [
+        (lambda: Value(0).log(), ValueError, "log(0.0)"),
+        (lambda: Value(-1).log(), ValueError, "log(-1.0)"),
+        (lambda: mg.log(-1), ValueError, "log(-1.0)"),
+        (lambda: Value(-4).sqrt(), ValueError, "sqrt(-4.0)"),
+        (lambda: Value(-8) ** (1 / 3), ValueError, "-8.0"),
+        (lambda: Value(-8) ** Value(0.5), ValueError, "-8.0 ** 0.5"),
+        (lambda: Value(1) / 0, ZeroDivisionError, "1.0 / 0.0"),
+        (lambda: 1 / Value(0), ZeroDivisionError, "1.0 / 0.0"),
+        (lambda: Value(0) ** -1, ZeroDivisionError, "0.0"),
+        (lambda: Value(1000).exp(), OverflowError, "exp(1000.0)"),
+        (lambda: Value(10.0) ** 400, OverflowError, "10.0"),
+        (lambda: Value(1) + "a", TypeError, "'Value' and 'str'"),
+        (lambda: "a" + Value(1), TypeError, "Value"),  # str's own message
+        (lambda: Value(1) * None, TypeError, "NoneType"),
+        (lambda: Value(1) + True, TypeError, "bool"),
+        (lambda: mg.exp("x"), TypeError, "exp expects a real number, got str"),
+    ],
+)
+def test_bad_input_names_the_op_and_operand(make: Any, error: type[Exception], words: str) -> None:
+    with pytest.raises(error) as caught:
+        make()
+    message = str(caught.value)
+    assert words in message, message
+    assert "math domain error" not in message and "complex" not in type(caught.value).__name__
+
+
+def test_a_failing_backward_leaves_the_graph_usable() -> None:
+    def broken(F: Any, x: Any, out: Any) -> float:
+        raise RuntimeError("derivative failed")
+
+    bad = apply(ops.Primitive("bad", 1, lambda x: x, broken))
+    x = Value(2.0)
+    h = x * x
+    with pytest.raises(RuntimeError):
+        (bad(h) + h).backward()
+    (h + h).backward()  # no node is left waiting on the failed pass
+    assert h.grad == 2.0 and x.grad == 8.0
+
+
+def test_detect_anomaly_names_the_op_that_made_a_nan() -> None:
+    inf = Value(math.inf)
+    assert math.isnan((inf - inf).data)  # without the mode, IEEE rules apply
+    with mg.detect_anomaly(), pytest.raises(FloatingPointError, match=r"inf - inf produced nan"):
+        inf - inf
+
+
+def test_detect_anomaly_checks_gradients() -> None:
+    x = Value(0.0)
+    y = x.sqrt()
+    with mg.detect_anomaly(), pytest.raises(FloatingPointError, match=r"gradient of sqrt\(0.0\)"):
+        y.backward()
