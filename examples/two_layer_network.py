@@ -1,0 +1,54 @@
+"""The book chapter's two-layer sigmoid network: the engine's gradients beside the hand formulas.
+
+    pip install ".[examples]"
+    python examples/two_layer_network.py --out DIR
+
+Builds ``z1 = w1*a0 + b1, a1 = sigmoid(z1), z2 = w2*a1 + b2, a2 = sigmoid(z2),
+C = 1/2 (y - a2)**2``, runs ``backward()``, prints each gradient next to the chapter's formula
+(A), (B) and the two bias formulas, and writes the graph picture ``two_layer_network.png``
+into DIR (default: the current folder).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from microgrsucc import render
+from microgrsucc.chapter import DEFAULTS, formulas, network
+
+FORMULAS = {
+    "w2": "(A)  a1 * sigmoid'(z2) * (a2 - y)",
+    "w1": "(B)  a0 * sigmoid'(z1) * (a2 - y) * sigmoid'(z2) * w2",
+    "b2": "     sigmoid'(z2) * (a2 - y)",
+    "b1": "     sigmoid'(z1) * w2 * sigmoid'(z2) * (a2 - y)",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("."), help="folder for the picture (default: .)")
+    args = parser.parse_args(argv)
+
+    net = network(**DEFAULTS)
+    net.C.backward()
+    by_hand = formulas(**DEFAULTS)
+    print("inputs: " + ", ".join(f"{name}={value:g}" for name, value in DEFAULTS.items()))
+    print(f"cost C = 1/2 (y - a2)**2 = {net.C.data:.6f}")
+    print(f"{'dC/d':6} {'engine':>12} {'formula':>12} {'difference':>11}   formula")
+    worst = 0.0
+    for name, text in FORMULAS.items():
+        engine = getattr(net, name).grad
+        difference = abs(engine - by_hand[name])
+        worst = max(worst, difference)
+        print(f"{name:6} {engine:12.8f} {by_hand[name]:12.8f} {difference:11.1e}   {text}")
+    print(f"largest difference: {worst:.1e}")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    print("wrote", render(net.C, args.out / "two_layer_network.png"))
+    return 0 if worst < 1e-12 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
