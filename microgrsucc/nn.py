@@ -160,6 +160,7 @@ class MLP(Module):
     ) -> None:
         if not nouts:
             raise ValueError("an MLP needs at least one layer: nouts is empty")
+        _check_activation(activation)  # even when no hidden layer uses it, a typo is a mistake
         rng = _rng(seed)
         sizes = [nin, *nouts]
         last = len(nouts) - 1

@@ -1,0 +1,192 @@
+"""Modules: parameters, initialisation, shapes of the output, errors, and a training run."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from microgrsucc import Value
+from microgrsucc.datasets import make_moons
+from microgrsucc.losses import hinge_loss
+from microgrsucc.nn import MLP, Layer, Module, Neuron
+from microgrsucc.optim import Adam
+from microgrsucc.testing.strategies import reals
+
+
+def test_neuron_computes_activation_of_weighted_sum_plus_bias() -> None:
+    n = Neuron(2, activation="tanh", seed=0)
+    n.w[0].data, n.w[1].data, n.b.data = 0.5, -2.0, 0.25  # type: ignore[union-attr]
+    assert n([3.0, 1.0]).data == pytest.approx(math.tanh(1.5 - 2.0 + 0.25))
+
+
+@pytest.mark.parametrize(
+    ("activation", "f"),
+    [
+        ("relu", lambda z: max(z, 0.0)),
+        ("tanh", math.tanh),
+        ("sigmoid", lambda z: 1.0 / (1.0 + math.exp(-z))),
+        ("linear", lambda z: z),
+    ],
+)
+def test_each_activation(activation: str, f: object) -> None:
+    n = Neuron(1, activation=activation, bias=False, seed=0)
+    n.w[0].data = 1.0
+    for z in (-1.5, 0.7):
+        assert n([z]).data == pytest.approx(f(z))  # type: ignore[operator]
+
+
+def test_neuron_without_bias_has_only_weights() -> None:
+    n = Neuron(3, bias=False, seed=0)
+    assert n.b is None
+    assert n.parameters() == n.w
+    for w in n.w:
+        w.data = 1.0
+    assert n([1.0, 2.0, 3.0]).data == 6.0
+
+
+def test_parameter_count_of_an_mlp() -> None:
+    model = MLP(2, [16, 16, 1])
+    assert len(model.parameters()) == (2 * 16 + 16) + (16 * 16 + 16) + (16 + 1)
+    assert len({id(p) for p in model.parameters()}) == len(model.parameters())
+    assert len(MLP(3, [4, 1], bias=False).parameters()) == 16
+
+
+def test_hidden_layer_of_one_unit_works() -> None:
+    model = MLP(2, [16, 1, 1], seed=3)  # micrograd fails here: its 1-unit layer returns a bare Value
+    out = model([0.5, -0.25])
+    assert isinstance(out, Value)
+    out.backward()
+    assert any(p.grad != 0.0 for p in model.layers[0].parameters())
+
+
+def test_output_is_a_value_for_one_unit_and_a_list_otherwise() -> None:
+    assert isinstance(MLP(2, [3, 1], seed=0)([1.0, 2.0]), Value)
+    out = MLP(2, [3, 2], seed=0)([1.0, 2.0])
+    assert isinstance(out, list)
+    assert len(out) == 2
+    assert all(isinstance(v, Value) for v in out)
+    assert len(Layer(2, 1, seed=0)([1.0, 2.0])) == 1  # a Layer always returns a list
+
+
+def test_last_layer_is_linear_unless_asked() -> None:
+    model = MLP(2, [4, 4, 3], activation="tanh", seed=0)
+    assert [layer.activation for layer in model.layers] == ["tanh", "tanh", "linear"]
+    sigmoid_out = MLP(2, [4, 1], output_activation="sigmoid", seed=0)
+    assert sigmoid_out.layers[-1].activation == "sigmoid"
+    assert 0.0 < sigmoid_out([100.0, -100.0]).data < 1.0  # type: ignore[union-attr]
+
+
+def test_linear_output_can_be_negative_and_large() -> None:
+    model = MLP(1, [1], seed=0)
+    model.layers[0].neurons[0].w[0].data = -3.0
+    model.layers[0].neurons[0].b.data = 0.0  # type: ignore[union-attr]
+    assert model([10.0]).data == -30.0  # type: ignore[union-attr]
+
+
+@given(st.integers(1, 40), st.integers(0, 2**32))
+def test_init_is_uniform_within_one_over_sqrt_fan_in(fan_in: int, seed: int) -> None:
+    layer = Layer(fan_in, 8, seed=seed)
+    bound = 1.0 / math.sqrt(fan_in)
+    assert all(-bound <= p.data <= bound for p in layer.parameters())
+
+
+def test_init_spread_shrinks_with_fan_in() -> None:
+    wide = [p.data for p in Layer(400, 10, seed=0).parameters()]
+    narrow = [p.data for p in Layer(4, 10, seed=0).parameters()]
+    assert max(map(abs, wide)) < 0.06 < max(map(abs, narrow))
+
+
+def test_same_seed_same_weights_other_seed_other_weights() -> None:
+    def weights(seed: int | random.Random | None) -> list[float]:
+        return [p.data for p in MLP(2, [8, 8, 1], seed=seed).parameters()]
+
+    assert weights(7) == weights(7)
+    assert weights(7) != weights(8)
+    assert weights(random.Random(7)) == weights(7)
+    assert weights(None) != weights(None)
+
+
+def test_a_shared_random_gives_each_model_fresh_weights() -> None:
+    rng = random.Random(0)
+    first, second = MLP(2, [4], seed=rng), MLP(2, [4], seed=rng)
+    assert [p.data for p in first.parameters()] != [p.data for p in second.parameters()]
+
+
+def test_zero_grad_clears_every_parameter() -> None:
+    model = MLP(2, [4, 1], seed=0)
+    model([1.0, -1.0]).backward()  # type: ignore[union-attr]
+    assert any(p.grad != 0.0 for p in model.parameters())
+    model.zero_grad()
+    assert all(p.grad == 0.0 for p in model.parameters())
+
+
+def test_module_base_has_no_parameters() -> None:
+    assert Module().parameters() == []
+
+
+def test_repr_names_layers_sizes_and_activations() -> None:
+    assert repr(MLP(2, [16, 1], seed=0)) == (
+        "MLP(\n"
+        "  (0): Layer(in_features=2, out_features=16, activation='relu', bias=True)\n"
+        "  (1): Layer(in_features=16, out_features=1, activation='linear', bias=True)\n"
+        ")"
+    )
+    assert repr(Neuron(3, "tanh", bias=False)) == "Neuron(in_features=3, activation='tanh', bias=False)"
+
+
+def test_wrong_input_length_raises() -> None:
+    model = MLP(3, [2, 1], seed=0)
+    with pytest.raises(ValueError, match="expects 3 inputs, got 2"):
+        model([1.0, 2.0])
+    with pytest.raises(ValueError, match="expects 3 inputs, got 4"):
+        model([1.0, 2.0, 3.0, 4.0])
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: MLP(2, [3], activation="softmax"), "unknown activation 'softmax'"),
+        (lambda: MLP(2, [3], output_activation="gelu"), "unknown activation 'gelu'"),
+        (lambda: MLP(2, []), "nouts is empty"),
+        (lambda: Layer(2, 0), "at least one neuron"),
+        (lambda: Neuron(0), "at least one input"),
+    ],
+)
+def test_bad_construction_raises(make: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make()  # type: ignore[operator]
+
+
+@given(reals(-5, 5), reals(-5, 5))
+def test_backward_through_an_mlp_matches_a_hand_computation(x0: float, x1: float) -> None:
+    model = MLP(2, [2, 1], activation="tanh", seed=1)
+    (h0, h1), (out,) = model.layers[0].neurons, model.layers[1].neurons
+    y = model([x0, x1])
+    y.backward()  # type: ignore[union-attr]
+    a0 = math.tanh(h0.w[0].data * x0 + h0.w[1].data * x1 + h0.b.data)  # type: ignore[union-attr]
+    a1 = math.tanh(h1.w[0].data * x0 + h1.w[1].data * x1 + h1.b.data)  # type: ignore[union-attr]
+    assert out.w[0].grad == pytest.approx(a0)
+    assert out.w[1].grad == pytest.approx(a1)
+    assert h0.w[0].grad == pytest.approx(out.w[0].data * (1 - a0 * a0) * x0, abs=1e-12)
+    assert h1.b.grad == pytest.approx(out.w[1].data * (1 - a1 * a1), abs=1e-12)  # type: ignore[union-attr]
+
+
+def test_training_on_half_moons_reaches_97_percent() -> None:
+    X, y = make_moons(100, noise=0.1, seed=2)
+    targets = [2 * label - 1 for label in y]
+    model = MLP(2, [16, 16, 1], seed=2)
+    optimizer = Adam(model.parameters(), lr=0.05)
+    acc = 0.0
+    for _ in range(80):
+        scores = [model(x) for x in X]
+        acc = sum((s.data > 0) == (t > 0) for s, t in zip(scores, targets, strict=True)) / len(X)  # type: ignore[union-attr]
+        if acc >= 0.97:
+            break
+        optimizer.zero_grad()
+        hinge_loss(scores, targets).backward()  # type: ignore[arg-type]
+        optimizer.step()
+    assert acc >= 0.97
