@@ -1,0 +1,266 @@
+"""Each loss's value and gradient at ordinary logits (closed forms, finite differences) and at ±1000."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from microgrsucc import Value
+from microgrsucc.losses import (
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    hinge_loss,
+    logsigmoid,
+    logsumexp,
+    mse_loss,
+)
+from microgrsucc.testing import central_difference
+from microgrsucc.testing.strategies import reals
+
+EXTREMES = [1000.0, -1000.0]
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+def log_sigmoid(x: float) -> float:
+    """log(sigmoid(x)) in float64 with log1p, accurate on both tails."""
+    return -math.log1p(math.exp(-x)) if x >= 0 else x - math.log1p(math.exp(x))
+
+
+def grads(loss: Value, inputs: list[Value]) -> list[float]:
+    loss.backward()
+    return [x.grad for x in inputs]
+
+
+def finite(*numbers: float) -> bool:
+    return all(math.isfinite(n) for n in numbers)
+
+
+# --- logsumexp and logsigmoid ---------------------------------------------------------------
+
+
+def test_logsumexp_values() -> None:
+    assert logsumexp([0.0]).data == 0.0
+    assert logsumexp([0.0, 0.0]).data == pytest.approx(math.log(2))
+    assert logsumexp([1.0, 2.0, 3.0]).data == pytest.approx(math.log(math.e + math.e**2 + math.e**3))
+    assert logsumexp([1000.0, 1000.0]).data == pytest.approx(1000.0 + math.log(2))
+    assert logsumexp([-1000.0, -1000.0]).data == pytest.approx(-1000.0 + math.log(2))
+
+
+def test_logsumexp_of_nothing_raises() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        logsumexp([])
+
+
+@given(st.lists(reals(-50, 50), min_size=1, max_size=6))
+def test_logsumexp_gradient_is_the_softmax(xs: list[float]) -> None:
+    values = [Value(x) for x in xs]
+    out = logsumexp(values)
+    g = grads(out, values)
+    reference = math.fsum(math.exp(x - max(xs)) for x in xs)
+    assert g == pytest.approx([math.exp(x - max(xs)) / reference for x in xs], abs=1e-12)
+    assert math.fsum(g) == pytest.approx(1.0)
+    assert max(xs) <= out.data <= max(xs) + math.log(len(xs)) + 1e-12
+
+
+@given(st.lists(reals(-5, 5), min_size=1, max_size=5), reals(-900, 900))
+def test_logsumexp_shifts_with_its_inputs(xs: list[float], c: float) -> None:
+    assert logsumexp([x + c for x in xs]).data == pytest.approx(logsumexp(xs).data + c, abs=1e-9)
+
+
+def test_logsumexp_at_extreme_logits_is_finite_in_value_and_gradient() -> None:
+    values = [Value(1000.0), Value(-1000.0), Value(999.0)]
+    out = logsumexp(values)
+    g = grads(out, values)
+    assert out.data == pytest.approx(1000.0 + math.log(1.0 + math.exp(-1.0)))
+    assert finite(out.data, *g)
+    assert g == pytest.approx([1 / (1 + math.exp(-1)), 0.0, math.exp(-1) / (1 + math.exp(-1))])
+
+
+def test_logsigmoid_at_zero_has_gradient_one_half() -> None:
+    # The relu/abs form log sigmoid(x) = -relu(-x) - log(1 + exp(-|x|)) gets 0 here.
+    x = Value(0.0)
+    out = logsigmoid(x)
+    assert out.data == pytest.approx(-math.log(2))
+    assert grads(out, [x]) == [pytest.approx(0.5)]
+
+
+@pytest.mark.parametrize("x0", [*EXTREMES, -30.0, -1.0, 0.5, 30.0])
+def test_logsigmoid_value_and_gradient(x0: float) -> None:
+    x = Value(x0)
+    out = logsigmoid(x)
+    (g,) = grads(out, [x])
+    assert out.data == pytest.approx(log_sigmoid(x0), rel=1e-12)
+    assert g == pytest.approx(sigmoid(-x0), rel=1e-9, abs=1e-300)  # 1 - sigmoid(x)
+
+
+@given(reals(-800, 800))
+def test_logsigmoid_odd_part_is_x(x: float) -> None:
+    # log sigmoid(x) - log sigmoid(-x) = log(e^x) = x
+    assert logsigmoid(x).data - logsigmoid(-x).data == pytest.approx(x, abs=1e-9)
+
+
+# --- mean squared error ------------------------------------------------------------------------
+
+
+def test_mse_value_and_gradient() -> None:
+    xs = [Value(1.0), Value(-2.0), Value(0.5)]
+    loss = mse_loss(xs, [0.0, 1.0, 0.5])
+    assert loss.data == pytest.approx((1.0 + 9.0 + 0.0) / 3)
+    assert grads(loss, xs) == pytest.approx([2 * 1.0 / 3, 2 * -3.0 / 3, 0.0])
+
+
+def test_mse_sum_reduction_and_single_value() -> None:
+    assert mse_loss([Value(1.0), Value(3.0)], [0.0, 0.0], reduction="sum").data == 10.0
+    x = Value(4.0)
+    loss = mse_loss(x, 1.0)
+    assert loss.data == 9.0
+    assert grads(loss, [x]) == [6.0]
+
+
+def test_mse_target_may_be_a_value_and_gets_a_gradient() -> None:
+    x, t = Value(2.0), Value(5.0)
+    assert grads(mse_loss(x, t), [x, t]) == [-6.0, 6.0]
+
+
+# --- hinge -------------------------------------------------------------------------------------
+
+
+def test_hinge_value_and_gradient() -> None:
+    # margins 1 - t*x: 1 - 0.3 = 0.7 (active), 1 - 2 = -1 (inactive), 1 + 0.5 = 1.5 (active)
+    xs = [Value(0.3), Value(-2.0), Value(0.5)]
+    loss = hinge_loss(xs, [1, -1, -1])
+    assert loss.data == pytest.approx((0.7 + 0.0 + 1.5) / 3)
+    assert grads(loss, xs) == pytest.approx([-1 / 3, 0.0, 1 / 3])
+
+
+def test_hinge_margin_and_extremes() -> None:
+    assert hinge_loss([Value(1.5)], [1], margin=2.0).data == pytest.approx(0.5)
+    xs = [Value(x) for x in EXTREMES]
+    loss = hinge_loss(xs, [1, 1], reduction="sum")
+    assert loss.data == 1001.0
+    assert grads(loss, xs) == [0.0, -1.0]
+
+
+def test_hinge_wants_plus_or_minus_one() -> None:
+    with pytest.raises(ValueError, match="-1 or \\+1, got 0"):
+        hinge_loss([Value(1.0)], [0])
+
+
+# --- binary cross-entropy from logits ----------------------------------------------------------
+
+
+def bce_reference(x: float, t: float) -> float:
+    """-t log sigmoid(x) - (1 - t) log(1 - sigmoid(x)), with 1 - sigmoid(x) = sigmoid(-x)."""
+    return -t * log_sigmoid(x) - (1 - t) * log_sigmoid(-x)
+
+
+@given(reals(-15, 15), st.sampled_from([0.0, 0.25, 1.0]))
+def test_bce_matches_definition_and_finite_differences(x0: float, t: float) -> None:
+    x = Value(x0)
+    loss = binary_cross_entropy_with_logits(x, t)
+    (g,) = grads(loss, [x])
+    assert loss.data == pytest.approx(bce_reference(x0, t), rel=1e-9, abs=1e-12)
+    assert g == pytest.approx(sigmoid(x0) - t, abs=1e-12)
+    assert g == pytest.approx(central_difference(lambda u: bce_reference(u, t), [x0], 0), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("x0", "t", "value", "gradient"),
+    [
+        (1000.0, 0.0, 1000.0, 1.0),
+        (1000.0, 1.0, 0.0, 0.0),
+        (-1000.0, 1.0, 1000.0, -1.0),
+        (-1000.0, 0.0, 0.0, 0.0),
+    ],
+)
+def test_bce_at_extreme_logits(x0: float, t: float, value: float, gradient: float) -> None:
+    x = Value(x0)
+    loss = binary_cross_entropy_with_logits(x, t)
+    (g,) = grads(loss, [x])
+    assert finite(loss.data, g)
+    assert loss.data == pytest.approx(value, abs=1e-12)
+    assert g == pytest.approx(gradient, abs=1e-12)
+
+
+def test_bce_mean_over_samples() -> None:
+    xs = [Value(0.0), Value(2.0)]
+    loss = binary_cross_entropy_with_logits(xs, [1.0, 0.0])
+    assert loss.data == pytest.approx((bce_reference(0.0, 1.0) + bce_reference(2.0, 0.0)) / 2)
+    assert grads(loss, xs) == pytest.approx([(0.5 - 1.0) / 2, sigmoid(2.0) / 2])
+
+
+def test_bce_targets_must_be_probabilities() -> None:
+    with pytest.raises(ValueError, match="in \\[0, 1\\], got -1"):
+        binary_cross_entropy_with_logits([Value(1.0)], [-1])
+
+
+# --- softmax cross-entropy from logits ---------------------------------------------------------
+
+
+def ce_reference(logits: list[float], target: int) -> float:
+    """-log softmax(logits)[target], from the definition with exp/sum/log."""
+    exps = [math.exp(z) for z in logits]
+    return -math.log(exps[target] / math.fsum(exps))
+
+
+@given(st.lists(reals(-20, 20), min_size=2, max_size=5), st.data())
+def test_cross_entropy_matches_definition_and_finite_differences(
+    logits: list[float], data: st.DataObject
+) -> None:
+    target = data.draw(st.integers(0, len(logits) - 1))
+    values = [Value(z) for z in logits]
+    loss = cross_entropy(values, target)
+    g = grads(loss, values)
+    assert loss.data == pytest.approx(ce_reference(logits, target), rel=1e-9, abs=1e-12)
+    for i in range(len(logits)):
+        numeric = central_difference(lambda *zs: ce_reference(list(zs), target), logits, i)
+        assert g[i] == pytest.approx(numeric, abs=1e-6)
+    assert math.fsum(g) == pytest.approx(0.0, abs=1e-12)  # softmax - one-hot sums to 0
+
+
+def test_cross_entropy_at_extreme_logits() -> None:
+    values = [Value(1000.0), Value(-1000.0), Value(0.0)]
+    loss = cross_entropy(values, 1)
+    g = grads(loss, values)
+    assert finite(loss.data, *g)
+    assert loss.data == pytest.approx(2000.0)
+    assert g == pytest.approx([1.0, -1.0, 0.0], abs=1e-12)
+
+    right = [Value(1000.0), Value(-1000.0)]
+    loss = cross_entropy(right, 0)
+    assert loss.data == 0.0
+    assert grads(loss, right) == pytest.approx([0.0, 0.0], abs=1e-12)
+
+
+def test_cross_entropy_batch_is_the_mean() -> None:
+    batch = [[Value(0.0), Value(0.0)], [Value(1.0), Value(3.0)]]
+    loss = cross_entropy(batch, [0, 1])
+    assert loss.data == pytest.approx((math.log(2) + ce_reference([1.0, 3.0], 1)) / 2)
+    assert cross_entropy(batch, [0, 1], reduction="sum").data == pytest.approx(2 * loss.data)
+
+
+@pytest.mark.parametrize("target", [2, -1, True])
+def test_cross_entropy_target_must_be_a_class_index(target: int) -> None:
+    with pytest.raises(ValueError, match="not a class index"):
+        cross_entropy([Value(0.0), Value(1.0)], target)
+
+
+# --- shared checks -----------------------------------------------------------------------------
+
+
+def test_mismatched_lengths_raise() -> None:
+    with pytest.raises(ValueError, match="3 outputs but 2 targets"):
+        mse_loss([1.0, 2.0, 3.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="2 samples but 1 targets"):
+        cross_entropy([[0.0, 1.0], [1.0, 0.0]], [0])
+
+
+def test_unknown_reduction_raises() -> None:
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum', got 'none'"):
+        mse_loss([1.0], [0.0], reduction="none")  # type: ignore[arg-type]
