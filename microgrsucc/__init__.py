@@ -8,6 +8,9 @@
 -0.029598
 """
 
+# The submodules become attributes, as torch.nn and torch.optim do after "import torch".
+from microgrsucc import datasets, losses, nn, optim
+from microgrsucc.drawing import draw, render
 from microgrsucc.engine import (
     Operand,
     Value,
@@ -17,7 +20,6 @@ from microgrsucc.engine import (
     no_grad,
     zero_grad,
 )
-from microgrsucc.drawing import draw, render
 from microgrsucc.functions import cos, exp, log, relu, sigmoid, sin, sqrt, tanh
 
 __version__ = "0.1.0"
@@ -27,13 +29,17 @@ __all__ = [
     "Value",
     "__version__",
     "cos",
+    "datasets",
     "detect_anomaly",
     "draw",
     "exp",
     "gradients",
     "is_grad_enabled",
     "log",
+    "losses",
+    "nn",
     "no_grad",
+    "optim",
     "relu",
     "render",
     "sigmoid",
