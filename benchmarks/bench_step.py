@@ -7,7 +7,7 @@ engine, in one process, interleaved over several repetitions; medians and ratios
 
 Peers: micrograd 0.1.0 (``pip install ".[bench]"``) and, where PyTorch is installed, 0-d
 float64 tensors running the same scalar graph. Graph memory per node is measured with
-tracemalloc on a chain of 100,000 relu ops (PyTorch allocates outside Python's allocator, so
+tracemalloc on a chain of 100,000 multiplications (PyTorch allocates outside Python's allocator, so
 tracemalloc cannot see its nodes).
 
     python benchmarks/bench_step.py [--repeats 15]
@@ -147,14 +147,14 @@ def time_steps(found: list[Engine], repeats: int) -> dict[str, list[float]]:
 
 
 def chain_bytes_per_node(engine: Engine, n: int = 100_000) -> float:
-    """tracemalloc bytes per node of a live chain of n relu ops (micrograd 0.1.0 has no tanh)."""
+    """tracemalloc bytes per node of a live chain y = y * x of n ops: one new node and value each."""
     gc.collect()
-    x = engine.param(0.5)
+    x = engine.param(1.0)
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     y = x
     for _ in range(n):
-        y = y.relu()
+        y = y * x
     after = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     del y
@@ -176,7 +176,7 @@ def main() -> None:
         ratio = "" if name == "microgrsucc" else f"{med / ours:.1f}x faster"
         print(f"{name:<24} {med * 1e3:>10.1f} {ratio:>16}")
 
-    print(f"\n{'engine':<24} {'bytes/node':>10}   (tracemalloc, chain of 100,000 relu ops)")
+    print(f"\n{'engine':<24} {'bytes/node':>10}   (tracemalloc, chain of 100,000 multiplications)")
     for engine in found:
         if engine.name.startswith("pytorch"):
             print(f"{engine.name:<24} {'n/a':>10}   (allocates outside tracemalloc's view)")

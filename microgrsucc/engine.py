@@ -410,12 +410,12 @@ class Value:
         if self._op is None:
             self.grad = self.grad + gradient
             return
-        interior = _count_consumers(self)
         try:
+            _count_consumers(self)
             self.grad = gradient
             _propagate(self, create_graph, bool(_modes and getattr(_state, "anomaly", 0)))
         except BaseException:
-            for node in interior:  # leave no half-counted node behind for the next pass
+            for node in _below(self):  # leave no half-counted node behind for the next pass
                 node._pending = 0
             raise
 
@@ -438,30 +438,42 @@ _VALUE = SimpleNamespace(
 # --- backward ----------------------------------------------------------------------------------
 
 
-def _count_consumers(root: Value) -> list[Value]:
+def _count_consumers(root: Value) -> None:
     """Set ``_pending`` of every interior node below ``root`` to its number of consumer edges.
 
     A node is ready to pass its gradient on once all of them have arrived (Kahn's
     algorithm), which orders the graph without recursion. Interior gradients are reset
-    here, since they hold the latest pass only. Returns the interior nodes found.
+    here, since they hold the latest pass only. Leaves need no count: they only receive.
     """
-    interior = [root]
     stack = [root]
-    pop, push, found = stack.pop, stack.append, interior.append
+    pop, push = stack.pop, stack.append
     while stack:
         node = pop()
         arity = node._op.arity  # type: ignore[union-attr]  # only interior nodes are pushed
-        inputs = (node._a,) if arity == 1 else (node._a, node._b) if arity == 2 else node._a
-        for p in inputs:
-            if p._op is None:
-                continue  # leaves need no ordering: they only receive gradient
-            n = p._pending
+        a = node._a
+        if arity == 2:  # unrolled for one and two inputs: this loop is half of backward()
+            b = node._b
+            if b._op is not None:
+                n = b._pending
+                if not n:
+                    b.grad = 0.0
+                    push(b)
+                b._pending = n + 1
+        elif arity > 2:
+            for p in a:
+                if p._op is not None:
+                    n = p._pending
+                    if not n:
+                        p.grad = 0.0
+                        push(p)
+                    p._pending = n + 1
+            continue
+        if a._op is not None:
+            n = a._pending
             if not n:
-                p.grad = 0.0
-                push(p)
-                found(p)
-            p._pending = n + 1
-    return interior
+                a.grad = 0.0
+                push(a)
+            a._pending = n + 1
 
 
 def _propagate(root: Value, create_graph: bool, check: bool) -> None:
