@@ -350,6 +350,9 @@ class Value:
         """The plain float value, as ``torch.Tensor.item()``."""
         return self.data
 
+    def __float__(self) -> float:
+        return self.data
+
     def __repr__(self) -> str:
         label = "" if self.label is None else f", label={self.label!r}"
         return f"Value(data={self.data!r}, grad={self.grad!r}{label})"

@@ -52,6 +52,13 @@ def test_an_int_too_large_for_a_float_is_an_overflow_error() -> None:
         Value(10**400)
 
 
+def test_a_value_converts_to_a_plain_float() -> None:
+    v = Value(2.5) * 2
+    assert float(v) == v.item() == 5.0 and type(float(v)) is float
+    with pytest.raises(TypeError, match="Value"):
+        Value(v)  # a node is not silently copied into a new leaf; use detach()
+
+
 def test_grad_and_label_are_assignable_and_shown() -> None:
     v = Value(2.0, label="w")
     v.grad = 0.5
