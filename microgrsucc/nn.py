@@ -82,7 +82,7 @@ class Neuron(Module):
 
     def __call__(self, x: Sequence[Operand]) -> Value:
         if len(x) != self.nin:
-            # zip() would silently drop the extra inputs or weights.
+            # Checked here to name the module; micrograd's zip() silently drops the extras.
             raise ValueError(f"{self!r} expects {self.nin} inputs, got {len(x)}")
         terms = (wi * xi for wi, xi in zip(self.w, x, strict=True))
         total = self.b if self.b is not None else next(terms)
@@ -91,7 +91,7 @@ class Neuron(Module):
         return self._act(total)
 
     def parameters(self) -> list[Value]:
-        return self.w if self.b is None else [*self.w, self.b]
+        return [*self.w] if self.b is None else [*self.w, self.b]
 
     def __repr__(self) -> str:
         return f"Neuron(in_features={self.nin}, activation={self.activation!r}, bias={self.b is not None})"
