@@ -10,6 +10,7 @@
 
 # The submodules become attributes, as torch.nn and torch.optim do after "import torch".
 from microgrsucc import datasets, losses, nn, optim
+from microgrsucc.custom_ops import CustomOp, custom_op
 from microgrsucc.drawing import draw, render
 from microgrsucc.engine import (
     Operand,
@@ -21,20 +22,26 @@ from microgrsucc.engine import (
     zero_grad,
 )
 from microgrsucc.functions import cos, exp, log, relu, sigmoid, sin, sqrt, tanh
+from microgrsucc.transforms import grad, hessian, jvp, value_and_grad
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CustomOp",
     "Operand",
     "Value",
     "__version__",
     "cos",
+    "custom_op",
     "datasets",
     "detect_anomaly",
     "draw",
     "exp",
+    "grad",
     "gradients",
+    "hessian",
     "is_grad_enabled",
+    "jvp",
     "log",
     "losses",
     "nn",
@@ -46,5 +53,6 @@ __all__ = [
     "sin",
     "sqrt",
     "tanh",
+    "value_and_grad",
     "zero_grad",
 ]

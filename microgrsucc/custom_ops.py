@@ -1,0 +1,119 @@
+"""Custom ops: a new primitive from its forward and its derivative, usable everywhere.
+
+``custom_op`` is this library's ``torch.autograd.Function`` / ``jax.custom_vjp`` /
+``autograd.defvjp``: give a name, a forward on floats and the local derivative written
+like the entries of ``microgrsucc.ops``, and the op works with ``backward()``, ``grad`` to
+any order, ``jvp``, drawing and ``gradcheck``.
+
+The derivative is a function ``(F, *inputs, out)`` returning one partial per input (a
+tuple for two or more). Write it with operators and ``F.exp``, ``F.log``, ``F.sin``, ...:
+first-order ``backward()`` calls it with floats (fast), ``create_graph=True`` and ``grad``
+call it with Values, so it is differentiated again. ``F.value(x)`` is the plain float,
+for branching only: a derivative computed from it is a constant to the next order. A
+linear op may give its constant partials instead of a function.
+
+>>> import math
+>>> import microgrsucc as mg
+>>> softplus = mg.custom_op(
+...     "softplus", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x)
+... )
+>>> mg.grad(softplus)(0.0), mg.grad(mg.grad(softplus))(0.0)
+(0.5, 0.25)
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from microgrsucc import ops
+from microgrsucc.engine import Operand, Value, apply
+from microgrsucc.forward import Dual, lift
+from microgrsucc.ops import Primitive
+
+__all__ = ["CustomOp", "custom_op"]
+
+
+class CustomOp:
+    """A primitive made callable on Values, numbers and Duals: ``op(x, ...) -> Value``.
+
+    ``primitive`` is the ``ops.Primitive`` it applies (pass it to
+    ``testing.strategies.graphs`` to property-test the op inside random graphs).
+    """
+
+    __slots__ = ("primitive", "_reverse", "_forward")
+
+    def __init__(self, primitive: Primitive) -> None:
+        self.primitive = primitive
+        self._reverse = apply(primitive)
+        self._forward = lift(primitive)
+
+    def __call__(self, *operands: Operand) -> Value:
+        if any(x.__class__ is Dual for x in operands):
+            if len(operands) != self.primitive.arity:
+                raise TypeError(
+                    f"{self.primitive.name} takes {self.primitive.arity} operand(s), got {len(operands)}"
+                )
+            out = self._forward(*operands)
+            if out is NotImplemented:
+                bad = next(x for x in operands if not isinstance(x, Value))
+                raise TypeError(f"{self.primitive.name} expects real numbers, got {type(bad).__name__}")
+            return out  # type: ignore[no-any-return]
+        return self._reverse(*operands)
+
+    def __repr__(self) -> str:
+        return f"<custom op {self.primitive.name}/{self.primitive.arity}>"
+
+
+def custom_op(
+    name: str, forward: Callable[..., float], derivative: Any, *, arity: int | None = None
+) -> CustomOp:
+    """A new op from its float ``forward`` and its ``derivative`` (see the module docstring).
+
+    ``arity`` defaults to the number of positional parameters of ``forward``.
+
+    >>> from microgrsucc import grad
+    >>> cube = custom_op("cube", lambda x: x**3, lambda F, x, out: 3.0 * x * x)
+    >>> grad(grad(grad(cube)))(5.0)
+    6.0
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"custom_op: the name must be a non-empty string, got {name!r}")
+    if name in ops.PRIMITIVES:
+        raise ValueError(f"custom_op {name}: the name is taken by a built-in primitive")
+    if not callable(forward):
+        raise TypeError(f"custom_op {name}: forward must be callable, got {type(forward).__name__}")
+    if arity is None:
+        arity = _positional_parameters(name, forward)
+    if type(arity) is not int or arity < 1:
+        raise ValueError(f"custom_op {name}: arity must be a positive int, got {arity!r}")
+    if not callable(derivative):
+        _check_constant(name, derivative, arity)
+    return CustomOp(Primitive(name, arity, forward, derivative))
+
+
+def _positional_parameters(name: str, forward: Callable[..., float]) -> int:
+    try:
+        parameters = inspect.signature(forward).parameters.values()
+    except (TypeError, ValueError):
+        raise TypeError(f"custom_op {name}: cannot read forward's signature; pass arity=") from None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
+        raise TypeError(f"custom_op {name}: forward takes *args; pass arity=")
+    return sum(p.kind in kinds and p.default is inspect.Parameter.empty for p in parameters)
+
+
+def _check_constant(name: str, derivative: Any, arity: int) -> None:
+    """Constant partials: one number for a unary op, a tuple of ``arity`` numbers otherwise."""
+    partials = (derivative,) if arity == 1 else derivative
+    if (
+        not isinstance(partials, tuple)
+        or len(partials) != arity
+        or not all(isinstance(d, (int, float)) and not isinstance(d, bool) for d in partials)
+    ):
+        shape = "a number" if arity == 1 else f"a tuple of {arity} numbers"
+        raise TypeError(
+            f"custom_op {name}: derivative must be a function (F, *inputs, out) or {shape}, "
+            f"got {derivative!r}"
+        )

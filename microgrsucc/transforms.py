@@ -1,0 +1,201 @@
+"""Function transforms with JAX's names, for scalar functions of scalars.
+
+``grad``, ``value_and_grad`` and ``hessian`` run reverse mode (``engine.gradients``);
+``jvp`` runs forward mode (``forward.Dual``). ``f`` may use operators, Value methods and
+the module-level functions, and returns a Value or a number.
+
+What comes back: **plain floats** when a transform is called with plain numbers from
+ordinary code, and **Values with graphs** when any argument is a Value or when it is called
+from inside another reverse-mode transform's function. The second case is what makes
+nesting work: ``grad(grad(f))(x)`` hands the inner ``grad`` a Value, the inner one
+differentiates with ``create_graph=True`` and returns a Value, and the outermost call
+returns a float, as JAX returns arrays at the outside and tracers within.
+
+>>> from microgrsucc import grad
+>>> f = lambda x: x**3
+>>> grad(f)(2.0), grad(grad(f))(2.0), grad(grad(grad(f)))(2.0)
+(12.0, 12.0, 6.0)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, SupportsFloat
+
+from microgrsucc.engine import Value, _leaf, _to_float, gradients
+from microgrsucc.forward import Dual
+
+__all__ = ["grad", "value_and_grad", "hessian", "jvp"]
+
+Argnums = int | tuple[int, ...]
+
+# How many reverse-mode transforms are running f in this thread. Inside one, a transform
+# must return Values even for plain-number arguments, since f may close over the outer
+# transform's Values (grad(lambda x: grad(lambda y: x * y)(1.0))(2.0) is 1).
+_state = threading.local()
+
+
+class _Running:
+    def __enter__(self) -> None:
+        _state.depth = getattr(_state, "depth", 0) + 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        _state.depth -= 1
+
+
+def _nested(args: Sequence[Any]) -> bool:
+    """True when results must be Values: inside another transform, or given Values."""
+    return bool(getattr(_state, "depth", 0)) or any(isinstance(a, Value) for a in args)
+
+
+def _normalize(argnums: Argnums, transform: str) -> tuple[int, ...]:
+    nums = (argnums,) if isinstance(argnums, int) else argnums
+    if not isinstance(nums, tuple) or not nums or not all(type(i) is int for i in nums):
+        raise TypeError(f"{transform}: argnums must be an int or a non-empty tuple of ints, got {argnums!r}")
+    return nums
+
+
+def _inputs(args: Sequence[Any], nums: tuple[int, ...], transform: str) -> tuple[list[Any], list[Value]]:
+    """The arguments to call f with, and the node standing for each differentiated one.
+
+    Every differentiated argument gets a node of its own: a fresh leaf for a number, and
+    ``x + 0.0`` for a Value, so its partial counts only this argument's uses, even where
+    the same Value also reaches f another way (by a closure, or as another argument).
+    """
+    for i in nums:
+        if not -len(args) <= i < len(args):
+            raise ValueError(
+                f"{transform}: argnums {i} is out of range for a call with {len(args)} argument(s)"
+            )
+    call = list(args)
+    nodes = []
+    for i in nums:
+        x = args[i]
+        if isinstance(x, Dual):
+            raise TypeError(
+                f"{transform}: argument {i} is a Dual: reverse mode cannot run inside jvp "
+                "(forward mode carries float tangents and records no graph for them)"
+            )
+        node = x + 0.0 if isinstance(x, Value) else _leaf(_to_float(x, f"{transform}: argument {i}"))
+        call[i] = node
+        nodes.append(node)
+    return call, nodes
+
+
+def _evaluate(f: Callable[..., Any], call: Sequence[Any], transform: str) -> Value | float:
+    with _Running():
+        out = f(*call)
+    if isinstance(out, Dual):
+        raise TypeError(
+            f"{transform}: f returned a Dual: reverse mode cannot differentiate through jvp's "
+            "forward-mode tangents"
+        )
+    if isinstance(out, Value):
+        return out
+    try:
+        return _to_float(out, f"{transform}: f's result")
+    except TypeError:
+        raise TypeError(
+            f"{transform}: f must return a scalar (a Value or a real number), got {type(out).__name__}"
+        ) from None
+
+
+def _result(x: Any, nested: bool) -> Any:
+    """A Value (with its graph) when nested, else the plain float."""
+    if nested:
+        return x if isinstance(x, Value) else _leaf(float(x))
+    return x.data if isinstance(x, Value) else float(x)
+
+
+def _differentiate(out: Value | float, nodes: Sequence[Value], nested: bool) -> list[Any]:
+    if not isinstance(out, Value):  # f ignored its inputs
+        return [_result(0.0, nested) for _ in nodes]
+    return [_result(g, nested) for g in gradients(out, nodes, create_graph=nested)]
+
+
+def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., tuple[Any, Any]]:
+    """A function returning ``(f(*args), df/dargs[argnums])``; a tuple of derivatives for a tuple.
+
+    >>> value_and_grad(lambda x, y: x * y, argnums=(0, 1))(3.0, 4.0)
+    (12.0, (4.0, 3.0))
+    """
+    return _value_and_grad(f, argnums, "value_and_grad")
+
+
+def _value_and_grad(f: Callable[..., Any], argnums: Argnums, name: str) -> Callable[..., tuple[Any, Any]]:
+    nums = _normalize(argnums, name)
+
+    def value_and_grad_f(*args: Any) -> tuple[Any, Any]:
+        nested = _nested(args)
+        call, nodes = _inputs(args, nums, name)
+        out = _evaluate(f, call, name)
+        derivatives = _differentiate(out, nodes, nested)
+        return _result(out, nested), derivatives[0] if isinstance(argnums, int) else tuple(derivatives)
+
+    return value_and_grad_f
+
+
+def grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
+    """A function returning df/dx at its arguments, for x the argument ``argnums``.
+
+    A tuple of argnums gives a tuple of partials. Composes: ``grad(grad(f))`` is f''.
+
+    >>> import microgrsucc as mg
+    >>> grad(lambda x: mg.sin(x))(0.0)
+    1.0
+    """
+    value_and_grad_f = _value_and_grad(f, argnums, "grad")
+
+    def grad_f(*args: Any) -> Any:
+        return value_and_grad_f(*args)[1]
+
+    return grad_f
+
+
+def hessian(f: Callable[..., Any]) -> Callable[..., list[list[Any]]]:
+    """A function returning the n-by-n matrix of second partials of f over all its arguments.
+
+    One reverse pass for the gradient (kept as a graph), then one per argument over it.
+
+    >>> hessian(lambda x, y: x * x * y)(3.0, 5.0)
+    [[10.0, 6.0], [6.0, 0.0]]
+    """
+
+    def hessian_f(*args: Any) -> list[list[Any]]:
+        nested = _nested(args)
+        call, nodes = _inputs(args, tuple(range(len(args))), "hessian")
+        out = _evaluate(f, call, "hessian")
+        first = _differentiate(out, nodes, nested=True)
+        return [_differentiate(d, nodes, nested) for d in first]
+
+    return hessian_f
+
+
+def jvp(
+    f: Callable[..., Any], primals: Sequence[SupportsFloat], tangents: Sequence[SupportsFloat]
+) -> tuple[float, float]:
+    """``(f(*primals), ∇f · tangents)`` in one forward pass of dual numbers (no backward pass).
+
+    Forward mode carries float tangents, so ``primals`` are plain numbers and jvp does not
+    nest inside ``grad`` or itself; use ``grad(grad(f))`` or ``hessian`` for higher order.
+
+    >>> import microgrsucc as mg
+    >>> jvp(lambda x, y: x * mg.exp(y), (3.0, 0.0), (1.0, 2.0))
+    (3.0, 7.0)
+    """
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primal(s) but {len(tangents)} tangent(s)")
+    if getattr(_state, "depth", 0):
+        raise TypeError("jvp cannot run inside a reverse-mode transform: its tangents are plain floats")
+    duals = []
+    for i, (p, t) in enumerate(zip(primals, tangents, strict=True)):
+        if isinstance(p, Value) or isinstance(t, Value):
+            raise TypeError(f"jvp: primal and tangent {i} must be plain real numbers, not Values")
+        duals.append(Dual(_to_float(p, f"jvp: primal {i}"), _to_float(t, f"jvp: tangent {i}")))
+    out = f(*duals)
+    if isinstance(out, Dual):
+        return out.data, out.tangent
+    if isinstance(out, Value):  # a Value with no tangent: a constant as far as the inputs go
+        return out.data, 0.0
+    return _to_float(out, "jvp: f's result"), 0.0
