@@ -1,0 +1,95 @@
+"""gradcheck and gradgradcheck: pass every built-in op, catch wrong derivatives and name them."""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import microgrsucc as mg
+from microgrsucc import custom_op, ops
+from microgrsucc.testing import GradcheckError, gradcheck, gradgradcheck
+from microgrsucc.testing.strategies import Graph, graphs, op_arguments
+
+# Each built-in primitive, callable on Values and numbers.
+BUILT_IN = {name: mg.CustomOp(p) for name, p in ops.PRIMITIVES.items()}
+
+
+@pytest.mark.parametrize("name", sorted(ops.PRIMITIVES))
+@given(data=st.data())
+def test_gradcheck_passes_every_built_in_op(name: str, data: st.DataObject) -> None:
+    args = data.draw(op_arguments(name))
+    assert gradcheck(BUILT_IN[name], *args)
+
+
+@given(graphs())
+def test_gradcheck_and_gradgradcheck_pass_random_graphs(f: Graph) -> None:
+    assert gradcheck(f, *f.inputs)
+    assert gradgradcheck(f, *f.inputs)
+
+
+def test_a_wrong_derivative_is_reported_with_its_argument_and_size() -> None:
+    # d/dy (x * y) is x, not 2x: argument 1 is wrong, argument 0 is right.
+    wrong = custom_op("wrong_mul", lambda x, y: x * y, lambda F, x, y, out: (y, 2 * x))
+    with pytest.raises(GradcheckError) as caught:
+        gradcheck(wrong, 1.5, 2.0)
+    message = str(caught.value)
+    assert "gradcheck: the derivative in argument 1 is wrong at (1.5, 2.0)" in message
+    assert "the engine gives 3.0" in message and "off by 1.5" in message
+    assert isinstance(caught.value, RuntimeError)  # as torch's GradcheckError
+    assert gradcheck(wrong, 1.5, 2.0, raise_exception=False) is False
+    assert gradcheck(wrong, 0.0, 2.0)  # 2x == x at x == 0: a check is only as good as its points
+
+
+def test_tolerances_follow_pytorch() -> None:
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(gradcheck).parameters.items()
+        if p.default is not p.empty
+    }
+    assert defaults == {"eps": 1e-6, "atol": 1e-5, "rtol": 1e-3, "raise_exception": True}
+    # Off by 0.05% of a derivative of 1: inside rtol=1e-3, outside rtol=1e-4.
+    slightly = custom_op("slightly", lambda x: x, 1.0005)
+    assert gradcheck(slightly, 0.5)
+    assert not gradcheck(slightly, 0.5, rtol=1e-4, raise_exception=False)
+
+
+def test_gradgradcheck_names_the_pair_of_arguments() -> None:
+    # Right first derivatives; the second derivative in (x, y) is dropped by F.value.
+    f = custom_op("xy2", lambda x, y: x * y * y, lambda F, x, y, out: (y * y, 2 * F.value(x) * y))
+    assert gradcheck(f, 1.5, 2.0)
+    with pytest.raises(GradcheckError, match="second derivative in arguments 1 and 0 is wrong"):
+        gradgradcheck(f, 1.5, 2.0)
+    assert gradgradcheck(f, 1.5, 2.0, raise_exception=False) is False
+
+
+def test_a_nan_derivative_fails() -> None:
+    nan = custom_op("nan_slope", lambda x: x, lambda F, x, out: math.nan)
+    assert gradcheck(nan, 1.0, raise_exception=False) is False
+
+
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda: gradcheck(mg.sin), TypeError, "at least one argument"),
+        (lambda: gradcheck(mg.sin, mg.Value(1.0)), TypeError, "argument 0 must be a plain number"),
+        (lambda: gradcheck(mg.sin, 1.0, eps=0.0), ValueError, "eps must be > 0"),
+        (lambda: gradgradcheck(mg.sin, "1"), TypeError, "gradgradcheck: argument 0 expects a real number"),  # type: ignore[arg-type]
+    ],
+)
+def test_mistakes_are_named(call: object, error: type[Exception], words: str) -> None:
+    with pytest.raises(error) as caught:
+        call()  # type: ignore[operator]
+    assert words in str(caught.value), str(caught.value)
+
+
+def test_detect_anomaly_is_the_engines_and_names_the_op_that_made_a_nan() -> None:
+    assert mg.testing.detect_anomaly is mg.detect_anomaly
+    x = mg.Value(math.inf)
+    with mg.testing.detect_anomaly(), pytest.raises(FloatingPointError, match=r"inf \* 0.0 produced nan"):
+        x * 0.0
+    with mg.testing.detect_anomaly(), pytest.raises(FloatingPointError, match=r"gradient of sqrt\(0.0\)"):
+        mg.grad(mg.sqrt)(0.0)

@@ -1,0 +1,116 @@
+"""custom_op: a user's primitive works with backward, grad to any order, jvp, drawing and the checks."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import microgrsucc as mg
+from microgrsucc import Value, custom_op, grad, jvp, ops
+from microgrsucc.testing import gradcheck, gradgradcheck
+from microgrsucc.testing.strategies import OP_DOMAINS, Graph, graphs, reals
+
+softplus = custom_op("softplus", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
+# Three inputs, so the n-ary path of the engine is used: x*y + z with partials (y, x, 1).
+fma = custom_op("fma", lambda x, y, z: x * y + z, lambda F, x, y, z, out: (y, x, 1.0))
+# A linear op may give its partials as constants.
+avg = custom_op("avg", lambda x, y: (x + y) / 2, (0.5, 0.5))
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+@given(reals(-5, 5))
+def test_softplus_derivatives_to_third_order(x: float) -> None:
+    s = sigmoid(x)
+    assert math.isclose(softplus(x).data, math.log1p(math.exp(x)), rel_tol=1e-12)
+    assert math.isclose(grad(softplus)(x), s, rel_tol=1e-12)
+    assert math.isclose(grad(grad(softplus))(x), s * (1 - s), rel_tol=1e-9, abs_tol=1e-12)
+    assert math.isclose(grad(grad(grad(softplus)))(x), s * (1 - s) * (1 - 2 * s), rel_tol=1e-9, abs_tol=1e-12)
+
+
+def test_backward_jvp_and_the_recorded_node() -> None:
+    x, y, z = Value(2.0), Value(3.0), Value(4.0)
+    out = fma(x, y, z)
+    assert out.op == "fma" and out.inputs == (x, y, z) and out.data == 10.0
+    out.backward()
+    assert (x.grad, y.grad, z.grad) == (3.0, 2.0, 1.0)
+    assert jvp(fma, (2.0, 3.0, 4.0), (1.0, 10.0, 100.0)) == (10.0, 3.0 + 20.0 + 100.0)
+    assert jvp(lambda a: avg(a, 1.0), (3.0,), (1.0,)) == (2.0, 0.5)
+    assert mg.hessian(fma)(2.0, 3.0, 4.0) == [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+
+
+def test_numbers_mix_with_values_and_duals() -> None:
+    assert avg(1, Value(3.0)).data == 2.0
+    assert grad(lambda a: avg(a, 5) * a)(1.0) == 3.5  # d/da (a + 5) a / 2 = a + 2.5
+    assert jvp(lambda a: softplus(a) * 2, (0.0,), (1.0,)) == (2 * math.log(2.0), 1.0)
+
+
+def test_drawing_shows_the_custom_op() -> None:
+    pytest.importorskip("graphviz")
+    x = Value(0.5, label="x")
+    source = mg.draw(softplus(x) * x, max_nodes=None).source
+    assert "softplus" in source and "x" in source
+
+
+@given(reals(-4, 4), reals(-4, 4), reals(-4, 4))
+def test_custom_ops_pass_gradcheck_and_gradgradcheck(x: float, y: float, z: float) -> None:
+    assert gradcheck(softplus, x) and gradgradcheck(softplus, x)
+    assert gradcheck(fma, x, y, z) and gradgradcheck(fma, x, y, z)
+    assert gradcheck(avg, x, y) and gradgradcheck(avg, x, y)
+
+
+@given(
+    graphs(
+        primitives=[*ops.PRIMITIVES.values(), softplus, fma],
+        domains={
+            "softplus": st.tuples(reals(-5, 5)),
+            "fma": st.tuples(reals(-3, 3), reals(-3, 3), reals(-3, 3)),
+        },
+    )
+)
+def test_custom_ops_inside_random_graphs(f: Graph) -> None:
+    assert gradcheck(f, *f.inputs)
+    assert gradgradcheck(f, *f.inputs)
+
+
+def test_a_derivative_built_from_plain_floats_is_caught_one_order_up() -> None:
+    # F.value(x) is a float: right at first order, a constant (wrong) at the next.
+    cube = custom_op("cube", lambda x: x**3, lambda F, x, out: 3.0 * F.value(x) ** 2)
+    assert gradcheck(cube, 1.5)
+    with pytest.raises(mg.testing.GradcheckError, match="second derivative in arguments 0 and 0"):
+        gradgradcheck(cube, 1.5)
+
+
+@pytest.mark.parametrize(
+    "make, error, words",
+    [
+        (lambda: custom_op("", abs, 1.0), TypeError, "non-empty string"),
+        (lambda: custom_op("exp", math.exp, lambda F, x, out: out), ValueError, "taken by a built-in"),
+        (lambda: custom_op("f", 3.0, 1.0), TypeError, "forward must be callable"),  # type: ignore[arg-type]
+        (lambda: custom_op("f", lambda *xs: sum(xs), 1.0), TypeError, "pass arity="),
+        (lambda: custom_op("f", lambda: 1.0, 1.0), ValueError, "arity must be a positive int"),
+        (lambda: custom_op("f", lambda x, y: x, 1.0), TypeError, "a tuple of 2 numbers"),
+        (lambda: custom_op("f", lambda x: x, "1"), TypeError, "a function (F, *inputs, out) or a number"),
+    ],
+)
+def test_definition_mistakes_are_named(make: Any, error: type[Exception], words: str) -> None:
+    with pytest.raises(error, match=None) as caught:
+        make()
+    assert words in str(caught.value), str(caught.value)
+
+
+def test_use_mistakes_name_the_op() -> None:
+    with pytest.raises(TypeError, match="fma takes 3 operand"):
+        fma(1.0, 2.0)
+    with pytest.raises(TypeError, match="fma takes 3 operand"):
+        jvp(lambda a: fma(a, a), (1.0,), (1.0,))
+    with pytest.raises(ValueError, match=r"sqrt_op\(-1.0\)"):
+        custom_op("sqrt_op", lambda x: math.sqrt(x), lambda F, x, out: 0.5 / out)(-1.0)
+    assert repr(softplus) == "<custom op softplus/1>"
+    assert "softplus" not in OP_DOMAINS and "softplus" not in ops.PRIMITIVES  # the table is left alone

@@ -1,0 +1,134 @@
+"""Dual numbers and jvp: tangents from the op table, operator dispatch, random graphs, errors."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import microgrsucc as mg
+from microgrsucc import Value, grad, jvp, ops
+from microgrsucc.forward import Dual, lift
+from microgrsucc.testing import central_difference
+from microgrsucc.testing.strategies import Graph, graphs, op_arguments, reals
+
+
+@pytest.mark.parametrize("name", sorted(ops.PRIMITIVES))
+@given(data=st.data())
+def test_every_primitive_pushes_the_tangent_its_backward_pulls(name: str, data: st.DataObject) -> None:
+    args = data.draw(op_arguments(name))
+    tangents = data.draw(st.tuples(*[reals(-2, 2)] * len(args)))
+    out = lift(ops.PRIMITIVES[name])(*[Dual(a, t) for a, t in zip(args, tangents, strict=True)])
+    leaves = [Value(a) for a in args]
+    reverse = mg.engine.apply(ops.PRIMITIVES[name])(*leaves)
+    reverse.backward()
+    assert isinstance(out, Dual) and out.op == name and out.data == reverse.data
+    expected = sum(v.grad * t for v, t in zip(leaves, tangents, strict=True))
+    assert math.isclose(out.tangent, expected, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def test_dual_overrides_every_op_method_of_value() -> None:
+    # A method left to Value would drop the tangent silently, so a new op needs one here too.
+    not_ops = {"__init__", "__repr__", "__pos__", "__float__", "backward", "detach", "item"}
+    methods = {
+        name
+        for name, attr in vars(Value).items()
+        if inspect.isfunction(attr)
+        and name not in not_ops
+        and (name.startswith("__") or not name.startswith("_"))
+    }
+    assert methods >= {"__add__", "__rpow__", "exp", "relu"}
+    assert methods - set(vars(Dual)) == set()
+
+
+def test_operators_with_numbers_and_plain_values_on_either_side() -> None:
+    x = Dual(2.0, tangent=1.0)
+    c = Value(3.0)
+    cases = {
+        "x + c": (x + c, 1.0),
+        "c + x": (c + x, 1.0),
+        "c - x": (c - x, -1.0),
+        "c * x": (c * x, 3.0),
+        "c / x": (c / x, -0.75),
+        "c ** x": (c**x, 9.0 * math.log(3.0)),
+        "x ** c": (x**c, 12.0),
+        "2 ** x": (2**x, 4.0 * math.log(2.0)),
+        "x ** 3": (x**3, 12.0),
+        "np * x": (np.float64(2.0) * x, 2.0),
+        "frac - x": (Fraction(1, 2) - x, -1.0),
+        "-x": (-x, -1.0),
+        "abs(-x)": (abs(-x), 1.0),
+        "+x": (+x, 1.0),
+    }
+    for case, (out, tangent) in cases.items():
+        assert isinstance(out, Dual), case
+        assert math.isclose(out.tangent, tangent, rel_tol=1e-12), (case, out.tangent)
+    assert c.grad == 0.0 and c.is_leaf
+
+
+def test_module_functions_and_methods_keep_the_tangent() -> None:
+    x = Dual(0.5, tangent=2.0)
+    for name in ("exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu"):
+        via_function, via_method = getattr(mg, name)(x), getattr(x, name)()
+        assert isinstance(via_function, Dual) and via_function.tangent == via_method.tangent != 0.0
+
+
+def test_jvp_is_a_directional_derivative() -> None:
+    value, tangent = jvp(lambda x, y: x * mg.exp(y) + y.sin(), (3.0, 0.0), (1.0, 2.0))
+    assert (type(value), type(tangent)) == (float, float)
+    assert value == 3.0 and math.isclose(tangent, 1.0 + 3.0 * 2.0 + 2.0)
+    assert jvp(lambda x: 5.0, (1.0,), (1.0,)) == (5.0, 0.0)
+    assert jvp(lambda x: Value(5.0), (1.0,), (1.0,)) == (5.0, 0.0)
+
+
+@given(graphs(), st.data())
+def test_jvp_on_random_graphs_matches_finite_differences_and_grad(f: Graph, data: st.DataObject) -> None:
+    xs = list(f.inputs)
+    v = data.draw(st.lists(reals(-1, 1), min_size=len(xs), max_size=len(xs)))
+    value, tangent = jvp(f, xs, v)
+    assert value == f(*xs).data
+    numeric = central_difference(lambda t: f(*[x + t * d for x, d in zip(xs, v, strict=True)]).data, [0.0], 0)
+    assert math.isclose(tangent, numeric, rel_tol=1e-4, abs_tol=1e-5), (tangent, numeric, f)
+    gradient = grad(f, argnums=tuple(range(len(xs))))(*xs)
+    reverse = sum(g * d for g, d in zip(gradient, v, strict=True))
+    assert math.isclose(tangent, reverse, rel_tol=1e-9, abs_tol=1e-9)
+
+
+def test_forward_mode_errors_name_the_op_and_operand() -> None:
+    with pytest.raises(ValueError, match=r"log\(-1.0\)"):
+        jvp(mg.log, (-1.0,), (1.0,))
+    with pytest.raises(ZeroDivisionError, match=r"1.0 / 0.0"):
+        jvp(lambda x: 1 / x, (0.0,), (1.0,))
+    with pytest.raises(TypeError, match="'Dual' and 'str'"):
+        Dual(1.0) + "a"
+
+
+def test_detect_anomaly_names_the_op_in_forward_mode() -> None:
+    assert jvp(mg.sqrt, (0.0,), (1.0,)) == (0.0, math.inf)  # IEEE rules outside the mode
+    with mg.detect_anomaly(), pytest.raises(FloatingPointError, match=r"the tangent of sqrt\(0.0\) is inf"):
+        jvp(mg.sqrt, (0.0,), (1.0,))
+    with mg.detect_anomaly(), pytest.raises(FloatingPointError, match=r"inf - inf produced nan"):
+        jvp(lambda x: x - x, (math.inf,), (1.0,))
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda: jvp(mg.sin, (1.0, 2.0), (1.0,)), "2 primal(s) but 1 tangent(s)"),
+        (lambda: jvp(mg.sin, (Value(1.0),), (1.0,)), "must be plain real numbers"),
+        (lambda: jvp(mg.sin, ("1",), (1.0,)), "jvp: primal 0 expects a real number"),  # type: ignore[arg-type]
+        (lambda: grad(lambda x: jvp(mg.sin, (1.0,), (1.0,))[1])(1.0), "inside a reverse-mode transform"),
+        (lambda: jvp(grad(mg.sin), (1.0,), (1.0,)), "argument 0 is a Dual"),
+        (lambda: jvp(lambda x: grad(lambda y: x * y)(1.0), (1.0,), (1.0,)), "f returned a Dual"),
+        (lambda: jvp(lambda x: jvp(mg.sin, (x,), (1.0,))[1], (1.0,), (1.0,)), "not Values"),
+    ],
+)
+def test_unsupported_nesting_is_a_type_error_not_a_wrong_number(call: object, words: str) -> None:
+    with pytest.raises((TypeError, ValueError)) as caught:
+        call()  # type: ignore[operator]
+    assert words in str(caught.value), str(caught.value)

@@ -1,0 +1,80 @@
+"""The hypothesis strategies: random graphs are valid, cover the table, take custom ops."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import microgrsucc as mg
+from microgrsucc import Value, ops
+from microgrsucc.forward import Dual
+from microgrsucc.testing.strategies import OP_DOMAINS, Graph, graphs, reals, values
+
+
+@given(graphs())
+def test_a_graph_is_defined_and_finite_at_its_inputs(f: Graph) -> None:
+    assert 1 <= len(f.inputs) <= 3 and 1 <= len(f.steps) <= 6
+    with mg.detect_anomaly():  # no op sees a NaN or an infinity on the way
+        out = f(*[Value(x) for x in f.inputs])
+    assert isinstance(out, Value) and math.isfinite(out.data)
+    assert f(*f.inputs).data == out.data  # numbers in work too
+    assert isinstance(f(*[Dual(x, 1.0) for x in f.inputs]), Dual)
+    for op, operands in f.steps:
+        assert len(operands) == op.primitive.arity and op.primitive.name in repr(f)
+        assert all(0 < scale <= 1 for _, scale, _ in operands)
+
+
+def test_graphs_draw_every_primitive_in_the_table() -> None:
+    seen: set[str] = set()
+
+    @settings(max_examples=300, database=None)
+    @given(graphs())
+    def collect(f: Graph) -> None:
+        seen.update(op.primitive.name for op, _ in f.steps)
+
+    collect()
+    assert seen == set(ops.PRIMITIVES)
+
+
+@given(graphs(primitives=[ops.PRIMITIVES["log"]], max_inputs=1, max_ops=4))
+def test_graphs_take_a_choice_of_primitives_and_sizes(f: Graph) -> None:
+    assert len(f.inputs) == 1 and 1 <= len(f.steps) <= 4
+    assert {op.primitive.name for op, _ in f.steps} == {"log"}
+
+
+def test_a_primitive_without_a_domain_is_named() -> None:
+    softplus = mg.custom_op("softplus", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
+    with pytest.raises(ValueError, match="no domain for the op 'softplus'"):
+        graphs(primitives=[softplus])
+    assert graphs(primitives=[softplus], domains={"softplus": st.tuples(reals(-3, 3))}) is not None
+    with pytest.raises(ValueError, match="at least one primitive"):
+        graphs(primitives=[])
+
+
+def test_a_graph_checks_its_argument_count() -> None:
+    f = Graph((1.0,), ())
+    with pytest.raises(TypeError, match="takes 1 argument"):
+        f(1.0, 2.0)
+
+
+@given(values(-2, 2))
+def test_values_are_leaves_in_range(v: Value) -> None:
+    assert v.is_leaf and -2 <= v.data <= 2 and v.grad == 0.0
+
+
+def test_every_primitive_has_a_domain() -> None:
+    assert set(OP_DOMAINS) == set(ops.PRIMITIVES)
+
+
+def test_hypothesis_stays_optional() -> None:
+    code = (
+        "import sys, microgrsucc, microgrsucc.testing; "
+        "assert 'hypothesis' not in sys.modules, 'hypothesis imported'; "
+        "import microgrsucc.testing.strategies; assert 'hypothesis' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
