@@ -79,12 +79,14 @@ def test_adam_weight_decay_is_added_to_the_gradient() -> None:
 
 @given(reals(-1e3, 1e3).filter(lambda g: abs(g) > 1e-3), reals(1e-4, 1.0))
 def test_adam_first_step_has_size_lr_whatever_the_gradient_scale(g: float, lr: float) -> None:
-    # With the bias corrections m^ = g and v^ = g^2, so the first step is lr * sign(g).
+    # With the bias corrections m^ = g and v^ = g^2, so the first step is lr * g / (|g| + eps):
+    # lr * sign(g) up to eps.
     p = Value(0.0)
     optimizer = Adam([p], lr=lr)
     (g * p).backward()
     optimizer.step()
-    assert p.data == pytest.approx(-math.copysign(lr, g), rel=1e-6)
+    assert p.data == pytest.approx(-lr * g / (abs(g) + 1e-8), rel=1e-12)
+    assert p.data == pytest.approx(-math.copysign(lr, g), rel=1e-4)
 
 
 def test_adam_steps_with_a_constant_gradient_stay_lr() -> None:
