@@ -6,10 +6,11 @@ by the partials written here.
 
 A derivative is written once, in terms of the inputs ``x`` (and ``y``), the op's output
 ``out`` and a namespace ``F`` of elementary functions. ``backward()`` calls it with floats
-and ``F = FLOAT`` for plain first-order gradients (fast), and with Values and
-``F = microgrsucc.functional`` when ``create_graph=True`` (so the gradient is itself a graph
-that can be differentiated again). A unary op returns one partial; an op of n inputs returns
-a tuple of n partials, in input order.
+and ``F = FLOAT`` for plain first-order gradients (fast), and with Values and ``F`` = the
+Value methods (``engine._VALUE``) when ``create_graph=True``, so the gradient is itself a
+graph that can be differentiated again; forward mode (``forward.Dual``) calls it with
+floats. A unary op returns one partial; an op of n inputs returns a tuple of n partials,
+in input order.
 
 Forward functions take and return floats. They raise ``ValueError`` with a short reason for
 inputs outside their domain; the engine prefixes the op and its operands to every error.
