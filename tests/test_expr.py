@@ -1,0 +1,217 @@
+"""The expression parser: the grammar it accepts, everything it rejects, and safe evaluation."""
+
+from __future__ import annotations
+
+import builtins
+import math
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given
+
+from microgrsucc import Value
+from microgrsucc.expr import FUNCTIONS, ExpressionError, parse
+from microgrsucc.testing.strategies import reals
+
+
+def value_and_grads(text: str, **values: float) -> tuple[float, dict[str, float]]:
+    expression = parse(text)
+    leaves = {name: Value(values[name], label=name) for name in expression.variables}
+    root = expression.evaluate(leaves)
+    root.backward()
+    return root.data, {name: leaf.grad for name, leaf in leaves.items()}
+
+
+def test_variables_in_the_order_written() -> None:
+    assert parse("b * tanh(a) + b - c2").variables == ("b", "a", "c2")
+    assert parse("(y\n + x)").variables == ("y", "x")
+    assert parse("exp(1) + 2").variables == ()
+
+
+def test_arithmetic_and_its_derivatives() -> None:
+    value, grads = value_and_grads("x * y + x / y - y ** 2 + -x", x=3.0, y=2.0)
+    assert value == 3 * 2 + 3 / 2 - 4 - 3
+    assert grads == {"x": 2 + 1 / 2 - 1, "y": 3 - 3 / 4 - 4}
+
+
+def test_precedence_and_associativity_are_pythons() -> None:
+    assert value_and_grads("2 ** 3 ** 2")[0] == 512.0
+    assert value_and_grads("-2 ** 2")[0] == -4.0
+    assert value_and_grads("(1 - 2) - 3")[0] == value_and_grads("1 - 2 - 3")[0] == -4.0
+    assert value_and_grads("+x", x=2.0) == (2.0, {"x": 1.0})
+
+
+REFERENCE: dict[str, tuple[Callable[[float], float], Callable[[float], float]]] = {
+    "exp": (math.exp, math.exp),
+    "log": (math.log, lambda x: 1 / x),
+    "sqrt": (math.sqrt, lambda x: 0.5 / math.sqrt(x)),
+    "sin": (math.sin, math.cos),
+    "cos": (math.cos, lambda x: -math.sin(x)),
+    "tanh": (math.tanh, lambda x: 1 - math.tanh(x) ** 2),
+    "sigmoid": (lambda x: 1 / (1 + math.exp(-x)), lambda x: math.exp(-x) / (1 + math.exp(-x)) ** 2),
+    "relu": (lambda x: max(x, 0.0), lambda x: float(x > 0)),
+    "abs": (abs, lambda x: math.copysign(1.0, x)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+@pytest.mark.parametrize("x", [0.7, 2.5])
+def test_each_function(name: str, x: float) -> None:
+    f, df = REFERENCE[name]
+    value, grads = value_and_grads(f"{name}(x)", x=x)
+    assert value == pytest.approx(f(x), rel=1e-12)
+    assert grads["x"] == pytest.approx(df(x), rel=1e-12)
+
+
+def test_reference_covers_every_function() -> None:
+    assert set(REFERENCE) == set(FUNCTIONS)
+
+
+@given(reals(-3, 3), reals(-3, 3))
+def test_a_composite_against_its_closed_form(x: float, y: float) -> None:
+    value, grads = value_and_grads("sin(x) * y + exp(-x * y)", x=x, y=y)
+    assert value == pytest.approx(math.sin(x) * y + math.exp(-x * y), rel=1e-12, abs=1e-12)
+    assert grads["x"] == pytest.approx(math.cos(x) * y - y * math.exp(-x * y), rel=1e-9, abs=1e-9)
+    assert grads["y"] == pytest.approx(math.sin(x) - x * math.exp(-x * y), rel=1e-9, abs=1e-9)
+
+
+def test_a_literal_exponent_is_part_of_the_op_and_a_variable_one_gets_a_gradient() -> None:
+    x = Value(3.0, label="x")
+    square = parse("x ** 2").evaluate({"x": x})
+    assert square.op == "**2" and square.inputs == (x,)
+    assert parse("x ** -1").evaluate({"x": x}).op == "**-1"
+    value, grads = value_and_grads("x ** y", x=2.0, y=3.0)
+    assert value == 8.0
+    assert grads == {"x": 12.0, "y": pytest.approx(8.0 * math.log(2.0))}
+
+
+def test_numbers_become_values_in_the_graph() -> None:
+    root = parse("2 * 3").evaluate({})
+    assert root.data == 6.0 and [v.data for v in root.inputs] == [2.0, 3.0]
+    assert parse("-2").evaluate({}).is_leaf  # a negative literal is one number, not neg(2)
+
+
+def test_evaluate_connects_to_given_values_and_labels_numbers() -> None:
+    w = Value(0.5, label="w")
+    root = parse("w * x").evaluate({"w": w, "x": 4})
+    root.backward()
+    assert w.grad == 4.0
+    assert root.inputs[1].label == "x"
+
+
+def test_evaluate_names_a_missing_variable() -> None:
+    with pytest.raises(ExpressionError, match="the variable y has no value"):
+        parse("x + y").evaluate({"x": 1.0})
+
+
+REJECTED = [
+    ("x.real", "attribute access is not allowed"),
+    ("x.__class__", "attribute access is not allowed"),
+    ("__import__('os')", "unknown function __import__"),
+    ("eval('1')", "unknown function eval"),
+    ("foo(x)", "unknown function foo: the functions are abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh"),
+    ("(lambda: 1)()", "only calls of abs, cos"),
+    ("x[0]", "a subscript is not allowed"),
+    ("lambda: 1", "a lambda is not allowed"),
+    ("[i for i in x]", "a comprehension is not allowed"),
+    ("(i for i in x)", "a generator is not allowed"),
+    ("1 if x else 2", "a conditional expression is not allowed"),
+    ("x < 1", "a comparison is not allowed"),
+    ("x and y", "and/or is not allowed"),
+    ("'a'", "a string is not allowed"),
+    ("b'a'", "a string is not allowed"),
+    ("f'{x}'", "an f-string is not allowed"),
+    ("[x]", "a list is not allowed"),
+    ("x, y", "a tuple is not allowed"),
+    ("{x: 1}", "a dict is not allowed"),
+    ("(x := 2)", "an assignment is not allowed"),
+    ("_x + 1", "names starting with an underscore are not allowed"),
+    ("__builtins__", "names starting with an underscore are not allowed"),
+    ("exp(x=1)", r"exp\(\) takes exactly one argument"),
+    ("exp(1, 2)", r"exp\(\) takes exactly one argument"),
+    ("exp(*x)", r"exp\(\) takes exactly one argument"),
+    ("exp()", r"exp\(\) takes exactly one argument"),
+    ("exp + 1", r"exp is a function: write exp\(...\)"),
+    ("x // 2", "the operator // is not allowed"),
+    ("x % 2", "the operator % is not allowed"),
+    ("x ^ 2", r"the operator \^ \(for powers write \*\*\)"),
+    ("~x", "the operator ~ is not allowed"),
+    ("not x", "the operator not is not allowed"),
+    ("1j", "1j is not allowed"),
+    ("True", "True is not allowed"),
+    ("None", "None is not allowed"),
+    ("...", "Ellipsis is not allowed"),
+    ("1e999", "the number 1e999 is too large for a float"),
+    ("9" * 400, r"the number 999999999999\.\.\. \(400 characters\) is too large for a float"),
+    ("9" * 5000, "invalid expression|syntax error"),  # past Python's int-parsing digit limit
+    ("(x", r"syntax error at column 1: '\(' was never closed"),
+    ("x +", "syntax error"),
+    ("x\n+ 1", "syntax error on line 2"),
+    ("", "the expression is empty"),
+    ("   ", "the expression is empty"),
+    ("x\x00", "invalid expression|syntax error"),
+    ("-" * 100_000 + "x", "nested too deeply"),
+    ("1+" * 100_000 + "1", "nested too deeply"),
+    ("(" * 1000 + "x" + ")" * 1000, "too many nested parentheses"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), REJECTED, ids=[t[:20] for t, _ in REJECTED])
+def test_rejected(text: str, message: str) -> None:
+    start = time.perf_counter()
+    with pytest.raises(ExpressionError, match=message):
+        parse(text)
+    assert time.perf_counter() - start < 0.5
+
+
+def test_expression_error_is_a_value_error() -> None:
+    assert issubclass(ExpressionError, ValueError)
+
+
+def test_nothing_is_passed_to_eval_or_exec(monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("eval/exec called")
+
+    # (ast.parse itself calls compile(), but only to build the tree: nothing runs.)
+    for name in ("eval", "exec"):
+        monkeypatch.setattr(builtins, name, forbidden)
+    assert value_and_grads("exp(x) * 2", x=0.0) == (2.0, {"x": 2.0})
+    with pytest.raises(ExpressionError):
+        parse("__import__('os').system('echo hacked')")
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "message"),
+    [
+        ("10 ** 10 ** 10", OverflowError, r"10\.0 \*\* 10000000000\.0: the result is too large"),
+        ("10 ** 400", OverflowError, "too large for a float"),
+        ("1e308 * 10", OverflowError, r"1e\+308 \* 10\.0: the result is too large for a float"),
+        ("1e308 + 1e308", OverflowError, r"1e\+308 \+ 1e\+308"),
+        ("exp(1000)", OverflowError, r"exp\(1000\.0\)"),
+        ("log(-1)", ValueError, r"log\(-1\.0\): the operand must be > 0"),
+        ("sqrt(-4)", ValueError, r"sqrt\(-4\.0\)"),
+        ("1 / (2 - 2)", ZeroDivisionError, r"1\.0 / 0\.0: division by zero"),
+        ("0 ** -1", ZeroDivisionError, "0 cannot be raised to a negative power"),
+        ("(-8) ** (1/3)", ValueError, "a negative base needs an integer exponent"),
+    ],
+)
+def test_domain_errors_and_overflow_come_from_the_engine_quickly(
+    text: str, error: type[Exception], message: str
+) -> None:
+    start = time.perf_counter()
+    with pytest.raises(error, match=message):
+        parse(text).evaluate({})
+    assert time.perf_counter() - start < 0.5
+
+
+def test_deep_expressions_evaluate_without_recursion() -> None:
+    expression = parse(" + ".join(["x"] * 300))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(100)  # the evaluator must not recurse along the tree
+    try:
+        root = expression.evaluate({"x": Value(1.0)})
+    finally:
+        sys.setrecursionlimit(limit)
+    assert root.data == 300.0
