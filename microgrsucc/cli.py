@@ -1,16 +1,203 @@
-"""The ``microgrsucc`` command line."""
+"""The ``microgrsucc`` command line: ``demo`` (the book chapter's example) and ``graph EXPR``.
+
+Every mistake it can explain (a bad expression, a missing ``--set``, a domain error, a file it
+cannot write, no layout program) prints one line on stderr and exits with status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import math
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
 
 import microgrsucc
+from microgrsucc import chapter
+from microgrsucc.drawing import FORMATS, LayoutProgramError, render
+from microgrsucc.engine import Value
+from microgrsucc.expr import parse
+
+# The errors a user can cause (the engine's domain errors are ValueError and ArithmeticError);
+# anything else is a bug and keeps its traceback.
+_USER_ERRORS = (ArithmeticError, ValueError, OSError, LayoutProgramError, ModuleNotFoundError)
+
+_DEMO_NAME = "chapter-network"
+
+
+class _UserError(Exception):
+    """A mistake on the command line, reported as one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line instead of argparse's usage block, like every other error here.
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="microgrsucc", description=microgrsucc.__doc__)
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version and usage errors: return, don't exit
+        return done.code if isinstance(done.code, int) else 2
+    run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
+    if run is None:
+        parser.print_help()
+        return 0
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            status = run(args)
+        for warning in caught:  # draw()'s node limit: a note, not a traceback-style warning
+            print(f"{args.prog}: note: {warning.message}", file=sys.stderr)
+        return status
+    except (_UserError, *_USER_ERRORS) as err:
+        print(f"{args.prog}: error: {_message(err)}", file=sys.stderr)
+        return 2
+
+
+def _message(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"cannot write {err.filename}: {err.strerror or err}"
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="microgrsucc", description="A small scalar reverse-mode automatic differentiation engine."
+    )
     parser.add_argument("--version", action="version", version=f"microgrsucc {microgrsucc.__version__}")
-    parser.parse_args(argv)
-    parser.print_help()
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="the book chapter's network: engine gradients beside the chapter's formulas, and its picture",
+        description="Build the chapter's two-layer sigmoid network (microgrsucc.chapter.DEFAULTS), run "
+        "backward(), print each weight's and bias's gradient beside the chapter's formula, and write "
+        f"{_DEMO_NAME}.png and {_DEMO_NAME}.svg into DIR.",
+    )
+    demo.add_argument(
+        "--out", metavar="DIR", type=Path, default=Path("."), help="where to write (default: .)"
+    )
+    _add_rankdir(demo)
+    demo.set_defaults(run=_demo, prog="microgrsucc demo")
+
+    graph = commands.add_parser(
+        "graph",
+        help="evaluate an expression, print its derivatives and draw its graph",
+        description="Evaluate EXPR with Values, run backward() and print its value and its derivative "
+        "with respect to each variable. EXPR may use numbers, variables, + - * / **, unary minus, "
+        "parentheses and the functions exp log sqrt sin cos tanh sigmoid relu abs. "
+        'An EXPR that starts with a minus goes after --: microgrsucc graph --set x=1 -- "-x*2"',
+    )
+    graph.add_argument("expr", metavar="EXPR", help='for example "tanh(x*w + b)"')
+    graph.add_argument(
+        "--set",
+        metavar="NAME=VALUE",
+        action="append",
+        default=[],
+        dest="values",
+        help="a variable's value; once per variable",
+    )
+    graph.add_argument(
+        "-o", metavar="FILE", dest="output", type=Path, help="write the graph: .png .svg .pdf .dot or .gv"
+    )
+    _add_rankdir(graph)
+    graph.set_defaults(run=_graph, prog="microgrsucc graph")
+    return parser
+
+
+def _add_rankdir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rankdir", choices=("LR", "TB"), default="LR", help="left to right or top to bottom (default: LR)"
+    )
+
+
+# --- demo --------------------------------------------------------------------------------------
+
+
+def _demo(args: argparse.Namespace) -> int:
+    values = chapter.DEFAULTS
+    net = chapter.network(**values)
+    net.C.backward()
+    expected = chapter.formulas(**values)
+    print("The book chapter's network, at microgrsucc.chapter.DEFAULTS:")
+    print("  " + "  ".join(f"{name}={v:g}" for name, v in values.items()))
+    print(f"  cost C = 1/2 (y - a2)**2 = {net.C.data:.12f}")
+    print()
+    print(f"  {'':<11}{'engine':>17}{'chapter formula':>18}{'difference':>12}")
+    rows = (("w1", "(B)", net.w1), ("b1", "", net.b1), ("w2", "(A)", net.w2), ("b2", "", net.b2))
+    for name, formula, param in rows:
+        engine, book = float(param.grad), expected[name]
+        print(f"  dC/d{name} {formula:<4}{engine:>17.12f}{book:>18.12f}{engine - book:>12.1e}")
+    print()
+
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _UserError(f"cannot create the folder {args.out}: {err.strerror}") from None
+    try:
+        for suffix in (".png", ".svg"):
+            path = render(net.C, args.out / f"{_DEMO_NAME}{suffix}", rankdir=args.rankdir)
+            print(f"wrote {path}")
+    except LayoutProgramError as err:
+        # Still leave something to look at: the DOT text needs no layout program.
+        path = render(net.C, args.out / f"{_DEMO_NAME}.dot", rankdir=args.rankdir)
+        raise _UserError(f"{err} (wrote {path} instead)") from None
     return 0
+
+
+# --- graph -------------------------------------------------------------------------------------
+
+
+def _graph(args: argparse.Namespace) -> int:
+    if args.output is not None and args.output.suffix.lower() not in FORMATS:
+        raise _UserError(f"-o {args.output}: end the file name with one of {', '.join(FORMATS)}")
+    expression = parse(args.expr)
+    values = _values(args.values)
+    missing = [name for name in expression.variables if name not in values]
+    if missing:
+        need = " ".join(f"--set {name}=VALUE" for name in missing)
+        raise _UserError(
+            f"{', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no value: add {need}"
+        )
+    unused = [name for name in values if name not in expression.variables]
+    if unused:
+        raise _UserError(f"--set {unused[0]}: the expression has no variable {unused[0]}")
+
+    leaves = {name: Value(values[name], label=name) for name in expression.variables}
+    root = expression.evaluate(leaves)
+    root.backward()
+    width = max((len(name) for name in leaves), default=0)
+    print(f"{' '.join(args.expr.split())} = {root.data!r}")
+    for name, leaf in leaves.items():
+        print(f"d/d{name:<{width}} = {float(leaf.grad)!r}")
+    if args.output is not None:
+        print(f"wrote {render(root, args.output, rankdir=args.rankdir)}")
+    return 0
+
+
+def _values(settings: Sequence[str]) -> dict[str, float]:
+    """``--set NAME=VALUE`` options as a dict, each checked."""
+    values: dict[str, float] = {}
+    for setting in settings:
+        name, equals, text = setting.partition("=")
+        name = name.strip()
+        if not equals:
+            raise _UserError(f"--set {setting}: write NAME=VALUE, for example --set x=0.5")
+        if not name.isidentifier() or name.startswith("_"):
+            raise _UserError(f"--set {setting}: {name or '(nothing)'} is not a variable name")
+        if name in values:
+            raise _UserError(f"--set {setting}: {name} is set twice")
+        try:
+            value = float(text)
+        except ValueError:
+            raise _UserError(f"--set {setting}: {text or '(nothing)'} is not a number") from None
+        if not math.isfinite(value):
+            raise _UserError(f"--set {setting}: the value must be a finite number")
+        values[name] = value
+    return values
