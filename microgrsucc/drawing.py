@@ -238,6 +238,8 @@ def render(
         )
     if isinstance(root_or_digraph, Value):
         digraph = draw(root_or_digraph, **options)
+    elif not hasattr(root_or_digraph, "source"):
+        raise TypeError(f"render() expects a Value or a graphviz graph, got {type(root_or_digraph).__name__}")
     elif options:
         raise TypeError(f"render() takes draw options only with a Value, got {sorted(options)}")
     else:

@@ -114,6 +114,8 @@ def parse(text: str) -> Expression:
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except SyntaxError as err:
+        if "integer string conversion" in str(err.msg):  # Python's digit limit for int literals
+            raise ExpressionError("a number in the expression is too large for a float") from None
         where = f" at column {err.offset}" if err.offset else ""
         if err.lineno and err.lineno > 1:
             where = f" on line {err.lineno}{where}"

@@ -337,6 +337,8 @@ def test_render_rejects_unknown_suffixes_and_stray_options(tmp_path: Path) -> No
         render(Value(1.0), tmp_path / "c.jpg")
     with pytest.raises(ValueError, match="cannot tell the picture format"):
         render(Value(1.0), tmp_path / "picture")
+    with pytest.raises(TypeError, match="expects a Value or a graphviz graph, got float"):
+        render(1.0, tmp_path / "c.dot")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="draw options only with a Value"):
         render(draw(Value(1.0)), tmp_path / "c.dot", rankdir="TB")
 
