@@ -4,6 +4,7 @@ The problem: an MLP 2 -> 16 -> 16 -> 1 (ReLU, last layer linear) on 100 two-dime
 half-moons points, hinge loss relu(1 - y * score) averaged plus 1e-4 * sum(w**2); one step is
 the forward pass and backward(), about 66,000 graph nodes. The same model code runs on each
 engine, in one process, interleaved over several repetitions; medians and ratios are printed.
+Each timed step follows an untimed step of the same engine and a full garbage collection.
 
 Peers: micrograd 0.1.0 (``pip install ".[bench]"``) and, where PyTorch is installed, 0-d
 float64 tensors running the same scalar graph. Graph memory per node is measured with
@@ -139,7 +140,11 @@ def time_steps(found: list[Engine], repeats: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():
-            gc.collect()  # each engine pays for its own garbage, not the previous one's
+            # As in a training loop, the timed step follows a step of the same engine, so it
+            # finds the heap as that engine left it, not as another engine did. Collecting
+            # first means no engine pays for another's garbage, nor for the previous step's.
+            step()
+            gc.collect()
             start = time.perf_counter()
             step()
             times[name].append(time.perf_counter() - start)

@@ -420,6 +420,8 @@ class Value:
         except BaseException:
             for node in _below(self):  # leave no half-counted node behind for the next pass
                 node._pending = 0
+                if node.grad is None:
+                    node.grad = 0.0
             raise
 
 
@@ -446,7 +448,8 @@ def _count_consumers(root: Value) -> None:
 
     A node is ready to pass its gradient on once all of them have arrived (Kahn's
     algorithm), which orders the graph without recursion. Interior gradients are reset
-    here, since they hold the latest pass only. Leaves need no count: they only receive.
+    here, since they hold the latest pass only: to None, so that the first gradient to
+    arrive is stored rather than added to 0.0. Leaves need no count: they only receive.
     """
     stack = [root]
     pop, push = stack.pop, stack.append
@@ -459,7 +462,7 @@ def _count_consumers(root: Value) -> None:
             if b._op is not None:
                 n = b._pending
                 if not n:
-                    b.grad = 0.0
+                    b.grad = None
                     push(b)
                 b._pending = n + 1
         elif arity > 2:
@@ -467,14 +470,14 @@ def _count_consumers(root: Value) -> None:
                 if p._op is not None:
                     n = p._pending
                     if not n:
-                        p.grad = 0.0
+                        p.grad = None
                         push(p)
                     p._pending = n + 1
             continue
         if a._op is not None:
             n = a._pending
             if not n:
-                a.grad = 0.0
+                a.grad = None
                 push(a)
             a._pending = n + 1
 
@@ -497,7 +500,8 @@ def _propagate(root: Value, create_graph: bool, check: bool) -> None:
                 d = op.derivative(F, a, node)
             else:
                 d = op.derivative(F, a.data, node.data)
-            a.grad = a.grad + g * d
+            ga = a.grad
+            a.grad = g * d if ga is None else ga + g * d
             if check:
                 _check_gradients(node, (a,))
             if a._op is not None:
@@ -512,8 +516,10 @@ def _propagate(root: Value, create_graph: bool, check: bool) -> None:
                 da, db = op.derivative(F, a, b, node)
             else:
                 da, db = op.derivative(F, a.data, b.data, node.data)
-            a.grad = a.grad + g * da
-            b.grad = b.grad + g * db
+            ga = a.grad
+            a.grad = g * da if ga is None else ga + g * da
+            gb = b.grad  # read after a's update: b may be a
+            b.grad = g * db if gb is None else gb + g * db
             if check:
                 _check_gradients(node, (a, b))
             # x * x counts two edges on x, so x waits for both.
@@ -533,7 +539,8 @@ def _propagate(root: Value, create_graph: bool, check: bool) -> None:
             else:
                 partials = op.derivative(F, *[x.data for x in a], node.data)
             for p, d in zip(a, partials, strict=True):
-                p.grad = p.grad + g * d
+                gp = p.grad
+                p.grad = g * d if gp is None else gp + g * d
             if check:
                 _check_gradients(node, a)
             for p in a:
