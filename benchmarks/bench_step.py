@@ -4,14 +4,15 @@ The problem: an MLP 2 -> 16 -> 16 -> 1 (ReLU, last layer linear) on 100 two-dime
 half-moons points, hinge loss relu(1 - y * score) averaged plus 1e-4 * sum(w**2); one step is
 the forward pass and backward(), about 66,000 graph nodes. The same model code runs on each
 engine, in one process, interleaved over several repetitions; medians and ratios are printed.
-Each timed step follows an untimed step of the same engine and a full garbage collection.
+Each timed step follows an untimed step of the same engine and a full garbage collection;
+three untimed rounds of all engines come first.
 
 Peers: micrograd 0.1.0 (``pip install ".[bench]"``) and, where PyTorch is installed, 0-d
 float64 tensors running the same scalar graph. Graph memory per node is measured with
 tracemalloc on a chain of 100,000 multiplications (PyTorch allocates outside Python's allocator, so
 tracemalloc cannot see its nodes).
 
-    python benchmarks/bench_step.py [--repeats 15]
+    python benchmarks/bench_step.py [--repeats 15] [--without-pytorch]
 """
 
 from __future__ import annotations
@@ -95,41 +96,40 @@ def make_step(engine: Engine, xs: list[list[float]], ys: list[int], seed: int = 
     return step
 
 
-def engines() -> list[Engine]:
-    found = [
-        Engine(
-            "microgrsucc",
-            microgrsucc.Value,
-            microgrsucc.Value,
-            lambda p: setattr(p, "grad", 0.0),
-        )
-    ]
+def engines(with_pytorch: bool = True) -> list[Engine]:
+    """microgrsucc, and each peer that is installed."""
+    found = [Engine("microgrsucc", microgrsucc.Value, microgrsucc.Value, lambda p: setattr(p, "grad", 0.0))]
     try:
-        from micrograd.engine import Value as MicrogradValue
+        from micrograd.engine import Value as MicrogradValue  # type: ignore[import-untyped]
     except ImportError:
         print("micrograd not installed: pip install '.[bench]'", file=sys.stderr)
     else:
         found.append(Engine("micrograd", MicrogradValue, MicrogradValue, lambda p: setattr(p, "grad", 0)))
-    try:
-        import torch
-    except ImportError:
-        pass
-    else:
-        torch.set_num_threads(1)
-
-        def tparam(v: float) -> Any:
-            return torch.tensor(v, dtype=torch.float64, requires_grad=True)
-
-        def tconst(v: float) -> Any:
-            return torch.tensor(v, dtype=torch.float64)
-
-        found.append(
-            Engine(f"pytorch {torch.__version__} 0-d", tparam, tconst, lambda p: setattr(p, "grad", None))
-        )
+    pytorch = pytorch_engine() if with_pytorch else None
+    if pytorch is not None:
+        found.append(pytorch)
     return found
 
 
-def time_steps(found: list[Engine], repeats: int) -> dict[str, list[float]]:
+def pytorch_engine() -> Engine | None:
+    """0-d float64 tensors on one thread, where PyTorch is installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+
+    def param(v: float) -> Any:
+        return torch.tensor(v, dtype=torch.float64, requires_grad=True)
+
+    def const(v: float) -> Any:
+        return torch.tensor(v, dtype=torch.float64)
+
+    return Engine(f"pytorch {torch.__version__} 0-d", param, const, lambda p: setattr(p, "grad", None))
+
+
+def time_steps(found: list[Engine], repeats: int, warmup: int = 3) -> dict[str, list[float]]:
+    """Per engine, the times of ``repeats`` steps, after ``warmup`` untimed rounds of all engines."""
     xs, ys = moons()
     steps = {e.name: make_step(e, xs, ys) for e in found}
     losses = {name: step() for name, step in steps.items()}  # warm up, and check they agree
@@ -138,7 +138,7 @@ def time_steps(found: list[Engine], repeats: int) -> dict[str, list[float]]:
         if not math.isclose(loss, first, rel_tol=1e-9):
             raise SystemExit(f"{name} computed loss {loss}, expected {first}: not the same step")
     times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
+    for i in range(warmup + repeats):
         for name, step in steps.items():
             # As in a training loop, the timed step follows a step of the same engine, so it
             # finds the heap as that engine left it, not as another engine did. Collecting
@@ -147,7 +147,8 @@ def time_steps(found: list[Engine], repeats: int) -> dict[str, list[float]]:
             gc.collect()
             start = time.perf_counter()
             step()
-            times[name].append(time.perf_counter() - start)
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
     return times
 
 
@@ -169,9 +170,14 @@ def chain_bytes_per_node(engine: Engine, n: int = 100_000) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15, help="timed steps per engine (default 15)")
+    parser.add_argument(
+        "--without-pytorch",
+        action="store_true",
+        help="leave PyTorch out even where installed (its objects make the cyclic collector slower)",
+    )
     args = parser.parse_args()
 
-    found = engines()
+    found = engines(with_pytorch=not args.without_pytorch)
     print(f"Python {sys.version.split()[0]}; {args.repeats} interleaved repetitions; medians\n")
     times = time_steps(found, args.repeats)
     ours = statistics.median(times["microgrsucc"])
