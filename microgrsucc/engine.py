@@ -438,7 +438,7 @@ _VALUE = SimpleNamespace(
     sigmoid=Value.sigmoid,
     relu=Value.relu,
     abs=abs,
-    value=lambda v: v.data,
+    value=lambda v: v.data if isinstance(v, Value) else v,  # constants of an op stay numbers
 )
 
 

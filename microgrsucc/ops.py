@@ -114,11 +114,24 @@ FLOAT = SimpleNamespace(
 )
 
 
+def _power_partial(F: Any, x: Any, n: Any, out: Any) -> Any:
+    """d/dx x**n = n * x**(n-1), written as n * out / x away from 0: float ** raises
+    OverflowError where a huge slope should be inf (x**-1 at 1e-200), and / gives inf."""
+    if F.value(x) != 0.0:
+        return n * out / x
+    n0 = F.value(n)  # >= 0 here, or the forward would have failed
+    if n0 == 0.0:
+        return 0.0
+    if n0 < 1.0:
+        return math.inf  # the slope is vertical at 0 (PyTorch gives inf too)
+    return n * x ** (n - 1.0)  # finite at 0, and differentiable again (x**3 -> 3x**2 -> 6x)
+
+
 def _pow_partials(F: Any, x: Any, y: Any, out: Any) -> tuple[Any, Any]:
     # d/dy x**y = out * log(x) exists only for x > 0; at x == 0 we use 0 like PyTorch.
     x0 = F.value(x)
     dy = out * F.log(x) if x0 > 0.0 else (0.0 if x0 == 0.0 else math.nan)
-    return y * x ** (y - 1.0), dy
+    return _power_partial(F, x, y, out), dy
 
 
 def _sqrt_partial(F: Any, x: Any, out: Any) -> Any:
@@ -153,11 +166,7 @@ def pow_const(n: float) -> Primitive:
         return _pow(x, n)
 
     def derivative(F: Any, x: Any, out: Any) -> Any:
-        if n == 0.0 or n == 1.0:
-            return n  # d/dx x**0 = 0 and d/dx x = 1, also at x = 0
-        if n < 1.0 and F.value(x) == 0.0:
-            return math.inf  # 0 < n < 1: the slope is vertical at 0 (PyTorch gives inf too)
-        return n * x ** (n - 1.0)
+        return n if n == 0.0 or n == 1.0 else _power_partial(F, x, n, out)
 
     return Primitive(name, 1, forward, derivative)
 

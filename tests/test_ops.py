@@ -188,3 +188,20 @@ def test_number_raised_to_a_value() -> None:
     out.backward()
     assert out.data == 8.0
     assert y.grad == pytest.approx(8.0 * math.log(2.0))
+
+
+def test_a_power_whose_slope_overflows_gives_an_infinite_gradient() -> None:
+    x = Value(1e-200)
+    (x**-1).backward()  # n * x**(n-1) would raise OverflowError in float **
+    assert x.grad == -math.inf
+
+
+@pytest.mark.parametrize("exponent", [3, 3.0])
+def test_powers_stay_differentiable_at_zero(exponent: float) -> None:
+    x = Value(0.0)
+    out = x ** (Value(exponent) if isinstance(exponent, float) else exponent)
+    for expected in (0.0, 0.0, 6.0):  # 3x**2, 6x, 6 at x = 0
+        x.grad = 0.0
+        out.backward(create_graph=True)
+        out = x.grad
+        assert out.data == expected
