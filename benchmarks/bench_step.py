@@ -26,26 +26,17 @@ import statistics
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import microgrsucc
+from microgrsucc.datasets import make_moons
 
 
-def moons(n: int = 100, noise: float = 0.1, seed: int = 0) -> tuple[list[list[float]], list[int]]:
-    """Two interleaved half circles; labels +1 and -1."""
-    rng = random.Random(seed)
-    xs: list[list[float]] = []
-    ys: list[int] = []
-    for i in range(n):
-        t = math.pi * rng.random()
-        if i % 2 == 0:
-            xs.append([math.cos(t) + rng.gauss(0, noise), math.sin(t) + rng.gauss(0, noise)])
-            ys.append(1)
-        else:
-            xs.append([1 - math.cos(t) + rng.gauss(0, noise), 0.5 - math.sin(t) + rng.gauss(0, noise)])
-            ys.append(-1)
-    return xs, ys
+def moons() -> tuple[list[tuple[float, float]], list[int]]:
+    """micrograd's demo data: 100 half-moons points, labels +1 and -1 for the hinge loss."""
+    xs, classes = make_moons(100, noise=0.1, seed=0)
+    return xs, [1 if c == 1 else -1 for c in classes]
 
 
 class Engine:
@@ -61,7 +52,9 @@ class Engine:
         self.name, self.param, self.const, self.clear = name, param, const, clear
 
 
-def make_step(engine: Engine, xs: list[list[float]], ys: list[int], seed: int = 1) -> Callable[[], float]:
+def make_step(
+    engine: Engine, xs: Sequence[Sequence[float]], ys: list[int], seed: int = 1
+) -> Callable[[], float]:
     """The step as a closure over this engine's parameters: the same code for every engine."""
     rng = random.Random(seed)
     sizes = [2, 16, 16, 1]

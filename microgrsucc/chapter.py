@@ -20,9 +20,9 @@ The formulas, with ``sigmoid'(z) = sigmoid(z) * (1 - sigmoid(z))`` (the chapter 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from microgrsucc import ops
 from microgrsucc.engine import Value
 
 __all__ = ["DEFAULTS", "Network", "formulas", "network"]
@@ -66,17 +66,13 @@ def network(x: float, y: float, w1: float, b1: float, w2: float, b2: float) -> N
     return Network(a0, target, pw1, pb1, pw2, pb2, z1, a1, z2, a2, C)
 
 
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
-
-
 def formulas(x: float, y: float, w1: float, b1: float, w2: float, b2: float) -> dict[str, float]:
     """The chapter's gradients (A), (B) and the bias formulas, in plain floats (no engine)."""
     a0 = x
     z1 = w1 * a0 + b1
-    a1 = _sigmoid(z1)
+    a1 = ops.sigmoid.forward(z1)
     z2 = w2 * a1 + b2
-    a2 = _sigmoid(z2)
+    a2 = ops.sigmoid.forward(z2)
     ds1 = a1 * (1.0 - a1)  # sigmoid'(z1)
     ds2 = a2 * (1.0 - a2)  # sigmoid'(z2)
     return {
