@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import SupportsFloat, cast
 
-from microgrsucc.engine import Value
+from microgrsucc.engine import Value, _op_error
 
 __all__ = ["FUNCTIONS", "Expression", "ExpressionError", "parse"]
 
@@ -258,7 +258,5 @@ def _apply(node: ast.expr, results: Mapping[ast.AST, Value]) -> Value:
             out = _BINARY[type(node.op)](left, results[node.right])
     if math.isinf(out.data) and not any(math.isinf(x.data) for x in out.inputs):
         # Float arithmetic overflows to inf silently (1e308 * 10); say so as the engine would.
-        operands = [repr(x.data) for x in out.inputs]
-        call = f" {out.op} ".join(operands) if len(operands) == 2 else f"{out.op}({operands[0]})"
-        raise OverflowError(f"{call}: the result is too large for a float")
+        raise _op_error(out._op, OverflowError(), *(x.data for x in out.inputs))  # type: ignore[arg-type]
     return out
