@@ -28,6 +28,7 @@ __all__ = [
     "Operand",
     "Value",
     "apply",
+    "backward_order",
     "detect_anomaly",
     "gradients",
     "is_grad_enabled",
@@ -348,6 +349,25 @@ class Value:
         """True for nodes no op produced: inputs, parameters, constants, detached values."""
         return self._op is None
 
+    def local_grads(self) -> tuple[float, ...]:
+        """d(self)/d(input) for each input, at the recorded values, from the op table.
+
+        Empty for a leaf. These are the factors the chain rule multiplies along each edge.
+
+        >>> x, y = Value(2.0), Value(5.0)
+        >>> (x * y).local_grads()
+        (5.0, 2.0)
+        """
+        op = self._op
+        if op is None:
+            return ()
+        if op.constant:
+            d = op.derivative
+        else:
+            d = op.derivative(ops.FLOAT, *[x.data for x in self.inputs], self.data)
+        partials = (d,) if op.arity == 1 else tuple(d)
+        return tuple(float(p.data if isinstance(p, Value) else p) for p in partials)
+
     def item(self) -> float:
         """The plain float value, as ``torch.Tensor.item()``."""
         return self.data
@@ -578,6 +598,34 @@ def gradients(
     finally:
         for node, grad in saved:
             node.grad = grad
+
+
+def backward_order(root: Value) -> list[Value]:
+    """The interior nodes below ``root`` in the order ``backward()`` passes their gradients on.
+
+    Each node comes after all of its consumers (a reverse topological order), exactly as
+    the propagation loop pops them; for pictures that replay the backward pass step by step.
+    """
+    pending: dict[Value, int] = {}
+    stack = [root] if root._op is not None else []
+    while stack:
+        for p in stack.pop().inputs:
+            if p._op is not None:
+                if p not in pending:
+                    pending[p] = 0
+                    stack.append(p)
+                pending[p] += 1
+    order: list[Value] = []
+    ready = [root] if root._op is not None else []
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for p in node.inputs:
+            if p._op is not None:
+                pending[p] -= 1
+                if not pending[p]:
+                    ready.append(p)
+    return order
 
 
 def _below(root: Value) -> set[Value]:
