@@ -30,9 +30,11 @@ __all__ = [
     "apply",
     "backward_order",
     "detect_anomaly",
+    "enable_grad",
     "gradients",
     "is_grad_enabled",
     "no_grad",
+    "set_grad_enabled",
     "zero_grad",
 ]
 
@@ -42,31 +44,50 @@ Operand = Union["Value", SupportsFloat]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-# --- modes: no_grad() and detect_anomaly() --------------------------------------------------
-# Both are per thread. _modes counts the blocks open in any thread, so the common case
-# (none) costs each op one global read instead of a thread-local lookup.
+# --- modes: no_grad(), enable_grad(), set_grad_enabled() and detect_anomaly() ---------------
+# Each thread has its own modes. _modes counts the threads whose modes are not the defaults
+# (grad on, no anomaly check), so the common case costs each op one global read instead of
+# a thread-local lookup.
 
 _state = threading.local()
 _modes = 0
 _modes_lock = threading.Lock()
 
 
-class _Mode:
-    """A per-thread, nestable switch usable as a context manager or a decorator."""
+def _set_modes(grad_enabled: bool, anomaly: int) -> None:
+    global _modes
+    was_default = getattr(_state, "grad_enabled", True) and not getattr(_state, "anomaly", 0)
+    _state.grad_enabled = grad_enabled
+    _state.anomaly = anomaly
+    now_default = grad_enabled and not anomaly
+    if was_default != now_default:
+        with _modes_lock:
+            _modes += 1 if was_default else -1
 
-    _name = ""
+
+class _Mode:
+    """A per-thread switch usable as a context manager or a decorator, bare or called.
+
+    Each ``with`` block restores, on exit, the modes it found on entry.
+    """
+
+    _saved: list[tuple[bool, int]]
+
+    def __new__(cls, fn: Any = None) -> Any:
+        self = super().__new__(cls)
+        self._saved = []  # one entry per open block, so one instance can nest and recurse
+        return self if fn is None else self(fn)
+
+    def _enter(self) -> tuple[bool, int]:
+        raise NotImplementedError
 
     def __enter__(self) -> None:
-        global _modes
-        setattr(_state, self._name, getattr(_state, self._name, 0) + 1)
-        with _modes_lock:
-            _modes += 1
+        saved = (getattr(_state, "grad_enabled", True), getattr(_state, "anomaly", 0))
+        self._saved.append(saved)
+        _set_modes(*self._enter())
 
     def __exit__(self, *exc_info: object) -> None:
-        global _modes
-        setattr(_state, self._name, getattr(_state, self._name) - 1)
-        with _modes_lock:
-            _modes -= 1
+        _set_modes(*self._saved.pop())
 
     def __call__(self, fn: _F) -> _F:
         @functools.wraps(fn)
@@ -80,6 +101,9 @@ class _Mode:
 class no_grad(_Mode):
     """Ops record no graph in this thread while it is open (as ``torch.no_grad``).
 
+    Also a decorator, bare (``@no_grad``) or called (``@no_grad()``). Transforms, ``gradients``
+    and ``backward(create_graph=True)`` record what they need all the same.
+
     >>> x = Value(2.0)
     >>> with no_grad():
     ...     y = x * x
@@ -87,7 +111,45 @@ class no_grad(_Mode):
     (4.0, True)
     """
 
-    _name = "no_grad"
+    def _enter(self) -> tuple[bool, int]:
+        return False, getattr(_state, "anomaly", 0)
+
+
+class enable_grad(_Mode):
+    """Ops record their graph again inside ``no_grad()`` (as ``torch.enable_grad``)."""
+
+    def _enter(self) -> tuple[bool, int]:
+        return True, getattr(_state, "anomaly", 0)
+
+
+class set_grad_enabled(_Mode):
+    """Turn recording on or off in this thread (as ``torch.set_grad_enabled``).
+
+    Called, it switches at once; used with ``with``, the previous mode comes back on exit.
+
+    >>> with set_grad_enabled(False):
+    ...     is_grad_enabled()
+    False
+    """
+
+    _mode: bool
+
+    def __new__(cls, mode: bool) -> Any:
+        self = super().__new__(cls)
+        self._mode = bool(mode)
+        # As in torch, the call itself switches; the with block only restores on exit.
+        self._saved.append((getattr(_state, "grad_enabled", True), getattr(_state, "anomaly", 0)))
+        _set_modes(self._mode, getattr(_state, "anomaly", 0))
+        return self
+
+    def _enter(self) -> tuple[bool, int]:
+        return self._mode, getattr(_state, "anomaly", 0)
+
+    def __enter__(self) -> None:
+        pass  # the call has switched already; __exit__ restores what it found
+
+    def __call__(self, fn: _F) -> _F:
+        raise TypeError("set_grad_enabled is a context manager or a call, not a decorator")
 
 
 class detect_anomaly(_Mode):
@@ -96,20 +158,37 @@ class detect_anomaly(_Mode):
     The message names the op and its inputs. Slower; for finding where a NaN comes from.
     """
 
-    _name = "anomaly"
+    def _enter(self) -> tuple[bool, int]:
+        return getattr(_state, "grad_enabled", True), getattr(_state, "anomaly", 0) + 1
+
+
+class _Tracing:
+    """While open, ``float()`` and friends refuse Values that depend on ``nodes`` (this thread)."""
+
+    def __init__(self, nodes: Sequence[Value]) -> None:
+        self.nodes = nodes
+
+    def __enter__(self) -> None:
+        traced = getattr(_state, "traced", None)
+        if traced is None:
+            traced = _state.traced = []
+        traced.extend(self.nodes)
+
+    def __exit__(self, *exc_info: object) -> None:
+        del _state.traced[len(_state.traced) - len(self.nodes) :]
 
 
 def is_grad_enabled() -> bool:
     """False inside ``no_grad()`` in the current thread."""
-    return not getattr(_state, "no_grad", 0)
+    return bool(getattr(_state, "grad_enabled", True))
 
 
 def _after_op(out: Value) -> None:
-    """The slow path of recording an op, taken only while some mode is open somewhere."""
+    """The slow path of recording an op, taken only while some thread has a mode set."""
     if getattr(_state, "anomaly", 0) and not math.isfinite(out.data):
         raise FloatingPointError(f"{_call(out._op, _operands(out))} produced {out.data}")  # type: ignore[arg-type]
-    if getattr(_state, "no_grad", 0):
-        out._op = out._a = out._b = None
+    if not getattr(_state, "grad_enabled", True):
+        out._op = out._a = out._b = out._xa = out._xb = None
 
 
 # --- recording ops ---------------------------------------------------------------------------
@@ -126,7 +205,7 @@ def _leaf(data: float) -> Value:
     out.data = data
     out.grad = 0.0
     out.label = None
-    out._op = out._a = out._b = None
+    out._op = out._a = out._b = out._xa = out._xb = None
     out._pending = 0
     return out
 
@@ -135,10 +214,11 @@ def _unary(op: Primitive) -> Callable[[Value], Value]:
     forward = op.forward
 
     def apply(x: Value) -> Value:
+        xd = x.data
         try:
-            data = forward(x.data)
+            data = forward(xd)
         except (ArithmeticError, ValueError) as err:
-            raise _op_error(op, err, x.data) from None
+            raise _op_error(op, err, xd) from None
         out: Value = _new(Value)
         out.data = data
         out.grad = 0.0
@@ -146,6 +226,8 @@ def _unary(op: Primitive) -> Callable[[Value], Value]:
         out._op = op
         out._a = x
         out._b = None
+        out._xa = xd
+        out._xb = None
         out._pending = 0
         if _modes:
             _after_op(out)
@@ -164,10 +246,12 @@ def _binary(op: Primitive) -> Callable[[Value, Operand], Value]:
             y = _constant(y)
             if y is NotImplemented:
                 return NotImplemented  # type: ignore[no-any-return]  # Python then raises TypeError
+        xd = x.data
+        yd = y.data
         try:
-            data = forward(x.data, y.data)
+            data = forward(xd, yd)
         except (ArithmeticError, ValueError) as err:
-            raise _op_error(op, err, x.data, y.data) from None
+            raise _op_error(op, err, xd, yd) from None
         out: Value = _new(Value)
         out.data = data
         out.grad = 0.0
@@ -175,6 +259,8 @@ def _binary(op: Primitive) -> Callable[[Value, Operand], Value]:
         out._op = op
         out._a = x
         out._b = y
+        out._xa = xd
+        out._xb = yd
         out._pending = 0
         if _modes:
             _after_op(out)
@@ -197,13 +283,15 @@ def _reflected(apply: Callable[[Value, Operand], Value]) -> Callable[[Value, Ope
 
 def _nary(op: Primitive) -> Callable[..., Value]:
     def apply(*inputs: Value) -> Value:
+        primals = tuple(x.data for x in inputs)
         try:
-            data = _to_float(op.forward(*[x.data for x in inputs]), op.name)
+            data = op.forward(*primals)
         except (ArithmeticError, ValueError) as err:
-            raise _op_error(op, err, *[x.data for x in inputs]) from None
+            raise _op_error(op, err, *primals) from None
         out = _leaf(data)
         out._op = op
         out._a = inputs
+        out._xa = primals
         if _modes:
             _after_op(out)
         return out
@@ -306,7 +394,7 @@ class Value:
     (10.0, 6.0)
     """
 
-    __slots__ = ("data", "grad", "label", "_op", "_a", "_b", "_pending")
+    __slots__ = ("data", "grad", "label", "_op", "_a", "_b", "_xa", "_xb", "_pending")
     # Lets numpy scalars on the left defer to our reflected operators (np.float64(2) * v).
     __array_ufunc__ = None
 
@@ -316,13 +404,17 @@ class Value:
     _op: Primitive | None  # None for a leaf
     _a: Any  # first input; for ops of three or more inputs, the tuple of all inputs
     _b: Any  # second input of a binary op, else None
+    # The inputs' values when the op ran: backward() differentiates at these, so a leaf
+    # changed since (an optimizer step) cannot mix two states in one gradient.
+    _xa: Any  # the first input's value; for ops of three or more inputs, all of them
+    _xb: Any  # the second input's value of a binary op, else None
     _pending: int  # during backward(): consumer edges whose gradient has not arrived yet
 
     def __init__(self, data: SupportsFloat, label: str | None = None) -> None:
         self.data = _to_float(data, "Value")
         self.grad = 0.0
         self.label = label
-        self._op = self._a = self._b = None
+        self._op = self._a = self._b = self._xa = self._xb = None
         self._pending = 0
 
     # --- inspection --------------------------------------------------------------------------
@@ -369,11 +461,51 @@ class Value:
         return tuple(float(p.data if isinstance(p, Value) else p) for p in partials)
 
     def item(self) -> float:
-        """The plain float value, as ``torch.Tensor.item()``."""
+        """The plain float value, as ``torch.Tensor.item()``; refused on a traced value (see ``float``)."""
+        if getattr(_state, "traced", None):
+            _refuse_concrete(self, "item()")
         return self.data
 
     def __float__(self) -> float:
+        # Inside grad() and the other transforms a float would cut the value from the graph
+        # and lose its derivative without a word (math.sin(x)), so it is refused, as JAX
+        # refuses to turn a tracer into a number.
+        if getattr(_state, "traced", None):
+            _refuse_concrete(self, "float()")
         return self.data
+
+    def __int__(self) -> int:
+        if getattr(_state, "traced", None):
+            _refuse_concrete(self, "int()")
+        return int(self.data)
+
+    def __round__(self, ndigits: int | None = None) -> float | int:
+        if getattr(_state, "traced", None):
+            _refuse_concrete(self, "round()")
+        return round(self.data, ndigits)
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.4f}"`` formats ``.data``; an empty spec gives the repr."""
+        return format(self.data, spec) if spec else repr(self)
+
+    # Comparisons give plain bools, as in PyTorch: they branch, they are not differentiable.
+    # == and hash stay by identity, so Values are dict and set keys.
+
+    def __lt__(self, other: Operand) -> bool:
+        o = _compared(other)
+        return NotImplemented if o is NotImplemented else self.data < o
+
+    def __le__(self, other: Operand) -> bool:
+        o = _compared(other)
+        return NotImplemented if o is NotImplemented else self.data <= o
+
+    def __gt__(self, other: Operand) -> bool:
+        o = _compared(other)
+        return NotImplemented if o is NotImplemented else self.data > o
+
+    def __ge__(self, other: Operand) -> bool:
+        o = _compared(other)
+        return NotImplemented if o is NotImplemented else self.data >= o
 
     def __repr__(self) -> str:
         label = "" if self.label is None else f", label={self.label!r}"
@@ -416,19 +548,44 @@ class Value:
     def __pos__(self) -> Value:
         return self
 
+    # --- pickling: iterative, so a graph of any depth pickles at the default recursion limit -
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._op is None:  # leaves go through pickle's memo, so shared parameters stay shared
+            return (_new_node, (self.__class__,), _slot_state(self))
+        nodes = _postorder(self)
+        index = {node: i for i, node in enumerate(nodes)}
+        spec = [(node._op, [index.get(p, p) for p in node.inputs], node.data, node.label) for node in nodes]
+        # The gradients come as state, after the nodes exist: a gradient from
+        # create_graph=True is a graph that may lead back to these nodes.
+        return (_rebuild, (spec,), {"grads": [node.grad for node in nodes]})
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if "grads" in state:
+            for node, g in zip(_postorder(self), state["grads"], strict=True):
+                node.grad = g
+        else:
+            for name, x in state.items():
+                setattr(self, name, x)
+
     # --- gradients ----------------------------------------------------------------------------
 
     def detach(self) -> Value:
         """A new leaf with the same value, cut from the graph (as ``torch.Tensor.detach``)."""
         return _leaf(self.data)
 
-    def backward(self, gradient: Any = 1.0, *, create_graph: bool = False) -> None:
+    def backward(
+        self, gradient: Any = 1.0, *, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
         """Set every node's ``grad`` below this one to d(self)/d(node), times ``gradient``.
 
         Leaf gradients accumulate across calls, as in PyTorch, until zeroed
         (``zero_grad``); gradients of interior nodes hold the latest pass only. With
         ``create_graph=True`` the gradients are Values with graphs of their own, so they
-        can be differentiated again.
+        can be differentiated again; the gradient graph is recorded even inside
+        ``no_grad()``. ``retain_graph`` is accepted for PyTorch code and ignored: graphs are
+        always kept. Derivatives are taken at the values the forward pass saw, so a leaf
+        changed since (an optimizer step) does not mix two states into one gradient.
         """
         if not isinstance(gradient, Value):
             gradient = _to_float(gradient, "backward(gradient)")
@@ -438,13 +595,100 @@ class Value:
         try:
             _count_consumers(self)
             self.grad = gradient
-            _propagate(self, create_graph, bool(_modes and getattr(_state, "anomaly", 0)))
+            if create_graph:  # the gradient graph is recorded whatever mode the caller is in
+                with enable_grad():
+                    _propagate(self, True, bool(getattr(_state, "anomaly", 0)))
+            else:
+                _propagate(self, False, bool(_modes and getattr(_state, "anomaly", 0)))
         except BaseException:
             for node in _below(self):  # leave no half-counted node behind for the next pass
                 node._pending = 0
                 if node.grad is None:
                     node.grad = 0.0
             raise
+
+
+def _compared(other: object) -> Any:
+    if isinstance(other, Value):
+        return other.data
+    if isinstance(other, bool) or not isinstance(other, (numbers.Real, Decimal)):
+        return NotImplemented
+    return other
+
+
+def _refuse_concrete(v: Value, how: str) -> None:
+    """TypeError for a Value that depends on a transform's input being made a number."""
+    traced = set(_state.traced)
+    seen = {v}
+    stack = [v]
+    while stack:
+        node = stack.pop()
+        if node in traced:
+            raise TypeError(
+                f"{how} of a Value that depends on the input of grad/value_and_grad/hessian "
+                f"(data={v.data!r}) would cut it from the graph and lose its derivative; use "
+                "the Value ops instead (microgrsucc.sin(x) or x.sin() for math.sin(x)), or "
+                "read .data where a constant is meant"
+            )
+        for p in node.inputs:
+            if p not in seen:
+                seen.add(p)
+                stack.append(p)
+
+
+def _new_node(cls: type[Value]) -> Value:
+    out = _leaf(0.0)
+    if cls is not Value:
+        out = _new(cls)
+        out._op = out._a = out._b = out._xa = out._xb = None
+        out._pending = 0
+    return out
+
+
+def _slot_state(v: Value) -> dict[str, Any]:
+    names = [n for c in type(v).__mro__ for n in getattr(c, "__slots__", ())]
+    skip = {"_op", "_a", "_b", "_xa", "_xb", "_pending"}
+    return {n: getattr(v, n) for n in names if n not in skip and hasattr(v, n)}
+
+
+def _postorder(root: Value) -> list[Value]:
+    """The interior nodes below ``root``, each after its inputs, ``root`` last; iterative."""
+    order: list[Value] = []
+    done: set[Value] = set()
+    stack: list[tuple[Value, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if node in done:
+            continue
+        if expanded:
+            done.add(node)
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for p in reversed(node.inputs):
+            if p._op is not None and p not in done:
+                stack.append((p, False))
+    return order
+
+
+def _rebuild(spec: list[tuple[Primitive, list[Any], float, str | None]]) -> Value:
+    """The inverse of ``Value.__reduce__``: nodes from (op, inputs, data, label), inputs first."""
+    nodes: list[Value] = []
+    for op, refs, data, label in spec:
+        inputs = [nodes[r] if isinstance(r, int) else r for r in refs]
+        out = _leaf(data)
+        out.label = label
+        out._op = op
+        recorded = tuple(x.data for x in inputs)
+        if op.arity == 1:
+            out._a, out._xa = inputs[0], recorded[0]
+        elif op.arity == 2:
+            out._a, out._b = inputs
+            out._xa, out._xb = recorded
+        else:
+            out._a, out._xa = tuple(inputs), recorded
+        nodes.append(out)
+    return nodes[-1]
 
 
 # The Value counterpart of ops.FLOAT: derivatives evaluated with it record a graph.
@@ -519,9 +763,10 @@ def _propagate(root: Value, create_graph: bool, check: bool) -> None:
             if op.constant:
                 d = op.derivative
             elif create_graph:
+                _check_unchanged(node, (a,), (node._xa,))
                 d = op.derivative(F, a, node)
             else:
-                d = op.derivative(F, a.data, node.data)
+                d = op.derivative(F, node._xa, node.data)
             ga = a.grad
             a.grad = g * d if ga is None else ga + g * d
             if check:
@@ -535,9 +780,10 @@ def _propagate(root: Value, create_graph: bool, check: bool) -> None:
             if op.constant:
                 da, db = op.derivative
             elif create_graph:
+                _check_unchanged(node, (a, b), (node._xa, node._xb))
                 da, db = op.derivative(F, a, b, node)
             else:
-                da, db = op.derivative(F, a.data, b.data, node.data)
+                da, db = op.derivative(F, node._xa, node._xb, node.data)
             ga = a.grad
             a.grad = g * da if ga is None else ga + g * da
             gb = b.grad  # read after a's update: b may be a
@@ -557,9 +803,10 @@ def _propagate(root: Value, create_graph: bool, check: bool) -> None:
             if op.constant:
                 partials = op.derivative
             elif create_graph:
+                _check_unchanged(node, a, node._xa)
                 partials = op.derivative(F, *a, node)
             else:
-                partials = op.derivative(F, *[x.data for x in a], node.data)
+                partials = op.derivative(F, *node._xa, node.data)
             for p, d in zip(a, partials, strict=True):
                 gp = p.grad
                 p.grad = g * d if gp is None else gp + g * d
@@ -572,32 +819,109 @@ def _propagate(root: Value, create_graph: bool, check: bool) -> None:
                         push(p)
 
 
+def _check_unchanged(node: Value, inputs: Sequence[Value], recorded: Sequence[float]) -> None:
+    """A gradient graph is built from the inputs themselves, so they must hold the values the
+    op saw; a plain backward() needs no check, since it reads the recorded values."""
+    for i, (x, then) in enumerate(zip(inputs, recorded, strict=True)):
+        if x.data is not then and x.data != then and not (x.data != x.data and then != then):
+            name = "" if x.label is None else f" ({x.label})"
+            raise RuntimeError(
+                f"backward(create_graph=True): operand {i}{name} of {_call(node._op, recorded)} "  # type: ignore[arg-type]
+                f"was changed to {x.data!r} after the forward pass; recompute the graph from it"
+            )
+
+
 def _check_gradients(node: Value, inputs: Iterable[Value]) -> None:
     for i, x in enumerate(inputs):
-        g = x.grad.data if isinstance(x.grad, Value) else x.grad
-        if not math.isfinite(g):
-            where = _call(node._op, _operands(node))  # type: ignore[arg-type]
-            raise FloatingPointError(f"the gradient of {where} for operand {i} is {g}")
+        _check_gradient(node, i, x.grad)
 
 
-def gradients(
-    root: Value, inputs: Sequence[Value], gradient: Any = 1.0, *, create_graph: bool = False
-) -> list[Any]:
-    """d(root)/d(x) for each x in ``inputs``, leaving every ``.grad`` as it was.
+def _check_gradient(node: Value, i: int, g: Any) -> None:
+    g = g.data if isinstance(g, Value) else g
+    if not math.isfinite(g):
+        where = _call(node._op, _recorded(node))  # type: ignore[arg-type]
+        raise FloatingPointError(f"the gradient of {where} for operand {i} is {g}")
 
-    Like ``torch.autograd.grad``: the building block of functional transforms. Inputs the
-    root does not depend on get 0.0.
+
+def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bool = False) -> Any:
+    """d(root)/d(x) for each x in ``inputs`` (a list; a single Value gives a single gradient).
+
+    Like ``torch.autograd.grad``: the building block of functional transforms. It reads and
+    writes no ``.grad``: the gradients live in storage of its own, so it is safe beside a
+    ``backward()`` running on shared parameters in another thread. Inputs the root does not
+    depend on get 0.0. It records the gradient graph for ``create_graph=True`` even inside
+    ``no_grad()``.
+
+    >>> x = Value(3.0)
+    >>> gradients(x * x, x), x.grad
+    (6.0, 0.0)
     """
-    nodes = _below(root)
-    saved = [(node, node.grad) for node in nodes]
-    try:
-        for node in nodes:
-            node.grad = 0.0
-        root.backward(gradient, create_graph=create_graph)
-        return [x.grad if x in nodes else 0.0 for x in inputs]
-    finally:
-        for node, grad in saved:
-            node.grad = grad
+    if isinstance(inputs, Value):
+        return gradients(root, [inputs], gradient, create_graph=create_graph)[0]
+    inputs = list(inputs)
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Value):
+            raise TypeError(f"gradients: input {i} must be a Value, got {type(x).__name__}")
+    if not isinstance(root, Value):
+        raise TypeError(f"gradients: the root must be a Value, got {type(root).__name__}")
+    if not isinstance(gradient, Value):
+        gradient = _to_float(gradient, "gradients(gradient)")
+    if create_graph:
+        with enable_grad():
+            grads = _backward_into(root, gradient, create_graph, bool(getattr(_state, "anomaly", 0)))
+    else:
+        grads = _backward_into(root, gradient, create_graph, bool(_modes and getattr(_state, "anomaly", 0)))
+    return [grads.get(x, 0.0) for x in inputs]
+
+
+def _backward_into(root: Value, gradient: Any, create_graph: bool, check: bool) -> dict[Value, Any]:
+    """The same pass as ``backward()``, into a dict instead of the nodes' fields.
+
+    Written once, without backward()'s per-arity unrolling: transforms are not the hot path.
+    """
+    pending: dict[Value, int] = {}
+    stack = [root]
+    while stack:
+        for p in stack.pop().inputs:
+            if p._op is not None:
+                if p not in pending:
+                    pending[p] = 0
+                    stack.append(p)
+                pending[p] += 1
+    F = _VALUE if create_graph else ops.FLOAT
+    grads: dict[Value, Any] = {root: gradient}
+    ready = [root] if root._op is not None else []
+    while ready:
+        node = ready.pop()
+        op: Primitive = node._op  # type: ignore[assignment]
+        inputs = node.inputs
+        recorded = _recorded(node)
+        if op.constant:
+            d = op.derivative
+        elif create_graph:
+            _check_unchanged(node, inputs, recorded)
+            d = op.derivative(F, *inputs, node)
+        else:
+            d = op.derivative(F, *recorded, node.data)
+        partials = (d,) if op.arity == 1 else d
+        g = grads[node]
+        for i, (p, dp) in enumerate(zip(inputs, partials, strict=True)):
+            gp = grads.get(p)
+            grads[p] = g * dp if gp is None else gp + g * dp
+            if check:
+                _check_gradient(node, i, grads[p])
+        for p in inputs:
+            if p._op is not None:
+                pending[p] -= 1
+                if not pending[p]:
+                    ready.append(p)
+    return grads
+
+
+def _recorded(node: Value) -> tuple[float, ...]:
+    """The values the node's op saw, in operand order."""
+    arity = node._op.arity  # type: ignore[union-attr]
+    return (node._xa,) if arity == 1 else (node._xa, node._xb) if arity == 2 else node._xa
 
 
 def backward_order(root: Value) -> list[Value]:
@@ -640,7 +964,7 @@ def _below(root: Value) -> set[Value]:
     return seen
 
 
-def zero_grad(values: Iterable[Value]) -> None:
-    """Set the ``grad`` of each Value to 0.0 (leaf gradients otherwise accumulate)."""
-    for v in values:
+def zero_grad(values: Value | Iterable[Value]) -> None:
+    """Set the ``grad`` of a Value, or of each Value, to 0.0 (leaf gradients otherwise accumulate)."""
+    for v in (values,) if isinstance(values, Value) else values:
         v.grad = 0.0

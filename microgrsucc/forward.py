@@ -69,11 +69,12 @@ def lift(op: Primitive) -> Callable[..., Any]:
         # anomaly messages work; backward() is never run on them by forward mode itself.
         out._op = op
         if arity == 1:
-            out._a, out._b = inputs[0], None
+            out._a, out._b, out._xa, out._xb = inputs[0], None, primals[0], None
         elif arity == 2:
             out._a, out._b = inputs
+            out._xa, out._xb = primals
         else:
-            out._a, out._b = tuple(inputs), None
+            out._a, out._b, out._xa, out._xb = tuple(inputs), None, tuple(primals), None
         if engine._modes:
             _after_op(out, op, primals)
         return out

@@ -53,6 +53,16 @@ class Primitive:
     def __repr__(self) -> str:
         return f"<primitive {self.name}/{self.arity}>"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A built-in pickles by name, so an unpickled graph shares the table's entries.
+        if PRIMITIVES.get(self.name) is self:
+            return (_builtin, (self.name,))
+        return (Primitive, (self.name, self.arity, self.forward, self.derivative))
+
+
+def _builtin(name: str) -> Primitive:
+    return PRIMITIVES[name]
+
 
 # --- forwards that need a domain check or a numerically stable form -------------------------
 
@@ -91,12 +101,21 @@ def _sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
+# Branches are written so NaN falls through to the NaN case: a diverged model must not
+# look healthy (relu(nan) is nan, as in torch).
+
+
 def _relu(x: float) -> float:
-    return x if x > 0.0 else 0.0
+    return 0.0 if x <= 0.0 else x
+
+
+def _step(x: float) -> float:
+    """relu's slope: 0 up to and at 0 (as torch), 1 above, NaN for NaN."""
+    return 1.0 if x > 0.0 else (0.0 if x <= 0.0 else math.nan)
 
 
 def _sign(x: float) -> float:
-    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else math.nan))
 
 
 # Elementary functions on floats, for derivatives evaluated without a graph.
@@ -115,16 +134,25 @@ FLOAT = SimpleNamespace(
 
 
 def _power_partial(F: Any, x: Any, n: Any, out: Any) -> Any:
-    """d/dx x**n = n * x**(n-1), written as n * out / x away from 0: float ** raises
-    OverflowError where a huge slope should be inf (x**-1 at 1e-200), and / gives inf."""
-    if F.value(x) != 0.0:
-        return n * out / x
-    n0 = F.value(n)  # >= 0 here, or the forward would have failed
-    if n0 == 0.0:
+    """d/dx x**n = n * x**(n-1), as torch computes it, over the whole float range.
+
+    Not n * out / x, which overflows or underflows in the middle where the slope itself
+    is finite (x**2 at 1e154). Float ** raises OverflowError where the slope is beyond
+    the floats; it is then ±inf, as in torch.
+    """
+    x0, n0 = F.value(x), F.value(n)
+    if n0 == 0.0 and (n0 is n or x0 == 0.0):  # a constant 0 (a Value exponent has a slope)
         return 0.0
-    if n0 < 1.0:
-        return math.inf  # the slope is vertical at 0 (PyTorch gives inf too)
-    return n * x ** (n - 1.0)  # finite at 0, and differentiable again (x**3 -> 3x**2 -> 6x)
+    try:
+        slope = n0 * float(x0 ** (n0 - 1.0))
+    except OverflowError:
+        negative = (n0 < 0.0) != (x0 < 0.0 and (n0 - 1.0) % 2.0 == 1.0)
+        slope = -math.inf if negative else math.inf
+    except ZeroDivisionError:  # x == 0 with 0 < n < 1 (n < 0 fails in the forward)
+        slope = math.inf  # the slope is vertical at 0 (torch gives inf too)
+    if F is FLOAT or not math.isfinite(slope):
+        return slope
+    return n * x ** (n - 1.0)  # a graph, differentiable again (x**3 -> 3x**2 -> 6x)
 
 
 def _pow_partials(F: Any, x: Any, y: Any, out: Any) -> tuple[Any, Any]:
@@ -154,7 +182,7 @@ sin = Primitive("sin", 1, math.sin, lambda F, x, out: F.cos(x))
 cos = Primitive("cos", 1, math.cos, lambda F, x, out: -F.sin(x))
 tanh = Primitive("tanh", 1, math.tanh, lambda F, x, out: 1.0 - out * out)
 sigmoid = Primitive("sigmoid", 1, _sigmoid, lambda F, x, out: out * (1.0 - out))
-relu = Primitive("relu", 1, _relu, lambda F, x, out: 1.0 if F.value(x) > 0.0 else 0.0)
+relu = Primitive("relu", 1, _relu, lambda F, x, out: _step(F.value(x)))
 
 
 @lru_cache(maxsize=256)
@@ -168,7 +196,20 @@ def pow_const(n: float) -> Primitive:
     def derivative(F: Any, x: Any, out: Any) -> Any:
         return n if n == 0.0 or n == 1.0 else _power_partial(F, x, n, out)
 
-    return Primitive(name, 1, forward, derivative)
+    return _ConstantPower(name, n, forward, derivative)
+
+
+class _ConstantPower(Primitive):
+    """``x ** n`` for one constant n; pickles as ``pow_const(n)``."""
+
+    __slots__ = ("exponent",)
+
+    def __init__(self, name: str, n: float, forward: Callable[..., float], derivative: Derivative) -> None:
+        super().__init__(name, 1, forward, derivative)
+        self.exponent = n
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (pow_const, (self.exponent,))
 
 
 PRIMITIVES: dict[str, Primitive] = {

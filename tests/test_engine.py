@@ -185,16 +185,22 @@ def test_a_dropped_graph_is_freed_without_the_cyclic_collector() -> None:
 
 
 def test_a_node_costs_at_most_128_bytes() -> None:
-    x = Value(0.5)
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    y = x
-    for _ in range(10_000):
-        y = y.tanh()
-    per_node = (tracemalloc.get_traced_memory()[0] - before) / 10_000
-    tracemalloc.stop()
+    def traced_bytes(n: int) -> int:
+        x = Value(0.5)
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        y = x
+        for _ in range(n):
+            y = y.tanh()
+        used = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        del y
+        return used
+
+    # Other allocations can only add to a reading, so the least of three is the node's cost:
+    # the object with its 9 slots (104 bytes) and its float (24).
+    per_node = min(traced_bytes(10_000) for _ in range(3)) / 10_000
     assert per_node <= 128, per_node
-    del y
 
 
 @given(reals(-3, 3), reals(-3, 3))
