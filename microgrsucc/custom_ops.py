@@ -30,9 +30,10 @@ from collections.abc import Callable
 from typing import Any
 
 from microgrsucc import ops
-from microgrsucc.engine import Operand, Value, apply
 from microgrsucc.forward import Dual, lift
+from microgrsucc.functions import record
 from microgrsucc.ops import Primitive
+from microgrsucc.value import Operand, Value
 
 __all__ = ["CustomOp", "custom_op"]
 
@@ -48,7 +49,7 @@ class CustomOp:
 
     def __init__(self, primitive: Primitive) -> None:
         self.primitive = primitive
-        self._reverse = apply(primitive)
+        self._reverse = record(primitive)
         self._forward = lift(primitive)
 
     def __call__(self, *operands: Operand) -> Value:
@@ -69,11 +70,17 @@ class CustomOp:
 
 
 def custom_op(
-    name: str, forward: Callable[..., float], derivative: Any, *, arity: int | None = None
+    name: str,
+    forward: Callable[..., float],
+    derivative: Any,
+    *,
+    arity: int | None = None,
+    domain: ops.Domain | None = None,
 ) -> CustomOp:
     """A new op from its float ``forward`` and its ``derivative`` (see the module docstring).
 
-    ``arity`` defaults to the number of positional parameters of ``forward``.
+    ``arity`` defaults to the number of positional parameters of ``forward``; ``domain``
+    says where tests draw its arguments (as in ``ops.Primitive``).
 
     >>> from microgrsucc import grad
     >>> cube = custom_op("cube", lambda x: x**3, lambda F, x, out: 3.0 * x * x)
@@ -90,12 +97,11 @@ def custom_op(
         arity = _positional_parameters(name, forward)
     if type(arity) is not int or arity < 1:
         raise ValueError(f"custom_op {name}: arity must be a positive int, got {arity!r}")
-    if not callable(derivative):
+    if callable(derivative):
+        derivative = _checked_derivative(name, arity, derivative)
+    else:
         _check_constant(name, derivative, arity)
-        return CustomOp(Primitive(name, arity, _checked_forward(name, forward), derivative))
-    return CustomOp(
-        Primitive(name, arity, _checked_forward(name, forward), _checked_derivative(name, arity, derivative))
-    )
+    return CustomOp(Primitive(name, arity, _checked_forward(name, forward), derivative, domain=domain))
 
 
 def _checked_forward(name: str, forward: Callable[..., float]) -> Callable[..., float]:

@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import SupportsFloat, cast
 
-from microgrsucc.engine import Value, _op_error
+from microgrsucc.core import op_error
+from microgrsucc.engine import Value
 
 __all__ = ["FUNCTIONS", "Expression", "ExpressionError", "parse"]
 
@@ -258,5 +259,5 @@ def _apply(node: ast.expr, results: Mapping[ast.AST, Value]) -> Value:
             out = _BINARY[type(node.op)](left, results[node.right])
     if math.isinf(out.data) and not any(math.isinf(x.data) for x in out.inputs):
         # Float arithmetic overflows to inf silently (1e308 * 10); say so as the engine would.
-        raise _op_error(out._op, OverflowError(), *(x.data for x in out.inputs))  # type: ignore[arg-type]
+        raise op_error(out._op, OverflowError(), *(x.data for x in out.inputs))  # type: ignore[arg-type]
     return out

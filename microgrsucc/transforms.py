@@ -23,8 +23,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, SupportsFloat
 
-from microgrsucc.engine import Value, _leaf, _to_float, _Tracing, enable_grad, gradients
+from microgrsucc.core import enable_grad, to_float, tracing
 from microgrsucc.forward import Dual
+from microgrsucc.functions import gradients
+from microgrsucc.value import Value, as_value
 
 __all__ = ["grad", "value_and_grad", "hessian", "jvp"]
 
@@ -84,7 +86,7 @@ def _inputs(args: Sequence[Any], nums: tuple[int, ...], transform: str) -> tuple
                 f"{transform}: argument {i} is a Dual: reverse mode cannot run inside jvp "
                 "(forward mode carries float tangents and records no graph for them)"
             )
-        node = x + 0.0 if isinstance(x, Value) else _leaf(_to_float(x, f"{transform}: argument {i}"))
+        node = x + 0.0 if isinstance(x, Value) else as_value(x, f"{transform}: argument {i}")
         call[i] = made[i] = node
         nodes.append(node)
     return call, nodes
@@ -95,7 +97,7 @@ def _evaluate(
 ) -> Value | float:
     # f's graph is recorded whatever mode the caller is in (as torch.func.grad in no_grad),
     # and turning a traced Value into a float is refused (see Value.__float__).
-    with _Running(), enable_grad(), _Tracing(nodes):
+    with _Running(), enable_grad(), tracing(nodes):
         out = f(*call, **kwargs)
     if isinstance(out, Dual):
         raise TypeError(
@@ -105,7 +107,7 @@ def _evaluate(
     if isinstance(out, Value):
         return out
     try:
-        return _to_float(out, f"{transform}: f's result")
+        return to_float(out, f"{transform}: f's result")
     except TypeError:
         raise TypeError(
             f"{transform}: f must return a scalar (a Value or a real number), got {type(out).__name__}"
@@ -115,7 +117,7 @@ def _evaluate(
 def _result(x: Any, nested: bool) -> Any:
     """A Value (with its graph) when nested, else the plain float."""
     if nested:
-        return x if isinstance(x, Value) else _leaf(float(x))
+        return as_value(x, "result")
     return x.data if isinstance(x, Value) else float(x)
 
 
@@ -208,11 +210,11 @@ def jvp(
     for i, (p, t) in enumerate(zip(primals, tangents, strict=True)):
         if isinstance(p, Value) or isinstance(t, Value):
             raise TypeError(f"jvp: primal and tangent {i} must be plain real numbers, not Values")
-        duals.append(Dual(_to_float(p, f"jvp: primal {i}"), _to_float(t, f"jvp: tangent {i}")))
+        duals.append(Dual(to_float(p, f"jvp: primal {i}"), to_float(t, f"jvp: tangent {i}")))
     with enable_grad():  # Duals record their ops too; no_grad would cut what drawing shows
         out = f(*duals, **kwargs)
     if isinstance(out, Dual):
         return out.data, out.tangent
     if isinstance(out, Value):  # a Value with no tangent: a constant as far as the inputs go
         return out.data, 0.0
-    return _to_float(out, "jvp: f's result"), 0.0
+    return to_float(out, "jvp: f's result"), 0.0
