@@ -1,7 +1,7 @@
 """A safe parser for arithmetic expressions typed by a user, evaluated with Values.
 
 The grammar: numbers, variable names, ``+ - * / **``, unary minus (and plus), parentheses and
-calls of one argument to ``exp log sqrt sin cos tanh sigmoid relu abs``. The text is parsed
+calls of one argument to the unary ops of the table (``exp``, ``log``, ``tanh``, ...). The text is parsed
 with ``ast`` and every node checked against that grammar; nothing is ever passed to ``eval``.
 
 >>> e = parse("tanh(x * y) + 1")
@@ -19,23 +19,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import SupportsFloat, cast
 
+from microgrsucc import functions, ops
 from microgrsucc.core import op_error
 from microgrsucc.engine import Value
 
 __all__ = ["FUNCTIONS", "Expression", "ExpressionError", "parse"]
 
 FUNCTIONS: dict[str, Callable[[Value], Value]] = {
-    "exp": Value.exp,
-    "log": Value.log,
-    "sqrt": Value.sqrt,
-    "sin": Value.sin,
-    "cos": Value.cos,
-    "tanh": Value.tanh,
-    "sigmoid": Value.sigmoid,
-    "relu": Value.relu,
-    "abs": abs,
+    name: f for name, f in functions.FUNCTIONS.items() if ops.PRIMITIVES[name].arity == 1
 }
-"""The functions an expression may call, each of one Value."""
+"""The functions an expression may call, each of one Value: the table's unary ops."""
 
 _BINARY: dict[type[ast.operator], Callable[[Value, Value], Value]] = {
     ast.Add: Value.__add__,
