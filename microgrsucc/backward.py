@@ -22,6 +22,7 @@ __all__ = [
     "below",
     "check_unchanged",
     "count_consumers",
+    "local_grads",
     "postorder",
     "propagate",
     "recorded",
@@ -166,6 +167,15 @@ def _check_gradient(node: Node, i: int, g: Any) -> None:
     g = g if g.__class__ is float else g.data  # a Value from create_graph=True
     if not math.isfinite(g):
         raise FloatingPointError(f"the gradient of {call(node._op, recorded(node))} for operand {i} is {g}")
+
+
+def local_grads(node: Node) -> tuple[float, ...]:
+    """d(node)/d(input) for each input, at the recorded values (empty for a leaf)."""
+    op: Primitive | None = node._op
+    if op is None:
+        return ()
+    d = op.derivative if op.constant else op.derivative(ops.FLOAT, *recorded(node), node.data)
+    return tuple(float(p) for p in ((d,) if op.arity == 1 else d))
 
 
 def recorded(node: Node) -> tuple[float, ...]:
