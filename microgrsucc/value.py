@@ -135,6 +135,10 @@ class Value(OpMethods):
             _refuse_concrete(self, "round()")
         return round(self.data, ndigits)
 
+    def __bool__(self) -> bool:
+        """``data != 0``, as ``bool(tensor)``: ``if loss:`` must not be true for a zero loss."""
+        return bool(self.data)
+
     def __format__(self, spec: str) -> str:
         """``f"{loss:.4f}"`` formats ``.data``; an empty spec gives the repr."""
         return format(self.data, spec) if spec else repr(self)
