@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from microgrsucc import __version__, drawing
-from microgrsucc.chapter import DEFAULTS, formulas
 from microgrsucc.cli import main
+from microgrsucc.cli.chapter import DEFAULTS, formulas
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

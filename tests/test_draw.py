@@ -19,7 +19,7 @@ pytest.importorskip("graphviz")
 import graphviz  # after the skip: the package is optional
 
 from microgrsucc import Value, draw, drawing, render
-from microgrsucc.chapter import DEFAULTS, network
+from microgrsucc.cli.chapter import DEFAULTS, network
 from microgrsucc.drawing import LayoutProgramError, find_layout_program
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

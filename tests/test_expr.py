@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 
 from microgrsucc import Value
-from microgrsucc.expr import FUNCTIONS, ExpressionError, parse
+from microgrsucc.cli.expr import FUNCTIONS, ExpressionError, parse
 from microgrsucc.testing.strategies import reals
 
 

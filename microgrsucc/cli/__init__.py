@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import NoReturn
 
 import microgrsucc
-from microgrsucc import chapter
+from microgrsucc.cli import chapter
+from microgrsucc.cli.expr import FUNCTIONS, parse
 from microgrsucc.drawing import FORMATS, LayoutProgramError, render
 from microgrsucc.engine import Value
-from microgrsucc.expr import FUNCTIONS, parse
 
 # The errors a user can cause (the engine's domain errors are ValueError and ArithmeticError);
 # anything else is a bug and keeps its traceback.
@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="the book chapter's network: engine gradients beside the chapter's formulas, and its picture",
-        description="Build the chapter's two-layer sigmoid network (microgrsucc.chapter.DEFAULTS), run "
+        description="Build the chapter's two-layer sigmoid network (microgrsucc.cli.chapter.DEFAULTS), run "
         "backward(), print each weight's and bias's gradient beside the chapter's formula, and write "
         f"{_DEMO_NAME}.png and {_DEMO_NAME}.svg into DIR.",
     )
@@ -125,7 +125,7 @@ def _demo(args: argparse.Namespace) -> int:
     net = chapter.network(**values)
     net.C.backward()
     expected = chapter.formulas(**values)
-    print("The book chapter's network, at microgrsucc.chapter.DEFAULTS:")
+    print("The book chapter's network, at microgrsucc.cli.chapter.DEFAULTS:")
     print("  " + "  ".join(f"{name}={v:g}" for name, v in values.items()))
     print(f"  cost C = 1/2 (y - a2)**2 = {net.C.data:.12f}")
     print()
