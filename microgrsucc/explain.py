@@ -32,7 +32,7 @@ __all__ = ["ChainRule", "chain_rule", "clean", "factor", "names", "number", "rol
 MAX_PATHS = 4
 """``chain_rule`` writes out at most this many paths; past it, only how many and their sum."""
 
-_MAX_NAME = 16  # a derived expression longer than this is not a name worth reading
+_MAX_NAME = 20  # a derived expression longer than this is not a name worth reading
 
 # How tightly each infix op binds, for parentheses in derived names.
 _INFIX = {"+": 1, "-": 1, "*": 2, "/": 2, "**": 4}
