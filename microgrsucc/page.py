@@ -131,7 +131,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
   .node { cursor: pointer; }
   .mg-active > polygon, .mg-active > ellipse { stroke: #d9480f !important; stroke-width: 3px; }
   .mg-active-op > ellipse { fill: #ffd8a8 !important; stroke: #d9480f !important; stroke-width: 3px; }
-  .mg-updated > polygon:first-of-type { fill: #fff3a8 !important; }
+  .mg-updated > polygon:first-of-type { fill: #c8f2c2 !important; }
   .mg-flow > path { stroke: #d9480f !important; stroke-width: 3px; }
   .mg-flow > polygon { fill: #d9480f !important; stroke: #d9480f !important; }
   .mg-flow > text { fill: #d9480f !important; font-weight: bold; }
@@ -279,18 +279,18 @@ const DATA = __DATA__;
     done = Math.max(0, Math.min(order.length, k));
     show();
   }
+  function stop() {
+    clearInterval(timer);
+    timer = null;
+    el("play").textContent = "play";
+  }
   function play() {
-    if (timer !== null) {
-      clearInterval(timer);
-      timer = null;
-      el("play").textContent = "play";
-      return;
-    }
+    if (timer !== null) { stop(); return; }
     if (done === order.length) go(0);
     el("play").textContent = "pause";
     timer = setInterval(() => {
-      if (done >= order.length) { play(); return; }
       go(done + 1);
+      if (done >= order.length) stop();
     }, 900);
   }
 
