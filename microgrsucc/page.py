@@ -182,6 +182,9 @@ const DATA = __DATA__;
     if (a >= 1e-4 && a < 1e6) return x.toFixed(4);
     return x.toExponential(3).replace(/e([+-])(\d)$/, "e$10$2");
   }
+  function wrap(name) {
+    return /^[\w.#]+$/u.test(name) ? name : "(" + name + ")";
+  }
   function factor(x) {
     const t = Number.isInteger(x) && Math.abs(x) < 1e6 ? String(x) : fmt(x);
     return t.startsWith("-") ? "(" + t + ")" : t;
@@ -261,7 +264,7 @@ const DATA = __DATA__;
     last.updates.forEach((u) => {
       mark("v" + u.j, "mg-updated");
       mark("e" + n + "_" + u.pos, "mg-flow");
-      const who = nodes[u.j].name + ".grad";
+      const who = wrap(nodes[u.j].name) + ".grad";
       const product = fmt(u.g) + " \u00D7 " + factor(u.d);
       list.append(li(u.before === null
         ? who + " = " + product + " = " + fmt(u.after)

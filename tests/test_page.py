@@ -153,7 +153,7 @@ def test_stepping_replays_backward_with_the_engines_numbers(browser: Any, tmp_pa
     page.page.click("#step")  # C = 0.5 * (y - a2)**2 passes 1 x 0.5 to the square, 1 x 0.1429 to 0.5
     square = index[net.C.inputs[1]]
     assert page.grads()[square] == repr(0.5) and page.shown_grad(square) == "grad 0.5000"
-    assert "(y - a2)**2.grad = 1.0000 × 0.5000 = 0.5000" in page.text("#explain")
+    assert "((y - a2)**2).grad = 1.0000 × 0.5000 = 0.5000" in page.text("#explain")
     page.page.click("#back")
     assert page.grads()[square] == "" and page.text("#step-count") == f"step 0 of {steps}"
 
