@@ -173,9 +173,9 @@ def test_stepping_replays_backward_with_the_engines_numbers(browser: Any, tmp_pa
 
     page.page.keyboard.press("Home")
     assert page.text("#step-count") == f"step 0 of {steps}"
-    page.page.keyboard.press("ArrowRight")
-    page.page.keyboard.press("ArrowRight")
-    page.page.click("#play")
+    for _ in range(steps - 2):
+        page.page.keyboard.press("ArrowRight")
+    page.page.click("#play")  # plays the last two steps
     page.page.wait_for_function(
         f"document.getElementById('step-count').textContent === 'step {steps} of {steps}'"
     )
