@@ -348,7 +348,7 @@ const DATA = __DATA__;
       rule.append(pre);
     }
     const grad = document.createElement("div");
-    grad.textContent = "backward() gave " + nodes[i].name + ".grad = " + fmt(nodes[i].grad) + ".";
+    grad.textContent = "The engine holds " + wrap(nodes[i].name) + ".grad = " + fmt(nodes[i].grad) + ".";
     rule.append(grad);
   }
 

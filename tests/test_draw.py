@@ -693,3 +693,21 @@ def test_a_written_file_replaces_the_old_one_with_the_usual_permissions(tmp_path
     render(chapter_cost(), old)
     assert old.read_text(encoding="utf-8").startswith("digraph {") and old.stat().st_mode & 0o777 == 0o600
     assert leftovers(tmp_path, "") == ["new.dot", "old.dot"]
+
+
+def test_labelled_parameters_of_an_mlp_are_boxes_and_its_inputs_constants() -> None:
+    from microgrsucc.nn import MLP
+
+    model = MLP(2, [2, 1], seed=0)
+    for i, layer in enumerate(model.layers):
+        for j, neuron in enumerate(layer.neurons):
+            for k, w in enumerate(neuron.w):
+                w.label = f"L{i}.N{j}.w{k}"
+            neuron.b.label = f"L{i}.N{j}.b"
+    score = model([0.5, -1.0])
+    score.backward()  # type: ignore[union-attr]
+    source = draw(score).source  # type: ignore[arg-type]
+    boxes = value_boxes(source)
+    for p in model.parameters():
+        assert f"{p.label} data {number(p.data)} grad {number(p.grad)}" in boxes
+    assert "0.5" in boxes and "-1" in boxes  # the inputs, plain numbers: constants
