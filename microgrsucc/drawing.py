@@ -32,7 +32,7 @@ from microgrsucc.explain import ChainRule, chain_rule, clean, names, number, rol
 if TYPE_CHECKING:  # graphviz is an optional dependency: imported when a picture is asked for
     import graphviz
 
-__all__ = ["MAX_NODES", "FORMATS", "LayoutProgramError", "draw", "find_layout_program", "render"]
+__all__ = ["MAX_NODES", "FORMATS", "RANKDIRS", "LayoutProgramError", "draw", "find_layout_program", "render"]
 
 MAX_NODES = 500
 """``draw``'s default node limit: past a few hundred nodes a picture is no longer readable."""

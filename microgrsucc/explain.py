@@ -183,14 +183,14 @@ class ChainRule:
                 f"{pad}= {number(self.value)}",
             ]
         symbols = [[self.symbol(e) for e in path] for path in self.paths]
-        numbers = [[factor(local_grad(e)) for e in path] for path in self.paths]
+        numbers = [[factor(_local_grad(e)) for e in path] for path in self.paths]
         lines = _wrap_terms(lhs, _terms(symbols, "·"), width, pad)
         lines += _wrap_terms(f"{pad}= ", _terms(numbers, "×"), width, pad)
         lines.append(f"{pad}= {number(self.value)}")
         return lines
 
 
-def local_grad(edge: tuple[Value, int]) -> float:
+def _local_grad(edge: tuple[Value, int]) -> float:
     consumer, i = edge
     return consumer.local_grads()[i]
 
