@@ -48,6 +48,7 @@ FORMATS: dict[str, str] = {
 """The file suffixes ``render`` writes, and the format of each (``html``: the interactive page)."""
 
 RANKDIRS = ("LR", "RL", "TB", "BT")
+"""The directions ``draw`` lays a graph out in (Graphviz's ``rankdir``): left to right, top to bottom..."""
 
 _FONT = "Helvetica"  # fontconfig finds a sans-serif for it everywhere (DejaVu Sans, Liberation Sans)
 _MONO = "Courier"
@@ -161,12 +162,8 @@ def _h(text: str) -> str:
     return html.escape(clean(text), quote=True)
 
 
-def _font(text: str, *, color: str | None = None, size: int | None = None, face: str | None = None) -> str:
-    attrs = "".join(
-        f' {name}="{value}"'
-        for name, value in (("COLOR", color), ("POINT-SIZE", size), ("FACE", face))
-        if value is not None
-    )
+def _font(text: str, *, color: str | None = None, face: str | None = None) -> str:
+    attrs = "".join(f' {name}="{value}"' for name, value in (("COLOR", color), ("FACE", face)) if value)
     return f"<FONT{attrs}>{text}</FONT>" if attrs else text
 
 
