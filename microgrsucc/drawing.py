@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from microgrsucc import page
 from microgrsucc.engine import Value
-from microgrsucc.explain import ChainRule, chain_rule, clean, names, number, roles, short, walk, wrap
+from microgrsucc.explain import ChainRule, Graph, chain_rule, clean, number, roles, short, wrap
 
 if TYPE_CHECKING:  # graphviz is an optional dependency: imported when a picture is asked for
     import graphviz
@@ -216,9 +216,9 @@ def draw(
     graphviz_module = _import_graphviz()
     _point_graphviz_at_layout_program(graphviz_module)
 
-    index = walk(root)
-    named = names(root, index)
-    rule = None if highlight is None else chain_rule(root, highlight, named=named)
+    graph = Graph(root)
+    index, named = graph.index, graph.names
+    rule = None if highlight is None else chain_rule(root, highlight, graph=graph)
     if local_grads is None:
         local_grads = number(root.grad) != "0"
     total = len(index)

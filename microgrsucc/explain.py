@@ -27,7 +27,19 @@ from typing import Any
 
 from microgrsucc.engine import Value, backward_order
 
-__all__ = ["ChainRule", "chain_rule", "clean", "factor", "names", "number", "roles", "short", "walk", "wrap"]
+__all__ = [
+    "ChainRule",
+    "Graph",
+    "chain_rule",
+    "clean",
+    "factor",
+    "names",
+    "number",
+    "roles",
+    "short",
+    "walk",
+    "wrap",
+]
 
 MAX_PATHS = 4
 """``chain_rule`` writes out at most this many paths; past it, only how many and their sum."""
@@ -195,52 +207,58 @@ def _local_grad(edge: tuple[Value, int]) -> float:
     return consumer.local_grads()[i]
 
 
-def chain_rule(
-    root: Value,
-    node: Value,
-    *,
-    named: dict[Value, str] | None = None,
-    order: list[Value] | None = None,
-) -> ChainRule:
+class Graph:
+    """What ``chain_rule`` needs to know about the graph below ``root``, found once for many questions."""
+
+    def __init__(self, root: Value) -> None:
+        self.root = root
+        self.index = walk(root)
+        self.names = names(root, self.index)
+        self.order = backward_order(root)  # interior nodes, each before its inputs
+        self.position = {v: k for k, v in enumerate(self.order)}
+        self.consumers: dict[Value, list[Value]] = {}
+        for v in self.order:
+            for p in v.inputs:
+                self.consumers.setdefault(p, []).append(v)
+
+
+def chain_rule(root: Value, node: Value, *, graph: Graph | None = None) -> ChainRule:
     """The paths from ``node`` up to ``root`` and the chain rule along them.
 
-    ``named`` and ``order`` are ``names(root)`` and ``backward_order(root)``, for a caller
-    that asks about many nodes of one graph. ``ValueError`` when ``node`` is not in the
-    graph below ``root``.
+    ``graph`` is ``Graph(root)``, for a caller that asks about many nodes of one graph.
+    ``ValueError`` when ``node`` is not in the graph below ``root``.
     """
-    named = names(root) if named is None else named
-    if node not in named:
+    graph = Graph(root) if graph is None else graph
+    if node not in graph.index:
         raise ValueError(
             f"{_describe(node)} is not in the graph below the root: "
             "pass one of the Values it was computed from"
         )
-    # Interior nodes, each after its inputs; then which of them depend on `node`.
-    order = backward_order(root) if order is None else order
-    upward = reversed(order)
+    # The nodes that depend on `node`: everything above it, found through the consumers only.
     on_path = {node}
-    counts = {node: 1}
-    for v in upward:
-        n = sum(counts.get(p, 0) for p in v.inputs if p in on_path)
-        if n:
-            on_path.add(v)
-            counts[v] = n
-    edges = frozenset(
-        (v, i) for v in on_path if v is not node for i, p in enumerate(v.inputs) if p in on_path
-    )
+    stack = [node]
+    while stack:
+        for v in graph.consumers.get(stack.pop(), ()):
+            if v not in on_path:
+                on_path.add(v)
+                stack.append(v)
+    above = sorted((v for v in on_path if v is not node), key=graph.position.__getitem__)
+    edges = frozenset((v, i) for v in above for i, p in enumerate(v.inputs) if p in on_path)
     if root not in on_path:
-        return ChainRule(root, node, 0, (), frozenset(), frozenset(), 0.0, named)
+        return ChainRule(root, node, 0, (), frozenset(), frozenset(), 0.0, graph.names)
+    counts = {node: 1}
+    for v in reversed(above):  # inputs first: the number of paths from `node` to each
+        counts[v] = sum(counts[p] for i, p in enumerate(v.inputs) if (v, i) in edges)
     # d(root)/d(node) by the same propagation as backward(), restricted to the paths.
     grads = {root: 1.0}
-    for v in order:
-        if v not in on_path or v is node:
-            continue
-        locals_ = v.local_grads()
+    for v in above:
+        partials = v.local_grads()
         for i, p in enumerate(v.inputs):
             if (v, i) in edges:
-                grads[p] = grads.get(p, 0.0) + grads[v] * locals_[i]
+                grads[p] = grads.get(p, 0.0) + grads[v] * partials[i]
     count = counts[root]
     paths = tuple(_paths(root, node, edges)) if count <= MAX_PATHS else ()
-    return ChainRule(root, node, count, paths, edges, frozenset(on_path), grads[node], named)
+    return ChainRule(root, node, count, paths, edges, frozenset(on_path), grads[node], graph.names)
 
 
 def _paths(

@@ -15,22 +15,24 @@ import html as html_module
 import json
 from typing import Any
 
-from microgrsucc.engine import Value, backward_order
-from microgrsucc.explain import chain_rule, clean, names, number, walk
+from microgrsucc.engine import Value
+from microgrsucc.explain import Graph, chain_rule, clean
 
-__all__ = ["MAX_RULES", "html"]
+__all__ = ["MAX_RULES", "RULE_BUDGET", "html"]
 
 MAX_RULES = 80
 """The page carries the written-out chain rule of at most this many nodes (leaves first)."""
 
+RULE_BUDGET = 200_000
+"""... and stops writing them out once they have visited this many nodes (large graphs)."""
+
 
 def html(root: Value, svg: str, *, max_nodes: int | None) -> str:
     """The page for ``root``, around ``svg``: the graph as ``draw(root, max_nodes=...)`` lays it out."""
-    index = walk(root)
+    graph = Graph(root)
+    index, named, order = graph.index, graph.names, graph.order
     total = len(index)
     shown = total if max_nodes is None else min(total, max_nodes)
-    named = names(root, index)
-    order = backward_order(root)
     nodes: list[dict[str, Any]] = []
     for node, i in index.items():
         if i >= shown:
@@ -49,9 +51,13 @@ def html(root: Value, svg: str, *, max_nodes: int | None) -> str:
     visible = [node for node in index if index[node] < shown]
     chosen = sorted(visible, key=lambda v: (not v.is_leaf, v.label is None, index[v]))[:MAX_RULES]
     rules = {}
+    spent = 0
     for node in chosen:
-        rule = chain_rule(root, node, named=named, order=order)
-        rules[index[node]] = {"lines": rule.lines(width=72), "value": rule.value, "text": number(rule.value)}
+        if spent > RULE_BUDGET:  # a large graph: the rest show their paths and grad, not the rule
+            break
+        rule = chain_rule(root, node, graph=graph)
+        rules[index[node]] = {"lines": rule.lines(width=72)}
+        spent += len(rule.nodes)
     seed = _float(root.grad)
     data = {
         "seed": seed if seed != 0.0 else 1.0,
