@@ -18,6 +18,7 @@ words from here, so a node is named, and a number is written, the same way in bo
 
 from __future__ import annotations
 
+import functools
 import math
 import unicodedata
 from collections import deque
@@ -110,17 +111,21 @@ def roles(node: Value) -> tuple[str, ...] | None:
     return _ROLES.get(node.op, tuple(f"arg {i + 1}" for i in range(len(node.inputs))))
 
 
-def names(root: Value, index: dict[Value, int] | None = None) -> dict[Value, str]:
+def names(
+    root: Value, index: dict[Value, int] | None = None, order: list[Value] | None = None
+) -> dict[Value, str]:
     """A short name for every node below ``root``: its label, a constant's value, or its expression.
 
     An unlabelled interior node is named by its expression when that is short (``w1*a0``),
-    else ``#N`` after its number in ``index`` (default: ``walk(root)``).
+    else ``#N`` after its number in ``index`` (default: ``walk(root)``). ``order`` is
+    ``backward_order(root)`` when the caller has it.
     """
     index = walk(root) if index is None else index
     out: dict[Value, str] = {}
     binding: dict[Value, int] = {}
     leaves = [node for node in index if node.is_leaf]
-    for node in leaves + list(reversed(backward_order(root))):  # inputs before their consumers
+    order = backward_order(root) if order is None else order
+    for node in leaves + order[::-1]:  # inputs before their consumers
         if node.label is not None:
             out[node], binding[node] = clean(node.label), _ATOM
         elif node.is_leaf:
@@ -213,13 +218,20 @@ class Graph:
     def __init__(self, root: Value) -> None:
         self.root = root
         self.index = walk(root)
-        self.names = names(root, self.index)
-        self.order = backward_order(root)  # interior nodes, each before its inputs
-        self.position = {v: k for k, v in enumerate(self.order)}
-        self.consumers: dict[Value, list[Value]] = {}
+        self.order = backward_order(root)  # the interior nodes, each before its inputs
+        self.names = names(root, self.index, self.order)
+
+    @functools.cached_property
+    def position(self) -> dict[Value, int]:
+        return {v: k for k, v in enumerate(self.order)}
+
+    @functools.cached_property
+    def consumers(self) -> dict[Value, list[Value]]:
+        found: dict[Value, list[Value]] = {}
         for v in self.order:
             for p in v.inputs:
-                self.consumers.setdefault(p, []).append(v)
+                found.setdefault(p, []).append(v)
+        return found
 
 
 def chain_rule(root: Value, node: Value, *, graph: Graph | None = None) -> ChainRule:
