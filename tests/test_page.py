@@ -238,3 +238,27 @@ def test_nan_and_infinite_values_are_shown_not_broken(browser: Any, tmp_path: Pa
     texts = " ".join(page.page.eval_on_selector_all("#graph text", "ts => ts.map(t => t.textContent)"))
     assert "data nan" in texts and "data inf" in texts
     assert page.errors == []
+
+
+@pytest.mark.browser
+def test_a_reused_value_collects_the_sum_over_its_paths_step_by_step(browser: Any, tmp_path: Path) -> None:
+    x = Value(0.7, label="x")
+    u = x * x
+    y = u * x.sin() + u / (x + 1.0)
+    y.label = "y"
+    y.backward()
+    index = walk(y)
+    page = Page(browser, render(y, tmp_path / "r.html"))
+    steps = len(backward_order(y))
+    explained = []
+    for _ in range(steps):
+        page.page.keyboard.press("ArrowRight")
+        explained.append(page.text("#explain"))
+    # x is reached four times (twice through x*x, through sin, through x + 1): later arrivals add on
+    additions = [line for text in explained for line in text.splitlines() if line.startswith("x.grad = ")]
+    assert len(additions) == 4
+    assert sum(" + " in line for line in additions) == 3
+    final = page.grads()
+    for node, i in index.items():
+        assert float(final[i]) == node.grad, node  # bit for bit, in the engine's order
+    assert page.errors == []
