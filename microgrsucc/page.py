@@ -253,8 +253,9 @@ const DATA = __DATA__;
     el("step").disabled = done === order.length;
     if (last === null) {
       const p = document.createElement("div");
-      p.textContent = "Start: " + DATA.rootName + ".grad = " + fmt(DATA.seed) +
-        " (d" + DATA.rootName + "/d" + DATA.rootName + "). Every other grad is still empty (\u2014).";
+      const r = wrap(DATA.rootName);
+      p.textContent = "Start: " + r + ".grad = " + fmt(DATA.seed) +
+        " (d" + r + "/d" + r + "). Every other grad is still empty (\u2014).";
       box.append(p);
       into_view("v0");
       return;
@@ -271,15 +272,17 @@ const DATA = __DATA__;
       mark("v" + u.j, "mg-updated");
       mark("e" + n + "_" + u.pos, "mg-flow");
       const who = wrap(nodes[u.j].name) + ".grad";
+      const out = wrap(node.name);
+      const rule = out + ".grad \u00D7 \u2202" + out + "/\u2202" + wrap(nodes[u.j].name);
       const product = fmt(u.g) + " \u00D7 " + factor(u.d);
       list.append(li(u.before === null
-        ? who + " = " + product + " = " + fmt(u.after)
-        : who + " = " + fmt(u.before) + " + " + product + " = " + fmt(u.after)));
+        ? who + " = " + rule + " = " + product + " = " + fmt(u.after)
+        : who + " += " + rule + ": " + fmt(u.before) + " + " + product + " = " + fmt(u.after)));
     });
     box.append(head, list);
     if (done === order.length) {
       const end = document.createElement("div");
-      end.textContent = "Done: every grad is d" + DATA.rootName + "/d(node), as backward() left it.";
+      end.textContent = "Done: every grad is d" + wrap(DATA.rootName) + "/d(node), as backward() left it.";
       box.append(end);
     }
   }
@@ -345,7 +348,7 @@ const DATA = __DATA__;
       rule.append(head);
       return;
     }
-    head.textContent = "d" + DATA.rootName + "/d" + nodes[i].name +
+    head.textContent = "d" + wrap(DATA.rootName) + "/d" + wrap(nodes[i].name) +
       ": multiply the local derivatives along each path, then add the paths.";
     rule.append(head);
     if (info) {
