@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import html as html_module
 import json
+import re
 from typing import Any
 
 from microgrsucc.engine import Value
-from microgrsucc.explain import Graph, chain_rule, clean
+from microgrsucc.explain import Graph, chain_rule
 
 __all__ = ["MAX_RULES", "RULE_BUDGET", "html"]
 
@@ -68,13 +69,13 @@ def html(root: Value, svg: str, *, max_nodes: int | None) -> str:
         "total": total,
         "rootName": named[root],
     }
-    title = f"∂{named[root]}: backward() step by step"
-    return (
-        _template()
-        .replace("__TITLE__", html_module.escape(clean(title)))
-        .replace("__SVG__", _svg_body(svg))
-        .replace("__DATA__", _script_json(data))
-    )
+    parts = {
+        "TITLE": html_module.escape(f"{named[root]}: backward() step by step"),
+        "SVG": _svg_body(svg),
+        "DATA": _script_json(data),
+    }
+    # One pass over the template, so a label that reads "__DATA__" is not filled in itself.
+    return re.sub(r"__(TITLE|SVG|DATA)__", lambda m: parts[m.group(1)], _template())
 
 
 def _float(x: Any) -> float:

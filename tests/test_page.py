@@ -68,6 +68,14 @@ def test_labels_cannot_add_markup_to_the_page(tmp_path: Path) -> None:
     assert "\\u003c/script\\u003e" in text  # in the page's data, as JSON escapes
 
 
+def test_a_label_that_names_a_placeholder_of_the_page_is_only_text(tmp_path: Path) -> None:
+    x = Value(1.0, label="__DATA__ __SVG__ __TITLE__")
+    text = page_for(x.exp(), tmp_path / "p.html")
+    assert text.count("const DATA = {") == 1 and text.count("<svg") == 1
+    assert text.count('"rootName"') == 1  # the data is in the script only, not pasted into the label
+    assert "__DATA__ __SVG__ __TITLE__" in text  # shown in the picture and in the data, as it is
+
+
 def test_a_graph_past_max_nodes_says_what_was_left_out(tmp_path: Path) -> None:
     y = Value(0.5, label="x")
     for _ in range(1000):
