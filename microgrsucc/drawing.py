@@ -258,7 +258,15 @@ def draw(
                 elided.add(j)
                 _node(dot, f"v{j}", "<…>", id=f"v{j}", shape="plaintext")
             attrs = _edge_style(None if rule is None else (node, k) in rule.edges)
-            label = [] if not operand_roles else [_font(_h(operand_roles[k]), color=_ROLE_INK)]
+            label = (
+                []
+                if not operand_roles
+                else [
+                    _font(
+                        _h(operand_roles[k]), color=_FAINT if attrs.get("fontcolor") == _FAINT else _ROLE_INK
+                    )
+                ]
+            )
             if partials:
                 label.append(_derivative_label(named[p], partials[k], attrs.get("fontcolor")))
             if label:
