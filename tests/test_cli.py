@@ -111,8 +111,8 @@ def test_graph_writes_dot_without_a_layout_program(
     status, out, _ = run(capsys, "graph", "x * x + 1", "--set", "x=3", "-o", str(path), "--rankdir", "TB")
     assert status == 0 and out.endswith(f"wrote {path}\n")
     text = path.read_text(encoding="utf-8")
-    assert "rankdir=TB" in text and "x | data 3.0000 | grad 6.0000" in text
-    assert 'label="*"' in text and 'label="+"' in text
+    assert "rankdir=TB" in text and ">x</FONT>" in text and "data 3.0000" in text and "grad 6.0000" in text
+    assert "\u00d7</FONT>" in text and "+</FONT>" in text  # the ops * and +
 
 
 @pytest.mark.dot

@@ -17,7 +17,7 @@ from typing import NoReturn
 import microgrsucc
 from microgrsucc.cli import chapter
 from microgrsucc.cli.expr import FUNCTIONS, parse
-from microgrsucc.drawing import FORMATS, LayoutProgramError, render
+from microgrsucc.drawing import FORMATS, RANKDIRS, LayoutProgramError, render
 from microgrsucc.engine import Value
 
 # The errors a user can cause (the engine's domain errors are ValueError and ArithmeticError);
@@ -78,12 +78,14 @@ def _parser() -> argparse.ArgumentParser:
         help="the book chapter's network: engine gradients beside the chapter's formulas, and its picture",
         description="Build the chapter's two-layer sigmoid network (microgrsucc.cli.chapter.DEFAULTS), run "
         "backward(), print each weight's and bias's gradient beside the chapter's formula, and write "
-        f"{_DEMO_NAME}.png and {_DEMO_NAME}.svg into DIR.",
+        f"into DIR the network ({_DEMO_NAME}.png, .svg), the page that steps through backward() "
+        f"({_DEMO_NAME}.html), and the paths of the chain rule for w1 and w2 "
+        f"({_DEMO_NAME}-w1.png, {_DEMO_NAME}-w2.png).",
     )
     demo.add_argument(
         "--out", metavar="DIR", type=Path, default=Path("."), help="where to write (default: .)"
     )
-    _add_rankdir(demo)
+    _add_rankdir(demo, default="TB")
     demo.set_defaults(run=_demo, prog="microgrsucc demo")
 
     graph = commands.add_parser(
@@ -104,16 +106,25 @@ def _parser() -> argparse.ArgumentParser:
         help="a variable's value; once per variable",
     )
     graph.add_argument(
-        "-o", metavar="FILE", dest="output", type=Path, help="write the graph: .png .svg .pdf .dot or .gv"
+        "-o",
+        metavar="FILE",
+        dest="output",
+        type=Path,
+        help="write the graph: .png .svg .pdf .html (a page that steps through backward()) .dot or .gv",
     )
     _add_rankdir(graph)
     graph.set_defaults(run=_graph, prog="microgrsucc graph")
     return parser
 
 
-def _add_rankdir(parser: argparse.ArgumentParser) -> None:
+def _add_rankdir(parser: argparse.ArgumentParser, default: str = "LR") -> None:
     parser.add_argument(
-        "--rankdir", choices=("LR", "TB"), default="LR", help="left to right or top to bottom (default: LR)"
+        "--rankdir",
+        type=str.upper,
+        choices=RANKDIRS,
+        default=default,
+        help=f"the direction of the picture, in any case: LR left to right, TB top to bottom, RL, BT "
+        f"(default: {default})",
     )
 
 
@@ -140,10 +151,17 @@ def _demo(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise _UserError(f"cannot create the folder {args.out}: {err.strerror}") from None
+    pictures: list[tuple[str, Value | None, str]] = [
+        (f"{_DEMO_NAME}.png", None, "the network, each arrow with its local derivative"),
+        (f"{_DEMO_NAME}.svg", None, ""),
+        (f"{_DEMO_NAME}.html", None, "open it in a browser: backward() step by step"),
+        (f"{_DEMO_NAME}-w1.png", net.w1, "the chain rule for w1, formula (B)"),
+        (f"{_DEMO_NAME}-w2.png", net.w2, "the chain rule for w2, formula (A)"),
+    ]
     try:
-        for suffix in (".png", ".svg"):
-            path = render(net.C, args.out / f"{_DEMO_NAME}{suffix}", rankdir=args.rankdir)
-            print(f"wrote {path}")
+        for name, highlight, note in pictures:
+            path = render(net.C, args.out / name, rankdir=args.rankdir, highlight=highlight)
+            print(f"wrote {path}" + (f"  ({note})" if note else ""))
     except LayoutProgramError as err:
         # Still leave something to look at: the DOT text needs no layout program.
         path = render(net.C, args.out / f"{_DEMO_NAME}.dot", rankdir=args.rankdir)
