@@ -19,7 +19,7 @@ import microgrsucc
 from microgrsucc import chapter
 from microgrsucc.drawing import FORMATS, LayoutProgramError, render
 from microgrsucc.engine import Value
-from microgrsucc.expr import CONSTANTS, parse
+from microgrsucc.expr import CONSTANTS, FUNCTIONS, parse
 
 # The errors a user can cause (the engine's domain errors are ValueError and ArithmeticError);
 # anything else is a bug and keeps its traceback.
@@ -118,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
         help="evaluate an expression, print its derivatives and draw its graph",
         description="Evaluate EXPR with Values, run backward() and print its value and its derivative "
         "with respect to each variable. EXPR may use numbers, the constants pi and e, variables, "
-        "+ - * / **, unary minus, parentheses and the functions exp log sqrt sin cos tanh sigmoid relu abs. "
+        f"+ - * / **, unary minus, parentheses and the functions {' '.join(FUNCTIONS)}. "
         'An EXPR that starts with a minus goes after --: microgrsucc graph --set x=1 -- "-x*2". '
         "A derivative that is infinite or NaN is printed with a warning on stderr (the status stays 0). "
         "The folder of -o FILE is made if it does not exist, as demo --out does.",

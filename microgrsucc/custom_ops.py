@@ -24,13 +24,16 @@ linear op may give its constant partials instead of a function.
 from __future__ import annotations
 
 import inspect
+import numbers
+import reprlib
 from collections.abc import Callable
 from typing import Any
 
 from microgrsucc import ops
-from microgrsucc.engine import Operand, Value, apply
 from microgrsucc.forward import Dual, lift
+from microgrsucc.functions import record
 from microgrsucc.ops import Primitive
+from microgrsucc.value import Operand, Value
 
 __all__ = ["CustomOp", "custom_op"]
 
@@ -46,7 +49,7 @@ class CustomOp:
 
     def __init__(self, primitive: Primitive) -> None:
         self.primitive = primitive
-        self._reverse = apply(primitive)
+        self._reverse = record(primitive)
         self._forward = lift(primitive)
 
     def __call__(self, *operands: Operand) -> Value:
@@ -67,11 +70,17 @@ class CustomOp:
 
 
 def custom_op(
-    name: str, forward: Callable[..., float], derivative: Any, *, arity: int | None = None
+    name: str,
+    forward: Callable[..., float],
+    derivative: Any,
+    *,
+    arity: int | None = None,
+    domain: ops.Domain | None = None,
 ) -> CustomOp:
     """A new op from its float ``forward`` and its ``derivative`` (see the module docstring).
 
-    ``arity`` defaults to the number of positional parameters of ``forward``.
+    ``arity`` defaults to the number of positional parameters of ``forward``; ``domain``
+    says where tests draw its arguments (as in ``ops.Primitive``).
 
     >>> from microgrsucc import grad
     >>> cube = custom_op("cube", lambda x: x**3, lambda F, x, out: 3.0 * x * x)
@@ -88,9 +97,57 @@ def custom_op(
         arity = _positional_parameters(name, forward)
     if type(arity) is not int or arity < 1:
         raise ValueError(f"custom_op {name}: arity must be a positive int, got {arity!r}")
-    if not callable(derivative):
+    if callable(derivative):
+        derivative = _checked_derivative(name, arity, derivative)
+    else:
         _check_constant(name, derivative, arity)
-    return CustomOp(Primitive(name, arity, forward, derivative))
+    return CustomOp(Primitive(name, arity, _checked_forward(name, forward), derivative, domain=domain))
+
+
+def _checked_forward(name: str, forward: Callable[..., float]) -> Callable[..., float]:
+    """The user's forward, its result made a float: a numpy float32 must not leak into the
+    graph, and a complex, None or str result is refused naming the op."""
+
+    def checked(*xs: float) -> float:
+        out = forward(*xs)
+        if out.__class__ is float:
+            return out
+        if isinstance(out, bool) or not isinstance(out, numbers.Real):
+            raise TypeError(
+                f"custom op {name}: forward must return a real number, got {type(out).__name__}: "
+                f"{reprlib.repr(out)}"
+            )
+        return float(out)
+
+    checked.__name__ = checked.__qualname__ = getattr(forward, "__name__", name)
+    return checked
+
+
+def _checked_derivative(name: str, arity: int, derivative: Callable[..., Any]) -> Callable[..., Any]:
+    """The user's derivative, checked for one partial per input, each a real number or a Value."""
+
+    def checked(F: Any, *args: Any) -> Any:
+        d = derivative(F, *args)
+        partials = (d,) if arity == 1 and not isinstance(d, (tuple, list)) else d
+        if not isinstance(partials, (tuple, list)) or len(partials) != arity:
+            got = f"{len(partials)} partials" if isinstance(partials, (tuple, list)) else type(d).__name__
+            raise TypeError(
+                f"custom op {name}: derivative must give {arity} partial(s), one per input, got {got}"
+            )
+        out = []
+        for i, p in enumerate(partials):
+            if isinstance(p, Value) or p.__class__ is float:
+                out.append(p)
+            elif isinstance(p, numbers.Real) and not isinstance(p, bool):
+                out.append(float(p))
+            else:
+                raise TypeError(
+                    f"custom op {name}: partial {i} must be a real number, got {type(p).__name__}: "
+                    f"{reprlib.repr(p)}"
+                )
+        return out[0] if arity == 1 else tuple(out)
+
+    return checked
 
 
 def _positional_parameters(name: str, forward: Callable[..., float]) -> int:

@@ -1,8 +1,8 @@
 """A safe parser for arithmetic expressions typed by a user, evaluated with Values.
 
 The grammar: numbers, the constants ``pi`` and ``e``, variable names, ``+ - * / **``, unary
-minus (and plus), parentheses and calls of one argument to
-``exp log sqrt sin cos tanh sigmoid relu abs``. The text is parsed
+minus (and plus), parentheses and calls of one argument to the unary ops of the table
+(``exp``, ``log``, ``tanh``, ...). The text is parsed
 with ``ast`` and every node checked against that grammar; nothing is ever passed to ``eval``.
 
 >>> e = parse("tanh(x * y) + 1")
@@ -22,7 +22,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import SupportsFloat, cast
 
-from microgrsucc.engine import Value, _op_error
+from microgrsucc import functions, ops
+from microgrsucc.core import op_error
+from microgrsucc.engine import Value
 
 __all__ = ["CONSTANTS", "FUNCTIONS", "Expression", "ExpressionError", "parse"]
 
@@ -30,17 +32,9 @@ CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 """Names an expression may use as numbers (as in ``math``); they are not variables."""
 
 FUNCTIONS: dict[str, Callable[[Value], Value]] = {
-    "exp": Value.exp,
-    "log": Value.log,
-    "sqrt": Value.sqrt,
-    "sin": Value.sin,
-    "cos": Value.cos,
-    "tanh": Value.tanh,
-    "sigmoid": Value.sigmoid,
-    "relu": Value.relu,
-    "abs": abs,
+    name: f for name, f in functions.FUNCTIONS.items() if ops.PRIMITIVES[name].arity == 1
 }
-"""The functions an expression may call, each of one Value."""
+"""The functions an expression may call, each of one Value: the table's unary ops."""
 
 _BINARY: dict[type[ast.operator], Callable[[Value, Value], Value]] = {
     ast.Add: Value.__add__,
@@ -267,5 +261,5 @@ def _apply(node: ast.expr, results: Mapping[ast.AST, Value]) -> Value:
             out = _BINARY[type(node.op)](left, results[node.right])
     if math.isinf(out.data) and not any(math.isinf(x.data) for x in out.inputs):
         # Float arithmetic overflows to inf silently (1e308 * 10); say so as the engine would.
-        raise _op_error(out._op, OverflowError(), *(x.data for x in out.inputs))  # type: ignore[arg-type]
+        raise op_error(out._op, OverflowError(), *(x.data for x in out.inputs))  # type: ignore[arg-type]
     return out

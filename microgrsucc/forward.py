@@ -6,9 +6,10 @@ table entry ``backward()`` uses, evaluated on floats) times the operands' tangen
 runs backward, so one pass gives one directional derivative (see ``transforms.jvp``).
 
 Because a Dual is a Value, code written for Values (operators, ``x.sin()``,
-``microgrsucc.sin(x)``) runs on it unchanged. Plain Values and numbers meeting a Dual are
-constants: their tangent is 0. Tangents are floats, so forward mode does not nest with
-itself or with reverse-mode transforms.
+``microgrsucc.sin(x)``) runs on it unchanged; its op methods come from the same table, by
+``value.install_ops``. Plain Values and numbers meeting a Dual are constants: their tangent
+is 0. Tangents are floats, so forward mode does not nest with itself or with reverse-mode
+transforms.
 
 >>> x = Dual(2.0, tangent=1.0)
 >>> y = x * x + x.sin()
@@ -18,18 +19,39 @@ itself or with reverse-mode transforms.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from typing import Any, SupportsFloat
 
-from microgrsucc import engine, ops
-from microgrsucc.engine import Operand, Value, _constant, _op_error, _to_float
+from microgrsucc import ops
+from microgrsucc.core import call, modes_set, op_error, state, to_float
 from microgrsucc.ops import Primitive
+from microgrsucc.value import Value, as_value, install_ops
 
 __all__ = ["Dual", "lift"]
 
 _new = object.__new__
+
+
+class Dual(Value):
+    """A Value with a tangent: ``data + tangent * ε`` where ``ε² = 0``.
+
+    >>> y = Dual(3.0, tangent=1.0) ** 2
+    >>> y.data, y.tangent
+    (9.0, 6.0)
+    """
+
+    __slots__ = ("tangent",)
+
+    tangent: float
+
+    def __init__(self, data: SupportsFloat, tangent: SupportsFloat = 0.0, label: str | None = None) -> None:
+        super().__init__(data, label)
+        self.tangent = to_float(tangent, "Dual tangent")
+
+    def __repr__(self) -> str:
+        label = "" if self.label is None else f", label={self.label!r}"
+        return f"Dual(data={self.data!r}, tangent={self.tangent!r}{label})"
 
 
 def lift(op: Primitive) -> Callable[..., Any]:
@@ -42,14 +64,14 @@ def lift(op: Primitive) -> Callable[..., Any]:
     constant = op.derivative if op.constant else None
 
     def apply(*operands: Any) -> Any:
-        inputs = [_constant(x) for x in operands]  # a Value as it is, a number as a leaf
+        inputs = [as_value(x) for x in operands]  # a Value as it is, a number as a leaf
         if any(x is NotImplemented for x in inputs):
             return NotImplemented
-        primals = [x.data for x in inputs]
+        primals = tuple(x.data for x in inputs)
         try:
-            data = _to_float(forward(*primals), op.name)
+            data = to_float(forward(*primals), op.name)
         except (ArithmeticError, ValueError) as err:
-            raise _op_error(op, err, *primals) from None
+            raise op_error(op, err, *primals) from None
         partials = constant if constant is not None else op.derivative(ops.FLOAT, *primals, data)
         if arity == 1:
             partials = (partials,)
@@ -69,12 +91,13 @@ def lift(op: Primitive) -> Callable[..., Any]:
         # anomaly messages work; backward() is never run on them by forward mode itself.
         out._op = op
         if arity == 1:
-            out._a, out._b = inputs[0], None
+            out._a, out._b, out._xa, out._xb = inputs[0], None, primals[0], None
         elif arity == 2:
             out._a, out._b = inputs
+            out._xa, out._xb = primals
         else:
-            out._a, out._b = tuple(inputs), None
-        if engine._modes:
+            out._a, out._b, out._xa, out._xb = tuple(inputs), None, primals, None
+        if modes_set[0]:
             _after_op(out, op, primals)
         return out
 
@@ -83,80 +106,17 @@ def lift(op: Primitive) -> Callable[..., Any]:
     return apply
 
 
-def _after_op(out: Dual, op: Primitive, primals: list[float]) -> None:
-    """The slow path, taken only while some mode is open: the engine checks the value (and
-    honours no_grad), forward mode adds the same check for the tangent."""
-    engine._after_op(out)
-    if getattr(engine._state, "anomaly", 0) and not math.isfinite(out.tangent):
-        raise FloatingPointError(f"the tangent of {engine._call(op, primals)} is {out.tangent}")
+def _after_op(out: Dual, op: Primitive, primals: tuple[float, ...]) -> None:
+    """The slow path, taken only while some mode is set: anomaly checks and no_grad."""
+    if state.anomaly:
+        if not math.isfinite(out.data):
+            raise FloatingPointError(f"{call(op, primals)} produced {out.data}")
+        if not math.isfinite(out.tangent):
+            raise FloatingPointError(f"the tangent of {call(op, primals)} is {out.tangent}")
+    if not state.grad_enabled:
+        out._op = out._a = out._b = out._xa = out._xb = None
 
 
-def _reflected(apply: Callable[..., Any]) -> Callable[[Dual, Any], Any]:
-    """``other OP dual``, also reached for a plain Value on the left, since Dual overrides it."""
-
-    def rapply(self: Dual, other: Any) -> Any:
-        return apply(other, self)
-
-    return rapply
-
-
-@functools.lru_cache(maxsize=256)
-def _pow_by(exponent: float) -> Callable[..., Any]:
-    return lift(ops.pow_const(exponent))
-
-
-_pow = lift(ops.pow)
-
-
-class Dual(Value):
-    """A Value with a tangent: ``data + tangent * ε`` where ``ε² = 0``.
-
-    >>> y = Dual(3.0, tangent=1.0) ** 2
-    >>> y.data, y.tangent
-    (9.0, 6.0)
-    """
-
-    __slots__ = ("tangent",)
-
-    tangent: float
-
-    def __init__(self, data: SupportsFloat, tangent: SupportsFloat = 0.0, label: str | None = None) -> None:
-        super().__init__(data, label)
-        self.tangent = _to_float(tangent, "Dual tangent")
-
-    def __repr__(self) -> str:
-        label = "" if self.label is None else f", label={self.label!r}"
-        return f"Dual(data={self.data!r}, tangent={self.tangent!r}{label})"
-
-    # Every op method of Value, again in forward mode. Python tries a subclass's reflected
-    # method first, so ``value + dual`` reaches Dual.__radd__ and keeps the tangent.
-    __add__ = lift(ops.add)
-    __radd__ = _reflected(__add__)
-    __sub__ = lift(ops.sub)
-    __rsub__ = _reflected(__sub__)
-    __mul__ = lift(ops.mul)
-    __rmul__ = _reflected(__mul__)
-    __truediv__ = lift(ops.div)
-    __rtruediv__ = _reflected(__truediv__)
-    __neg__ = lift(ops.neg)
-    __abs__ = lift(ops.abs_)
-    exp = lift(ops.exp)
-    log = lift(ops.log)
-    sqrt = lift(ops.sqrt)
-    sin = lift(ops.sin)
-    cos = lift(ops.cos)
-    tanh = lift(ops.tanh)
-    sigmoid = lift(ops.sigmoid)
-    relu = lift(ops.relu)
-
-    def __pow__(self, other: Operand) -> Any:
-        if isinstance(other, Value):
-            return _pow(self, other)
-        exponent = _constant(other)
-        if exponent is NotImplemented:
-            return NotImplemented
-        # As for Value: a constant exponent is part of the op, so its partial is never formed.
-        return _pow_by(exponent.data)(self)
-
-    def __rpow__(self, other: Operand) -> Any:
-        return _pow(other, self)
+# Every op method of Value, again in forward mode. Python tries a subclass's reflected
+# method first, so ``value + dual`` reaches Dual.__radd__ and keeps the tangent.
+install_ops(Dual, lift)

@@ -1,7 +1,7 @@
-"""Module-level elementary functions: ``microgrsucc.exp(x)`` and friends.
+"""What is done to Values from outside: the module-level functions and ``gradients``.
 
-Each accepts a Value or a plain real number and returns a Value, so the same expression
-works whether its inputs are already in a graph or not.
+``microgrsucc.exp(x)`` and friends are made here from ``ops.PRIMITIVES``, one per primitive
+named like an identifier; each takes Values or plain numbers.
 
 >>> from microgrsucc import Value, sin
 >>> sin(0.0).data, sin(Value(0.0)).data
@@ -10,42 +10,87 @@ works whether its inputs are already in a graph or not.
 
 from __future__ import annotations
 
-from microgrsucc.engine import Operand, Value, _leaf, _to_float
+from collections.abc import Callable, Iterable
+from typing import Any
 
-__all__ = ["exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "relu"]
+from microgrsucc import backward as reverse
+from microgrsucc import ops
+from microgrsucc.core import enable_grad, modes_set, state, to_float
+from microgrsucc.ops import Primitive
+from microgrsucc.value import VALUE, Operand, Value, as_value, recorder
 
-
-def _value(x: Operand, name: str) -> Value:
-    return x if isinstance(x, Value) else _leaf(_to_float(x, name))
-
-
-def exp(x: Operand) -> Value:
-    return _value(x, "exp").exp()
-
-
-def log(x: Operand) -> Value:
-    return _value(x, "log").log()
+__all__ = ["FUNCTIONS", "gradients", "record", "zero_grad"]
 
 
-def sqrt(x: Operand) -> Value:
-    return _value(x, "sqrt").sqrt()
+def record(op: Primitive) -> Callable[..., Value]:
+    """The function applying ``op`` to Values or numbers (checked: arity, real numbers)."""
+    fast = recorder(op)
+
+    def applied(*inputs: Operand) -> Value:
+        if len(inputs) != op.arity:
+            raise TypeError(f"{op.name} takes {op.arity} operand(s), got {len(inputs)}")
+        return fast(*[as_value(x, op.name) for x in inputs])
+
+    applied.__name__ = applied.__qualname__ = op.name
+    applied.__doc__ = f"Apply the primitive ``{op.name}`` to Values or numbers (see microgrsucc.ops)."
+    return applied
 
 
-def sin(x: Operand) -> Value:
-    return _value(x, "sin").sin()
+def _function(op: Primitive) -> Callable[..., Value]:
+    def function(*operands: Operand) -> Value:
+        if len(operands) != op.arity:
+            raise TypeError(f"{op.name} takes {op.arity} operand(s), got {len(operands)}")
+        values = [as_value(x, op.name) for x in operands]
+        # The method of the most derived operand's class, so a Dual keeps its tangent.
+        cls = max((type(v) for v in values), key=lambda c: len(c.__mro__))
+        return getattr(cls, op.name)(*values)  # type: ignore[no-any-return]
+
+    function.__name__ = function.__qualname__ = op.name
+    function.__doc__ = f"``{op.name}`` of Values or plain numbers, as a Value (see microgrsucc.ops)."
+    return function
 
 
-def cos(x: Operand) -> Value:
-    return _value(x, "cos").cos()
+FUNCTIONS: dict[str, Callable[..., Value]] = {
+    op.name: _function(op) for op in ops.PRIMITIVES.values() if op.name.isidentifier()
+}
+"""``microgrsucc.exp`` and friends: one function per primitive named like an identifier."""
 
 
-def tanh(x: Operand) -> Value:
-    return _value(x, "tanh").tanh()
+# --- gradients without .grad -------------------------------------------------------------------
 
 
-def sigmoid(x: Operand) -> Value:
-    return _value(x, "sigmoid").sigmoid()
+def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bool = False) -> Any:
+    """d(root)/d(x) for each x in ``inputs`` (a list; a single Value gives a single gradient).
+
+    Like ``torch.autograd.grad``: the building block of functional transforms. It reads and
+    writes no ``.grad``: the gradients live in storage of its own, so it is safe beside a
+    ``backward()`` running on shared parameters in another thread. Inputs the root does not
+    depend on get 0.0. It records the gradient graph for ``create_graph=True`` even inside
+    ``no_grad()``.
+
+    >>> x = Value(3.0)
+    >>> gradients(x * x, x), x.grad
+    (6.0, 0.0)
+    """
+    if isinstance(inputs, Value):
+        return gradients(root, [inputs], gradient, create_graph=create_graph)[0]
+    inputs = list(inputs)
+    for i, x in enumerate(inputs):
+        if not isinstance(x, Value):
+            raise TypeError(f"gradients: input {i} must be a Value, got {type(x).__name__}")
+    if not isinstance(root, Value):
+        raise TypeError(f"gradients: the root must be a Value, got {type(root).__name__}")
+    if not isinstance(gradient, Value):
+        gradient = to_float(gradient, "gradients(gradient)")
+    if create_graph:
+        with enable_grad():
+            grads = reverse.backward_into(root, gradient, VALUE, bool(state.anomaly))
+    else:
+        grads = reverse.backward_into(root, gradient, ops.FLOAT, bool(modes_set[0] and state.anomaly))
+    return [grads.get(x, 0.0) for x in inputs]
 
 
-def relu(x: Operand) -> Value:
-    return _value(x, "relu").relu()
+def zero_grad(values: Value | Iterable[Value]) -> None:
+    """Set the ``grad`` of a Value, or of each Value, to 0.0 (leaf gradients otherwise accumulate)."""
+    for v in (values,) if isinstance(values, Value) else values:
+        v.grad = 0.0

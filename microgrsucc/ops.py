@@ -25,23 +25,44 @@ from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
-__all__ = ["Primitive", "PRIMITIVES", "FLOAT", "pow_const"]
+__all__ = ["Primitive", "PRIMITIVES", "FLOAT", "DEFAULT_DOMAIN", "pow_const"]
 
 # A derivative is a function of (F, *inputs, out) whose inputs are floats or Values, or, for a
 # linear op, its constant partials; so it is typed Any.
 Derivative = Any
 
+# Where tests and random graphs draw an op's arguments: per argument, one or more intervals.
+Domain = tuple[tuple[tuple[float, float], ...], ...]
+
+DEFAULT_DOMAIN: tuple[tuple[float, float], ...] = ((-1.0, 1.0),)
+"""Each argument's interval for an op that declares no domain: moderate reals."""
+
 
 class Primitive:
     """One op: its name, arity, float forward and local derivative.
+
+    A name that is an identifier becomes a Value method and a module-level function
+    (``x.exp()``, ``microgrsucc.exp``) and a function of the command line's expressions;
+    ``operator`` makes it a Python operator too (``"add"``: ``__add__`` and ``__radd__``).
+    ``domain`` says where tests draw its arguments, away from kinks and domain edges: per
+    argument, a tuple of intervals; ``DEFAULT_DOMAIN`` for each argument when not given.
 
     >>> mul.forward(3.0, 4.0), mul.derivative(FLOAT, 3.0, 4.0, 12.0)
     (12.0, (4.0, 3.0))
     """
 
-    __slots__ = ("name", "arity", "forward", "derivative", "constant")
+    __slots__ = ("name", "arity", "forward", "derivative", "constant", "operator", "domain")
 
-    def __init__(self, name: str, arity: int, forward: Callable[..., float], derivative: Derivative) -> None:
+    def __init__(
+        self,
+        name: str,
+        arity: int,
+        forward: Callable[..., float],
+        derivative: Derivative,
+        *,
+        operator: str | None = None,
+        domain: Domain | None = None,
+    ) -> None:
         self.name = name
         self.arity = arity
         self.forward = forward
@@ -49,9 +70,27 @@ class Primitive:
         # A linear op's partials do not depend on its inputs (1 and 1 for +): write them as a
         # number or tuple instead of a function and backward() reads them without a call.
         self.constant = not callable(derivative)
+        self.operator = operator
+        self.domain: Domain = domain if domain is not None else (DEFAULT_DOMAIN,) * arity
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}/{self.arity}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A built-in pickles by name, so an unpickled graph shares the table's entries.
+        if PRIMITIVES.get(self.name) is self:
+            return (_builtin, (self.name,))
+        return (_custom, (self.name, self.arity, self.forward, self.derivative, self.domain))
+
+
+def _builtin(name: str) -> Primitive:
+    return PRIMITIVES[name]
+
+
+def _custom(
+    name: str, arity: int, forward: Callable[..., float], derivative: Derivative, domain: Domain
+) -> Primitive:
+    return Primitive(name, arity, forward, derivative, domain=domain)
 
 
 # --- forwards that need a domain check or a numerically stable form -------------------------
@@ -91,40 +130,60 @@ def _sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
+# Branches are written so NaN falls through to the NaN case: a diverged model must not
+# look healthy (relu(nan) is nan, as in torch).
+
+
 def _relu(x: float) -> float:
-    return x if x > 0.0 else 0.0
+    return 0.0 if x <= 0.0 else x
+
+
+def _step(x: float) -> float:
+    """relu's slope: 0 up to and at 0 (as torch), 1 above, NaN for NaN."""
+    return 1.0 if x > 0.0 else (0.0 if x <= 0.0 else math.nan)
 
 
 def _sign(x: float) -> float:
-    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else math.nan))
 
 
-# Elementary functions on floats, for derivatives evaluated without a graph.
-FLOAT = SimpleNamespace(
-    exp=math.exp,
-    log=_log,
-    sqrt=_sqrt,
-    sin=math.sin,
-    cos=math.cos,
-    tanh=math.tanh,
-    sigmoid=_sigmoid,
-    relu=_relu,
-    abs=abs,
-    value=float,  # the plain number inside, for branching on a value (identity here)
-)
+class _Floats(SimpleNamespace):
+    """The table's forwards by name (``F.cos``), for derivatives evaluated without a graph.
+
+    Looked up in ``PRIMITIVES`` on first use, so an op appended to the table is here too.
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        op = PRIMITIVES.get(name)
+        if op is None:
+            raise AttributeError(f"no primitive named {name!r} in ops.PRIMITIVES")
+        setattr(self, name, op.forward)
+        return op.forward
+
+
+FLOAT = _Floats(value=float)  # value: the plain number inside, for branching (identity here)
 
 
 def _power_partial(F: Any, x: Any, n: Any, out: Any) -> Any:
-    """d/dx x**n = n * x**(n-1), written as n * out / x away from 0: float ** raises
-    OverflowError where a huge slope should be inf (x**-1 at 1e-200), and / gives inf."""
-    if F.value(x) != 0.0:
-        return n * out / x
-    n0 = F.value(n)  # >= 0 here, or the forward would have failed
-    if n0 == 0.0:
+    """d/dx x**n = n * x**(n-1), as torch computes it, over the whole float range.
+
+    Not n * out / x, which overflows or underflows in the middle where the slope itself
+    is finite (x**2 at 1e154). Float ** raises OverflowError where the slope is beyond
+    the floats; it is then ±inf, as in torch.
+    """
+    x0, n0 = F.value(x), F.value(n)
+    if n0 == 0.0 and (n0 is n or x0 == 0.0):  # a constant 0 (a Value exponent has a slope)
         return 0.0
-    if n0 < 1.0:
-        return math.inf  # the slope is vertical at 0 (PyTorch gives inf too)
-    return n * x ** (n - 1.0)  # finite at 0, and differentiable again (x**3 -> 3x**2 -> 6x)
+    try:
+        slope = n0 * float(x0 ** (n0 - 1.0))
+    except OverflowError:
+        negative = (n0 < 0.0) != (x0 < 0.0 and (n0 - 1.0) % 2.0 == 1.0)
+        slope = -math.inf if negative else math.inf
+    except ZeroDivisionError:  # x == 0 with 0 < n < 1 (n < 0 fails in the forward)
+        slope = math.inf  # the slope is vertical at 0 (torch gives inf too)
+    if F is FLOAT or not math.isfinite(slope):
+        return slope
+    return n * x ** (n - 1.0)  # a graph, differentiable again (x**3 -> 3x**2 -> 6x)
 
 
 def _pow_partials(F: Any, x: Any, y: Any, out: Any) -> tuple[Any, Any]:
@@ -139,22 +198,30 @@ def _sqrt_partial(F: Any, x: Any, out: Any) -> Any:
 
 
 # --- the table ---------------------------------------------------------------------------
-#                      name       arity forward        d/d(inputs) given (F, inputs..., out)
-add = Primitive("+", 2, operator.add, (1.0, 1.0))
-sub = Primitive("-", 2, operator.sub, (1.0, -1.0))
-mul = Primitive("*", 2, operator.mul, lambda F, x, y, out: (y, x))
-div = Primitive("/", 2, _div, lambda F, x, y, out: (1.0 / y, -out / y))
-pow = Primitive("**", 2, _pow, _pow_partials)
-neg = Primitive("neg", 1, operator.neg, -1.0)
-abs_ = Primitive("abs", 1, abs, lambda F, x, out: _sign(F.value(x)))
-exp = Primitive("exp", 1, math.exp, lambda F, x, out: out)
-log = Primitive("log", 1, _log, lambda F, x, out: 1.0 / x)
-sqrt = Primitive("sqrt", 1, _sqrt, _sqrt_partial)
-sin = Primitive("sin", 1, math.sin, lambda F, x, out: F.cos(x))
-cos = Primitive("cos", 1, math.cos, lambda F, x, out: -F.sin(x))
-tanh = Primitive("tanh", 1, math.tanh, lambda F, x, out: 1.0 - out * out)
-sigmoid = Primitive("sigmoid", 1, _sigmoid, lambda F, x, out: out * (1.0 - out))
-relu = Primitive("relu", 1, _relu, lambda F, x, out: 1.0 if F.value(x) > 0.0 else 0.0)
+# Argument intervals for the domains below.
+_WIDE, _MID = ((-100.0, 100.0),), ((-30.0, 30.0),)
+_NOT_ZERO = ((-50.0, -1e-3), (1e-3, 50.0))  # a kink at 0
+_POSITIVE = ((1e-2, 1e3),)
+
+#                      name      arity forward        d/d(inputs) given (F, inputs..., out)
+add = Primitive("+", 2, operator.add, (1.0, 1.0), operator="add", domain=(_WIDE, _WIDE))
+sub = Primitive("-", 2, operator.sub, (1.0, -1.0), operator="sub", domain=(_WIDE, _WIDE))
+mul = Primitive("*", 2, operator.mul, lambda F, x, y, out: (y, x), operator="mul", domain=(_MID, _MID))
+div = Primitive(
+    "/", 2, _div, lambda F, x, y, out: (1.0 / y, -out / y),
+    operator="truediv", domain=(_MID, ((-30.0, -0.1), (0.1, 30.0))),
+)  # fmt: skip
+pow = Primitive("**", 2, _pow, _pow_partials, domain=(((0.1, 5.0),), ((-3.0, 3.0),)))
+neg = Primitive("neg", 1, operator.neg, -1.0, operator="neg", domain=(_WIDE,))
+abs_ = Primitive("abs", 1, abs, lambda F, x, out: _sign(F.value(x)), operator="abs", domain=(_NOT_ZERO,))
+exp = Primitive("exp", 1, math.exp, lambda F, x, out: out, domain=(((-20.0, 20.0),),))
+log = Primitive("log", 1, _log, lambda F, x, out: 1.0 / x, domain=(_POSITIVE,))
+sqrt = Primitive("sqrt", 1, _sqrt, _sqrt_partial, domain=(_POSITIVE,))
+sin = Primitive("sin", 1, math.sin, lambda F, x, out: F.cos(x), domain=(((-20.0, 20.0),),))
+cos = Primitive("cos", 1, math.cos, lambda F, x, out: -F.sin(x), domain=(((-20.0, 20.0),),))
+tanh = Primitive("tanh", 1, math.tanh, lambda F, x, out: 1.0 - out * out, domain=(((-10.0, 10.0),),))
+sigmoid = Primitive("sigmoid", 1, _sigmoid, lambda F, x, out: out * (1.0 - out), domain=(_MID,))
+relu = Primitive("relu", 1, _relu, lambda F, x, out: _step(F.value(x)), domain=(_NOT_ZERO,))
 
 
 @lru_cache(maxsize=256)
@@ -168,7 +235,20 @@ def pow_const(n: float) -> Primitive:
     def derivative(F: Any, x: Any, out: Any) -> Any:
         return n if n == 0.0 or n == 1.0 else _power_partial(F, x, n, out)
 
-    return Primitive(name, 1, forward, derivative)
+    return _ConstantPower(name, n, forward, derivative)
+
+
+class _ConstantPower(Primitive):
+    """``x ** n`` for one constant n; pickles as ``pow_const(n)``."""
+
+    __slots__ = ("exponent",)
+
+    def __init__(self, name: str, n: float, forward: Callable[..., float], derivative: Derivative) -> None:
+        super().__init__(name, 1, forward, derivative)
+        self.exponent = n
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (pow_const, (self.exponent,))
 
 
 PRIMITIVES: dict[str, Primitive] = {

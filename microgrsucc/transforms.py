@@ -23,8 +23,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, SupportsFloat
 
-from microgrsucc.engine import Value, _leaf, _to_float, gradients
+from microgrsucc.core import enable_grad, to_float, tracing
 from microgrsucc.forward import Dual
+from microgrsucc.functions import gradients
+from microgrsucc.value import Value, as_value
 
 __all__ = ["grad", "value_and_grad", "hessian", "jvp"]
 
@@ -62,6 +64,8 @@ def _inputs(args: Sequence[Any], nums: tuple[int, ...], transform: str) -> tuple
     Every differentiated argument gets a node of its own: a fresh leaf for a number, and
     ``x + 0.0`` for a Value, so its partial counts only this argument's uses, even where
     the same Value also reaches f another way (by a closure, or as another argument).
+    An argument named twice in ``argnums`` (``(0, 0)``, or ``0`` and ``-2`` of two) gets
+    one node, and its partial comes back in each place, as in JAX.
     """
     for i in nums:
         if not -len(args) <= i < len(args):
@@ -69,23 +73,32 @@ def _inputs(args: Sequence[Any], nums: tuple[int, ...], transform: str) -> tuple
                 f"{transform}: argnums {i} is out of range for a call with {len(args)} argument(s)"
             )
     call = list(args)
+    made: dict[int, Value] = {}
     nodes = []
-    for i in nums:
+    for j in nums:
+        i = j % len(args)
+        if i in made:
+            nodes.append(made[i])
+            continue
         x = args[i]
         if isinstance(x, Dual):
             raise TypeError(
                 f"{transform}: argument {i} is a Dual: reverse mode cannot run inside jvp "
                 "(forward mode carries float tangents and records no graph for them)"
             )
-        node = x + 0.0 if isinstance(x, Value) else _leaf(_to_float(x, f"{transform}: argument {i}"))
-        call[i] = node
+        node = x + 0.0 if isinstance(x, Value) else as_value(x, f"{transform}: argument {i}")
+        call[i] = made[i] = node
         nodes.append(node)
     return call, nodes
 
 
-def _evaluate(f: Callable[..., Any], call: Sequence[Any], transform: str) -> Value | float:
-    with _Running():
-        out = f(*call)
+def _evaluate(
+    f: Callable[..., Any], call: Sequence[Any], kwargs: dict[str, Any], nodes: Sequence[Value], transform: str
+) -> Value | float:
+    # f's graph is recorded whatever mode the caller is in (as torch.func.grad in no_grad),
+    # and turning a traced Value into a float is refused (see Value.__float__).
+    with _Running(), enable_grad(), tracing(nodes):
+        out = f(*call, **kwargs)
     if isinstance(out, Dual):
         raise TypeError(
             f"{transform}: f returned a Dual: reverse mode cannot differentiate through jvp's "
@@ -94,7 +107,7 @@ def _evaluate(f: Callable[..., Any], call: Sequence[Any], transform: str) -> Val
     if isinstance(out, Value):
         return out
     try:
-        return _to_float(out, f"{transform}: f's result")
+        return to_float(out, f"{transform}: f's result")
     except TypeError:
         raise TypeError(
             f"{transform}: f must return a scalar (a Value or a real number), got {type(out).__name__}"
@@ -104,7 +117,7 @@ def _evaluate(f: Callable[..., Any], call: Sequence[Any], transform: str) -> Val
 def _result(x: Any, nested: bool) -> Any:
     """A Value (with its graph) when nested, else the plain float."""
     if nested:
-        return x if isinstance(x, Value) else _leaf(float(x))
+        return as_value(x, "result")
     return x.data if isinstance(x, Value) else float(x)
 
 
@@ -126,10 +139,10 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[...,
 def _value_and_grad(f: Callable[..., Any], argnums: Argnums, name: str) -> Callable[..., tuple[Any, Any]]:
     nums = _normalize(argnums, name)
 
-    def value_and_grad_f(*args: Any) -> tuple[Any, Any]:
+    def value_and_grad_f(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
         nested = _nested(args)
         call, nodes = _inputs(args, nums, name)
-        out = _evaluate(f, call, name)
+        out = _evaluate(f, call, kwargs, nodes, name)
         derivatives = _differentiate(out, nodes, nested)
         return _result(out, nested), derivatives[0] if isinstance(argnums, int) else tuple(derivatives)
 
@@ -140,6 +153,7 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     """A function returning df/dx at its arguments, for x the argument ``argnums``.
 
     A tuple of argnums gives a tuple of partials. Composes: ``grad(grad(f))`` is f''.
+    Keyword arguments pass through to f and are not differentiated (as in JAX).
 
     >>> import microgrsucc as mg
     >>> grad(lambda x: mg.sin(x))(0.0)
@@ -147,8 +161,8 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     """
     value_and_grad_f = _value_and_grad(f, argnums, "grad")
 
-    def grad_f(*args: Any) -> Any:
-        return value_and_grad_f(*args)[1]
+    def grad_f(*args: Any, **kwargs: Any) -> Any:
+        return value_and_grad_f(*args, **kwargs)[1]
 
     return grad_f
 
@@ -162,10 +176,10 @@ def hessian(f: Callable[..., Any]) -> Callable[..., list[list[Any]]]:
     [[10.0, 6.0], [6.0, 0.0]]
     """
 
-    def hessian_f(*args: Any) -> list[list[Any]]:
+    def hessian_f(*args: Any, **kwargs: Any) -> list[list[Any]]:
         nested = _nested(args)
         call, nodes = _inputs(args, tuple(range(len(args))), "hessian")
-        out = _evaluate(f, call, "hessian")
+        out = _evaluate(f, call, kwargs, nodes, "hessian")
         first = _differentiate(out, nodes, nested=True)
         return [_differentiate(d, nodes, nested) for d in first]
 
@@ -173,12 +187,16 @@ def hessian(f: Callable[..., Any]) -> Callable[..., list[list[Any]]]:
 
 
 def jvp(
-    f: Callable[..., Any], primals: Sequence[SupportsFloat], tangents: Sequence[SupportsFloat]
+    f: Callable[..., Any],
+    primals: Sequence[SupportsFloat],
+    tangents: Sequence[SupportsFloat],
+    **kwargs: Any,
 ) -> tuple[float, float]:
     """``(f(*primals), ∇f · tangents)`` in one forward pass of dual numbers (no backward pass).
 
     Forward mode carries float tangents, so ``primals`` are plain numbers and jvp does not
     nest inside ``grad`` or itself; use ``grad(grad(f))`` or ``hessian`` for higher order.
+    Keyword arguments pass through to f.
 
     >>> import microgrsucc as mg
     >>> jvp(lambda x, y: x * mg.exp(y), (3.0, 0.0), (1.0, 2.0))
@@ -192,10 +210,11 @@ def jvp(
     for i, (p, t) in enumerate(zip(primals, tangents, strict=True)):
         if isinstance(p, Value) or isinstance(t, Value):
             raise TypeError(f"jvp: primal and tangent {i} must be plain real numbers, not Values")
-        duals.append(Dual(_to_float(p, f"jvp: primal {i}"), _to_float(t, f"jvp: tangent {i}")))
-    out = f(*duals)
+        duals.append(Dual(to_float(p, f"jvp: primal {i}"), to_float(t, f"jvp: tangent {i}")))
+    with enable_grad():  # Duals record their ops too; no_grad would cut what drawing shows
+        out = f(*duals, **kwargs)
     if isinstance(out, Dual):
         return out.data, out.tangent
     if isinstance(out, Value):  # a Value with no tangent: a constant as far as the inputs go
         return out.data, 0.0
-    return _to_float(out, "jvp: f's result"), 0.0
+    return to_float(out, "jvp: f's result"), 0.0

@@ -16,8 +16,7 @@ import pytest
 from hypothesis import given
 
 import microgrsucc as mg
-from microgrsucc import Value, ops
-from microgrsucc.engine import apply
+from microgrsucc import Value
 from microgrsucc.testing.strategies import reals
 
 # --- construction ----------------------------------------------------------------------------
@@ -185,16 +184,22 @@ def test_a_dropped_graph_is_freed_without_the_cyclic_collector() -> None:
 
 
 def test_a_node_costs_at_most_128_bytes() -> None:
-    x = Value(0.5)
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    y = x
-    for _ in range(10_000):
-        y = y.tanh()
-    per_node = (tracemalloc.get_traced_memory()[0] - before) / 10_000
-    tracemalloc.stop()
+    def traced_bytes(n: int) -> int:
+        x = Value(0.5)
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        y = x
+        for _ in range(n):
+            y = y.tanh()
+        used = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+        del y
+        return used
+
+    # Other allocations can only add to a reading, so the least of three is the node's cost:
+    # the object with its 9 slots (104 bytes) and its float (24).
+    per_node = min(traced_bytes(10_000) for _ in range(3)) / 10_000
     assert per_node <= 128, per_node
-    del y
 
 
 @given(reals(-3, 3), reals(-3, 3))
@@ -313,7 +318,7 @@ def test_a_failing_backward_leaves_the_graph_usable() -> None:
     def broken(F: Any, x: Any, out: Any) -> float:
         raise RuntimeError("derivative failed")
 
-    bad = apply(ops.Primitive("bad", 1, lambda x: x, broken))
+    bad = mg.custom_op("bad", lambda x: x, broken)
     x = Value(2.0)
     h = x * x
     with pytest.raises(RuntimeError):

@@ -66,6 +66,7 @@ REFERENCE: dict[str, tuple[Callable[[float], float], Callable[[float], float]]] 
     "sigmoid": (lambda x: 1 / (1 + math.exp(-x)), lambda x: math.exp(-x) / (1 + math.exp(-x)) ** 2),
     "relu": (lambda x: max(x, 0.0), lambda x: float(x > 0)),
     "abs": (abs, lambda x: math.copysign(1.0, x)),
+    "neg": (lambda x: -x, lambda x: -1.0),
 }
 
 
@@ -124,7 +125,7 @@ REJECTED = [
     ("x.__class__", "attribute access is not allowed"),
     ("__import__('os')", "unknown function __import__"),
     ("eval('1')", "unknown function eval"),
-    ("foo(x)", "unknown function foo: the functions are abs, cos, exp, log, relu, sigmoid, sin, sqrt, tanh"),
+    ("foo(x)", "unknown function foo: the functions are abs, cos, exp, log, neg, relu, sigmoid, sin, sqrt"),
     ("(lambda: 1)()", "only calls of abs, cos"),
     ("x[0]", "a subscript is not allowed"),
     ("lambda: 1", "a lambda is not allowed"),

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, SupportsFloat
 
-from microgrsucc.engine import Value, _to_float
+from microgrsucc.core import to_float
 from microgrsucc.testing.numeric import central_difference
 from microgrsucc.transforms import grad
+from microgrsucc.value import Value
 
 __all__ = ["GradcheckError", "gradcheck", "gradgradcheck"]
 
@@ -83,7 +84,7 @@ def _arguments(args: tuple[SupportsFloat, ...], eps: float, check: str) -> list[
     for i, x in enumerate(args):
         if isinstance(x, Value):
             raise TypeError(f"{check}: argument {i} must be a plain number, not a Value")
-    return [_to_float(x, f"{check}: argument {i}") for i, x in enumerate(args)]
+    return [to_float(x, f"{check}: argument {i}") for i, x in enumerate(args)]
 
 
 def _compare(

@@ -8,17 +8,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from hypothesis import strategies as st
 
 from microgrsucc import ops
 from microgrsucc.custom_ops import CustomOp
-from microgrsucc.engine import Value, gradients
+from microgrsucc.functions import gradients
 from microgrsucc.ops import Primitive
+from microgrsucc.value import Value
 
-__all__ = ["OP_DOMAINS", "Graph", "graphs", "op_arguments", "reals", "values"]
+__all__ = ["OP_DOMAINS", "Graph", "domain", "graphs", "op_arguments", "reals", "values"]
 
 
 def reals(min_value: float = -10.0, max_value: float = 10.0) -> st.SearchStrategy[float]:
@@ -31,34 +32,34 @@ def values(min_value: float = -10.0, max_value: float = 10.0) -> st.SearchStrate
     return reals(min_value, max_value).map(Value)
 
 
-def _away_from(points: tuple[float, ...], margin: float) -> Any:
-    return lambda x: all(abs(x - p) > margin for p in points)
+def _interval_union(intervals: tuple[tuple[float, float], ...]) -> st.SearchStrategy[float]:
+    return st.one_of(*[reals(lo, hi) for lo, hi in intervals])
 
 
-# For each primitive, a strategy of argument tuples inside its domain, kept away from kinks
-# and domain edges (where a finite difference straddles two pieces), with moderate values
-# so float64 central differences are accurate.
-OP_DOMAINS: dict[str, st.SearchStrategy[tuple[float, ...]]] = {
-    "+": st.tuples(reals(-100, 100), reals(-100, 100)),
-    "-": st.tuples(reals(-100, 100), reals(-100, 100)),
-    "*": st.tuples(reals(-30, 30), reals(-30, 30)),
-    "/": st.tuples(reals(-30, 30), reals(0.1, 30) | reals(-30, -0.1)),
-    "**": st.tuples(reals(0.1, 5), reals(-3, 3)),
-    "neg": st.tuples(reals(-100, 100)),
-    "abs": st.tuples(reals(-50, 50).filter(_away_from((0.0,), 1e-3))),
-    "exp": st.tuples(reals(-20, 20)),
-    "log": st.tuples(reals(1e-2, 1e3)),
-    "sqrt": st.tuples(reals(1e-2, 1e3)),
-    "sin": st.tuples(reals(-20, 20)),
-    "cos": st.tuples(reals(-20, 20)),
-    "tanh": st.tuples(reals(-10, 10)),
-    "sigmoid": st.tuples(reals(-30, 30)),
-    "relu": st.tuples(reals(-50, 50).filter(_away_from((0.0,), 1e-3))),
-}
+def domain(op: Primitive) -> st.SearchStrategy[tuple[float, ...]]:
+    """Argument tuples inside ``op.domain``: away from kinks and domain edges, with moderate
+    values, so float64 central differences are accurate there."""
+    return st.tuples(*[_interval_union(intervals) for intervals in op.domain])
+
+
+class _Domains(Mapping[str, st.SearchStrategy[tuple[float, ...]]]):
+    """``OP_DOMAINS[name]``: the domain of each primitive of the table, read when asked."""
+
+    def __getitem__(self, name: str) -> st.SearchStrategy[tuple[float, ...]]:
+        return domain(ops.PRIMITIVES[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ops.PRIMITIVES)
+
+    def __len__(self) -> int:
+        return len(ops.PRIMITIVES)
+
+
+OP_DOMAINS: Mapping[str, st.SearchStrategy[tuple[float, ...]]] = _Domains()
 
 
 def op_arguments(name: str) -> st.SearchStrategy[tuple[float, ...]]:
-    """Arguments for the primitive ``name`` (see ``OP_DOMAINS``)."""
+    """Arguments for the primitive ``name`` of the table (its ``domain``)."""
     return OP_DOMAINS[name]
 
 
@@ -114,8 +115,9 @@ def graphs(
 ) -> st.SearchStrategy[Graph]:
     """Random graphs of 1 to ``max_ops`` ops on 1 to ``max_inputs`` inputs, with valid inputs.
 
-    ``primitives`` defaults to every op in ``ops.PRIMITIVES``; ``domains`` adds argument
-    strategies (as in ``OP_DOMAINS``) for ops that have none there, such as custom ops.
+    ``primitives`` defaults to every op in ``ops.PRIMITIVES``; each op's arguments come from
+    its ``domain`` (``ops.DEFAULT_DOMAIN`` when it declares none), or from ``domains``, a
+    mapping of op name to a strategy of argument tuples.
     Each op takes the previous node and earlier nodes at random, each through an affine
     map that puts the argument inside the op's domain at ``inputs`` and keeps its slope
     at most 1, so finite differences of the whole graph stay accurate.
@@ -126,14 +128,13 @@ def graphs(
     ... def test_gradients(f):
     ...     assert gradcheck(f, *f.inputs)
     """
-    table = OP_DOMAINS if domains is None else {**OP_DOMAINS, **domains}
     chosen = list(ops.PRIMITIVES.values()) if primitives is None else list(primitives)
     applied = [p if isinstance(p, CustomOp) else CustomOp(p) for p in chosen]
     if not applied:
         raise ValueError("graphs: give at least one primitive")
-    for op in applied:
-        if op.primitive.name not in table:
-            raise ValueError(f"graphs: no domain for the op {op.primitive.name!r}; pass domains={{...}}")
+    # A custom op's own domain (or the default one), unless domains= says otherwise.
+    table = {op.primitive.name: domain(op.primitive) for op in applied}
+    table.update(domains or {})
     if max_inputs < 1 or max_ops < 1:
         raise ValueError(f"graphs: max_inputs and max_ops must be >= 1, got {max_inputs}, {max_ops}")
     return _graphs(applied, table, max_inputs, max_ops)

@@ -1,0 +1,280 @@
+"""Reverse mode over a recorded graph: the consumer count, then one propagation loop.
+
+This floor knows the node's fields (``_op``, ``_a``, ``_b``, the recorded input values
+``_xa``/``_xb``, ``grad``, ``_pending``) but not the ``Value`` class: whoever calls it hands in
+the namespace ``F`` that derivatives are evaluated with, so recording a gradient graph
+(``create_graph=True``) needs no import of ``Value`` here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from microgrsucc import ops
+from microgrsucc.core import call
+from microgrsucc.ops import Primitive
+
+__all__ = [
+    "backward_into",
+    "backward_order",
+    "below",
+    "check_unchanged",
+    "count_consumers",
+    "postorder",
+    "propagate",
+    "recorded",
+]
+
+# A node is any object with the fields above (a Value, a Dual).
+Node = Any
+
+
+def count_consumers(root: Node) -> None:
+    """Set ``_pending`` of every interior node below ``root`` to its number of consumer edges.
+
+    A node is ready to pass its gradient on once all of them have arrived (Kahn's
+    algorithm), which orders the graph without recursion. Interior gradients are reset
+    here, since they hold the latest pass only: to None, so that the first gradient to
+    arrive is stored rather than added to 0.0. Leaves need no count: they only receive.
+    """
+    stack = [root]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        arity = node._op.arity  # only interior nodes are pushed
+        a = node._a
+        if arity == 2:  # unrolled for one and two inputs: this loop is half of backward()
+            b = node._b
+            if b._op is not None:
+                n = b._pending
+                if not n:
+                    b.grad = None
+                    push(b)
+                b._pending = n + 1
+        elif arity > 2:
+            for p in a:
+                if p._op is not None:
+                    n = p._pending
+                    if not n:
+                        p.grad = None
+                        push(p)
+                    p._pending = n + 1
+            continue
+        if a._op is not None:
+            n = a._pending
+            if not n:
+                a.grad = None
+                push(a)
+            a._pending = n + 1
+
+
+def propagate(root: Node, F: Any, check: bool) -> None:
+    """Pass gradients from ``root`` down, each node once all its consumers have reported.
+
+    ``F`` is the namespace the derivatives are evaluated with: ``ops.FLOAT`` for plain
+    gradients, or the Node ops (handed in by ``value.py``) to record the gradient graph.
+    """
+    create_graph = F is not ops.FLOAT
+    ready = [root]
+    pop, push = ready.pop, ready.append
+    while ready:
+        node = pop()
+        op: Primitive = node._op
+        g = node.grad
+        arity = op.arity
+        a = node._a
+        if arity == 1:
+            if op.constant:
+                d = op.derivative
+            elif create_graph:
+                check_unchanged(node, (a,), (node._xa,))
+                d = op.derivative(F, a, node)
+            else:
+                d = op.derivative(F, node._xa, node.data)
+            ga = a.grad
+            a.grad = g * d if ga is None else ga + g * d
+            if check:
+                _check_gradients(node, (a,))
+            if a._op is not None:
+                a._pending = n = a._pending - 1
+                if not n:
+                    push(a)
+        elif arity == 2:
+            b = node._b
+            if op.constant:
+                da, db = op.derivative
+            elif create_graph:
+                check_unchanged(node, (a, b), (node._xa, node._xb))
+                da, db = op.derivative(F, a, b, node)
+            else:
+                da, db = op.derivative(F, node._xa, node._xb, node.data)
+            ga = a.grad
+            a.grad = g * da if ga is None else ga + g * da
+            gb = b.grad  # read after a's update: b may be a
+            b.grad = g * db if gb is None else gb + g * db
+            if check:
+                _check_gradients(node, (a, b))
+            # x * x counts two edges on x, so x waits for both.
+            if a._op is not None:
+                a._pending = n = a._pending - 1
+                if not n:
+                    push(a)
+            if b._op is not None:
+                b._pending = n = b._pending - 1
+                if not n:
+                    push(b)
+        else:
+            if op.constant:
+                partials = op.derivative
+            elif create_graph:
+                check_unchanged(node, a, node._xa)
+                partials = op.derivative(F, *a, node)
+            else:
+                partials = op.derivative(F, *node._xa, node.data)
+            for p, d in zip(a, partials, strict=True):
+                gp = p.grad
+                p.grad = g * d if gp is None else gp + g * d
+            if check:
+                _check_gradients(node, a)
+            for p in a:
+                if p._op is not None:
+                    p._pending = n = p._pending - 1
+                    if not n:
+                        push(p)
+
+
+def check_unchanged(node: Node, inputs: Sequence[Node], values: Sequence[float]) -> None:
+    """A gradient graph is built from the inputs themselves, so they must hold the values the
+    op saw; a plain backward() needs no check, since it reads the recorded values."""
+    for i, (x, then) in enumerate(zip(inputs, values, strict=True)):
+        if x.data is not then and x.data != then and not (x.data != x.data and then != then):
+            name = "" if x.label is None else f" ({x.label})"
+            raise RuntimeError(
+                f"backward(create_graph=True): operand {i}{name} of {call(node._op, values)} "
+                f"was changed to {x.data!r} after the forward pass; recompute the graph from it"
+            )
+
+
+def _check_gradients(node: Node, inputs: Iterable[Node]) -> None:
+    for i, x in enumerate(inputs):
+        _check_gradient(node, i, x.grad)
+
+
+def _check_gradient(node: Node, i: int, g: Any) -> None:
+    g = g if g.__class__ is float else g.data  # a Value from create_graph=True
+    if not math.isfinite(g):
+        raise FloatingPointError(f"the gradient of {call(node._op, recorded(node))} for operand {i} is {g}")
+
+
+def recorded(node: Node) -> tuple[float, ...]:
+    """The values the node's op saw, in operand order."""
+    arity = node._op.arity
+    return (node._xa,) if arity == 1 else (node._xa, node._xb) if arity == 2 else node._xa
+
+
+def backward_into(root: Node, gradient: Any, F: Any, check: bool) -> dict[Node, Any]:
+    """The same pass as ``propagate``, into a dict instead of the nodes' fields.
+
+    For ``gradients()`` and the transforms, which must not touch any ``.grad`` (another
+    thread may be accumulating there). Written once, without the per-arity unrolling:
+    transforms are not the hot path.
+    """
+    pending: dict[Node, int] = {}
+    stack = [root]
+    while stack:
+        for p in stack.pop().inputs:
+            if p._op is not None:
+                if p not in pending:
+                    pending[p] = 0
+                    stack.append(p)
+                pending[p] += 1
+    create_graph = F is not ops.FLOAT
+    grads: dict[Node, Any] = {root: gradient}
+    ready = [root] if root._op is not None else []
+    while ready:
+        node = ready.pop()
+        op: Primitive = node._op
+        inputs = node.inputs
+        values = recorded(node)
+        if op.constant:
+            d = op.derivative
+        elif create_graph:
+            check_unchanged(node, inputs, values)
+            d = op.derivative(F, *inputs, node)
+        else:
+            d = op.derivative(F, *values, node.data)
+        partials = (d,) if op.arity == 1 else d
+        g = grads[node]
+        for i, (p, dp) in enumerate(zip(inputs, partials, strict=True)):
+            gp = grads.get(p)
+            grads[p] = g * dp if gp is None else gp + g * dp
+            if check:
+                _check_gradient(node, i, grads[p])
+        for p in inputs:
+            if p._op is not None:
+                pending[p] -= 1
+                if not pending[p]:
+                    ready.append(p)
+    return grads
+
+
+def backward_order(root: Node) -> list[Node]:
+    """The interior nodes below ``root`` in the order ``backward()`` passes their gradients on.
+
+    Each node comes after all of its consumers (a reverse topological order), exactly as
+    the propagation loop pops them; for pictures that replay the backward pass step by step.
+    """
+    pending: dict[Node, int] = {}
+    stack = [root] if root._op is not None else []
+    while stack:
+        for p in stack.pop().inputs:
+            if p._op is not None:
+                if p not in pending:
+                    pending[p] = 0
+                    stack.append(p)
+                pending[p] += 1
+    order: list[Node] = []
+    ready = [root] if root._op is not None else []
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for p in node.inputs:
+            if p._op is not None:
+                pending[p] -= 1
+                if not pending[p]:
+                    ready.append(p)
+    return order
+
+
+def below(root: Node) -> set[Node]:
+    """Every node of the graph below ``root``, ``root`` included."""
+    seen = {root}
+    stack = [root]
+    while stack:
+        for p in stack.pop().inputs:
+            if p not in seen:
+                seen.add(p)
+                stack.append(p)
+    return seen
+
+
+def postorder(root: Node) -> list[Node]:
+    """The interior nodes below ``root``, each after its inputs, ``root`` last; iterative."""
+    order: list[Node] = []
+    done: set[Node] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if node in done:
+            continue
+        if expanded:
+            done.add(node)
+            order.append(node)
+            continue
+        stack.append((node, True))
+        for p in reversed(node.inputs):
+            if p._op is not None and p not in done:
+                stack.append((p, False))
+    return order
