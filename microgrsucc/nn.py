@@ -83,8 +83,9 @@ class Module:
         """Set the parameters from a dict such as ``state_dict()`` returns.
 
         As PyTorch's ``strict=True``: the keys must be exactly this module's parameter names and
-        each value one real number (a float, an int, a numpy scalar or a Value). Anything
-        else raises, naming every bad key, before any parameter is changed.
+        each value one real number (a float, an int, a numpy scalar or a Value). Otherwise it
+        raises ``ValueError`` (missing or unexpected keys, all named; a list or an array where
+        one number belongs) or ``TypeError`` (not a number), before any parameter is changed.
 
         >>> a, b = Neuron(2, seed=0), Neuron(2, seed=1)
         >>> b.load_state_dict(a.state_dict())
@@ -125,8 +126,8 @@ def _parameter_value(where: str, name: str, x: object) -> float:
     if shape is not None and shape == ():  # a 0-d numpy array holds one number
         return _parameter_value(where, name, x.item())  # type: ignore[attr-defined]
     if shape is not None or (isinstance(x, (Sequence, set)) and not isinstance(x, (str, bytes))):
-        size = shape if shape is not None else f"a {type(x).__name__} of {len(x)}"  # type: ignore[arg-type]
-        raise ValueError(f"{where}: {name!r} has shape {size}, but the parameter is one number")
+        what = f"an array of shape {shape}" if shape is not None else f"a {type(x).__name__} of {len(x)}"  # type: ignore[arg-type]
+        raise ValueError(f"{where}: {name!r} is {what}, but the parameter is one number")
     raise TypeError(f"{where}: {name!r} must be a real number, got {type(x).__name__}: {x!r:.40}")
 
 
