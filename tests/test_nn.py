@@ -180,20 +180,24 @@ def test_backward_through_an_mlp_matches_a_hand_computation(x0: float, x1: float
 
 
 def test_training_on_half_moons_reaches_97_percent() -> None:
-    X, y = make_moons(100, noise=0.1, seed=2)
+    # Smaller than micrograd's demo (examples/moons.py and the README train that one), so
+    # it takes about 40 steps of well under a second in all.
+    X, y = make_moons(40, noise=0.1, seed=0)
     targets = [2 * label - 1 for label in y]
-    model = MLP(2, [16, 16, 1], seed=2)
+    model = MLP(2, [8, 8, 1], seed=0)
     optimizer = Adam(model.parameters(), lr=0.05)
-    acc = 0.0
+    accuracies = []
     for _ in range(80):
         scores = [model(x) for x in X]
-        acc = sum((s.data > 0) == (t > 0) for s, t in zip(scores, targets, strict=True)) / len(X)  # type: ignore[union-attr]
-        if acc >= 0.97:
+        accuracies.append(
+            sum((s.data > 0) == (t > 0) for s, t in zip(scores, targets, strict=True)) / len(X)  # type: ignore[union-attr]
+        )
+        if accuracies[-1] >= 0.97:
             break
         optimizer.zero_grad()
         hinge_loss(scores, targets).backward()  # type: ignore[arg-type]
         optimizer.step()
-    assert acc >= 0.97
+    assert accuracies[0] < 0.9 and accuracies[-1] >= 0.97  # it learned: it started far from there
 
 
 # --- names, state dicts, pickling -------------------------------------------------------------
