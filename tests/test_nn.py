@@ -7,6 +7,7 @@ import math
 import multiprocessing
 import pickle
 import random
+from copy import deepcopy
 
 import numpy as np
 import pytest
@@ -292,14 +293,18 @@ def test_modules_pickle_and_unpickle_to_the_same_function(activation: str) -> No
         Layer(2, 3, activation, seed=0),
         Neuron(2, activation, seed=0),
     ):
-        copy = pickle.loads(pickle.dumps(module))
-        assert type(copy) is type(module)
-        assert repr(copy) == repr(module)
-        assert copy.state_dict() == module.state_dict()
-        assert [p.label for p in copy.parameters()] == [p.label for p in module.parameters()]
-        out, copied = module([0.4, -1.3]), copy([0.4, -1.3])
-        assert [v.data for v in np.atleast_1d(out)] == [v.data for v in np.atleast_1d(copied)]
-        assert not set(map(id, copy.parameters())) & set(map(id, module.parameters()))
+        for copy in (pickle.loads(pickle.dumps(module)), deepcopy(module)):
+            assert_same_module(copy, module)
+
+
+def assert_same_module(copy: Module, module: Module) -> None:
+    assert type(copy) is type(module)
+    assert repr(copy) == repr(module)
+    assert copy.state_dict() == module.state_dict()
+    assert [p.label for p in copy.parameters()] == [p.label for p in module.parameters()]
+    out, copied = module([0.4, -1.3]), copy([0.4, -1.3])  # type: ignore[operator]
+    assert [v.data for v in np.atleast_1d(out)] == [v.data for v in np.atleast_1d(copied)]
+    assert not set(map(id, copy.parameters())) & set(map(id, module.parameters()))
 
 
 def _output(model: MLP, x: list[float]) -> float:
