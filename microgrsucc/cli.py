@@ -1,7 +1,10 @@
 """The ``microgrsucc`` command line: ``demo`` (the book chapter's example) and ``graph EXPR``.
 
 Every mistake it can explain (a bad expression, a missing ``--set``, a domain error, a file it
-cannot write, no layout program) prints one line on stderr and exits with status 2.
+cannot write, no layout program) prints one line on stderr and exits with status 2. A
+derivative that is infinite or NaN (``sqrt(x)`` at 0) is printed, with a warning line on stderr,
+and the status stays 0: it is the value the calculus (and PyTorch) gives there. ``demo --out
+DIR`` and ``graph -o FILE`` both make the folder they write into when it does not exist.
 """
 
 from __future__ import annotations
