@@ -16,9 +16,11 @@ from microgrsucc.engine import (
     Operand,
     Value,
     detect_anomaly,
+    enable_grad,
     gradients,
     is_grad_enabled,
     no_grad,
+    set_grad_enabled,
     zero_grad,
 )
 from microgrsucc.functions import cos, exp, log, relu, sigmoid, sin, sqrt, tanh
@@ -36,6 +38,7 @@ __all__ = [
     "datasets",
     "detect_anomaly",
     "draw",
+    "enable_grad",
     "exp",
     "grad",
     "gradients",
@@ -49,6 +52,7 @@ __all__ = [
     "optim",
     "relu",
     "render",
+    "set_grad_enabled",
     "sigmoid",
     "sin",
     "sqrt",

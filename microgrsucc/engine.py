@@ -453,10 +453,7 @@ class Value:
         op = self._op
         if op is None:
             return ()
-        if op.constant:
-            d = op.derivative
-        else:
-            d = op.derivative(ops.FLOAT, *[x.data for x in self.inputs], self.data)
+        d = op.derivative if op.constant else op.derivative(ops.FLOAT, *_recorded(self), self.data)
         partials = (d,) if op.arity == 1 else tuple(d)
         return tuple(float(p.data if isinstance(p, Value) else p) for p in partials)
 
@@ -625,7 +622,7 @@ def _refuse_concrete(v: Value, how: str) -> None:
         node = stack.pop()
         if node in traced:
             raise TypeError(
-                f"{how} of a Value that depends on the input of grad/value_and_grad/hessian "
+                f"{how} of a Value that depends on the input of grad/value_and_grad/hessian/jvp "
                 f"(data={v.data!r}) would cut it from the graph and lose its derivative; use "
                 "the Value ops instead (microgrsucc.sin(x) or x.sin() for math.sin(x)), or "
                 "read .data where a constant is meant"

@@ -74,7 +74,8 @@ def _div(x: float, y: float) -> float:
 
 
 def _pow(x: float, y: float) -> float:
-    if x < 0.0 and not float(y).is_integer():
+    # A NaN or infinite exponent is not a domain error: IEEE pow gives nan or inf/0 (as torch).
+    if x < 0.0 and math.isfinite(y) and not float(y).is_integer():
         raise ValueError(f"a negative base needs an integer exponent, got {y!r} (a complex result)")
     if x == 0.0 and y < 0.0:
         raise ZeroDivisionError("0 cannot be raised to a negative power")
@@ -150,9 +151,15 @@ def _power_partial(F: Any, x: Any, n: Any, out: Any) -> Any:
         slope = -math.inf if negative else math.inf
     except ZeroDivisionError:  # x == 0 with 0 < n < 1 (n < 0 fails in the forward)
         slope = math.inf  # the slope is vertical at 0 (torch gives inf too)
-    if F is FLOAT or not math.isfinite(slope):
+    if F is FLOAT or (x0 == 0.0 and not math.isfinite(slope)):
         return slope
-    return n * x ** (n - 1.0)  # a graph, differentiable again (x**3 -> 3x**2 -> 6x)
+    if math.isfinite(slope):
+        return n * x ** (n - 1.0)  # a graph, differentiable again (x**3 -> 3x**2 -> 6x)
+    # Beyond the floats (x**-1 at 1e-300): two finite factors whose product is ±inf, so the
+    # slope is still a graph and the next order is ±inf too, not the 0 of a constant.
+    # A negative base splits at an integer, so neither factor needs a fractional power.
+    half = (n0 - 1.0) / 2.0 if x0 > 0.0 else float(math.floor((n0 - 1.0) / 2.0))
+    return (n * x**half) * x ** (n - 1.0 - half)
 
 
 def _pow_partials(F: Any, x: Any, y: Any, out: Any) -> tuple[Any, Any]:
