@@ -7,7 +7,25 @@ the rest of this package needs nothing beyond the engine.
 """
 
 from microgrsucc.engine import detect_anomaly
-from microgrsucc.testing.checks import GradcheckError, gradcheck, gradgradcheck
+from microgrsucc.testing.checks import (
+    CHECKS,
+    ConformanceError,
+    GradcheckError,
+    check_primitive,
+    differences_agree,
+    gradcheck,
+    gradgradcheck,
+)
 from microgrsucc.testing.numeric import central_difference
 
-__all__ = ["GradcheckError", "central_difference", "detect_anomaly", "gradcheck", "gradgradcheck"]
+__all__ = [
+    "CHECKS",
+    "ConformanceError",
+    "GradcheckError",
+    "central_difference",
+    "check_primitive",
+    "detect_anomaly",
+    "differences_agree",
+    "gradcheck",
+    "gradgradcheck",
+]
