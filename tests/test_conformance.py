@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 import microgrsucc as mg
 from microgrsucc import Value, custom_op, grad, jvp, ops
 from microgrsucc.testing import CHECKS, ConformanceError, check_primitive, checks, differences_agree
-from microgrsucc.testing.strategies import op_arguments
+from microgrsucc.testing.strategies import op_arguments, reals
 
 NAMES = sorted(ops.PRIMITIVES)
 
@@ -172,6 +172,20 @@ def test_second_order_matches_differences_of_the_first(name: str, data: st.DataO
 @given(data=st.data())
 def test_a_nan_input_gives_nan(name: str, data: st.DataObject) -> None:
     assert check_primitive(ops.PRIMITIVES[name], *data.draw(op_arguments(name)), checks=["nan"]) == ("nan",)
+
+
+EXPONENTS = [-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 7.0]
+
+
+@given(st.sampled_from(EXPONENTS), reals(0.1, 5) | reals(-5, -0.1))
+def test_a_power_by_a_constant_conforms(n: float, x: float) -> None:
+    """x ** n for a constant n is a unary op of its own (ops.pow_const), outside the table."""
+    assume(x > 0.0 or n.is_integer())
+    op = ops.pow_const(n)
+    assume(differences_agree(op.forward, [x], 0))
+    judged = check_primitive(op, x, reference=lambda x: REFERENCES["**"](x, n))
+    assert judged[:3] == ("value", "reverse", "forward")
+    assert (Value(x) ** n).op == op.name  # what x ** n records
 
 
 def test_the_checker_runs_every_check_on_a_custom_op() -> None:
