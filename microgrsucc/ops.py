@@ -138,28 +138,27 @@ def _power_partial(F: Any, x: Any, n: Any, out: Any) -> Any:
     """d/dx x**n = n * x**(n-1), as torch computes it, over the whole float range.
 
     Not n * out / x, which overflows or underflows in the middle where the slope itself
-    is finite (x**2 at 1e154). Float ** raises OverflowError where the slope is beyond
-    the floats; it is then ±inf, as in torch.
+    is finite (x**2 at 1e154). Where x**(n-1) alone is past the floats, the slope is
+    computed as two factors: it may still be finite (n near 0), else it is ±inf as in torch.
     """
     x0, n0 = F.value(x), F.value(n)
     if n0 == 0.0 and (n0 is n or x0 == 0.0):  # a constant 0 (a Value exponent has a slope)
         return 0.0
     try:
-        slope = n0 * float(x0 ** (n0 - 1.0))
-    except OverflowError:
-        negative = (n0 < 0.0) != (x0 < 0.0 and (n0 - 1.0) % 2.0 == 1.0)
-        slope = -math.inf if negative else math.inf
+        power = float(x0 ** (n0 - 1.0))
     except ZeroDivisionError:  # x == 0 with 0 < n < 1 (n < 0 fails in the forward)
-        slope = math.inf  # the slope is vertical at 0 (torch gives inf too)
-    if F is FLOAT or (x0 == 0.0 and not math.isfinite(slope)):
-        return slope
-    if math.isfinite(slope):
-        return n * x ** (n - 1.0)  # a graph, differentiable again (x**3 -> 3x**2 -> 6x)
-    # Beyond the floats (x**-1 at 1e-300): two finite factors whose product is ±inf, so the
-    # slope is still a graph and the next order is ±inf too, not the 0 of a constant.
-    # A negative base splits at an integer, so neither factor needs a fractional power.
-    half = (n0 - 1.0) / 2.0 if x0 > 0.0 else float(math.floor((n0 - 1.0) / 2.0))
-    return (n * x**half) * x ** (n - 1.0 - half)
+        return math.inf  # the slope is vertical at 0 (torch gives inf too)
+    except OverflowError:
+        # Two finite factors (a negative base splits at an integer, so neither needs a
+        # fractional power); their product is the slope, or ±inf, and as a graph its
+        # derivative is the next slope, not the 0 of a constant.
+        half = (n0 - 1.0) / 2.0 if x0 > 0.0 else float(math.floor((n0 - 1.0) / 2.0))
+        if F is FLOAT:
+            return n0 * x0**half * x0 ** (n0 - 1.0 - half)
+        return n * x**half * x ** (n - 1.0 - half)
+    if F is FLOAT:
+        return n0 * power
+    return n * x ** (n - 1.0)  # a graph, differentiable again (x**3 -> 3x**2 -> 6x)
 
 
 def _pow_partials(F: Any, x: Any, y: Any, out: Any) -> tuple[Any, Any]:
