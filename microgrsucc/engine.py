@@ -485,24 +485,25 @@ class Value:
         """``f"{loss:.4f}"`` formats ``.data``; an empty spec gives the repr."""
         return format(self.data, spec) if spec else repr(self)
 
-    # Comparisons give plain bools, as in PyTorch: they branch, they are not differentiable.
+    # Comparisons give plain bools (not numpy's, for a numpy scalar on the other side), as in
+    # PyTorch: they branch, they are not differentiable.
     # == and hash stay by identity, so Values are dict and set keys.
 
     def __lt__(self, other: Operand) -> bool:
         o = _compared(other)
-        return NotImplemented if o is NotImplemented else self.data < o
+        return NotImplemented if o is NotImplemented else bool(self.data < o)
 
     def __le__(self, other: Operand) -> bool:
         o = _compared(other)
-        return NotImplemented if o is NotImplemented else self.data <= o
+        return NotImplemented if o is NotImplemented else bool(self.data <= o)
 
     def __gt__(self, other: Operand) -> bool:
         o = _compared(other)
-        return NotImplemented if o is NotImplemented else self.data > o
+        return NotImplemented if o is NotImplemented else bool(self.data > o)
 
     def __ge__(self, other: Operand) -> bool:
         o = _compared(other)
-        return NotImplemented if o is NotImplemented else self.data >= o
+        return NotImplemented if o is NotImplemented else bool(self.data >= o)
 
     def __repr__(self) -> str:
         label = "" if self.label is None else f", label={self.label!r}"
