@@ -310,7 +310,7 @@ def test_second_order_at_a_vertical_tangent(f: Callable[[Any], Any]) -> None:
     assert grad(grad(f))(0.0) == -math.inf
 
 
-def test_the_exponent_of_a_negative_base() -> None:
+def test_pow_at_the_edges_of_its_domain() -> None:
     base = Value(-2.0)
     out = base ** Value(3.0)
     out.backward()
@@ -321,6 +321,13 @@ def test_the_exponent_of_a_negative_base() -> None:
     assert (Value(-2.0) ** math.inf).data == math.inf and (Value(-0.5) ** math.inf).data == 0.0
     with pytest.raises(ValueError, match=r"-2.0 \*\* 0.5: a negative base needs an integer exponent"):
         Value(-2.0) ** Value(0.5)
+    # A zero base to a NaN power: the value and both partials are NaN (torch's d/dy is 0
+    # at a zero base only for y >= 0).
+    for base in (0.0, -0.0, 2.0):
+        x, y = Value(base), Value(math.nan)
+        out = x**y
+        out.backward()
+        assert math.isnan(out.data) and math.isnan(x.grad) and math.isnan(y.grad), base
 
 
 # --- detect_anomaly: every message, in one place ------------------------------------------------
