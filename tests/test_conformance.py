@@ -20,7 +20,7 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import microgrsucc as mg
@@ -166,6 +166,18 @@ def test_forward_mode_equals_reverse_mode(name: str, data: st.DataObject) -> Non
 def test_second_order_matches_differences_of_the_first(name: str, data: st.DataObject) -> None:
     judged = check_primitive(ops.PRIMITIVES[name], *data.draw(op_arguments(name)), checks=["second order"])
     assume(judged == ("second order",))  # else float64 differences could judge no entry
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+@settings(parent=settings.get_profile("thorough"), max_examples=2000)
+@given(data=st.data())
+def test_every_check_over_thousands_of_points(name: str, data: st.DataObject) -> None:
+    op = ops.PRIMITIVES[name]
+    args = data.draw(op_arguments(name))
+    assume(differences_agree(op.forward, args, -1))
+    judged = check_primitive(op, *args, reference=REFERENCES.get(name))
+    assert set(judged) >= set(CHECKS) - {"value", "second order"}
 
 
 @pytest.mark.parametrize("name", NAMES)

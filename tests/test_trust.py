@@ -68,6 +68,18 @@ exponents = (
 
 @given(log_uniform(), exponents, st.booleans())
 def test_the_slope_of_a_power_over_the_whole_float_range(x: float, n: float, negative: bool) -> None:
+    check_power_slope(x, n, negative)
+
+
+@pytest.mark.slow
+@settings(parent=settings.get_profile("thorough"))
+@given(log_uniform(), exponents, st.booleans())
+def test_the_slope_of_a_power_thoroughly(x: float, n: float, negative: bool) -> None:
+    check_power_slope(x, n, negative)
+
+
+def check_power_slope(x: float, n: float, negative: bool) -> None:
+    """First and second order of x**n at ±x against decimal, where x**n itself is a float."""
     if negative:
         assume(n.is_integer())  # a negative base only to an integer power (else complex)
         x = -x
