@@ -6,7 +6,8 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-settings.register_profile("dev", max_examples=100)
+# No deadlines: a test's time is not its result (a loaded machine must not fail a property).
+settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile(
     "ci",
     max_examples=200,

@@ -75,7 +75,9 @@ def test_custom_ops_pass_gradcheck_and_gradgradcheck(x: float, y: float, z: floa
     )
 )
 def test_custom_ops_inside_random_graphs(f: Graph) -> None:
-    assume(differences_agree(lambda *xs: f(*xs).data, f.inputs, -1))  # else differences cannot judge
+    # Where two step sizes disagree, float64 differences cannot judge (first or second order).
+    assume(differences_agree(lambda *xs: f(*xs).data, f.inputs, -1))
+    assume(all(differences_agree(grad(f, argnums=i), f.inputs, -1) for i in range(len(f.inputs))))
     assert gradcheck(f, *f.inputs)
     assert gradgradcheck(f, *f.inputs)
 

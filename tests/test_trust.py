@@ -185,7 +185,6 @@ def _every_node(root: Value) -> list[Value]:
     return list(seen)
 
 
-@settings(deadline=None)  # many transforms per example: a loaded machine must not fail it
 @given(graphs(max_ops=5), st.floats(-1e6, 1e6, allow_nan=False))
 def test_item_4_gradients_and_every_transform_leave_every_grad_untouched(f: Graph, sentinel: float) -> None:
     params = [Value(x) for x in f.inputs]
