@@ -206,6 +206,8 @@ def test_the_checker_runs_every_check_on_a_custom_op() -> None:
     assert check_primitive(softplus, 0.7, reference=reference) == CHECKS
     assert check_primitive(softplus.primitive, -2.0, reference=reference) == CHECKS  # a Primitive too
     assert check_primitive(softplus, 0.7) == CHECKS[1:]  # no reference: the value is not judged
+    fma = custom_op("fma", lambda x, y, z: x * y + z, lambda F, x, y, z, out: (y, x, 1.0))  # n-ary path
+    assert check_primitive(fma, 1.5, -2.0, 0.5, reference=_exact(lambda x, y, z: x * y + z)) == CHECKS
     failures = doctest.testmod(checks, optionflags=doctest.ELLIPSIS).failed
     assert failures == 0
 
