@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, SupportsFloat
+from typing import Any, NamedTuple, SupportsFloat
 
 from microgrsucc.custom_ops import CustomOp
 from microgrsucc.engine import Value, _to_float, gradients
@@ -207,12 +207,23 @@ def check_primitive(
             f"check_primitive: {name} takes {applied.primitive.arity} argument(s), got {len(args)}"
         )
     xs = _arguments(args, eps, "check_primitive")
-    where = f"check_primitive: {name} at {tuple(xs)}"
-    judged = []
-    for check in CHECKS:
-        if check in wanted and _CHECKERS[check](applied, xs, where, reference, value_rtol, eps, atol, rtol):
-            judged.append(check)
-    return tuple(judged)
+    point = _Point(
+        applied, xs, f"check_primitive: {name} at {tuple(xs)}", reference, value_rtol, eps, atol, rtol
+    )
+    return tuple(check for check in CHECKS if check in wanted and _CHECKERS[check](point))
+
+
+class _Point(NamedTuple):
+    """What every check needs: the op, the point, how errors begin, the tolerances."""
+
+    op: CustomOp
+    xs: list[float]
+    where: str
+    reference: Callable[..., float] | None
+    value_rtol: float
+    eps: float
+    atol: float
+    rtol: float
 
 
 def _first_order(op: CustomOp, xs: Sequence[float]) -> list[float]:
@@ -226,23 +237,21 @@ def _same(a: float, b: float, rel: float = 0.0) -> bool:
     return a == b or (a != a and b != b) or (rel > 0.0 and math.isclose(a, b, rel_tol=rel))
 
 
-def _check_value(
-    op: CustomOp, xs: list[float], where: str, reference: Any, value_rtol: float, *_: Any
-) -> bool:
+def _check_value(p: _Point) -> bool:
+    op, xs, where = p.op, p.xs, p.where
     out = op(*[Value(x) for x in xs])
     if out.data.__class__ is not float:
         raise ConformanceError(f"{where}: the value is a {type(out.data).__name__}, not a float")
-    if reference is None:
+    if p.reference is None:
         return False
-    expected = float(reference(*xs))
-    if not _same(out.data, expected, value_rtol):
+    expected = float(p.reference(*xs))
+    if not _same(out.data, expected, p.value_rtol):
         raise ConformanceError(f"{where}: the value is {out.data!r}, the reference gives {expected!r}")
     return True
 
 
-def _check_reverse(
-    op: CustomOp, xs: list[float], where: str, _: Any, __: float, eps: float, atol: float, rtol: float
-) -> bool:
+def _check_reverse(p: _Point) -> bool:
+    op, xs, where, eps = p.op, p.xs, p.where, p.eps
     leaves = [Value(x) for x in xs]
     out = op(*leaves)
     out.backward()
@@ -259,7 +268,7 @@ def _check_reverse(
         if not differences_agree(forward, xs, i, eps):
             continue
         numeric = central_difference(forward, xs, i, eps * max(1.0, abs(xs[i])))
-        if not abs(a - numeric) <= atol + rtol * abs(numeric):
+        if not abs(a - numeric) <= p.atol + p.rtol * abs(numeric):
             raise ConformanceError(
                 f"{where}: reverse mode gives d/dx{i} = {a!r}, central differences {numeric!r}"
             )
@@ -267,7 +276,8 @@ def _check_reverse(
     return judged
 
 
-def _check_forward(op: CustomOp, xs: list[float], where: str, *_: Any) -> bool:
+def _check_forward(p: _Point) -> bool:
+    op, xs, where = p.op, p.xs, p.where
     reverse = _first_order(op, xs)
     for i, r in enumerate(reverse):
         axis = [1.0 if k == i else 0.0 for k in range(len(xs))]
@@ -280,9 +290,8 @@ def _check_forward(op: CustomOp, xs: list[float], where: str, *_: Any) -> bool:
     return True
 
 
-def _check_second_order(
-    op: CustomOp, xs: list[float], where: str, _: Any, __: float, eps: float, atol: float, rtol: float
-) -> bool:
+def _check_second_order(p: _Point) -> bool:
+    op, xs, where, eps = p.op, p.xs, p.where, p.eps
     reverse = _first_order(op, xs)
     leaves = [Value(x) for x in xs]
     first = gradients(op(*leaves), leaves, create_graph=True)
@@ -297,7 +306,8 @@ def _check_second_order(
     n = len(xs)
     for i in range(n):
         for j in range(i):
-            if not _same(hessian[i][j], hessian[j][i], 1e-9) and abs(hessian[i][j] - hessian[j][i]) > 1e-12:
+            h, t = hessian[i][j], hessian[j][i]
+            if not (_same(h, t) or math.isclose(h, t, rel_tol=1e-9, abs_tol=1e-12)):
                 raise ConformanceError(f"{where}: the hessian {hessian} is not symmetric")
     judged = False
     for i in range(n):
@@ -309,7 +319,7 @@ def _check_second_order(
             if not differences_agree(partial, xs, j, eps):
                 continue
             numeric = central_difference(partial, xs, j, eps * max(1.0, abs(xs[j])))
-            if not abs(hessian[i][j] - numeric) <= atol + rtol * abs(numeric):
+            if not abs(hessian[i][j] - numeric) <= p.atol + p.rtol * abs(numeric):
                 raise ConformanceError(
                     f"{where}: the second derivative in arguments {i} and {j} is {hessian[i][j]!r}, "
                     f"differences of the first give {numeric!r}"
@@ -318,7 +328,8 @@ def _check_second_order(
     return judged
 
 
-def _check_nan(op: CustomOp, xs: list[float], where: str, *_: Any) -> bool:
+def _check_nan(p: _Point) -> bool:
+    op, xs, where = p.op, p.xs, p.where
     for i in range(len(xs)):
         with_nan = list(xs)
         with_nan[i] = math.nan
@@ -355,7 +366,7 @@ def _check_nan(op: CustomOp, xs: list[float], where: str, *_: Any) -> bool:
     return True
 
 
-_CHECKERS: dict[str, Callable[..., bool]] = {
+_CHECKERS: dict[str, Callable[[_Point], bool]] = {
     "value": _check_value,
     "reverse": _check_reverse,
     "forward": _check_forward,
