@@ -1,4 +1,6 @@
-"""Tools for testing gradient code: gradient checks, numerical derivatives, hypothesis strategies.
+"""Tools for testing gradient code: gradient checks, the conformance check of one op
+(``check_primitive``, what the test suite runs on every op of the table), numerical
+derivatives, hypothesis strategies.
 
 ``detect_anomaly`` is the engine's, re-exported here beside the other debugging aids.
 
