@@ -209,7 +209,7 @@ class Value(OpMethods):
 
 def _compare(test: Callable[[float, float], bool], v: Value, other: object) -> bool:
     o = other.data if isinstance(other, Value) else other if is_real(other) else NotImplemented
-    return NotImplemented if o is NotImplemented else test(v.data, o)  # type: ignore[arg-type]
+    return NotImplemented if o is NotImplemented else bool(test(v.data, o))  # type: ignore[arg-type]
 
 
 def _refuse_concrete(v: Value, how: str) -> None:
@@ -217,7 +217,7 @@ def _refuse_concrete(v: Value, how: str) -> None:
     traced = set(state.traced)
     if any(node in traced for node in reverse.below(v)):
         raise TypeError(
-            f"{how} of a Value that depends on the input of grad/value_and_grad/hessian "
+            f"{how} of a Value that depends on the input of grad/value_and_grad/hessian/jvp "
             f"(data={v.data!r}) would cut it from the graph and lose its derivative; use "
             "the Value ops instead (microgrsucc.sin(x) or x.sin() for math.sin(x)), or "
             "read .data where a constant is meant"

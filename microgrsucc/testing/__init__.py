@@ -1,4 +1,6 @@
-"""Tools for testing gradient code: gradient checks, numerical derivatives, hypothesis strategies.
+"""Tools for testing gradient code: gradient checks, the conformance check of one op
+(``check_primitive``, what the test suite runs on every op of the table), numerical
+derivatives, hypothesis strategies.
 
 ``detect_anomaly`` is the engine's, re-exported here beside the other debugging aids.
 
@@ -7,14 +9,25 @@ the rest of this package needs nothing beyond the engine.
 """
 
 from microgrsucc.core import detect_anomaly
-from microgrsucc.testing.checks import GradcheckError, gradcheck, gradgradcheck
-from microgrsucc.testing.numeric import central_difference, differences_are_stable
+from microgrsucc.testing.checks import (
+    CHECKS,
+    ConformanceError,
+    GradcheckError,
+    check_primitive,
+    differences_agree,
+    gradcheck,
+    gradgradcheck,
+)
+from microgrsucc.testing.numeric import central_difference
 
 __all__ = [
+    "CHECKS",
+    "ConformanceError",
     "GradcheckError",
     "central_difference",
+    "check_primitive",
     "detect_anomaly",
-    "differences_are_stable",
+    "differences_agree",
     "gradcheck",
     "gradgradcheck",
 ]
