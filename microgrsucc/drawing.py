@@ -14,20 +14,25 @@ digraph {
 
 from __future__ import annotations
 
-import contextlib
 import html
-import importlib.metadata
 import os
-import secrets
-import shutil
-import subprocess
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from microgrsucc import page
-from microgrsucc.engine import Value
 from microgrsucc.explain import ChainRule, Graph, chain_rule, clean, number, roles, short, wrap
+from microgrsucc.layout import (
+    INSTALL_HINT,
+    LayoutProgramError,
+    find_layout_program,
+    import_graphviz,
+    is_graphviz_pure,
+    lay_out,
+    point_graphviz_at_layout_program,
+    write_atomically,
+)
+from microgrsucc.value import Value
 
 if TYPE_CHECKING:  # graphviz is an optional dependency: imported when a picture is asked for
     import graphviz
@@ -62,73 +67,6 @@ _EDGE_NOTE = (
     "On each arrow: the local derivative \u2202(op output)/\u2202(input) at these values.",
     "A node's grad = the sum over its arrows of (grad of the op's output) \u00d7 (the arrow's number).",
 )
-
-_INSTALL_HINT = (
-    "install the render extra (pip install 'microgrsucc[render]', which brings graphviz-pure) "
-    "or Graphviz itself (apt install graphviz, brew install graphviz, "
-    "conda install -c conda-forge graphviz); .dot and .gv files need neither"
-)
-
-
-class LayoutProgramError(RuntimeError):
-    """No layout program is found, or the one found cannot write the format asked for."""
-
-
-# --- finding the layout program ------------------------------------------------------------
-
-
-def find_layout_program() -> Path | None:
-    """The program ``render`` lays graphs out with, or None when there is none.
-
-    The system Graphviz ``dot`` on PATH comes first; then ``graphviz-pure``, on PATH or where
-    pip installed it (a virtual environment's ``bin`` need not be on PATH).
-    """
-    found = shutil.which("dot") or shutil.which("graphviz-pure") or _installed_graphviz_pure()
-    return None if found is None else Path(found)
-
-
-def _installed_graphviz_pure() -> str | None:
-    """The ``graphviz-pure`` executable of the installed wheel, found from its file list."""
-    try:
-        dist = importlib.metadata.distribution("graphviz-pure")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for file in dist.files or ():
-        if file.stem == "graphviz-pure" and file.suffix in ("", ".exe"):
-            path = Path(str(dist.locate_file(file))).resolve()
-            if path.is_file() and os.access(path, os.X_OK):
-                return str(path)
-    return None
-
-
-def _is_graphviz_pure(program: Path) -> bool:
-    return program.stem == "graphviz-pure"
-
-
-def _point_graphviz_at_layout_program(graphviz_module: Any) -> None:
-    """Let the graphviz package itself (``Digraph.render``, Jupyter display) run graphviz-pure.
-
-    The package runs a program named ``dot``. When there is none on PATH we set its
-    ``DOT_BINARY`` to graphviz-pure rather than touch the user's PATH; a ``DOT_BINARY`` the
-    user has set themselves is left alone.
-    """
-    dot_command = graphviz_module.backend.dot_command
-    if os.fspath(dot_command.DOT_BINARY) != "dot" or shutil.which("dot"):
-        return
-    program = find_layout_program()
-    if program is not None:
-        dot_command.DOT_BINARY = program
-
-
-def _import_graphviz() -> Any:
-    try:
-        import graphviz
-    except ImportError:
-        raise ModuleNotFoundError(
-            "drawing graphs needs the graphviz package: pip install 'microgrsucc[render]'"
-        ) from None
-    return graphviz
-
 
 # --- drawing ---------------------------------------------------------------------------------
 
@@ -213,8 +151,8 @@ def draw(
         raise ValueError(f"max_nodes must be at least 1 (or None for no limit), got {max_nodes}")
     if highlight is not None and not isinstance(highlight, Value):
         raise TypeError(f"draw(highlight=...) expects a Value of the graph, got {type(highlight).__name__}")
-    graphviz_module = _import_graphviz()
-    _point_graphviz_at_layout_program(graphviz_module)
+    graphviz_module = import_graphviz()
+    point_graphviz_at_layout_program(graphviz_module)
 
     graph = Graph(root)
     index, named = graph.index, graph.names
@@ -427,74 +365,23 @@ def render(
         digraph = root_or_digraph
     source: str = digraph.source
     if fmt == "dot":
-        _write_atomically(path, source.encode("utf-8"))
+        write_atomically(path, source.encode("utf-8"))
         return path
     if program is None:
         program = find_layout_program()
         if program is None:
-            raise LayoutProgramError(f"no Graphviz layout program to write {path}: {_INSTALL_HINT}")
+            raise LayoutProgramError(f"no Graphviz layout program to write {path}: {INSTALL_HINT}")
     program = Path(program)
-    if fmt == "pdf" and _is_graphviz_pure(program):
+    if fmt == "pdf" and is_graphviz_pure(program):
         raise LayoutProgramError(
             f"graphviz-pure cannot write PDF yet ({path}): write .svg or .png instead, "
             "or install Graphviz (apt install graphviz, brew install graphviz) for .pdf"
         )
-    laid_out = _lay_out(program, source, "svg" if fmt == "html" else fmt, path)
+    laid_out = lay_out(program, source, "svg" if fmt == "html" else fmt, path)
     if fmt == "html":
         assert isinstance(root_or_digraph, Value)
         max_nodes = options.get("max_nodes", MAX_NODES)
         text = page.html(root_or_digraph, laid_out.decode("utf-8"), max_nodes=max_nodes)
         laid_out = text.encode("utf-8")
-    _write_atomically(path, laid_out)
+    write_atomically(path, laid_out)
     return path
-
-
-def _lay_out(program: Path, source: str, fmt: str, path: Path) -> bytes:
-    """The picture in ``fmt`` as bytes, laid out in memory by ``program``."""
-    try:
-        done = subprocess.run(
-            [os.fspath(program), "-Kdot", f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True
-        )
-    except OSError as err:
-        raise LayoutProgramError(
-            f"cannot run {program} to write {path}: {err.strerror}; {_INSTALL_HINT}"
-        ) from None
-    if done.returncode != 0 or not done.stdout:
-        reason = [
-            line
-            for line in done.stderr.decode(errors="replace").strip().splitlines()
-            if "no value for width of non-ASCII" not in line
-        ]
-        raise LayoutProgramError(
-            f"{program.name} failed to write {path} (exit status {done.returncode})"
-            + (f": {reason[0]}" if reason else "")
-        )
-    return done.stdout
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new file beside ``path``, then rename it over ``path``.
-
-    A reader never sees half a file, and a failed write (a full disk, a file-size limit)
-    leaves what was at ``path`` untouched. The ``OSError`` raised names ``path``.
-    """
-    mode = 0o666  # less the umask, as open() would give a new file
-    with contextlib.suppress(OSError):
-        mode = path.stat().st_mode & 0o7777
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as err:
-        raise OSError(err.errno, err.strerror, str(path)) from None
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-        if mode != 0o666:
-            os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException as err:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(err, OSError):
-            raise OSError(err.errno, err.strerror, str(path)) from None
-        raise

@@ -26,7 +26,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from microgrsucc.engine import Value, backward_order
+from microgrsucc.backward import backward_order
+from microgrsucc.value import Value
 
 __all__ = [
     "ChainRule",

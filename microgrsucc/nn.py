@@ -24,7 +24,8 @@ import numbers
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from microgrsucc.engine import Operand, Value, zero_grad
+from microgrsucc.functions import zero_grad
+from microgrsucc.value import Operand, Value
 
 __all__ = ["ACTIVATIONS", "Module", "Neuron", "Layer", "MLP"]
 

@@ -16,8 +16,8 @@ import json
 import re
 from typing import Any
 
-from microgrsucc.engine import Value
 from microgrsucc.explain import Graph, chain_rule
+from microgrsucc.value import Value
 
 __all__ = ["MAX_RULES", "RULE_BUDGET", "html"]
 

@@ -29,8 +29,7 @@ else:
 
 __all__ = ["VALUE", "Operand", "Value", "as_value", "install_ops", "recorder"]
 
-Operand = Union["Value", SupportsFloat]
-"""A Value or a plain real number (int, float, Fraction, numpy scalar, ...)."""
+Operand = Union["Value", SupportsFloat]  # a Value or a real number (int, float, Fraction, numpy scalar)
 
 _new = object.__new__
 
@@ -135,8 +134,7 @@ class Value(OpMethods):
             _refuse_concrete(self, "round()")
         return round(self.data, ndigits)
 
-    def __bool__(self) -> bool:
-        """``data != 0``, as ``bool(tensor)``: ``if loss:`` must not be true for a zero loss."""
+    def __bool__(self) -> bool:  # data != 0, as bool(tensor): `if loss:` is false for a zero loss
         return bool(self.data)
 
     def __format__(self, spec: str) -> str:
@@ -178,13 +176,11 @@ class Value(OpMethods):
     ) -> None:
         """Set every node's ``grad`` below this one to d(self)/d(node), times ``gradient``.
 
-        Leaf gradients accumulate across calls, as in PyTorch, until zeroed
-        (``zero_grad``); gradients of interior nodes hold the latest pass only. Derivatives
-        are taken at the values the forward pass saw, so a leaf changed since (an
-        optimizer step) does not mix two states into one gradient. With
-        ``create_graph=True`` the gradients are Values with graphs of their own, so they
-        can be differentiated again; that graph is recorded even inside ``no_grad()``.
-        ``retain_graph`` is accepted for PyTorch code and ignored: graphs are always kept.
+        Leaf gradients accumulate across calls, as in PyTorch, until zeroed (``zero_grad``);
+        interior ones hold the latest pass. Derivatives are taken at the values the forward
+        pass saw, so a leaf changed since (an optimizer step) mixes no two states. With
+        ``create_graph=True`` the gradients are Values with graphs (recorded even inside
+        ``no_grad()``). ``retain_graph`` is accepted and ignored: graphs are always kept.
         """
         if not isinstance(gradient, Value):
             gradient = to_float(gradient, "backward(gradient)")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from microgrsucc import __version__, drawing
+from microgrsucc import __version__, layout
 from microgrsucc.cli import main
 from microgrsucc.cli.chapter import DEFAULTS, formulas
 
@@ -28,7 +28,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 @pytest.fixture
 def no_layout_program(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    monkeypatch.setattr(drawing, "_installed_graphviz_pure", lambda: None)
+    monkeypatch.setattr(layout, "installed_graphviz_pure", lambda: None)
 
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:

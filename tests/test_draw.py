@@ -23,7 +23,7 @@ pytest.importorskip("graphviz")
 import graphviz  # after the skip: the package is optional
 
 import microgrsucc as mg
-from microgrsucc import Value, draw, drawing, render
+from microgrsucc import Value, draw, drawing, layout, render
 from microgrsucc.cli.chapter import DEFAULTS, network
 from microgrsucc.drawing import LayoutProgramError, find_layout_program
 from microgrsucc.explain import chain_rule, number, walk
@@ -31,7 +31,7 @@ from microgrsucc.testing.strategies import graphs
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SYSTEM_DOT = shutil.which("dot")
-GRAPHVIZ_PURE = shutil.which("graphviz-pure") or drawing._installed_graphviz_pure()
+GRAPHVIZ_PURE = shutil.which("graphviz-pure") or layout.installed_graphviz_pure()
 
 PROGRAMS = [
     pytest.param(
@@ -114,7 +114,7 @@ def caption(source: str) -> str:
 def no_layout_program(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Neither dot nor graphviz-pure on PATH, and no graphviz-pure wheel."""
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    monkeypatch.setattr(drawing, "_installed_graphviz_pure", lambda: None)
+    monkeypatch.setattr(layout, "installed_graphviz_pure", lambda: None)
 
 
 def fake_program(folder: Path, name: str, script: str) -> Path:
@@ -485,7 +485,7 @@ def test_graphviz_pure_on_path_when_there_is_no_dot(tmp_path: Path, monkeypatch:
     assert find_layout_program() == pure
 
 
-@pytest.mark.skipif(drawing._installed_graphviz_pure() is None, reason="graphviz-pure is not installed")
+@pytest.mark.skipif(layout.installed_graphviz_pure() is None, reason="graphviz-pure is not installed")
 def test_graphviz_pure_is_found_from_its_wheel_when_not_on_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -601,7 +601,7 @@ def test_jupyter_display_works_with_only_graphviz_pure(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no system dot
     monkeypatch.setattr(graphviz.backend.dot_command, "DOT_BINARY", Path("dot"))
-    monkeypatch.setattr(drawing, "_installed_graphviz_pure", lambda: GRAPHVIZ_PURE)
+    monkeypatch.setattr(layout, "installed_graphviz_pure", lambda: GRAPHVIZ_PURE)
     bundle = draw(chapter_cost())._repr_mimebundle_()
     assert "<svg" in bundle["image/svg+xml"] and "sigmoid" in bundle["image/svg+xml"]
 

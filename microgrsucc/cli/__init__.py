@@ -22,7 +22,7 @@ import microgrsucc
 from microgrsucc.cli import chapter
 from microgrsucc.cli.expr import CONSTANTS, FUNCTIONS, parse
 from microgrsucc.drawing import FORMATS, RANKDIRS, LayoutProgramError, render
-from microgrsucc.engine import Value
+from microgrsucc.value import Value
 
 # The errors a user can cause (the engine's domain errors are ValueError and ArithmeticError);
 # anything else is a bug and keeps its traceback.

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from microgrsucc import ops
-from microgrsucc.engine import Value
+from microgrsucc.value import Value
 
 __all__ = ["DEFAULTS", "Network", "formulas", "network"]
 
