@@ -166,18 +166,15 @@ def _add_rankdir(parser: argparse.ArgumentParser, default: str = "LR") -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     values = chapter.DEFAULTS
-    net = chapter.network(**values)
-    net.C.backward()
-    expected = chapter.formulas(**values)
+    net, rows = chapter.compare(values)
     print("The book chapter's network, at microgrsucc.cli.chapter.DEFAULTS:")
     print("  " + "  ".join(f"{name}={v:g}" for name, v in values.items()))
     print(f"  cost C = 1/2 (y - a2)**2 = {net.C.data:.12f}")
     print()
     print(f"  {'':<11}{'engine':>17}{'chapter formula':>18}{'difference':>12}")
-    rows = (("w1", "(B)", net.w1), ("b1", "", net.b1), ("w2", "(A)", net.w2), ("b2", "", net.b2))
-    for name, formula, param in rows:
-        engine, book = float(param.grad), expected[name]
-        print(f"  dC/d{name} {formula:<4}{engine:>17.12f}{book:>18.12f}{engine - book:>12.1e}")
+    for row in rows:
+        numbers = f"{row.engine:>17.12f}{row.book:>18.12f}{row.engine - row.book:>12.1e}"
+        print(f"  dC/d{row.name} {row.formula:<4}{numbers}")
     print()
 
     _make_folder(args.out)
