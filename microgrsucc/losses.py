@@ -146,7 +146,7 @@ def binary_cross_entropy_with_logits(
 
 def _is_index(t: object) -> bool:
     """An integer class index: int, numpy integer, anything with ``__index__`` (but not a bool)."""
-    if isinstance(t, bool) or type(t).__name__ == "bool_":
+    if isinstance(t, bool) or type(t).__name__ in ("bool", "bool_"):  # numpy 1 and 2 bools too
         return False
     try:
         operator.index(t)  # type: ignore[arg-type]

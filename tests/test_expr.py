@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import builtins
 import math
 import sys
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given
 
 from microgrsucc import Value
-from microgrsucc.cli.expr import FUNCTIONS, ExpressionError, parse
+from microgrsucc.cli.expr import FUNCTIONS, MAX_DEPTH, ExpressionError, parse
 from microgrsucc.testing.strategies import reals
 
 
@@ -176,6 +177,30 @@ REJECTED = [
 def test_rejected(text: str, message: str) -> None:
     with pytest.raises(ExpressionError, match=message):
         parse(text)
+
+
+def test_the_depth_limit_is_ours_the_same_on_every_python() -> None:
+    # Python's parser gives up between 1000 and 10,000 levels depending on its version (3.10
+    # parses 100,000); the limit is checked by the parser's walk, before anything is evaluated.
+    deepest = "1+" * (MAX_DEPTH - 1) + "1"  # MAX_DEPTH - 1 sums, their literals one level below
+    assert parse(deepest).evaluate({}).data == MAX_DEPTH
+    with pytest.raises(ExpressionError, match=f"nested too deeply \\(more than {MAX_DEPTH} levels\\)"):
+        parse("1+" + deepest)
+    with pytest.raises(ExpressionError, match="nested too deeply"):
+        parse("1+" * 100_000 + "1")
+
+
+def test_checking_literals_does_not_rescan_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ast.get_source_segment reads the whole text: called per literal it made parse() quadratic
+    # (minutes for 20,000 terms). It is for error messages only.
+    calls = []
+    real = ast.get_source_segment
+    monkeypatch.setattr(ast, "get_source_segment", lambda *a, **k: calls.append(a) or real(*a, **k))
+    assert parse(" + ".join(["2.5"] * 900) + " * x").variables == ("x",)
+    assert calls == []
+    with pytest.raises(ExpressionError, match="the number 1e999 is too large"):
+        parse("1 + 1e999")
+    assert len(calls) == 1
 
 
 def test_expression_error_is_a_value_error() -> None:

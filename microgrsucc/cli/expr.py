@@ -26,7 +26,11 @@ from microgrsucc import functions, ops
 from microgrsucc.core import op_error
 from microgrsucc.value import Value
 
-__all__ = ["CONSTANTS", "FUNCTIONS", "Expression", "ExpressionError", "parse"]
+__all__ = ["CONSTANTS", "FUNCTIONS", "MAX_DEPTH", "Expression", "ExpressionError", "parse"]
+
+MAX_DEPTH = 1000
+"""How deeply an expression may nest (``1+1+...`` of 1000 terms). Python's own parser gives up
+somewhere between 1000 and 10,000 levels depending on its version; this limit is the same on all."""
 
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 """Names an expression may use as numbers (as in ``math``); they are not variables."""
@@ -126,16 +130,21 @@ def parse(text: str) -> Expression:
         raise ExpressionError("the expression is nested too deeply") from None
     names: list[ast.Name] = []
     called: set[int] = set()  # the Name nodes that are a call's function
-    for node in ast.walk(tree):  # parents before children, iteratively: no depth limit of ours
+    stack: list[tuple[ast.AST, int]] = [(tree, 1)]
+    while stack:  # parents before children, iteratively, each node once: linear in the text
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ExpressionError(f"the expression is nested too deeply (more than {MAX_DEPTH} levels)")
         _check(node, text)
         if isinstance(node, ast.Name):
             names.append(node)
         elif isinstance(node, ast.Call):
             called.add(id(node.func))
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
     for name in names:
         if name.id in FUNCTIONS and id(name) not in called:
             raise ExpressionError(f"{name.id} is a function: write {name.id}(...)")
-    # ast.walk goes breadth first; list the variables in the order they are written.
+    # The walk goes depth first, right to left; list the variables in the order they are written.
     written = sorted(
         (n.lineno, n.col_offset, n.id) for n in names if id(n) not in called and n.id not in CONSTANTS
     )
@@ -163,7 +172,11 @@ def _check(node: ast.AST, text: str) -> None:
             raise ExpressionError(
                 f"{kind} is not allowed in an expression, only real numbers{_show(node, text)}"
             )
-        _to_float(value, ast.get_source_segment(text.strip(), node) or repr(value))
+        if not math.isfinite(_to_float(value)):
+            # Only now find the literal's text: get_source_segment scans the whole text each call.
+            written = ast.get_source_segment(text.strip(), node) or repr(value)
+            shown = written if len(written) <= 20 else f"{written[:12]}... ({len(written)} characters)"
+            raise ExpressionError(f"the number {shown} is too large for a float")
         return
     if isinstance(node, ast.Name):
         if node.id.startswith("_"):
@@ -188,16 +201,12 @@ def _function_list() -> str:
     return ", ".join(sorted(FUNCTIONS))
 
 
-def _to_float(value: float, written: str = "") -> float:
-    """A literal as a float: one too large for a float (``1e999``, a 400-digit int) is an error."""
+def _to_float(value: float) -> float:
+    """A literal as a float: inf for one too large for a float (``1e999``, a 400-digit int)."""
     try:
-        x = float(value)
+        return float(value)
     except OverflowError:
-        x = math.inf
-    if math.isinf(x):
-        shown = written if len(written) <= 20 else f"{written[:12]}... ({len(written)} characters)"
-        raise ExpressionError(f"the number {shown} is too large for a float")
-    return x
+        return math.inf
 
 
 def _literal(node: ast.expr) -> float | None:
