@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 import microgrsucc as mg
 from microgrsucc import Value, custom_op, grad, hessian, jvp, value_and_grad
+from microgrsucc.backward import below
 from microgrsucc.testing import gradcheck, gradgradcheck
 from microgrsucc.testing.strategies import Graph, graphs
 
@@ -178,14 +179,7 @@ def test_item_2_nan_propagates_through_relu_abs_losses_and_models() -> None:
 
 
 def _every_node(root: Value) -> list[Value]:
-    seen = {root}
-    stack = [root]
-    while stack:
-        for p in stack.pop().inputs:
-            if p not in seen:
-                seen.add(p)
-                stack.append(p)
-    return list(seen)
+    return list(below(root))
 
 
 @given(graphs(max_ops=5), st.floats(-1e6, 1e6, allow_nan=False))
