@@ -22,9 +22,10 @@ from microgrsucc.engine import Operand, Value, zero_grad
 __all__ = ["ACTIVATIONS", "Module", "Neuron", "Layer", "MLP"]
 
 ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
-    "relu": Value.relu,
-    "tanh": Value.tanh,
-    "sigmoid": Value.sigmoid,
+    # Methods, not Value.relu itself: a Value subclass (Dual, a traced value) keeps its own ops.
+    "relu": lambda v: v.relu(),
+    "tanh": lambda v: v.tanh(),
+    "sigmoid": lambda v: v.sigmoid(),
     "linear": lambda v: v,
 }
 """The activations a ``Neuron`` can apply to its weighted sum, by name."""
