@@ -90,7 +90,9 @@ class CompiledLoss:
             self._traces.clear()
         compiled = self._traces.get(nargs)
         if compiled is None or not compiled.current():
-            compiled = self._traces[nargs] = _Compiled(trace(self.sample_loss, self.params, nargs), self.backend)
+            compiled = self._traces[nargs] = _Compiled(
+                trace(self.sample_loss, self.params, nargs), self.backend
+            )
         return compiled
 
     def __call__(self, *sample: Any) -> float:
@@ -157,9 +159,7 @@ def _need_numpy() -> None:
     try:
         import numpy  # noqa: F401
     except ImportError:
-        raise ImportError(
-            'compile(backend="numpy") needs numpy: pip install "microgrsucc[fast]"'
-        ) from None
+        raise ImportError('compile(backend="numpy") needs numpy: pip install "microgrsucc[fast]"') from None
 
 
 def _checked(params: Iterable[Value]) -> list[Value]:
@@ -169,7 +169,9 @@ def _checked(params: Iterable[Value]) -> list[Value]:
     seen: set[int] = set()
     for i, p in enumerate(found):
         if not isinstance(p, Value):
-            raise TypeError(f"compile: params[{i}] must be a Value, got {type(p).__name__}: {reprlib.repr(p)}")
+            raise TypeError(
+                f"compile: params[{i}] must be a Value, got {type(p).__name__}: {reprlib.repr(p)}"
+            )
         op = primitive_of(p)
         if op is not None:
             raise ValueError(
@@ -186,11 +188,15 @@ def _rows(samples: Iterable[Sequence[Any]]) -> Sequence[Sequence[Any]]:
     if _is_array(samples):
         rows: Any = samples
         if rows.ndim != 2:
-            raise ValueError(f"compile: an array of samples must be 2-d (samples, arguments), got {rows.shape}")
+            raise ValueError(
+                f"compile: an array of samples must be 2-d (samples, arguments), got {rows.shape}"
+            )
     elif isinstance(samples, Iterable) and not isinstance(samples, (str, bytes)):
         rows = samples if isinstance(samples, (list, tuple)) else list(samples)
     else:
-        raise TypeError(f"compile: samples must be a sequence of argument tuples, got {type(samples).__name__}")
+        raise TypeError(
+            f"compile: samples must be a sequence of argument tuples, got {type(samples).__name__}"
+        )
     if len(rows) == 0:
         raise ValueError("compile: backward() got no samples")
     first = rows[0]

@@ -132,7 +132,9 @@ def _map(blocks: list[Block], column: dict[int, tuple[Block, int]], arg: int, z:
     source, k = column[arg]
     if source.kind == INPUT:
         return
-    mapped = next((b for b in blocks if b.kind == "map" and b.source is source and b.name == repr(id(op))), None)
+    mapped = next(
+        (b for b in blocks if b.kind == "map" and b.source is source and b.name == repr(id(op))), None
+    )
     if mapped is None:
         mapped = Block("map", [-1] * len(source.members))
         mapped.source, mapped.name = source, repr(id(op))

@@ -30,7 +30,13 @@ from microgrsucc.ops import Primitive
 __all__ = ["NUMPY", "generate"]
 
 
+_STEP = re.compile(r"\((?P<x>.+) > 0\.0\)")
+
+
 def _where(c: str, a: str, b: str) -> str:
+    step = _STEP.fullmatch(c)
+    if step and a == "1.0" and b == f"where(({step['x']} <= 0.0), 0.0, nan)":
+        return f"heaviside({step['x']}, 0.0)"  # 1 above 0, 0 at and below, NaN for NaN: one pass
     if a == "_FAIL":
         return f"_guard({c}, {b}, True)"
     if b == "_FAIL":
@@ -38,7 +44,7 @@ def _where(c: str, a: str, b: str) -> str:
     return f"where({c}, {a}, {b})"
 
 
-NUMPY = Dialect(_where, "_FAIL")
+NUMPY = Dialect(_where, "_FAIL", distribute=False)
 
 
 def _guard(cond: Any, value: Any, bad: bool) -> Any:
@@ -67,7 +73,8 @@ def _namespace(plan: Plan) -> dict[str, Any]:
     names = python_namespace()  # the invariant part runs on Python floats
     vector = {k: getattr(np, k) for k in vars(math) if not k.startswith("_") and hasattr(np, k)}
     names.update({f"np_{k}": v for k, v in vector.items()})
-    names.update(_guard=_guard, _Replay=Replay, np=np, where=np.where, inf=math.inf, nan=math.nan)
+    names.update(_guard=_guard, _Replay=Replay, np=np, where=np.where, heaviside=np.heaviside)
+    names.update(inf=math.inf, nan=math.nan)
     for i, op in enumerate(plan.trace.ops):
         if op is not None and plan.live[i]:
             names[f"_fwd{id(op)}"], names[f"_der{id(op)}"] = _vectorized(op)
@@ -84,7 +91,7 @@ def _numpy_names(code: str) -> str:
 
 
 def _rename(name: str) -> str:
-    keep = {"where", "abs"}
+    keep = {"where", "abs", "heaviside"}
     if name in keep or name.startswith("_") or not hasattr(math, name):
         return f"{name}("
     return f"np_{name}("
@@ -116,7 +123,9 @@ class _Emitter:
     def forward(self, out: list[str]) -> None:
         t, plan = self.t, self.plan
         n = len(t.kinds)
-        self.expr: list[str | None] = [plan.leaf(i, lambda j: f"p{j}", lambda k: f"X[:, {k}]") for i in range(n)]
+        self.expr: list[str | None] = [
+            plan.leaf(i, lambda j: f"p{j}", lambda k: f"X[:, {k}]") for i in range(n)
+        ]
         emit_forward(self.scalar, self.scalar.order(False), self.expr, [0] * n, out)
         done: set[int] = set()
         for i in plan.order(True):
@@ -135,14 +144,24 @@ class _Emitter:
                 self.expr[m] = f"{b.name}[:, {col}]"
             if b.kind == "layer":
                 self.consts[f"_W{b.name}"] = np.array(b.weights, dtype=np.intp)
-                bias = [" + ".join(self.expr[j] or "" for j in js) or "0.0" for js in b.biases]
                 out.append(f"W{b.name} = PV[_W{b.name}]")
-                out.append(f"{b.name} = {self.columns(b.key)} @ W{b.name}.T + np.array([{', '.join(bias)}])")
+                if all(len(js) == 1 and t.kinds[js[0]] == PARAM for js in b.biases):  # one parameter each
+                    self.consts[f"_b{b.name}"] = np.array(
+                        [t.payload[js[0]] for js in b.biases], dtype=np.intp
+                    )
+                    bias = f"PV[_b{b.name}]"
+                else:
+                    bias = f"np.array([{', '.join(' + '.join(self.expr[j] or '' for j in js) or '0.0' for js in b.biases)}])"
+                out.append(f"{b.name} = {self.columns(b.key)} @ W{b.name}.T + {bias}")
             else:
                 assert b.source is not None
                 op = t.ops[b.members[0]]
                 fwd = plan.forward_code[b.members[0]]
-                e = f"_fwd{id(op)}({b.source.name})" if fwd is None else substitute(fwd, [b.source.name], None)
+                e = (
+                    f"_fwd{id(op)}({b.source.name})"
+                    if fwd is None
+                    else substitute(fwd, [b.source.name], None)
+                )
                 out.append(f"{b.name} = {_numpy_names(e)}")
 
     def add_to(self, name: str, index: str, value: str, out: list[str], like: str) -> None:
@@ -206,11 +225,20 @@ class _Emitter:
                     out.append(f"G[{widx}] += {d}.T @ {columns}")
                 else:
                     out.append(f"np.add.at(G, {widx}, {d}.T @ {columns})")
-                sums = [(int(t.payload[j]), col) for col, js in enumerate(b.biases) for j in js if t.kinds[j] == PARAM]
+                sums = [
+                    (int(t.payload[j]), col)
+                    for col, js in enumerate(b.biases)
+                    for j in js
+                    if t.kinds[j] == PARAM
+                ]
                 if sums:
-                    out.append(f"_s = {d}.sum(0)")
-                    for pj, col in sums:
-                        out.append(f"G[{pj}] += _s[{col}]")
+                    out.append(f"_s = _ones @ {d}")  # column sums, by BLAS
+                    if len({pj for pj, _ in sums}) == len(sums):
+                        self.consts[f"_bp{b.name}"] = np.array([pj for pj, _ in sums], dtype=np.intp)
+                        self.consts[f"_bc{b.name}"] = np.array([col for _, col in sums], dtype=np.intp)
+                        out.append(f"G[_bp{b.name}] += _s[_bc{b.name}]")
+                    else:
+                        out += [f"G[{pj}] += _s[{col}]" for pj, col in sums]
                 if any(plan.grad[a] for a in b.key):
                     src = self.block_of.get(b.key[0])
                     whole = src is not None and columns == src[0].name
@@ -222,7 +250,13 @@ class _Emitter:
                             if plan.grad[a]:
                                 found_a = self.block_of.get(a)
                                 if found_a is not None:
-                                    self.add_to(f"d{found_a[0].name}", f"[:, {found_a[1]}]", f"_dA{b.name}[:, {col}]", out, found_a[0].name)
+                                    self.add_to(
+                                        f"d{found_a[0].name}",
+                                        f"[:, {found_a[1]}]",
+                                        f"_dA{b.name}[:, {col}]",
+                                        out,
+                                        found_a[0].name,
+                                    )
                                 else:
                                     contrib.setdefault(a, []).append((f"_dA{b.name}[:, {col}]", 0))
         out[:] = [s for s in out if s != "pass"]

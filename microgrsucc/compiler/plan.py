@@ -25,12 +25,16 @@ _PLACEHOLDER = re.compile(r"\b_A(\d+)\b|\b_OUT\b")
 class Dialect:
     """How a backend writes a conditional and a failing path."""
 
-    def __init__(self, where: Callable[[str, str, str], str], fail: str) -> None:
-        self.where, self.fail = where, fail
+    def __init__(self, where: Callable[[str, str, str], str], fail: str, *, distribute: bool) -> None:
+        # distribute: scale each leaf of a conditional (Python evaluates one branch), or
+        # scale the whole conditional once (numpy evaluates every branch over the batch).
+        self.where, self.fail, self.distribute = where, fail, distribute
 
 
 def render(tree: Tree, dialect: Dialect, scale: str | None = None) -> str:
     """A decision tree as one expression; with ``scale``, each leaf times that expression."""
+    if scale is not None and isinstance(tree, Branch) and not dialect.distribute:
+        return f"({scale} * {render(tree, dialect)})"
     if isinstance(tree, Branch):
         yes, no = render(tree.yes, dialect, scale), render(tree.no, dialect, scale)
         return yes if yes == no else dialect.where(tree.cond, yes, no)
@@ -143,7 +147,9 @@ class Plan:
     def order(self, varying: bool) -> list[int]:
         """The live op nodes that do (or do not) vary per sample, inputs first."""
         t = self.trace
-        return [i for i in range(len(t.kinds)) if self.live[i] and t.kinds[i] == OP and self.varying[i] == varying]
+        return [
+            i for i in range(len(t.kinds)) if self.live[i] and t.kinds[i] == OP and self.varying[i] == varying
+        ]
 
     def leaf(self, i: int, param: Callable[[int], str], arg: Callable[[int], str]) -> str | None:
         kind = self.trace.kinds[i]

@@ -31,7 +31,7 @@ def _fail() -> float:
     raise Replay
 
 
-PYTHON = Dialect(lambda c, a, b: f"({a} if {c} else {b})", "_fail()")
+PYTHON = Dialect(lambda c, a, b: f"({a} if {c} else {b})", "_fail()", distribute=True)
 
 _SIMPLE = re.compile(r"^(\(-)?[\w.]+\)?$")
 _SCALE = re.compile(r"\b_G\b")
@@ -92,7 +92,9 @@ def emit_backward(
             adj, d = cs[0]
         else:
             adj, d = "(" + " + ".join(c for c, _ in cs) + ")", max(d for _, d in cs) + 1
-        reads = sum(p.count("_G") if p is not None else 1 for k, p in enumerate(partials) if plan.grad[t.args[i][k]])
+        reads = sum(
+            p.count("_G") if p is not None else 1 for k, p in enumerate(partials) if plan.grad[t.args[i][k]]
+        )
         if (reads > 1 and not _SIMPLE.match(adj)) or d > _LIMIT:
             out.append(f"_a{i} = {adj}")
             adj, d = f"_a{i}", 0

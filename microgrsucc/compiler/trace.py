@@ -96,7 +96,9 @@ class Trace:
             if id(node) in self._imported:
                 continue
             op = primitive_of(node)
-            args = tuple(self._leaf(x) if primitive_of(x) is None else self._imported[id(x)] for x in node.inputs)
+            args = tuple(
+                self._leaf(x) if primitive_of(x) is None else self._imported[id(x)] for x in node.inputs
+            )
             self._imported[id(node)] = self.add(OP, op, args, 0)
             self._keep.append(node)
         return self._imported[id(v)]
