@@ -191,6 +191,8 @@ def _rows(samples: Iterable[Sequence[Any]]) -> Sequence[Sequence[Any]]:
             raise ValueError(
                 f"compile: an array of samples must be 2-d (samples, arguments), got {rows.shape}"
             )
+        if rows.dtype.kind not in "fiu":
+            raise TypeError(f"compile: an array of samples must hold real numbers, got dtype {rows.dtype}")
     elif isinstance(samples, Iterable) and not isinstance(samples, (str, bytes)):
         rows = samples if isinstance(samples, (list, tuple)) else list(samples)
     else:
@@ -212,7 +214,7 @@ def _is_array(x: object) -> bool:
 
 
 def _check_sample(sample: Any, nargs: int, k: int) -> None:
-    if isinstance(sample, (str, bytes)) or not isinstance(sample, Sequence):
+    if isinstance(sample, (str, bytes)) or not (isinstance(sample, Sequence) or _is_array(sample)):
         raise TypeError(f"compile: sample {k} must be a tuple of arguments, got {type(sample).__name__}")
     if len(sample) != nargs:
         raise ValueError(f"compile: sample {k} has {len(sample)} argument(s), the first has {nargs}")
