@@ -236,7 +236,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timed steps per contender (default 15)")
     args = parser.parse_args()
     print(
-        f"Python {sys.version.split()[0]}; {time.strftime('%Y-%m-%d')}; {args.repeats} interleaved repetitions; medians\n"
+        f"Python {sys.version.split()[0]}; {time.strftime('%Y-%m-%d')}; "
+        f"{args.repeats} interleaved repetitions; medians\n"
     )
 
     xs, ys = data(100)

@@ -28,7 +28,10 @@ TOLERANCE = {"python": 1e-12, "numpy": 1e-10}
 
 
 def eager(
-    sample_loss: Callable[..., Value], params: Sequence[Value], samples: Sequence[Sequence[float]], mean: bool = True
+    sample_loss: Callable[..., Value],
+    params: Sequence[Value],
+    samples: Sequence[Sequence[float]],
+    mean: bool = True,
 ) -> tuple[float, list[float]]:
     """The whole graph, built and differentiated by the eager engine."""
     saved = [p.grad for p in params]
@@ -45,7 +48,9 @@ def eager(
     return total.data, grads
 
 
-def compiled(step: mg.compiler.CompiledLoss, samples: Any, reduction: str = "mean") -> tuple[float, list[float]]:
+def compiled(
+    step: mg.compiler.CompiledLoss, samples: Any, reduction: str = "mean"
+) -> tuple[float, list[float]]:
     for p in step.params:
         p.grad = 0.0
     total = step.backward(samples, reduction=reduction)
@@ -101,7 +106,7 @@ def test_sum_reduction_and_gradients_add_up_as_in_backward() -> None:
 
 
 def test_an_optimizer_between_calls_trains_as_eager_does() -> None:
-    _, sample_loss, samples = moons_problem()
+    _, _, samples = moons_problem()
     runs = []
     for use_compile in (False, True):
         model = MLP(2, [16, 16, 1], seed=0)
@@ -256,7 +261,9 @@ def test_detect_anomaly_raises_as_eager_does() -> None:
         (lambda x: Value(x.item()), "item()", "sample argument 0"),
     ],
 )
-def test_python_branches_on_traced_values_are_refused(sample_loss: Callable[..., Any], how: str, which: str) -> None:
+def test_python_branches_on_traced_values_are_refused(
+    sample_loss: Callable[..., Any], how: str, which: str
+) -> None:
     step = mg.compile(sample_loss, [])
     with pytest.raises(TypeError) as refused:
         step(1.0)
@@ -300,7 +307,9 @@ def test_numpy_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
         mg.compile(lambda x: x, [], backend="numpy")
 
 
-def test_retraces_for_new_arity_a_changed_parameter_list_and_a_changed_op(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_retraces_for_new_arity_a_changed_parameter_list_and_a_changed_op(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     w, v = Value(2.0), Value(5.0)
     params = [w]
     step = mg.compile(lambda *xs: sum((w * x for x in xs), v * 0.0) + sum(params[1:], Value(0.0)), params)
@@ -354,6 +363,8 @@ def test_an_op_appended_to_the_table_compiles(tmp_path: Path) -> None:
     with (copy / "ops.py").open("a") as table:
         table.write(TAN)
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    ran = subprocess.run([sys.executable, "-c", CHECK_TAN], env=env, cwd=tmp_path, capture_output=True, text=True)
+    ran = subprocess.run(
+        [sys.executable, "-c", CHECK_TAN], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
     assert ran.returncode == 0, ran.stderr
     assert "tan compiles" in ran.stdout

@@ -85,7 +85,7 @@ class CompiledLoss:
         ):
             self.params = _checked(given)  # the parameter list changed: trace again
             self._traces.clear()
-        if ops.PRIMITIVES != self._table:
+        if self._table != ops.PRIMITIVES:
             self._table = dict(ops.PRIMITIVES)
             self._traces.clear()
         compiled = self._traces.get(nargs)
@@ -202,9 +202,10 @@ def _rows(samples: Iterable[Sequence[Any]]) -> Sequence[Sequence[Any]]:
     if len(rows) == 0:
         raise ValueError("compile: backward() got no samples")
     first = rows[0]
-    if isinstance(first, (str, bytes)) or not isinstance(first, Sequence) and not _is_array(first):
+    if isinstance(first, (str, bytes)) or (not isinstance(first, Sequence) and not _is_array(first)):
         raise TypeError(
-            f"compile: each sample must be a tuple of arguments, got {type(first).__name__}: {reprlib.repr(first)}"
+            "compile: each sample must be a tuple of arguments, got "
+            f"{type(first).__name__}: {reprlib.repr(first)}"
         )
     return rows  # type: ignore[no-any-return]
 

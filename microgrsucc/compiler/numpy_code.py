@@ -151,7 +151,8 @@ class _Emitter:
                     )
                     bias = f"PV[_b{b.name}]"
                 else:
-                    bias = f"np.array([{', '.join(' + '.join(self.expr[j] or '' for j in js) or '0.0' for js in b.biases)}])"
+                    sums = [" + ".join(self.expr[j] or "" for j in js) or "0.0" for js in b.biases]
+                    bias = f"np.array([{', '.join(sums)}])"
                 out.append(f"{b.name} = {self.columns(b.key)} @ W{b.name}.T + {bias}")
             else:
                 assert b.source is not None

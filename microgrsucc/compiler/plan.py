@@ -72,14 +72,16 @@ class _OpInfo:
     def __init__(self, code: OpCode, dialect: Dialect) -> None:
         arity = code.op.arity
         self.forward = None if code.forward is None else render(code.forward, dialect)
-        self.forward_uses = [0] * arity if self.forward is None else _counts(self.forward, arity)[0]
+        fwd = self.forward
+        self.forward_uses = [0] * arity if fwd is None else _counts(fwd, arity)[0]
         if code.partials is None:  # a call of the table's derivative reads every input and out
             self.partials: list[str | None] = [None] * arity
             self.partial_uses = [[1] * arity for _ in range(arity)]
             self.reads_out = [True] * arity
         else:
-            self.partials = [render(p, dialect, "_G") for p in code.partials]
-            found = [_counts(p, arity) for p in self.partials]
+            rendered = [render(p, dialect, "_G") for p in code.partials]
+            self.partials = list(rendered)
+            found = [_counts(p, arity) for p in rendered]
             self.partial_uses = [uses for uses, _ in found]
             self.reads_out = [reads for _, reads in found]
 

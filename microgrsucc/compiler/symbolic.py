@@ -107,17 +107,20 @@ class Cond:
         return _paths[-1].decide(self.src)
 
 
-def _binary(symbol: str) -> Callable[[Any, Any], Sym]:
+_Method = Callable[[Any, Any], Any]
+
+
+def _binary(symbol: str) -> tuple[_Method, _Method]:
     def apply(a: Any, b: Any) -> Sym:
         return Sym(f"({_src(a)} {symbol} {_src(b)})")
 
     def reflected(a: Any, b: Any) -> Sym:
         return Sym(f"({_src(b)} {symbol} {_src(a)})")
 
-    return apply, reflected  # type: ignore[return-value]
+    return apply, reflected
 
 
-def _compare(symbol: str) -> Callable[[Any, Any], Cond]:
+def _compare(symbol: str) -> _Method:
     return lambda a, b: Cond(f"({_src(a)} {symbol} {_src(b)})")
 
 
@@ -130,14 +133,14 @@ class Sym:
     def __init__(self, src: str) -> None:
         self.src = src
 
-    __add__, __radd__ = _binary("+")  # type: ignore[assignment]
-    __sub__, __rsub__ = _binary("-")  # type: ignore[assignment]
-    __mul__, __rmul__ = _binary("*")  # type: ignore[assignment]
-    __truediv__, __rtruediv__ = _binary("/")  # type: ignore[assignment]
-    __pow__, __rpow__ = _binary("**")  # type: ignore[assignment]
-    __lt__, __le__ = _compare("<"), _compare("<=")  # type: ignore[assignment]
-    __gt__, __ge__ = _compare(">"), _compare(">=")  # type: ignore[assignment]
-    __eq__, __ne__ = _compare("=="), _compare("!=")  # type: ignore[assignment]
+    __add__, __radd__ = _binary("+")
+    __sub__, __rsub__ = _binary("-")
+    __mul__, __rmul__ = _binary("*")
+    __truediv__, __rtruediv__ = _binary("/")
+    __pow__, __rpow__ = _binary("**")
+    __lt__, __le__ = _compare("<"), _compare("<=")
+    __gt__, __ge__ = _compare(">"), _compare(">=")
+    __eq__, __ne__ = _compare("=="), _compare("!=")
     __hash__ = None  # type: ignore[assignment]
 
     def __neg__(self) -> Sym:

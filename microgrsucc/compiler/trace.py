@@ -55,7 +55,7 @@ class Trace:
         self._param_index = {id(p): j for j, p in enumerate(params)}
         self._params = list(params)  # keeps the ids above alive
         self._imported: dict[int, int] = {}
-        self._constants: dict[float, int] = {}
+        self._constants: dict[object, int] = {}
         self._keep: list[Value] = []  # keeps the ids in _imported alive
 
     def add(self, kind: str, op: Primitive | None, args: tuple[int, ...], payload: float | int) -> int:
@@ -67,10 +67,10 @@ class Trace:
 
     def constant(self, x: float) -> int:
         key = x if x == x else "nan"  # one node per value; NaN is not equal to itself
-        index = self._constants.get(key)  # type: ignore[call-overload]
+        index = self._constants.get(key)
         if index is None or repr(self.payload[index]) != repr(x):  # keep 0.0 and -0.0 apart
             index = self.add(CONST, None, (), x)
-            self._constants[key] = index  # type: ignore[index]
+            self._constants[key] = index
         return index
 
     def operand(self, x: Any) -> int:
@@ -131,8 +131,8 @@ class Tracer(Value):
     trace: Trace
     index: int
 
-    @property  # type: ignore[override]
-    def data(self) -> float:
+    @property
+    def data(self) -> float:  # type: ignore[override]
         self._refuse("reading .data")
 
     def _refuse(self, how: str) -> NoReturn:
