@@ -21,7 +21,7 @@ import numpy as np
 
 from microgrsucc import ops
 from microgrsucc.compiler.layers import Block, find_blocks
-from microgrsucc.compiler.plan import Dialect, Plan, substitute
+from microgrsucc.compiler.plan import Dialect, Plan
 from microgrsucc.compiler.python_code import PYTHON, Contribution, Replay, emit_backward, emit_forward
 from microgrsucc.compiler.python_code import namespace as python_namespace
 from microgrsucc.compiler.trace import INPUT, OP, PARAM, Trace
@@ -81,7 +81,6 @@ def _namespace(plan: Plan) -> dict[str, Any]:
     return names
 
 
-_SCALE = re.compile(r"\b_G\b")
 _CALL = re.compile(r"\b(?<!\.)([a-z][a-z0-9_]*)\(")
 
 
@@ -158,11 +157,7 @@ class _Emitter:
                 assert b.source is not None
                 op = t.ops[b.members[0]]
                 fwd = plan.forward_code[b.members[0]]
-                e = (
-                    f"_fwd{id(op)}({b.source.name})"
-                    if fwd is None
-                    else substitute(fwd, [b.source.name], None)
-                )
+                e = f"_fwd{id(op)}({b.source.name})" if fwd is None else fwd.format(b.source.name)
                 out.append(f"{b.name} = {_numpy_names(e)}")
 
     def add_to(self, name: str, index: str, value: str, out: list[str], like: str) -> None:
@@ -216,7 +211,7 @@ class _Emitter:
                     out.append(f"_d{b.name} = _der{id(op)}(None, {b.source.name}, {b.name})")
                     e = f"({d} * _d{b.name})"
                 else:
-                    e = substitute(_SCALE.sub("\x00", partial), [b.source.name], b.name).replace("\x00", d)
+                    e = partial.format(b.source.name, out=b.name, g=d)
                 self.add_to(f"d{b.source.name}", "", _numpy_names(e), out, b.source.name)
             else:
                 widx = f"_W{b.name}"

@@ -19,7 +19,7 @@ from microgrsucc.compiler.trace import CONST, INPUT, OP, PARAM, Trace
 
 __all__ = ["Dialect", "Plan", "render"]
 
-_PLACEHOLDER = re.compile(r"\b_A(\d+)\b|\b_OUT\b")
+_PLACEHOLDER = re.compile(r"\b_A(\d+)\b|\b_OUT\b|\b_G\b")
 
 
 class Dialect:
@@ -50,20 +50,22 @@ def render(tree: Tree, dialect: Dialect, scale: str | None = None) -> str:
     return f"({scale} * {leaf})"
 
 
-def substitute(code: str, args: list[str], out: str | None) -> str:
-    def one(m: re.Match[str]) -> str:
-        if m.group(1) is None:
-            assert out is not None
-            return out
-        return args[int(m.group(1))]
+def as_format(code: str) -> str:
+    """Code with its placeholders as ``str.format`` fields: ``{0}``, ``{1}``, ``{out}``, ``{g}``.
 
-    return _PLACEHOLDER.sub(one, code)
+    Generated code has no braces of its own (numbers and names only), so ``format`` fills in
+    operands at the speed of a string method rather than a regular expression per node.
+    """
+
+    def field(m: re.Match[str]) -> str:
+        name = m.group(1) if m.group(1) is not None else ("out" if m.group(0) == "_OUT" else "g")
+        return "{" + name + "}"
+
+    return _PLACEHOLDER.sub(field, code)
 
 
 def _counts(code: str, arity: int) -> tuple[list[int], bool]:
-    found = _PLACEHOLDER.findall(code)
-    uses = [sum(1 for g in found if g == str(k)) for k in range(arity)]
-    return uses, "_OUT" in _PLACEHOLDER.sub(lambda m: "_OUT" if m.group(1) is None else "", code)
+    return [code.count("{" + str(k) + "}") for k in range(arity)], "{out}" in code
 
 
 class _OpInfo:
@@ -71,7 +73,7 @@ class _OpInfo:
 
     def __init__(self, code: OpCode, dialect: Dialect) -> None:
         arity = code.op.arity
-        self.forward = None if code.forward is None else render(code.forward, dialect)
+        self.forward = None if code.forward is None else as_format(render(code.forward, dialect))
         fwd = self.forward
         self.forward_uses = [0] * arity if fwd is None else _counts(fwd, arity)[0]
         if code.partials is None:  # a call of the table's derivative reads every input and out
@@ -79,7 +81,7 @@ class _OpInfo:
             self.partial_uses = [[1] * arity for _ in range(arity)]
             self.reads_out = [True] * arity
         else:
-            rendered = [render(p, dialect, "_G") for p in code.partials]
+            rendered = [as_format(render(p, dialect, "_G")) for p in code.partials]
             self.partials = list(rendered)
             found = [_counts(p, arity) for p in rendered]
             self.partial_uses = [uses for uses, _ in found]

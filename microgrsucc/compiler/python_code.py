@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from microgrsucc import ops
-from microgrsucc.compiler.plan import Dialect, Plan, fallbacks, substitute
+from microgrsucc.compiler.plan import Dialect, Plan, fallbacks
 from microgrsucc.compiler.trace import OP, PARAM, Trace
 
 __all__ = ["PYTHON", "Replay", "emit_backward", "emit_forward", "generate", "generate_value", "namespace"]
@@ -34,7 +34,6 @@ def _fail() -> float:
 PYTHON = Dialect(lambda c, a, b: f"({a} if {c} else {b})", "_fail()", distribute=True)
 
 _SIMPLE = re.compile(r"^(\(-)?[\w.]+\)?$")
-_SCALE = re.compile(r"\b_G\b")
 _TEMP = re.compile(r"\b_[tad]\d+\b")
 
 
@@ -58,7 +57,7 @@ def emit_forward(
         assert op is not None
         a = [expr[j] or "" for j in t.args[i]]
         fwd = plan.forward_code[i]
-        e = f"_fwd{id(op)}({', '.join(a)})" if fwd is None else substitute(fwd, a, None)
+        e = f"_fwd{id(op)}({', '.join(a)})" if fwd is None else fwd.format(*a)
         d = max((depth[j] for j in t.args[i]), default=0) + (fwd or "(").count("(")
         if plan.named[i] or d > _LIMIT:
             out.append(f"_t{i} = {e}")
@@ -93,7 +92,7 @@ def emit_backward(
         else:
             adj, d = "(" + " + ".join(c for c, _ in cs) + ")", max(d for _, d in cs) + 1
         reads = sum(
-            p.count("_G") if p is not None else 1 for k, p in enumerate(partials) if plan.grad[t.args[i][k]]
+            p.count("{g}") if p is not None else 1 for k, p in enumerate(partials) if plan.grad[t.args[i][k]]
         )
         if (reads > 1 and not _SIMPLE.match(adj)) or d > _LIMIT:
             out.append(f"_a{i} = {adj}")
@@ -102,6 +101,7 @@ def emit_backward(
         if any(p is None for k, p in enumerate(partials) if plan.grad[t.args[i][k]]):
             op = t.ops[i]
             out.append(f"_d{i} = _der{id(op)}(_FLOAT, {', '.join(a)}, {expr[i]})")
+        given: dict[int, list[Contribution]] = {}  # x * x gives x two contributions: one statement
         for k, j in enumerate(t.args[i]):
             if not plan.grad[j]:
                 continue
@@ -110,8 +110,13 @@ def emit_backward(
                 c = f"({adj} * {f'_d{i}' if len(a) == 1 else f'_d{i}[{k}]'})"
                 cd = d + 1
             else:
-                c = substitute(_SCALE.sub("\x00", p), a, expr[i]).replace("\x00", adj)
+                c = p.format(*a, out=expr[i], g=adj)
                 cd = d + p.count("(")
+            given.setdefault(j, []).append((c, cd))
+        for j, cs in given.items():
+            c, cd = (
+                cs[0] if len(cs) == 1 else (f"({' + '.join(c for c, _ in cs)})", max(d for _, d in cs) + 1)
+            )
             statement = sink(j, c)
             if statement is not None:
                 out.append(statement)
@@ -198,7 +203,8 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
         body[body.index(f"total += {expr[root]}")] = "pass"
     else:
         before.append("total = 0.0")
-    before += [f"g{j} = 0.0" for j in sorted(grads)] + [f"h{j} = 0.0" for j in sorted(carried)]
+    zeros = [f"g{j}" for j in sorted(grads)] + [f"h{j}" for j in sorted(carried)]
+    before += [" = ".join(zeros[k : k + 64]) + " = 0.0" for k in range(0, len(zeros), 64)]
     result = ", ".join(f"g{j}" if j in grads else "0.0" for j in range(trace.param_count))
     lines = [
         "def run(P, samples, count):",
