@@ -205,8 +205,10 @@ class _Emitter:
             d = f"d{b.name}"
             if b.kind == "map":
                 assert b.source is not None
+                if not plan.grad[b.source.members[0]]:
+                    continue
                 partial = (plan.partial_code[i] or [None])[0]
-                if partial is None or not plan.grad[b.source.members[0]]:
+                if partial is None:
                     op = t.ops[i]
                     out.append(f"_d{b.name} = _der{id(op)}(None, {b.source.name}, {b.name})")
                     e = f"({d} * _d{b.name})"

@@ -217,9 +217,6 @@ _SYM_MATH = _SymMath()
 _REPLACED = {"math": _SYM_MATH, "float": _sym_float, "abs": _sym_abs}
 
 
-_copies: dict[int, dict[str, Any]] = {}
-
-
 def _with_symbolic_globals(fn: Any) -> Any:
     """A copy of a Python function whose ``math``/``float``/``abs``/``FLOAT`` are symbolic.
 
@@ -229,16 +226,14 @@ def _with_symbolic_globals(fn: Any) -> Any:
     if not isinstance(fn, types.FunctionType):
         return fn
     table = fn.__globals__
-    new = _copies.get(id(table))
-    if new is None:
-        new = dict(table)
-        new.update(_REPLACED)
-        if table.get("FLOAT") is ops.FLOAT:
-            new["FLOAT"] = SYM_F
-        _copies[id(table)] = new
-        for name, value in table.items():
-            if isinstance(value, types.FunctionType) and value.__globals__ is table:
-                new[name] = _copy(value, new)
+    # A fresh copy each time: the module's globals may have been rebound since the last op.
+    new = dict(table)
+    new.update(_REPLACED)
+    if table.get("FLOAT") is ops.FLOAT:
+        new["FLOAT"] = SYM_F
+    for name, value in table.items():
+        if isinstance(value, types.FunctionType) and value.__globals__ is table:
+            new[name] = _copy(value, new)
     return _copy(fn, new)
 
 
