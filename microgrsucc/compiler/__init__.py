@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import reprlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -80,9 +81,7 @@ class CompiledLoss:
 
     def _compiled(self, nargs: int) -> _Compiled:
         given = self._given
-        if isinstance(given, list) and (
-            len(given) != len(self.params) or any(a is not b for a, b in zip(given, self.params, strict=True))
-        ):
+        if isinstance(given, list) and given != self.params:  # Values compare by identity
             self.params = _checked(given)  # the parameter list changed: trace again
             self._traces.clear()
         if self._table != ops.PRIMITIVES:
@@ -117,7 +116,7 @@ class CompiledLoss:
             raise ValueError(f"compile: reduction must be 'mean' or 'sum', got {reduction!r}")
         rows = _rows(samples)
         nargs = len(rows[0])
-        if self.backend == "python" or not _is_array(rows):
+        if not _is_array(rows) and not _plain(rows, nargs):
             for k, sample in enumerate(rows):
                 _check_sample(sample, nargs, k)
         compiled = self._compiled(nargs)
@@ -212,6 +211,16 @@ def _rows(samples: Iterable[Sequence[Any]]) -> Sequence[Sequence[Any]]:
 
 def _is_array(x: object) -> bool:
     return type(x).__module__ == "numpy" and type(x).__name__ == "ndarray"
+
+
+_PLAIN = {float, int}
+
+
+def _plain(rows: Sequence[Sequence[Any]], nargs: int) -> bool:
+    """True if every sample is a tuple or list of ``nargs`` floats or ints (checked in C loops)."""
+    if not {type(s) for s in rows} <= {tuple, list}:
+        return False
+    return set(map(len, rows)) == {nargs} and set(map(type, itertools.chain.from_iterable(rows))) <= _PLAIN
 
 
 def _check_sample(sample: Any, nargs: int, k: int) -> None:
