@@ -63,7 +63,8 @@ def initial_weights(seed: int = 1) -> Layers:
     ]
 
 
-def compiled_step(backend: str, xs: list[tuple[float, float]], ys: list[int]) -> Callable[[], float]:
+def sample_problem() -> tuple[Callable[..., Any], list[microgrsucc.Value]]:
+    """The per-sample loss of the workload, and its parameters."""
     layers = [
         [([microgrsucc.Value(w) for w in ws], microgrsucc.Value(b)) for ws, b in layer]
         for layer in initial_weights()
@@ -79,6 +80,11 @@ def compiled_step(backend: str, xs: list[tuple[float, float]], ys: list[int]) ->
     def sample_loss(x0: Any, x1: Any, y: Any) -> Any:
         return (1 + -y * score([x0, x1])).relu() + 1e-4 * sum(p * p for p in params)
 
+    return sample_loss, params
+
+
+def compiled_step(backend: str, xs: list[tuple[float, float]], ys: list[int]) -> Callable[[], float]:
+    sample_loss, params = sample_problem()
     step = microgrsucc.compile(sample_loss, params, backend=backend)
     samples: Any = [(a, b, y) for (a, b), y in zip(xs, ys, strict=True)]
     if backend == "numpy":
@@ -92,6 +98,28 @@ def compiled_step(backend: str, xs: list[tuple[float, float]], ys: list[int]) ->
         return step.backward(samples)
 
     return run
+
+
+def variants(xs: list[tuple[float, float]], ys: list[int]) -> dict[str, Callable[[], float]]:
+    """The generated code with one technique turned off at a time, called directly."""
+    import numpy as np
+
+    from microgrsucc.compiler import numpy_code, python_code
+    from microgrsucc.compiler.trace import trace
+
+    sample_loss, params = sample_problem()
+    traced = trace(sample_loss, params, 3)
+    values = [p.data for p in params]
+    rows = [(a, b, float(y)) for (a, b), y in zip(xs, ys, strict=True)]
+    array = np.array(rows)
+    made = {
+        "python": (python_code.generate(traced)[0], rows),
+        "python, fresh names": (python_code.generate(traced, registers=False)[0], rows),
+        "python, nothing inlined": (python_code.generate(traced, inline=False, registers=False)[0], rows),
+        "numpy": (numpy_code.generate(traced)[0], array),
+        "numpy, no matrix products": (numpy_code.generate(traced, matmul=False)[0], array),
+    }
+    return {name: (lambda f=f, s=s: f(values, s, len(s))[0]) for name, (f, s) in made.items()}
 
 
 def floats_step(xs: list[tuple[float, float]], ys: list[int]) -> Callable[[], float]:
@@ -283,6 +311,10 @@ def main() -> None:
         torch_ms = f"{m['pytorch'] * 1e3:13.3f}" if "pytorch" in m else f"{'n/a':>13}"
         ratio = f"{m['numpy'] / m['pytorch']:16.2f}" if "pytorch" in m else f"{'':>16}"
         print(f"{n:>7} {m['numpy'] * 1e3:>11.3f} {torch_ms} {ratio}")
+
+    print("\nwhat each technique buys (the generated code alone, batch 100):")
+    for name, t in interleaved(variants(xs, ys), args.repeats).items():
+        print(f"  {name:<26} {t * 1e3:8.3f} ms")
 
     print("\neager step by garbage collector setting (runs of 5 steps, no collection in between):")
     for name, t in eager_gc(max(3, args.repeats // 3)).items():

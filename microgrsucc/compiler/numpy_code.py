@@ -97,11 +97,11 @@ def _rename(name: str) -> str:
 
 
 class _Emitter:
-    def __init__(self, trace: Trace) -> None:
+    def __init__(self, trace: Trace, matmul: bool) -> None:
         self.t = trace
         self.plan = Plan(trace, NUMPY, backward=True)
         self.scalar = Plan(trace, PYTHON, backward=True)
-        self.blocks, self.absorbed = find_blocks(self.plan)
+        self.blocks, self.absorbed = find_blocks(self.plan) if matmul else ([], set())
         self.block_of: dict[int, tuple[Block, int]] = {}
         for k, b in enumerate(self.blocks):
             b.name = "X" if b.kind == INPUT else f"B{k}"
@@ -152,7 +152,8 @@ class _Emitter:
                 else:
                     sums = [" + ".join(self.expr[j] or "" for j in js) or "0.0" for js in b.biases]
                     bias = f"np.array([{', '.join(sums)}])"
-                out.append(f"{b.name} = {self.columns(b.key)} @ W{b.name}.T + {bias}")
+                out.append(f"{b.name} = {self.columns(b.key)} @ W{b.name}.T")
+                out.append(f"{b.name} += {bias}")  # in place: one pass over the batch less
             else:
                 assert b.source is not None
                 op = t.ops[b.members[0]]
@@ -261,9 +262,9 @@ class _Emitter:
         self.contrib = contrib
 
 
-def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
+def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], str]:
     """``run(P, samples, count) -> (total, grads)`` on numpy arrays, and its source."""
-    e = _Emitter(trace)
+    e = _Emitter(trace, matmul)
     params = "".join(f"p{j}, " for j in range(trace.param_count))
     head = ["X = np.asarray(samples, dtype=float)", "_ones = np.ones(count)", "PV = np.array(P)"]
     head.append(f"G = np.zeros({trace.param_count})")

@@ -91,7 +91,7 @@ class _OpInfo:
 class Plan:
     """The analysis of one trace for one dialect (see the module docstring)."""
 
-    def __init__(self, trace: Trace, dialect: Dialect, *, backward: bool) -> None:
+    def __init__(self, trace: Trace, dialect: Dialect, *, backward: bool, inline: bool = True) -> None:
         self.trace, self.dialect = trace, dialect
         n = len(trace.kinds)
         kinds, args = trace.kinds, trace.args
@@ -146,6 +146,8 @@ class Plan:
             if uses[i] != 1:
                 named[i] = True
         named[trace.root] = True
+        if not inline:  # every node its own statement (for measuring what inlining buys)
+            named = [True] * n
         self.named = [named[i] and live[i] and kinds[i] == OP for i in range(n)]
 
     def order(self, varying: bool) -> list[int]:

@@ -150,10 +150,10 @@ def allocate(body: list[str]) -> list[str]:
     return renamed
 
 
-def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
+def generate(trace: Trace, *, inline: bool = True, registers: bool = True) -> tuple[Callable[..., Any], str]:
     """``run(P, samples, count) -> (total, grads)``: forward and backward over a batch, and its source."""
     n = len(trace.kinds)
-    plan = Plan(trace, PYTHON, backward=True)
+    plan = Plan(trace, PYTHON, backward=True, inline=inline)
     args = ", ".join(f"x{k}" for k in range(trace.nargs))
     params = "".join(f"p{j}, " for j in range(trace.param_count))
     unpack = [f"    {params}= P"] if trace.param_count else []
@@ -211,7 +211,7 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
         *unpack,
         *(f"    {s}" for s in before),
         f"    for {loop_vars} in samples:",
-        *(f"        {s}" for s in allocate(body)),
+        *(f"        {s}" for s in (allocate(body) if registers else body)),
         *(f"    {s}" for s in after),
         f"    return total, [{result}]",
     ]
