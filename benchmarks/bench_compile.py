@@ -265,7 +265,8 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"Python {sys.version.split()[0]}; {time.strftime('%Y-%m-%d')}; "
-        f"{args.repeats} interleaved repetitions; medians\n"
+        f"{args.repeats} interleaved repetitions; medians; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores\n"
     )
 
     xs, ys = data(100)
