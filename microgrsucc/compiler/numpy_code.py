@@ -30,6 +30,7 @@ from microgrsucc.ops import Primitive
 __all__ = ["NUMPY", "generate"]
 
 
+_FRESH = ("heaviside(", "where(")  # calls that return a new array
 _STEP = re.compile(r"\((?P<x>.+) > 0\.0\)")
 
 
@@ -215,7 +216,13 @@ class _Emitter:
                     e = f"({d} * _d{b.name})"
                 else:
                     e = partial.format(b.source.name, out=b.name, g=d)
-                self.add_to(f"d{b.source.name}", "", _numpy_names(e), out, b.source.name)
+                target, fresh = f"d{b.source.name}", e[len(d) + 4 : -1]
+                if target not in self.allocated and e == f"({d} * {fresh})" and fresh.startswith(_FRESH):
+                    # The slope is a new array: multiply into it rather than allocate another.
+                    self.allocated.add(target)
+                    out += [f"{target} = {_numpy_names(fresh)}", f"{target} *= {d}"]
+                    continue
+                self.add_to(target, "", _numpy_names(e), out, b.source.name)
             else:
                 widx = f"_W{b.name}"
                 unique = len(set(np.ravel(self.consts[widx]).tolist())) == self.consts[widx].size
