@@ -16,7 +16,7 @@ full garbage collection, interleaved over the repetitions (medians):
 Also: compile time (trace and code generation), and the eager step under three garbage
 collector settings, timed over runs of consecutive steps as in a training loop.
 
-    python benchmarks/bench_compile.py [--repeats 15]
+    python benchmarks/bench_compile.py [--repeats 15] [--without-pytorch]
 """
 
 from __future__ import annotations
@@ -171,7 +171,12 @@ def floats_step(xs: list[tuple[float, float]], ys: list[int]) -> Callable[[], fl
     return run
 
 
+USE_TORCH = True
+
+
 def torch_step(xs: list[tuple[float, float]], ys: list[int]) -> Callable[[], float] | None:
+    if not USE_TORCH:
+        return None
     try:
         import torch
     except ImportError:
@@ -262,7 +267,14 @@ def eager_gc(repeats: int, run: int = 5) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15, help="timed steps per contender (default 15)")
+    parser.add_argument(
+        "--without-pytorch",
+        action="store_true",
+        help="leave PyTorch out even where installed (its objects make the eager step's collector slower)",
+    )
     args = parser.parse_args()
+    global USE_TORCH
+    USE_TORCH = not args.without_pytorch
     print(
         f"Python {sys.version.split()[0]}; {time.strftime('%Y-%m-%d')}; "
         f"{args.repeats} interleaved repetitions; medians; load average {os.getloadavg()[0]:.1f} "
