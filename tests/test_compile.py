@@ -271,13 +271,13 @@ def test_detect_anomaly_raises_as_eager_does() -> None:
 @pytest.mark.parametrize(
     ("sample_loss", "how", "which"),
     [
-        (lambda x: x * 2 if x.data > 0 else -x, "reading .data", "sample argument 0"),
-        (lambda x: (x * 2) if (x * 3) > 0 else x, "a comparison", "the result of *"),
-        (lambda x: Value(math.sin(x)), "float()", "sample argument 0"),
-        (lambda x: Value(float(x.exp())), "float()", "the result of exp"),
-        (lambda x: Value.relu(x), "reading .data", "sample argument 0"),
-        (lambda x: Value(round(x, 2)), "round()", "sample argument 0"),
-        (lambda x: Value(x.item()), "item()", "sample argument 0"),
+        (lambda x: x * 2 if x.data > 0 else -x, "read .data of", "sample argument 0"),
+        (lambda x: (x * 2) if (x * 3) > 0 else x, "compared (>)", "the result of *"),
+        (lambda x: Value(math.sin(x)), "called float()", "sample argument 0"),
+        (lambda x: Value(float(x.exp())), "called float()", "the result of exp"),
+        (lambda x: Value.relu(x), "read .data of", "sample argument 0"),
+        (lambda x: Value(round(x, 2)), "called round() on", "sample argument 0"),
+        (lambda x: Value(x.item()), "called item() on", "sample argument 0"),
     ],
 )
 def test_python_branches_on_traced_values_are_refused(

@@ -133,51 +133,51 @@ class Tracer(Value):
 
     @property
     def data(self) -> float:  # type: ignore[override]
-        self._refuse("reading .data")
+        self._refuse("read .data of")
 
     def _refuse(self, how: str) -> NoReturn:
         raise TypeError(
-            f"compile: sample_loss used {how} of {self.trace.describe(self.index)}, whose value "
-            f"differs per sample; {_HOW}"
+            f"compile: sample_loss {how} {self.trace.describe(self.index)}, whose value differs "
+            f"per sample; {_HOW}"
         )
 
     def __repr__(self) -> str:
         return f"<traced {self.trace.describe(self.index)}>"
 
     def item(self) -> float:
-        self._refuse("item()")
+        self._refuse("called item() on")
 
     def __float__(self) -> float:
-        self._refuse("float() (or a math function)")
+        self._refuse("called float() (or a math function) on")
 
     def __int__(self) -> int:
-        self._refuse("int()")
+        self._refuse("called int() on")
 
     def __round__(self, ndigits: int | None = None) -> float:
-        self._refuse("round()")
+        self._refuse("called round() on")
 
     def __format__(self, spec: str) -> str:
         if not spec:
             return repr(self)
-        self._refuse("format()")
+        self._refuse("formatted")
 
     def __lt__(self, other: Any) -> bool:
-        self._refuse("a comparison (<)")
+        self._refuse("compared (<)")
 
     def __le__(self, other: Any) -> bool:
-        self._refuse("a comparison (<=)")
+        self._refuse("compared (<=)")
 
     def __gt__(self, other: Any) -> bool:
-        self._refuse("a comparison (>)")
+        self._refuse("compared (>)")
 
     def __ge__(self, other: Any) -> bool:
-        self._refuse("a comparison (>=)")
+        self._refuse("compared (>=)")
 
     def detach(self) -> Value:
-        self._refuse("detach()")
+        self._refuse("called detach() on")
 
     def backward(self, gradient: Any = 1.0, **kwargs: Any) -> None:
-        self._refuse("backward()")
+        self._refuse("called backward() on")
 
     @staticmethod
     def apply_op(op: Primitive, *operands: Any) -> Any:
