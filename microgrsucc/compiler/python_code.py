@@ -228,11 +228,11 @@ def generate_value(trace: Trace) -> tuple[Callable[..., Any], str]:
     emit_forward(plan, [i for i in range(n) if plan.live[i] and trace.kinds[i] == OP], expr, [0] * n, body)
     args = "".join(f", x{k}" for k in range(trace.nargs))
     params = "".join(f"p{j}, " for j in range(trace.param_count))
+    body.append(f"return {expr[trace.root]}")  # renamed with the rest
     lines = [
         f"def value(P{args}):",
         *([f"    {params}= P"] if trace.param_count else []),
         *(f"    {s}" for s in allocate(body)),
-        f"    return {expr[trace.root]}",
     ]
     return _define(lines, plan, "value")
 
