@@ -20,6 +20,7 @@ from __future__ import annotations
 import builtins
 import math
 import operator
+import threading
 import types
 from collections.abc import Callable
 from typing import Any
@@ -326,8 +327,16 @@ def component(tree: Tree, k: int) -> Tree:
     return tree if tree is RAISE else tree[k]
 
 
+_deriving = threading.Lock()  # the path explorer is one stack for all threads
+
+
 def derive(op: Primitive) -> OpCode:
     """The code of ``op``'s forward and partials, derived from its table entry."""
+    with _deriving:
+        return _derive(op)
+
+
+def _derive(op: Primitive) -> OpCode:
     args = tuple(placeholder(f"_A{i}") for i in range(op.arity))
     try:
         forward: Tree | None = _explore(lambda: _run(op.forward, args))
