@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from microgrsucc import render
-from microgrsucc.chapter import DEFAULTS, formulas, network
+from microgrsucc.cli.chapter import DEFAULTS, formulas, network
 
 FORMULAS = {
     "w2": "(A)  a1 * sigmoid'(z2) * (a2 - y)",

@@ -17,8 +17,10 @@ finite, in value and gradient, for logits of any size.
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Sequence
-from typing import Any, Literal, SupportsFloat
+from typing import Any, Literal, SupportsFloat, SupportsIndex
 
 from microgrsucc.engine import Operand, Value
 
@@ -43,6 +45,10 @@ def logsumexp(xs: Sequence[Operand]) -> Value:
 
     >>> round(logsumexp([1000.0, 1000.0]).data, 6)
     1000.693147
+
+    When every input is ``-inf`` the result is ``-inf``, as in PyTorch, and each input's
+    gradient is ``1/len(xs)``: the softmax's limit as the inputs fall together (PyTorch and
+    JAX give NaN there, from ``0/0``). Any ``+inf`` input makes it ``+inf``.
     """
     values = [_value(x) for x in xs]
     if not values:
@@ -50,7 +56,10 @@ def logsumexp(xs: Sequence[Operand]) -> Value:
     # Shifting by the max keeps every exp() in (0, 1]. The shift is a plain float, not a node:
     # the result does not depend on it, so it owes no gradient.
     m = max(v.data for v in values)
-    if m in (float("inf"), float("-inf")):
+    if m == -math.inf:
+        # The sum of the exps is 0, whose log the engine refuses; the mean is -inf as well.
+        return _reduce(values, "mean", "logsumexp")
+    if m == math.inf:
         m = 0.0
     total = (values[0] - m).exp()
     for v in values[1:]:
@@ -135,29 +144,43 @@ def binary_cross_entropy_with_logits(
     return _reduce(terms, reduction, "binary_cross_entropy_with_logits")
 
 
+def _is_index(t: object) -> bool:
+    """An integer class index: int, numpy integer, anything with ``__index__`` (but not a bool)."""
+    if isinstance(t, bool) or type(t).__name__ == "bool_":
+        return False
+    try:
+        operator.index(t)  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    return True
+
+
 def cross_entropy(
     input: Sequence[Operand] | Sequence[Sequence[Operand]],
-    target: int | Sequence[int],
+    target: SupportsIndex | Sequence[SupportsIndex],
     reduction: Reduction = "mean",
 ) -> Value:
     """Softmax cross-entropy from logits, with class-index targets (as ``torch.nn.functional.cross_entropy``).
 
-    ``input`` is one sample's logits with an ``int`` target, or a list of them with a list of
-    targets. Each sample costs ``logsumexp(logits) - logits[target]``.
+    ``input`` is one sample's logits with an integer target (an ``int``, a numpy integer, ...),
+    or a list of them with a list of targets. Each sample costs
+    ``logsumexp(logits) - logits[target]``.
 
     >>> round(cross_entropy([0.0, 0.0], 1).data, 6)  # log 2
     0.693147
     """
-    if isinstance(target, int):
-        samples: list[tuple[Sequence[Operand], int]] = [(input, target)]  # type: ignore[list-item]
+    if isinstance(target, (str, bytes)) or not hasattr(target, "__len__"):
+        samples: list[tuple[Sequence[Operand], object]] = [(input, target)]  # type: ignore[list-item]
     else:
-        if len(target) != len(input) or not input:
-            raise ValueError(f"cross_entropy: {len(input)} samples but {len(target)} targets")
-        samples = list(zip(input, target, strict=True))  # type: ignore[arg-type]
+        targets: Sequence[object] = target  # type: ignore[assignment]  # a list, tuple or array
+        if len(targets) != len(input) or not input:
+            raise ValueError(f"cross_entropy: {len(input)} samples but {len(targets)} targets")
+        samples = list(zip(input, targets, strict=True))  # type: ignore[arg-type]
     terms = []
     for logits, t in samples:
-        if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < len(logits):
+        index = operator.index(t) if _is_index(t) else -1  # type: ignore[arg-type]
+        if not 0 <= index < len(logits):
             raise ValueError(f"cross_entropy: target {t!r} is not a class index in [0, {len(logits)})")
         values = [_value(x) for x in logits]
-        terms.append(logsumexp(values) - values[t])
+        terms.append(logsumexp(values) - values[index])
     return _reduce(terms, reduction, "cross_entropy")

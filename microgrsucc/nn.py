@@ -5,30 +5,46 @@
 >>> score = model([0.5, -1.0])  # a Value: the last layer has one unit
 >>> len(model.parameters())
 337
+>>> [name for name, p in model.named_parameters()][:3]
+['L0.N0.w0', 'L0.N0.w1', 'L0.N0.b']
 
 Initialisation follows PyTorch's ``nn.Linear``: weights and biases uniform in
 ``±1/sqrt(fan_in)``. Pass ``seed`` (an int or a ``random.Random``) for the same weights every run.
+Parameters are named by where they sit (``L0.N1.w0``: layer 0, neuron 1, weight 0; ``b`` for a
+bias), and each parameter's ``label`` is its name, so pictures of the graph show it.
+``state_dict()`` and ``load_state_dict()`` save and load the weights as a plain dict of floats,
+which ``json`` and ``pickle`` both store; modules themselves pickle too.
 Losses are in ``microgrsucc.losses``, optimizers in ``microgrsucc.optim``.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from microgrsucc.engine import Operand, Value, zero_grad
 
 __all__ = ["ACTIVATIONS", "Module", "Neuron", "Layer", "MLP"]
 
+
+def _identity(v: Value) -> Value:
+    return v
+
+
 ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
     # Methods, not Value.relu itself: a Value subclass (Dual, a traced value) keeps its own ops.
-    "relu": lambda v: v.relu(),
-    "tanh": lambda v: v.tanh(),
-    "sigmoid": lambda v: v.sigmoid(),
-    "linear": lambda v: v,
+    "relu": operator.methodcaller("relu"),
+    "tanh": operator.methodcaller("tanh"),
+    "sigmoid": operator.methodcaller("sigmoid"),
+    "linear": _identity,
 }
-"""The activations a ``Neuron`` can apply to its weighted sum, by name."""
+"""The activations a ``Neuron`` can apply to its weighted sum, by name.
+
+Modules keep the name and look the function up when called, so they pickle by value.
+"""
 
 
 def _rng(seed: int | random.Random | None) -> random.Random:
@@ -47,11 +63,74 @@ class Module:
 
     def parameters(self) -> list[Value]:
         """The trainable Values, in a fixed order."""
-        return []
+        return [p for _, p in self.named_parameters()]
+
+    def named_parameters(self) -> Iterator[tuple[str, Value]]:
+        """``(name, parameter)`` pairs in the order of ``parameters()``, as in PyTorch."""
+        return iter(())
 
     def zero_grad(self) -> None:
         """Set the ``grad`` of every parameter to 0.0."""
         zero_grad(self.parameters())
+
+    def state_dict(self) -> dict[str, float]:
+        """Every parameter's value by name: a plain dict of floats, ready for ``json``.
+
+        >>> Neuron(2, seed=0).state_dict()
+        {'w0': 0.4870860536043755, 'w1': 0.3648026151120298, 'b': -0.11232874762687406}
+        """
+        return {name: p.data for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state_dict: Mapping[str, object]) -> None:
+        """Set the parameters from a dict such as ``state_dict()`` returns.
+
+        As PyTorch's ``strict=True``: the keys must be exactly this module's parameter names and
+        each value one real number (a float, an int, a numpy scalar or a Value). Otherwise it
+        raises ``ValueError`` (missing or unexpected keys, all named; a list or an array where
+        one number belongs) or ``TypeError`` (not a number), before any parameter is changed.
+
+        >>> a, b = Neuron(2, seed=0), Neuron(2, seed=1)
+        >>> b.load_state_dict(a.state_dict())
+        >>> b.state_dict() == a.state_dict()
+        True
+        """
+        if not isinstance(state_dict, Mapping):
+            kind = type(state_dict).__name__
+            raise TypeError(f"load_state_dict expects a dict of name -> number, got {kind}")
+        params = dict(self.named_parameters())
+        where = f"load_state_dict for {type(self).__name__}"
+        missing = [name for name in params if name not in state_dict]
+        unexpected = [name for name in state_dict if name not in params]
+        if missing or unexpected:
+            problems = []
+            if missing:
+                problems.append(f"missing keys {', '.join(map(repr, missing))}")
+            if unexpected:
+                problems.append(f"unexpected keys {', '.join(map(repr, unexpected))}")
+            raise ValueError(f"{where}: {'; '.join(problems)}")
+        values = {name: _parameter_value(where, name, state_dict[name]) for name in params}
+        for name, p in params.items():  # all checked: now nothing is left half-loaded
+            p.data = values[name]
+
+    def _label(self) -> None:
+        # Each module labels its parameters by their names; a containing module relabels them after.
+        for name, p in self.named_parameters():
+            p.label = name
+
+
+def _parameter_value(where: str, name: str, x: object) -> float:
+    """One entry of a state dict as a float; a sequence or array is the wrong shape."""
+    if isinstance(x, Value):
+        return x.data
+    if isinstance(x, numbers.Real) and not isinstance(x, bool):
+        return float(x)
+    shape = getattr(x, "shape", None)
+    if shape is not None and shape == ():  # a 0-d numpy array holds one number
+        return _parameter_value(where, name, x.item())  # type: ignore[attr-defined]
+    if shape is not None or (isinstance(x, (Sequence, set)) and not isinstance(x, (str, bytes))):
+        what = f"an array of shape {shape}" if shape is not None else f"a {type(x).__name__} of {len(x)}"  # type: ignore[arg-type]
+        raise ValueError(f"{where}: {name!r} is {what}, but the parameter is one number")
+    raise TypeError(f"{where}: {name!r} must be a real number, got {type(x).__name__}: {x!r:.40}")
 
 
 class Neuron(Module):
@@ -75,11 +154,11 @@ class Neuron(Module):
             raise ValueError(f"a Neuron needs at least one input, got nin={nin}")
         self.nin = nin
         self.activation = _check_activation(activation)
-        self._act = ACTIVATIONS[activation]
         rng = _rng(seed)
         bound = 1.0 / math.sqrt(nin)
         self.w = [Value(rng.uniform(-bound, bound)) for _ in range(nin)]
         self.b = Value(rng.uniform(-bound, bound)) if bias else None
+        self._label()
 
     def __call__(self, x: Sequence[Operand]) -> Value:
         if len(x) != self.nin:
@@ -89,10 +168,15 @@ class Neuron(Module):
         total = self.b if self.b is not None else next(terms)
         for term in terms:
             total = total + term
-        return self._act(total)
+        return ACTIVATIONS[self.activation](total)
 
     def parameters(self) -> list[Value]:
         return [*self.w] if self.b is None else [*self.w, self.b]
+
+    def named_parameters(self) -> Iterator[tuple[str, Value]]:
+        yield from ((f"w{k}", w) for k, w in enumerate(self.w))
+        if self.b is not None:
+            yield "b", self.b
 
     def __repr__(self) -> str:
         return f"Neuron(in_features={self.nin}, activation={self.activation!r}, bias={self.b is not None})"
@@ -116,6 +200,7 @@ class Layer(Module):
         self.nin, self.nout = nin, nout
         self.activation = _check_activation(activation)
         self.neurons = [Neuron(nin, activation, bias=bias, seed=rng) for _ in range(nout)]
+        self._label()
 
     def __call__(self, x: Sequence[Operand]) -> list[Value]:
         # A list even for one neuron, so a hidden layer of size 1 feeds the next layer
@@ -124,6 +209,10 @@ class Layer(Module):
 
     def parameters(self) -> list[Value]:
         return [p for n in self.neurons for p in n.parameters()]
+
+    def named_parameters(self) -> Iterator[tuple[str, Value]]:
+        for j, neuron in enumerate(self.neurons):
+            yield from ((f"N{j}.{name}", p) for name, p in neuron.named_parameters())
 
     def __repr__(self) -> str:
         bias = self.neurons[0].b is not None
@@ -169,6 +258,7 @@ class MLP(Module):
             Layer(sizes[i], sizes[i + 1], output_activation if i == last else activation, bias=bias, seed=rng)
             for i in range(len(nouts))
         ]
+        self._label()
 
     def __call__(self, x: Sequence[Operand]) -> Value | list[Value]:
         out: Sequence[Operand] = x
@@ -179,6 +269,10 @@ class MLP(Module):
 
     def parameters(self) -> list[Value]:
         return [p for layer in self.layers for p in layer.parameters()]
+
+    def named_parameters(self) -> Iterator[tuple[str, Value]]:
+        for i, layer in enumerate(self.layers):
+            yield from ((f"L{i}.{name}", p) for name, p in layer.named_parameters())
 
     def __repr__(self) -> str:
         rows = "".join(f"  ({i}): {layer!r}\n" for i, layer in enumerate(self.layers))

@@ -2,6 +2,8 @@
 
 An optimizer holds a list of parameters (leaf Values) and, on ``step()``, changes each one's
 ``data`` using its ``grad``; ``zero_grad()`` clears the gradients before the next ``backward()``.
+A gradient left as a Value by ``backward(create_graph=True)`` counts by its float value, so
+``data`` stays a float.
 
 >>> from microgrsucc import Value
 >>> w = Value(2.0)
@@ -46,6 +48,11 @@ class Optimizer:
         raise NotImplementedError
 
 
+def _grads(params: list[Value]) -> list[float]:
+    """Each parameter's gradient as a float (a Value after ``backward(create_graph=True)``)."""
+    return [g.data if isinstance(g, Value) else g for g in (p.grad for p in params)]
+
+
 def _check(name: str, value: float, ok: bool) -> None:
     # Messages as PyTorch words them, so a search for the error finds the same answers.
     if not ok:
@@ -74,15 +81,17 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         lr, momentum, wd = self.lr, self.momentum, self.weight_decay
+        grads = _grads(self.params)
         if momentum == 0.0:
-            for p in self.params:
-                p.data -= lr * (p.grad + wd * p.data)
+            for p, g in zip(self.params, grads, strict=True):
+                p.data -= lr * (g + wd * p.data)
             return
         if self._buffers is None:  # PyTorch starts the buffer at the first gradient, not at 0
-            self._buffers = [p.grad + wd * p.data for p in self.params]
+            self._buffers = [g + wd * p.data for p, g in zip(self.params, grads, strict=True)]
         else:
             self._buffers = [
-                momentum * b + p.grad + wd * p.data for b, p in zip(self._buffers, self.params, strict=True)
+                momentum * b + g + wd * p.data
+                for b, p, g in zip(self._buffers, self.params, grads, strict=True)
             ]
         for p, b in zip(self.params, self._buffers, strict=True):
             p.data -= lr * b
@@ -93,6 +102,10 @@ class Adam(Optimizer):
 
     ``g = grad + weight_decay * p``; ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g²``;
     at step ``t``: ``p -= lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)``.
+
+    ``eps=0`` is allowed, as in PyTorch, with PyTorch's result: a parameter whose gradients
+    have all been 0 becomes NaN (0/0), which ``detect_anomaly()`` reports at the next op that
+    uses it. Keep ``eps > 0`` to avoid that.
     """
 
     def __init__(
@@ -124,8 +137,12 @@ class Adam(Optimizer):
         step_size = self.lr / (1.0 - b1**self.t)
         v_scale = math.sqrt(1.0 - b2**self.t)
         m, v, eps, wd = self._m, self._v, self.eps, self.weight_decay
-        for i, p in enumerate(self.params):
-            g = p.grad + wd * p.data
+        for i, (p, grad) in enumerate(zip(self.params, _grads(self.params), strict=True)):
+            g = grad + wd * p.data
             m[i] = b1 * m[i] + (1.0 - b1) * g
             v[i] = b2 * v[i] + (1.0 - b2) * g * g
-            p.data -= step_size * m[i] / (math.sqrt(v[i]) / v_scale + eps)
+            denominator = math.sqrt(v[i]) / v_scale + eps
+            if denominator == 0.0:  # only with eps=0: divide as IEEE floats (and PyTorch) do
+                p.data -= step_size * (math.nan if m[i] == 0.0 else math.copysign(math.inf, m[i]))
+            else:
+                p.data -= step_size * m[i] / denominator

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import re
+import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from microgrsucc import __version__, drawing
-from microgrsucc.chapter import DEFAULTS, formulas
 from microgrsucc.cli import main
+from microgrsucc.cli.chapter import DEFAULTS, formulas
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -78,12 +79,6 @@ def test_demo_without_a_layout_program_writes_dot_and_says_how_to_get_one(
     assert "digraph" in (tmp_path / "chapter-network.dot").read_text(encoding="utf-8")
 
 
-def test_demo_into_a_folder_it_cannot_create(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    (tmp_path / "file").write_text("")
-    status, _, err = run(capsys, "demo", "--out", str(tmp_path / "file" / "sub"))
-    assert status == 2 and err.count("\n") == 1 and "cannot create the folder" in err
-
-
 # --- graph ---------------------------------------------------------------------------------
 
 
@@ -102,6 +97,65 @@ def test_graph_with_a_leading_minus(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "graph", "-x * 2", "--set", "x=3")[0] == 0  # argparse takes "-x * 2" as EXPR
 
 
+@pytest.mark.parametrize(
+    ("argv", "fixed"),
+    [
+        (["graph", "-x*2", "--set", "x=3"], "microgrsucc graph --set x=3 -- '-x*2'"),
+        (["graph", "--set", "x=3", "-(x+1)"], "microgrsucc graph --set x=3 -- '-(x+1)'"),
+        (["graph", "-x", "--set", "x=1"], "microgrsucc graph --set x=1 -- -x"),
+    ],
+)
+def test_a_leading_minus_without_dashes_gets_a_hint(
+    capsys: pytest.CaptureFixture[str], argv: list[str], fixed: str
+) -> None:
+    status, out, err = run(capsys, *argv)
+    assert (status, out) == (2, "")
+    assert err.count("\n") == 1
+    assert err.startswith("microgrsucc graph: error: the following arguments are required: EXPR; ")
+    expr = next(a for a in argv[1:] if a.startswith("-") and a != "--set")
+    assert (
+        f"; {expr} is taken for an option: an EXPR starting with a minus goes after --: {fixed} (see" in err
+    )
+    status, out, _ = run(capsys, *shlex.split(fixed)[1:])  # the command it suggests works
+    assert (status, out.split(" = ")[0]) == (0, expr)
+
+
+def test_the_hint_is_only_for_a_missing_expr(capsys: pytest.CaptureFixture[str]) -> None:
+    _, _, err = run(capsys, "graph", "x", "--set", "x=1", "-y")
+    assert "unrecognized arguments: -y" in err and "goes after --" not in err
+
+
+def test_pi_and_e_are_constants(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "graph", "sin(pi * x) + e", "--set", "x=0.5")
+    assert (status, err) == (0, "")
+    assert out.splitlines()[0] == f"sin(pi * x) + e = {1.0 + math.e!r}"
+    assert float(out.splitlines()[1].removeprefix("d/dx = ")) == pytest.approx(0.0, abs=1e-15)
+    assert run(capsys, "graph", "pi")[1] == f"pi = {math.pi!r}\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "printed", "warning"),
+    [
+        (["sqrt(x)", "--set", "x=0"], "d/dx = inf", "d/dx is infinite at x=0.0"),
+        (["x**0.5 + y", "--set", "x=0", "--set", "y=2"], "d/dx = inf", "d/dx is infinite at x=0.0, y=2.0"),
+        (
+            ["sqrt(x) * 0 + y", "--set", "x=0", "--set", "y=1"],
+            "d/dx = nan",
+            "d/dx is undefined (NaN) at x=0.0",
+        ),
+    ],
+)
+def test_an_infinite_or_nan_derivative_is_printed_with_a_warning(
+    capsys: pytest.CaptureFixture[str], argv: list[str], printed: str, warning: str
+) -> None:
+    status, out, err = run(capsys, "graph", *argv)
+    assert status == 0  # the derivative is what the calculus gives there, as torch computes it
+    assert printed in out.splitlines()
+    assert err.count("\n") == 1
+    assert err.startswith(f"microgrsucc graph: warning: {warning}")
+    assert "d/dy" not in err  # only the non-finite one
+
+
 @pytest.mark.parametrize("suffix", [".dot", ".gv"])
 def test_graph_writes_dot_without_a_layout_program(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, no_layout_program: None, suffix: str
@@ -111,8 +165,8 @@ def test_graph_writes_dot_without_a_layout_program(
     status, out, _ = run(capsys, "graph", "x * x + 1", "--set", "x=3", "-o", str(path), "--rankdir", "TB")
     assert status == 0 and out.endswith(f"wrote {path}\n")
     text = path.read_text(encoding="utf-8")
-    assert "rankdir=TB" in text and "x | data 3.0000 | grad 6.0000" in text
-    assert 'label="*"' in text and 'label="+"' in text
+    assert "rankdir=TB" in text and ">x</FONT>" in text and "data 3.0000" in text and "grad 6.0000" in text
+    assert "\u00d7</FONT>" in text and "+</FONT>" in text  # the ops * and +
 
 
 @pytest.mark.dot
@@ -170,6 +224,16 @@ USER_ERRORS = [
     (["graph", "x", "--rankdi", "XY"], "invalid choice: 'XY'"),
     (["graph"], "the following arguments are required: EXPR"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["graph", "x", "--set", "x=1", "--set", "pi=3"], "--set pi: pi is a constant in expressions"),
+    (["graph", "x", "--set", "x=1", "extra"], "microgrsucc graph: error: unrecognized arguments: extra"),
+    (["graph", "x", "--set", "x=1", "--bogus"], "microgrsucc graph: error: unrecognized arguments: --bogus"),
+    (
+        ["demo", "extra"],
+        "microgrsucc demo: error: unrecognized arguments: extra (see microgrsucc demo --help)",
+    ),
+    (["demo", "--bogus"], "microgrsucc demo: error: unrecognized arguments: --bogus"),
+    (["demo", "--rankdir", "XY"], "microgrsucc demo: error: argument --rankdir: invalid choice: 'XY'"),
+    (["demo", "--out"], "microgrsucc demo: error: argument --out: expected one argument"),
 ]
 
 
@@ -177,9 +241,7 @@ USER_ERRORS = [
 def test_user_errors_print_one_line_and_exit_2(
     capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    start = time.perf_counter()
     status, out, err = run(capsys, *argv)
-    assert time.perf_counter() - start < 1.0
     assert status == 2
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("microgrsucc")
@@ -187,13 +249,31 @@ def test_user_errors_print_one_line_and_exit_2(
     assert "Traceback" not in err
 
 
-def test_an_unwritable_output_path(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_graph_makes_the_folder_of_its_output_as_demo_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     pytest.importorskip("graphviz")
-    target = tmp_path / "missing" / "g.dot"
+    target = tmp_path / "missing" / "deeper" / "g.dot"
     status, out, err = run(capsys, "graph", "x", "--set", "x=1", "-o", str(target))
+    assert (status, err) == (0, "")
+    assert out.endswith(f"wrote {target}\n")
+    assert "digraph" in target.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("command", ["graph", "demo"])
+def test_a_folder_that_cannot_be_made_is_refused_before_anything_is_printed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    (tmp_path / "file").write_text("")
+    folder = tmp_path / "file" / "sub"
+    argv = ["graph", "x", "--set", "x=1", "-o", str(folder / "g.dot")] if command == "graph" else []
+    if command == "demo":
+        argv = ["demo", "--out", str(folder)]
+    status, out, err = run(capsys, *argv)
     assert status == 2
-    assert out.startswith("x = 1.0")  # the numbers are printed before the file is tried
-    assert err == f"microgrsucc graph: error: cannot write {target}: No such file or directory\n"
+    assert err == f"microgrsucc {command}: error: cannot create the folder {folder}: Not a directory\n"
+    if command == "graph":
+        assert out == ""  # demo prints its table first: its picture is a by-product
 
 
 def test_no_layout_program_for_a_png(
@@ -233,11 +313,9 @@ def test_the_console_script_runs(tmp_path: Path) -> None:
     assert done.stdout.splitlines()[:2] == ["x * x = 9.0", "d/dx = 6.0"]
     assert (tmp_path / "g.gv").exists()
 
-    start = time.perf_counter()
     done = subprocess.run(
         [*console_script(), "graph", "10**10**10"], capture_output=True, text=True, timeout=30
     )
-    assert time.perf_counter() - start < 5.0  # the process itself; the error path is instant
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == (
         "microgrsucc graph: error: 10.0 ** 10000000000.0: the result is too large for a float\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -249,6 +250,38 @@ def test_cross_entropy_batch_is_the_mean() -> None:
 def test_cross_entropy_target_must_be_a_class_index(target: int) -> None:
     with pytest.raises(ValueError, match="not a class index"):
         cross_entropy([Value(0.0), Value(1.0)], target)
+
+
+@pytest.mark.parametrize("target", [np.int64(1), np.int32(1), np.uint8(1)])
+def test_cross_entropy_takes_any_integer_class_index(target: np.integer) -> None:
+    values = [Value(0.0), Value(2.0)]
+    loss = cross_entropy(values, target)  # type: ignore[arg-type]
+    assert loss.data == cross_entropy([0.0, 2.0], 1).data
+    assert grads(loss, values) == pytest.approx([sigmoid(-2.0), -sigmoid(-2.0)])
+    batch = cross_entropy([[0.0, 2.0], [1.0, 0.0]], np.array([1, 0]))  # type: ignore[arg-type]
+    assert batch.data == cross_entropy([[0.0, 2.0], [1.0, 0.0]], [1, 0]).data
+
+
+@pytest.mark.parametrize("target", [1.0, np.float64(1.0), np.bool_(True), "1", None])
+def test_cross_entropy_refuses_what_is_not_an_integer(target: object) -> None:
+    with pytest.raises(ValueError, match="not a class index"):
+        cross_entropy([0.0, 2.0], target)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_logsumexp_of_all_minus_infinity_is_minus_infinity_with_a_finite_gradient(n: int) -> None:
+    values = [Value(-math.inf) for _ in range(n)]
+    out = logsumexp(values)
+    assert out.data == -math.inf  # as torch.logsumexp
+    assert grads(out, values) == [1.0 / n] * n  # the softmax of equal inputs
+
+
+def test_logsumexp_with_infinite_inputs() -> None:
+    assert logsumexp([-math.inf, 0.0]).data == 0.0
+    assert logsumexp([-math.inf, math.inf]).data == math.inf
+    assert logsumexp([math.inf, math.inf]).data == math.inf
+    values = [Value(-math.inf), Value(1.0)]
+    assert grads(logsumexp(values), values) == [0.0, 1.0]
 
 
 # --- shared checks -----------------------------------------------------------------------------

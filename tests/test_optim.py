@@ -7,7 +7,7 @@ import math
 import pytest
 from hypothesis import given
 
-from microgrsucc import Value
+from microgrsucc import Value, detect_anomaly
 from microgrsucc.optim import SGD, Adam, Optimizer
 from microgrsucc.testing.strategies import reals
 
@@ -141,3 +141,49 @@ def test_a_parameter_given_twice_raises() -> None:
     p = Value(1.0)
     with pytest.raises(ValueError, match="more than once"):
         SGD([p, p], lr=0.1)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: SGD([p], lr=0.1),
+        lambda p: SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01),
+        lambda p: Adam([p], lr=0.1, weight_decay=0.01),
+    ],
+)
+def test_a_step_after_create_graph_uses_the_gradients_float_value(make: object) -> None:
+    p, q = Value(2.0), Value(2.0)
+    opt_p, opt_q = make(p), make(q)  # type: ignore[operator]
+    for _ in range(2):
+        opt_p.zero_grad()
+        (p * p).backward(create_graph=True)
+        assert isinstance(p.grad, Value)
+        opt_p.step()
+        opt_q.zero_grad()
+        (q * q).backward()
+        opt_q.step()
+        assert type(p.data) is float  # not a Value: the parameter is not corrupted
+        assert p.data == q.data
+
+
+def test_adam_with_eps_zero_gives_pytorchs_nan_for_a_zero_gradient() -> None:
+    p = Value(1.0)
+    opt = Adam([p], lr=0.1, eps=0.0)
+    (0.0 * p).backward()
+    opt.step()  # torch.optim.Adam(eps=0) gives 0/0 = nan here; no ZeroDivisionError
+    assert math.isnan(p.data)
+    with detect_anomaly(), pytest.raises(FloatingPointError, match="nan"):
+        p * 2.0  # as the docstring promises, the next op that uses it reports the NaN
+
+
+def test_adam_with_eps_zero_steps_normally_and_divides_by_zero_as_floats_do() -> None:
+    p = Value(1.0)
+    opt = Adam([p], lr=0.1, eps=0.0)
+    (3.0 * p).backward()
+    opt.step()
+    assert p.data == pytest.approx(0.9)  # the first step is lr * g / |g|
+    tiny = Value(1.0)
+    opt = Adam([tiny], lr=0.1, eps=0.0)
+    (1e-200 * tiny).backward()  # g * g underflows to 0 while g does not: g / 0 = inf
+    opt.step()
+    assert tiny.data == -math.inf

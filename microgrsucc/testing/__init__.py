@@ -6,8 +6,15 @@
 the rest of this package needs nothing beyond the engine.
 """
 
-from microgrsucc.engine import detect_anomaly
+from microgrsucc.core import detect_anomaly
 from microgrsucc.testing.checks import GradcheckError, gradcheck, gradgradcheck
-from microgrsucc.testing.numeric import central_difference
+from microgrsucc.testing.numeric import central_difference, differences_are_stable
 
-__all__ = ["GradcheckError", "central_difference", "detect_anomaly", "gradcheck", "gradgradcheck"]
+__all__ = [
+    "GradcheckError",
+    "central_difference",
+    "detect_anomaly",
+    "differences_are_stable",
+    "gradcheck",
+    "gradgradcheck",
+]

@@ -53,6 +53,7 @@ def gradcheck(
     return _compare("gradcheck", evaluate, floats, derivatives, what, eps, atol, rtol, raise_exception)
 
 
+# The same parameters as gradcheck's, spelled out (not **kwargs) so help() and mypy show them.
 def gradgradcheck(
     f: Callable[..., Any],
     *args: SupportsFloat,

@@ -1,7 +1,8 @@
 """A safe parser for arithmetic expressions typed by a user, evaluated with Values.
 
-The grammar: numbers, variable names, ``+ - * / **``, unary minus (and plus), parentheses and
-calls of one argument to the unary ops of the table (``exp``, ``log``, ``tanh``, ...). The text is parsed
+The grammar: numbers, the constants ``pi`` and ``e``, variable names, ``+ - * / **``, unary
+minus (and plus), parentheses and calls of one argument to the unary ops of the table
+(``exp``, ``log``, ``tanh``, ...). The text is parsed
 with ``ast`` and every node checked against that grammar; nothing is ever passed to ``eval``.
 
 >>> e = parse("tanh(x * y) + 1")
@@ -9,6 +10,8 @@ with ``ast`` and every node checked against that grammar; nothing is ever passed
 ('x', 'y')
 >>> e.evaluate({"x": 0.0, "y": 2.0}).data
 1.0
+>>> parse("sin(pi * x)").variables
+('x',)
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from microgrsucc import functions, ops
 from microgrsucc.core import op_error
 from microgrsucc.engine import Value
 
-__all__ = ["FUNCTIONS", "Expression", "ExpressionError", "parse"]
+__all__ = ["CONSTANTS", "FUNCTIONS", "Expression", "ExpressionError", "parse"]
+
+CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
+"""Names an expression may use as numbers (as in ``math``); they are not variables."""
 
 FUNCTIONS: dict[str, Callable[[Value], Value]] = {
     name: f for name, f in functions.FUNCTIONS.items() if ops.PRIMITIVES[name].arity == 1
@@ -130,7 +136,9 @@ def parse(text: str) -> Expression:
         if name.id in FUNCTIONS and id(name) not in called:
             raise ExpressionError(f"{name.id} is a function: write {name.id}(...)")
     # ast.walk goes breadth first; list the variables in the order they are written.
-    written = sorted((n.lineno, n.col_offset, n.id) for n in names if id(n) not in called)
+    written = sorted(
+        (n.lineno, n.col_offset, n.id) for n in names if id(n) not in called and n.id not in CONSTANTS
+    )
     return Expression(text, tree, tuple(dict.fromkeys(name for _, _, name in written)))
 
 
@@ -212,7 +220,8 @@ def _evaluate(tree: ast.expr, env: Mapping[str, Value]) -> Value:
         if number is not None:
             results[node] = Value(number)
         elif isinstance(node, ast.Name):
-            results[node] = env[node.id]
+            constant = CONSTANTS.get(node.id)
+            results[node] = env[node.id] if constant is None else Value(constant, label=node.id)
         elif not children_done:
             stack.append((node, True))
             stack.extend((child, False) for child in _operands(node))

@@ -1,24 +1,28 @@
 """The ``microgrsucc`` command line: ``demo`` (the book chapter's example) and ``graph EXPR``.
 
 Every mistake it can explain (a bad expression, a missing ``--set``, a domain error, a file it
-cannot write, no layout program) prints one line on stderr and exits with status 2.
+cannot write, no layout program) prints one line on stderr and exits with status 2. A
+derivative that is infinite or NaN (``sqrt(x)`` at 0) is printed, with a warning line on stderr,
+and the status stays 0: it is the value the calculus (and PyTorch) gives there. ``demo --out
+DIR`` and ``graph -o FILE`` both make the folder they write into when it does not exist.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import shlex
 import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import microgrsucc
-from microgrsucc import chapter
-from microgrsucc.drawing import FORMATS, LayoutProgramError, render
+from microgrsucc.cli import chapter
+from microgrsucc.cli.expr import CONSTANTS, FUNCTIONS, parse
+from microgrsucc.drawing import FORMATS, RANKDIRS, LayoutProgramError, render
 from microgrsucc.engine import Value
-from microgrsucc.expr import FUNCTIONS, parse
 
 # The errors a user can cause (the engine's domain errors are ValueError and ArithmeticError);
 # anything else is a bug and keeps its traceback.
@@ -32,16 +36,42 @@ class _UserError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, expression: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.expression = expression  # whether a stray "-..." argument is likely a negative EXPR
+        self.arguments: list[str] = []
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self.arguments = list(sys.argv[1:] if args is None else args)  # for error()'s hint
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str) -> NoReturn:
         # One line instead of argparse's usage block, like every other error here.
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {message}{self._minus_hint(message)} (see {self.prog} --help)\n")
+
+    def _minus_hint(self, message: str) -> str:
+        """argparse takes an EXPR such as "-x*2" for an unknown option; say how to pass it."""
+        if not self.expression or "EXPR" not in message:
+            return ""
+        for arg in self.arguments:
+            if arg == "--":
+                break
+            if arg.startswith("-") and not arg.startswith("--") and arg not in self._option_string_actions:
+                rest = [a for a in self.arguments if a is not arg]
+                fixed = shlex.join([*self.prog.split(), *rest, "--", arg])
+                return f"; {arg} is taken for an option: an EXPR starting with a minus goes after --: {fixed}"
+        return ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = _parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # said by the command's own parser, so the line starts "microgrsucc demo:"
+            getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as done:  # --help, --version and usage errors: return, don't exit
         return done.code if isinstance(done.code, int) else 2
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
@@ -76,23 +106,28 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="the book chapter's network: engine gradients beside the chapter's formulas, and its picture",
-        description="Build the chapter's two-layer sigmoid network (microgrsucc.chapter.DEFAULTS), run "
+        description="Build the chapter's two-layer sigmoid network (microgrsucc.cli.chapter.DEFAULTS), run "
         "backward(), print each weight's and bias's gradient beside the chapter's formula, and write "
-        f"{_DEMO_NAME}.png and {_DEMO_NAME}.svg into DIR.",
+        f"into DIR (made if it does not exist) the network ({_DEMO_NAME}.png, .svg), the page that "
+        f"steps through backward() ({_DEMO_NAME}.html), and the paths of the chain rule for w1 and w2 "
+        f"({_DEMO_NAME}-w1.png, {_DEMO_NAME}-w2.png).",
     )
     demo.add_argument(
         "--out", metavar="DIR", type=Path, default=Path("."), help="where to write (default: .)"
     )
-    _add_rankdir(demo)
-    demo.set_defaults(run=_demo, prog="microgrsucc demo")
+    _add_rankdir(demo, default="TB")
+    demo.set_defaults(run=_demo, prog="microgrsucc demo", parser=demo)
 
     graph = commands.add_parser(
         "graph",
         help="evaluate an expression, print its derivatives and draw its graph",
         description="Evaluate EXPR with Values, run backward() and print its value and its derivative "
-        "with respect to each variable. EXPR may use numbers, variables, + - * / **, unary minus, "
-        f"parentheses and the functions {' '.join(FUNCTIONS)}. "
-        'An EXPR that starts with a minus goes after --: microgrsucc graph --set x=1 -- "-x*2"',
+        "with respect to each variable. EXPR may use numbers, the constants pi and e, variables, "
+        f"+ - * / **, unary minus, parentheses and the functions {' '.join(FUNCTIONS)}. "
+        'An EXPR that starts with a minus goes after --: microgrsucc graph --set x=1 -- "-x*2". '
+        "A derivative that is infinite or NaN is printed with a warning on stderr (the status stays 0). "
+        "The folder of -o FILE is made if it does not exist, as demo --out does.",
+        expression=True,
     )
     graph.add_argument("expr", metavar="EXPR", help='for example "tanh(x*w + b)"')
     graph.add_argument(
@@ -104,16 +139,25 @@ def _parser() -> argparse.ArgumentParser:
         help="a variable's value; once per variable",
     )
     graph.add_argument(
-        "-o", metavar="FILE", dest="output", type=Path, help="write the graph: .png .svg .pdf .dot or .gv"
+        "-o",
+        metavar="FILE",
+        dest="output",
+        type=Path,
+        help="write the graph: .png .svg .pdf .html (a page that steps through backward()) .dot or .gv",
     )
     _add_rankdir(graph)
-    graph.set_defaults(run=_graph, prog="microgrsucc graph")
+    graph.set_defaults(run=_graph, prog="microgrsucc graph", parser=graph)
     return parser
 
 
-def _add_rankdir(parser: argparse.ArgumentParser) -> None:
+def _add_rankdir(parser: argparse.ArgumentParser, default: str = "LR") -> None:
     parser.add_argument(
-        "--rankdir", choices=("LR", "TB"), default="LR", help="left to right or top to bottom (default: LR)"
+        "--rankdir",
+        type=str.upper,
+        choices=RANKDIRS,
+        default=default,
+        help=f"the direction of the picture, in any case: LR left to right, TB top to bottom, RL, BT "
+        f"(default: {default})",
     )
 
 
@@ -125,7 +169,7 @@ def _demo(args: argparse.Namespace) -> int:
     net = chapter.network(**values)
     net.C.backward()
     expected = chapter.formulas(**values)
-    print("The book chapter's network, at microgrsucc.chapter.DEFAULTS:")
+    print("The book chapter's network, at microgrsucc.cli.chapter.DEFAULTS:")
     print("  " + "  ".join(f"{name}={v:g}" for name, v in values.items()))
     print(f"  cost C = 1/2 (y - a2)**2 = {net.C.data:.12f}")
     print()
@@ -136,19 +180,31 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"  dC/d{name} {formula:<4}{engine:>17.12f}{book:>18.12f}{engine - book:>12.1e}")
     print()
 
+    _make_folder(args.out)
+    pictures: list[tuple[str, Value | None, str]] = [
+        (f"{_DEMO_NAME}.png", None, "the network, each arrow with its local derivative"),
+        (f"{_DEMO_NAME}.svg", None, ""),
+        (f"{_DEMO_NAME}.html", None, "open it in a browser: backward() step by step"),
+        (f"{_DEMO_NAME}-w1.png", net.w1, "the chain rule for w1, formula (B)"),
+        (f"{_DEMO_NAME}-w2.png", net.w2, "the chain rule for w2, formula (A)"),
+    ]
     try:
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise _UserError(f"cannot create the folder {args.out}: {err.strerror}") from None
-    try:
-        for suffix in (".png", ".svg"):
-            path = render(net.C, args.out / f"{_DEMO_NAME}{suffix}", rankdir=args.rankdir)
-            print(f"wrote {path}")
+        for name, highlight, note in pictures:
+            path = render(net.C, args.out / name, rankdir=args.rankdir, highlight=highlight)
+            print(f"wrote {path}" + (f"  ({note})" if note else ""))
     except LayoutProgramError as err:
         # Still leave something to look at: the DOT text needs no layout program.
         path = render(net.C, args.out / f"{_DEMO_NAME}.dot", rankdir=args.rankdir)
         raise _UserError(f"{err} (wrote {path} instead)") from None
     return 0
+
+
+def _make_folder(folder: Path) -> None:
+    """Make ``folder`` and its parents, as ``mkdir -p``: demo --out and graph -o both do."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _UserError(f"cannot create the folder {folder}: {err.strerror}") from None
 
 
 # --- graph -------------------------------------------------------------------------------------
@@ -167,15 +223,26 @@ def _graph(args: argparse.Namespace) -> int:
         )
     unused = [name for name in values if name not in expression.variables]
     if unused:
-        raise _UserError(f"--set {unused[0]}: the expression has no variable {unused[0]}")
+        name = unused[0]
+        if name in CONSTANTS:
+            raise _UserError(f"--set {name}: {name} is a constant in expressions ({CONSTANTS[name]!r})")
+        raise _UserError(f"--set {name}: the expression has no variable {name}")
 
     leaves = {name: Value(values[name], label=name) for name in expression.variables}
     root = expression.evaluate(leaves)
     root.backward()
+    if args.output is not None:
+        _make_folder(args.output.parent)  # before printing: a folder it cannot make is an error alone
     width = max((len(name) for name in leaves), default=0)
     print(f"{' '.join(args.expr.split())} = {root.data!r}")
     for name, leaf in leaves.items():
         print(f"d/d{name:<{width}} = {float(leaf.grad)!r}")
+    for name, leaf in leaves.items():
+        slope = float(leaf.grad)
+        if not math.isfinite(slope):
+            why = "infinite" if math.isinf(slope) else "undefined (NaN)"
+            point = ", ".join(f"{n}={values[n]!r}" for n in leaves)
+            print(f"{args.prog}: warning: d/d{name} is {why} at {point}", file=sys.stderr)
     if args.output is not None:
         print(f"wrote {render(root, args.output, rankdir=args.rankdir)}")
     return 0
