@@ -297,6 +297,7 @@ def test_detect_anomaly_raises_as_eager_does() -> None:
         (lambda x: Value.relu(x), "read .data of", "sample argument 0"),
         (lambda x: Value(round(x, 2)), "called round() on", "sample argument 0"),
         (lambda x: Value(x.item()), "called item() on", "sample argument 0"),
+        (lambda x: x * 2 if x - 1 else x, "tested the truth of", "the result of -"),
     ],
 )
 def test_python_branches_on_traced_values_are_refused(

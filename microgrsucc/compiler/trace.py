@@ -161,6 +161,9 @@ class Tracer(Value):
             return repr(self)
         self._refuse("formatted")
 
+    def __bool__(self) -> bool:
+        self._refuse("tested the truth of")
+
     def __lt__(self, other: Any) -> bool:
         self._refuse("compared (<)")
 
