@@ -53,6 +53,10 @@ class CustomOp:
         self._forward = lift(primitive)
 
     def __call__(self, *operands: Operand) -> Value:
+        for x in operands:  # a traced value (microgrsucc.compile) records the op instead
+            apply_op = getattr(x.__class__, "apply_op", None)
+            if apply_op is not None:
+                return apply_op(self.primitive, *operands)  # type: ignore[no-any-return]
         if any(x.__class__ is Dual for x in operands):
             if len(operands) != self.primitive.arity:
                 raise TypeError(
