@@ -15,11 +15,13 @@ settings.register_profile(
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
-# For the tests marked slow, whatever profile is loaded: thousands of examples each.
+# For the tests marked slow, whatever profile is loaded: thousands of examples each
+# (the same ones on every CI run, as the ci profile's).
 settings.register_profile(
     "thorough",
     max_examples=5000,
     deadline=None,
+    derandomize=bool(os.environ.get("CI")),
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
