@@ -62,7 +62,6 @@ _FILL = {"root": "#d6e9f8", "leaf": "#fff1c9", "interior": "#ffffff", "start": "
 _DERIVATIVE_INK = "#1c5d99"
 _ROLE_INK = "#8a5a00"
 # The op's symbol as it is printed: a typographic minus, times and division sign read at any size.
-_SYMBOLS = {"-": "\u2212", "*": "\u00d7", "/": "\u00f7", "neg": "\u2212x"}
 _EDGE_NOTE = (
     "On each arrow: the local derivative \u2202(op output)/\u2202(input) at these values.",
     "A node's grad = the sum over its arrows of (grad of the op's output) \u00d7 (the arrow's number).",
@@ -263,9 +262,9 @@ def _value_node(
 
 
 def _op_node(dot: Any, node: Value, op_id: str, *, on_path: bool | None) -> None:
-    op = node.op
+    op = node.primitive
     assert op is not None
-    symbol = _SYMBOLS.get(op, op)
+    symbol = op.symbol
     short = len(symbol) <= 2
     ink = _FAINT if on_path is False else _INK
     _node(

@@ -46,12 +46,13 @@ class Primitive:
     ``operator`` makes it a Python operator too (``"add"``: ``__add__`` and ``__radd__``).
     ``domain`` says where tests draw its arguments, away from kinks and domain edges: per
     argument, a tuple of intervals; ``DEFAULT_DOMAIN`` for each argument when not given.
+    ``symbol`` is how pictures write it (the name when not given).
 
     >>> mul.forward(3.0, 4.0), mul.derivative(FLOAT, 3.0, 4.0, 12.0)
     (12.0, (4.0, 3.0))
     """
 
-    __slots__ = ("name", "arity", "forward", "derivative", "constant", "operator", "domain")
+    __slots__ = ("name", "arity", "forward", "derivative", "constant", "operator", "domain", "symbol")
 
     def __init__(
         self,
@@ -62,6 +63,7 @@ class Primitive:
         *,
         operator: str | None = None,
         domain: Domain | None = None,
+        symbol: str | None = None,
     ) -> None:
         self.name = name
         self.arity = arity
@@ -72,6 +74,7 @@ class Primitive:
         self.constant = not callable(derivative)
         self.operator = operator
         self.domain: Domain = domain if domain is not None else (DEFAULT_DOMAIN,) * arity
+        self.symbol = symbol or name  # how pictures write the op
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}/{self.arity}>"
@@ -80,7 +83,7 @@ class Primitive:
         # A built-in pickles by name, so an unpickled graph shares the table's entries.
         if PRIMITIVES.get(self.name) is self:
             return (_builtin, (self.name,))
-        return (_custom, (self.name, self.arity, self.forward, self.derivative, self.domain))
+        return (_custom, (self.name, self.arity, self.forward, self.derivative, self.domain, self.symbol))
 
 
 def _builtin(name: str) -> Primitive:
@@ -88,9 +91,9 @@ def _builtin(name: str) -> Primitive:
 
 
 def _custom(
-    name: str, arity: int, forward: Callable[..., float], derivative: Derivative, domain: Domain
+    name: str, arity: int, forward: Callable[..., float], derivative: Derivative, domain: Domain, symbol: str
 ) -> Primitive:
-    return Primitive(name, arity, forward, derivative, domain=domain)
+    return Primitive(name, arity, forward, derivative, domain=domain, symbol=symbol)
 
 
 # --- forwards that need a domain check or a numerically stable form -------------------------
@@ -218,14 +221,16 @@ _POSITIVE = ((1e-2, 1e3),)
 
 #                      name      arity forward        d/d(inputs) given (F, inputs..., out)
 add = Primitive("+", 2, operator.add, (1.0, 1.0), operator="add", domain=(_WIDE, _WIDE))
-sub = Primitive("-", 2, operator.sub, (1.0, -1.0), operator="sub", domain=(_WIDE, _WIDE))
-mul = Primitive("*", 2, operator.mul, lambda F, x, y, out: (y, x), operator="mul", domain=(_MID, _MID))
+sub = Primitive("-", 2, operator.sub, (1.0, -1.0), operator="sub", domain=(_WIDE, _WIDE), symbol="\u2212")
+mul = Primitive(
+    "*", 2, operator.mul, lambda F, x, y, out: (y, x), operator="mul", domain=(_MID, _MID), symbol="\u00d7"
+)
 div = Primitive(
     "/", 2, _div, lambda F, x, y, out: (1.0 / y, -out / y),
-    operator="truediv", domain=(_MID, ((-30.0, -0.1), (0.1, 30.0))),
+    operator="truediv", domain=(_MID, ((-30.0, -0.1), (0.1, 30.0))), symbol="\u00f7",
 )  # fmt: skip
 pow = Primitive("**", 2, _pow, _pow_partials, domain=(((0.1, 5.0),), ((-3.0, 3.0),)))
-neg = Primitive("neg", 1, operator.neg, -1.0, operator="neg", domain=(_WIDE,))
+neg = Primitive("neg", 1, operator.neg, -1.0, operator="neg", domain=(_WIDE,), symbol="\u2212x")
 abs_ = Primitive("abs", 1, abs, lambda F, x, out: _sign(F.value(x)), operator="abs", domain=(_NOT_ZERO,))
 exp = Primitive("exp", 1, math.exp, lambda F, x, out: out, domain=(((-20.0, 20.0),),))
 log = Primitive("log", 1, _log, lambda F, x, out: 1.0 / x, domain=(_POSITIVE,))

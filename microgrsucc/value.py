@@ -73,6 +73,11 @@ class Value(OpMethods):
     # --- inspection ----------------------------------------------------------------------------
 
     @property
+    def primitive(self) -> Primitive | None:
+        """The table's entry (``ops.Primitive``) that produced this node, or None for a leaf."""
+        return self._op
+
+    @property
     def op(self) -> str | None:
         """The name of the op that produced this node (``"*"``, ``"tanh"``, ...), or None for a leaf."""
         return None if self._op is None else self._op.name
@@ -81,13 +86,9 @@ class Value(OpMethods):
     def inputs(self) -> tuple[Value, ...]:
         """The nodes this one was computed from, in operand order (empty for a leaf)."""
         op = self._op
-        if op is None:
-            return ()
-        if op.arity == 1:
-            return (self._a,)
-        if op.arity == 2:
-            return (self._a, self._b)
-        return tuple(self._a)
+        if op is None or op.arity > 2:
+            return () if op is None else tuple(self._a)
+        return (self._a,) if op.arity == 1 else (self._a, self._b)
 
     @property
     def is_leaf(self) -> bool:

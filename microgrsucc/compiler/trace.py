@@ -33,8 +33,7 @@ _HOW = (
 
 def primitive_of(v: Value) -> Primitive | None:
     """The primitive that made ``v`` (None for a leaf)."""
-    op: Primitive | None = v._op
-    return op
+    return v.primitive
 
 
 class Trace:
