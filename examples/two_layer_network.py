@@ -16,14 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from microgrsucc import render
-from microgrsucc.chapter import DEFAULTS, formulas, network
-
-FORMULAS = {
-    "w2": "(A)  a1 * sigmoid'(z2) * (a2 - y)",
-    "w1": "(B)  a0 * sigmoid'(z1) * (a2 - y) * sigmoid'(z2) * w2",
-    "b2": "     sigmoid'(z2) * (a2 - y)",
-    "b1": "     sigmoid'(z1) * w2 * sigmoid'(z2) * (a2 - y)",
-}
+from microgrsucc.cli.chapter import DEFAULTS, compare
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,18 +24,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("."), help="folder for the picture (default: .)")
     args = parser.parse_args(argv)
 
-    net = network(**DEFAULTS)
-    net.C.backward()
-    by_hand = formulas(**DEFAULTS)
+    net, rows = compare(DEFAULTS)
     print("inputs: " + ", ".join(f"{name}={value:g}" for name, value in DEFAULTS.items()))
     print(f"cost C = 1/2 (y - a2)**2 = {net.C.data:.6f}")
     print(f"{'dC/d':6} {'engine':>12} {'formula':>12} {'difference':>11}   formula")
     worst = 0.0
-    for name, text in FORMULAS.items():
-        engine = getattr(net, name).grad
-        difference = abs(engine - by_hand[name])
+    for row in rows:
+        difference = abs(row.engine - row.book)
         worst = max(worst, difference)
-        print(f"{name:6} {engine:12.8f} {by_hand[name]:12.8f} {difference:11.1e}   {text}")
+        text = f"{row.formula:<4} {row.product}"
+        print(f"{row.name:6} {row.engine:12.8f} {row.book:12.8f} {difference:11.1e}   {text}")
     print(f"largest difference: {worst:.1e}")
 
     args.out.mkdir(parents=True, exist_ok=True)

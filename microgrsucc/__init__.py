@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 # The submodules become attributes, as torch.nn and torch.optim do after "import torch".
 from microgrsucc import datasets, losses, nn, optim
 from microgrsucc.backward import backward_order
+from microgrsucc.compiler import compile
 from microgrsucc.core import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from microgrsucc.custom_ops import CustomOp, custom_op
 from microgrsucc.drawing import draw, render
@@ -34,6 +35,7 @@ __all__ = [
     "Value",
     "__version__",
     "backward_order",
+    "compile",
     "custom_op",
     "datasets",
     "detect_anomaly",

@@ -22,6 +22,7 @@ __all__ = [
     "below",
     "check_unchanged",
     "count_consumers",
+    "local_grads",
     "postorder",
     "propagate",
     "recorded",
@@ -168,6 +169,15 @@ def _check_gradient(node: Node, i: int, g: Any) -> None:
         raise FloatingPointError(f"the gradient of {call(node._op, recorded(node))} for operand {i} is {g}")
 
 
+def local_grads(node: Node) -> tuple[float, ...]:
+    """d(node)/d(input) for each input, at the recorded values (empty for a leaf)."""
+    op: Primitive | None = node._op
+    if op is None:
+        return ()
+    d = op.derivative if op.constant else op.derivative(ops.FLOAT, *recorded(node), node.data)
+    return tuple(float(p) for p in ((d,) if op.arity == 1 else d))
+
+
 def recorded(node: Node) -> tuple[float, ...]:
     """The values the node's op saw, in operand order."""
     arity = node._op.arity
@@ -181,15 +191,7 @@ def backward_into(root: Node, gradient: Any, F: Any, check: bool) -> dict[Node, 
     thread may be accumulating there). Written once, without the per-arity unrolling:
     transforms are not the hot path.
     """
-    pending: dict[Node, int] = {}
-    stack = [root]
-    while stack:
-        for p in stack.pop().inputs:
-            if p._op is not None:
-                if p not in pending:
-                    pending[p] = 0
-                    stack.append(p)
-                pending[p] += 1
+    pending = _consumer_counts(root)
     create_graph = F is not ops.FLOAT
     grads: dict[Node, Any] = {root: gradient}
     ready = [root] if root._op is not None else []
@@ -220,14 +222,10 @@ def backward_into(root: Node, gradient: Any, F: Any, check: bool) -> dict[Node, 
     return grads
 
 
-def backward_order(root: Node) -> list[Node]:
-    """The interior nodes below ``root`` in the order ``backward()`` passes their gradients on.
-
-    Each node comes after all of its consumers (a reverse topological order), exactly as
-    the propagation loop pops them; for pictures that replay the backward pass step by step.
-    """
+def _consumer_counts(root: Node) -> dict[Node, int]:
+    """``count_consumers`` into a dict, leaving the nodes untouched."""
     pending: dict[Node, int] = {}
-    stack = [root] if root._op is not None else []
+    stack = [root]
     while stack:
         for p in stack.pop().inputs:
             if p._op is not None:
@@ -235,6 +233,16 @@ def backward_order(root: Node) -> list[Node]:
                     pending[p] = 0
                     stack.append(p)
                 pending[p] += 1
+    return pending
+
+
+def backward_order(root: Node) -> list[Node]:
+    """The interior nodes below ``root`` in the order ``backward()`` passes their gradients on.
+
+    Each node comes after all of its consumers (a reverse topological order), exactly as
+    the propagation loop pops them; for pictures that replay the backward pass step by step.
+    """
+    pending = _consumer_counts(root)
     order: list[Node] = []
     ready = [root] if root._op is not None else []
     while ready:

@@ -53,6 +53,10 @@ class CustomOp:
         self._forward = lift(primitive)
 
     def __call__(self, *operands: Operand) -> Value:
+        for x in operands:  # a traced value (microgrsucc.compile) records the op instead
+            apply_op = getattr(x.__class__, "apply_op", None)
+            if apply_op is not None:
+                return apply_op(self.primitive, *operands)  # type: ignore[no-any-return]
         if any(x.__class__ is Dual for x in operands):
             if len(operands) != self.primitive.arity:
                 raise TypeError(
@@ -134,10 +138,12 @@ def _checked_derivative(name: str, arity: int, derivative: Callable[..., Any]) -
             raise TypeError(
                 f"custom op {name}: derivative must give {arity} partial(s), one per input, got {got}"
             )
-        out = []
+        out: list[Any] = []
         for i, p in enumerate(partials):
-            if isinstance(p, Value) or p.__class__ is float:
+            if p.__class__ is float:
                 out.append(p)
+            elif isinstance(p, Value):  # a Value closed over is a constant to a float backward()
+                out.append(p.data if F is ops.FLOAT else p)
             elif isinstance(p, numbers.Real) and not isinstance(p, bool):
                 out.append(float(p))
             else:

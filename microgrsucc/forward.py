@@ -24,13 +24,11 @@ from collections.abc import Callable
 from typing import Any, SupportsFloat
 
 from microgrsucc import ops
-from microgrsucc.core import call, modes_set, op_error, state, to_float
+from microgrsucc.core import call, modes_set, state, to_float
 from microgrsucc.ops import Primitive
-from microgrsucc.value import Value, as_value, install_ops
+from microgrsucc.value import Value, as_value, install_ops, recorder
 
 __all__ = ["Dual", "lift"]
-
-_new = object.__new__
 
 
 class Dual(Value):
@@ -57,64 +55,39 @@ class Dual(Value):
 def lift(op: Primitive) -> Callable[..., Any]:
     """The forward-mode version of ``op``: applied to Duals, Values or numbers, it returns a Dual.
 
-    Returns NotImplemented for an operand that is not a real number, so Python's operator
-    protocol can raise its usual TypeError.
+    The node is recorded as any Value's (``value.recorder``), so .op/.inputs, drawing and
+    the anomaly messages work; forward mode adds the tangent, its one rule. Returns
+    NotImplemented for an operand that is not a real number, so Python's operator protocol
+    raises its usual TypeError.
     """
-    forward, arity = op.forward, op.arity
+    record = recorder(op, Dual)
     constant = op.derivative if op.constant else None
 
     def apply(*operands: Any) -> Any:
         inputs = [as_value(x) for x in operands]  # a Value as it is, a number as a leaf
         if any(x is NotImplemented for x in inputs):
             return NotImplemented
-        primals = tuple(x.data for x in inputs)
-        try:
-            data = to_float(forward(*primals), op.name)
-        except (ArithmeticError, ValueError) as err:
-            raise op_error(op, err, *primals) from None
-        partials = constant if constant is not None else op.derivative(ops.FLOAT, *primals, data)
-        if arity == 1:
-            partials = (partials,)
+        out: Dual = record(*inputs)  # type: ignore[assignment]
+        partials = (
+            constant
+            if constant is not None
+            else op.derivative(ops.FLOAT, *(x.data for x in inputs), out.data)
+        )
         tangent = 0.0
-        for d, x in zip(partials, inputs, strict=True):
+        for d, x in zip((partials,) if op.arity == 1 else partials, inputs, strict=True):
             # Constants contribute nothing, even where their partial is inf or nan
             # (d/dy x**y at x < 0), since 0 * inf would make the tangent nan.
             if x.__class__ is Dual and x.tangent:
                 tangent += d * x.tangent
-        out: Dual = _new(Dual)
-        out.data = data
         out.tangent = float(tangent)
-        out.grad = 0.0
-        out.label = None
-        out._pending = 0
-        # The op and inputs are recorded as for any Value, so .op/.inputs, drawing and the
-        # anomaly messages work; backward() is never run on them by forward mode itself.
-        out._op = op
-        if arity == 1:
-            out._a, out._b, out._xa, out._xb = inputs[0], None, primals[0], None
-        elif arity == 2:
-            out._a, out._b = inputs
-            out._xa, out._xb = primals
-        else:
-            out._a, out._b, out._xa, out._xb = tuple(inputs), None, primals, None
-        if modes_set[0]:
-            _after_op(out, op, primals)
+        if modes_set[0] and state.anomaly and not math.isfinite(out.tangent):
+            primals = [x.data for x in inputs]
+            raise FloatingPointError(f"the tangent of {call(op, primals)} is {out.tangent}")
         return out
 
     apply.__name__ = apply.__qualname__ = op.name
     apply.__doc__ = f"Apply the primitive ``{op.name}`` in forward mode (see microgrsucc.ops)."
     return apply
-
-
-def _after_op(out: Dual, op: Primitive, primals: tuple[float, ...]) -> None:
-    """The slow path, taken only while some mode is set: anomaly checks and no_grad."""
-    if state.anomaly:
-        if not math.isfinite(out.data):
-            raise FloatingPointError(f"{call(op, primals)} produced {out.data}")
-        if not math.isfinite(out.tangent):
-            raise FloatingPointError(f"the tangent of {call(op, primals)} is {out.tangent}")
-    if not state.grad_enabled:
-        out._op = out._a = out._b = out._xa = out._xb = None
 
 
 # Every op method of Value, again in forward mode. Python tries a subclass's reflected

@@ -22,7 +22,7 @@ import operator
 from collections.abc import Sequence
 from typing import Any, Literal, SupportsFloat, SupportsIndex
 
-from microgrsucc.engine import Operand, Value
+from microgrsucc.value import Operand, Value
 
 __all__ = [
     "logsumexp",

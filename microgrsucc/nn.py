@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from microgrsucc.engine import Operand, Value, zero_grad
+from microgrsucc.functions import zero_grad
+from microgrsucc.value import Operand, Value
 
 __all__ = ["ACTIVATIONS", "Module", "Neuron", "Layer", "MLP"]
 
@@ -34,9 +36,10 @@ def _identity(v: Value) -> Value:
 
 
 ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
-    "relu": Value.relu,
-    "tanh": Value.tanh,
-    "sigmoid": Value.sigmoid,
+    # Methods, not Value.relu itself: a Value subclass (Dual, a traced value) keeps its own ops.
+    "relu": operator.methodcaller("relu"),
+    "tanh": operator.methodcaller("tanh"),
+    "sigmoid": operator.methodcaller("sigmoid"),
     "linear": _identity,
 }
 """The activations a ``Neuron`` can apply to its weighted sum, by name.

@@ -103,7 +103,8 @@ def _div(x: float, y: float) -> float:
 
 
 def _pow(x: float, y: float) -> float:
-    if x < 0.0 and not float(y).is_integer():
+    # A NaN or infinite exponent is not a domain error: IEEE pow gives nan or inf/0 (as torch).
+    if x < 0.0 and math.isfinite(y) and not float(y).is_integer():
         raise ValueError(f"a negative base needs an integer exponent, got {y!r} (a complex result)")
     if x == 0.0 and y < 0.0:
         raise ZeroDivisionError("0 cannot be raised to a negative power")
@@ -168,33 +169,45 @@ def _power_partial(F: Any, x: Any, n: Any, out: Any) -> Any:
     """d/dx x**n = n * x**(n-1), as torch computes it, over the whole float range.
 
     Not n * out / x, which overflows or underflows in the middle where the slope itself
-    is finite (x**2 at 1e154). Float ** raises OverflowError where the slope is beyond
-    the floats; it is then ±inf, as in torch.
+    is finite (x**2 at 1e154). Where x**(n-1) alone is past the floats, the slope is
+    computed as two factors: it may still be finite (n near 0), else it is ±inf as in torch.
     """
     x0, n0 = F.value(x), F.value(n)
     if n0 == 0.0 and (n0 is n or x0 == 0.0):  # a constant 0 (a Value exponent has a slope)
         return 0.0
     try:
-        slope = n0 * float(x0 ** (n0 - 1.0))
-    except OverflowError:
-        negative = (n0 < 0.0) != (x0 < 0.0 and (n0 - 1.0) % 2.0 == 1.0)
-        slope = -math.inf if negative else math.inf
+        power = float(x0 ** (n0 - 1.0))
     except ZeroDivisionError:  # x == 0 with 0 < n < 1 (n < 0 fails in the forward)
-        slope = math.inf  # the slope is vertical at 0 (torch gives inf too)
-    if F is FLOAT or not math.isfinite(slope):
-        return slope
+        return _vertical(F, x)  # the slope is vertical at 0 (torch gives inf too)
+    except OverflowError:
+        # Two finite factors (a negative base splits at an integer, so neither needs a
+        # fractional power); their product is the slope, or ±inf, and as a graph its
+        # derivative is the next slope, not the 0 of a constant.
+        half = (n0 - 1.0) / 2.0 if x0 > 0.0 else float(math.floor((n0 - 1.0) / 2.0))
+        if F is FLOAT:
+            return n0 * x0**half * x0 ** (n0 - 1.0 - half)
+        return n * x**half * x ** (n - 1.0 - half)
+    if F is FLOAT:
+        return n0 * power
     return n * x ** (n - 1.0)  # a graph, differentiable again (x**3 -> 3x**2 -> 6x)
 
 
 def _pow_partials(F: Any, x: Any, y: Any, out: Any) -> tuple[Any, Any]:
-    # d/dy x**y = out * log(x) exists only for x > 0; at x == 0 we use 0 like PyTorch.
+    # d/dy x**y = out * log(x) exists only for x > 0; at x == 0 (y >= 0, so not a NaN y) we
+    # use 0 like PyTorch.
     x0 = F.value(x)
-    dy = out * F.log(x) if x0 > 0.0 else (0.0 if x0 == 0.0 else math.nan)
+    dy = out * F.log(x) if x0 > 0.0 else (0.0 if x0 == 0.0 and F.value(y) >= 0.0 else math.nan)
     return _power_partial(F, x, y, out), dy
 
 
+def _vertical(F: Any, x: Any) -> Any:
+    """The slope of a vertical tangent: inf; as a graph, one whose own slope is NaN (undefined),
+    so a second derivative there says so rather than the 0 of a constant."""
+    return math.inf if F is FLOAT else (x * 0.0 + 1.0) * math.inf
+
+
 def _sqrt_partial(F: Any, x: Any, out: Any) -> Any:
-    return 0.5 / out if F.value(out) != 0.0 else math.inf
+    return 0.5 / out if F.value(out) != 0.0 else _vertical(F, x)
 
 
 # --- the table ---------------------------------------------------------------------------

@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from microgrsucc.engine import Value, zero_grad
+from microgrsucc.functions import zero_grad
+from microgrsucc.value import Value
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 

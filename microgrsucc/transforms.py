@@ -211,7 +211,9 @@ def jvp(
         if isinstance(p, Value) or isinstance(t, Value):
             raise TypeError(f"jvp: primal and tangent {i} must be plain real numbers, not Values")
         duals.append(Dual(to_float(p, f"jvp: primal {i}"), to_float(t, f"jvp: tangent {i}")))
-    with enable_grad():  # Duals record their ops too; no_grad would cut what drawing shows
+    # Duals record their ops too (no_grad would cut what drawing shows), and float() of one
+    # is refused as in the other transforms: math.sin(x) would drop the tangent silently.
+    with enable_grad(), tracing(duals):
         out = f(*duals, **kwargs)
     if isinstance(out, Dual):
         return out.data, out.tangent

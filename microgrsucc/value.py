@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, SupportsFloat, Union
@@ -28,8 +29,7 @@ else:
 
 __all__ = ["VALUE", "Operand", "Value", "as_value", "install_ops", "recorder"]
 
-Operand = Union["Value", SupportsFloat]
-"""A Value or a plain real number (int, float, Fraction, numpy scalar, ...)."""
+Operand = Union["Value", SupportsFloat]  # a Value or a real number (int, float, Fraction, numpy scalar)
 
 _new = object.__new__
 
@@ -103,11 +103,7 @@ class Value(OpMethods):
         >>> (x * y).local_grads()
         (5.0, 2.0)
         """
-        op = self._op
-        if op is None:
-            return ()
-        d = op.derivative if op.constant else op.derivative(ops.FLOAT, *reverse.recorded(self), self.data)
-        return tuple(float(p) for p in ((d,) if op.arity == 1 else d))
+        return reverse.local_grads(self)
 
     def __repr__(self) -> str:
         label = "" if self.label is None else f", label={self.label!r}"
@@ -138,6 +134,9 @@ class Value(OpMethods):
             _refuse_concrete(self, "round()")
         return round(self.data, ndigits)
 
+    def __bool__(self) -> bool:  # data != 0, as bool(tensor): `if loss:` is false for a zero loss
+        return bool(self.data)
+
     def __format__(self, spec: str) -> str:
         """``f"{loss:.4f}"`` formats ``.data``; an empty spec gives the repr."""
         return format(self.data, spec) if spec else repr(self)
@@ -146,34 +145,28 @@ class Value(OpMethods):
     # == and hash stay by identity, so Values are dict and set keys.
 
     def __lt__(self, other: Operand) -> bool:
-        o = _compared(other)
-        return NotImplemented if o is NotImplemented else self.data < o
+        return _compare(operator.lt, self, other)
 
     def __le__(self, other: Operand) -> bool:
-        o = _compared(other)
-        return NotImplemented if o is NotImplemented else self.data <= o
+        return _compare(operator.le, self, other)
 
     def __gt__(self, other: Operand) -> bool:
-        o = _compared(other)
-        return NotImplemented if o is NotImplemented else self.data > o
+        return _compare(operator.gt, self, other)
 
     def __ge__(self, other: Operand) -> bool:
-        o = _compared(other)
-        return NotImplemented if o is NotImplemented else self.data >= o
+        return _compare(operator.ge, self, other)
 
     def __pos__(self) -> Value:
         return self
 
-    # --- pickling: iterative, so a graph of any depth pickles at the default recursion limit -
-
+    # --- pickling: iterative, so a graph of any depth pickles at the default recursion limit
     def __reduce__(self) -> tuple[Any, ...]:
         return pickling.reduce(self)
 
     def __setstate__(self, saved: dict[str, Any]) -> None:
         pickling.set_state(self, saved)
 
-    # --- gradients -----------------------------------------------------------------------------
-
+    # --- gradients
     def detach(self) -> Value:
         """A new leaf with the same value, cut from the graph (as ``torch.Tensor.detach``)."""
         return _leaf(self.data)
@@ -183,13 +176,11 @@ class Value(OpMethods):
     ) -> None:
         """Set every node's ``grad`` below this one to d(self)/d(node), times ``gradient``.
 
-        Leaf gradients accumulate across calls, as in PyTorch, until zeroed
-        (``zero_grad``); gradients of interior nodes hold the latest pass only. Derivatives
-        are taken at the values the forward pass saw, so a leaf changed since (an
-        optimizer step) does not mix two states into one gradient. With
-        ``create_graph=True`` the gradients are Values with graphs of their own, so they
-        can be differentiated again; that graph is recorded even inside ``no_grad()``.
-        ``retain_graph`` is accepted for PyTorch code and ignored: graphs are always kept.
+        Leaf gradients accumulate across calls, as in PyTorch, until zeroed (``zero_grad``);
+        interior ones hold the latest pass. Derivatives are taken at the values the forward
+        pass saw, so a leaf changed since (an optimizer step) mixes no two states. With
+        ``create_graph=True`` the gradients are Values with graphs (recorded even inside
+        ``no_grad()``). ``retain_graph`` is accepted and ignored: graphs are always kept.
         """
         if not isinstance(gradient, Value):
             gradient = to_float(gradient, "backward(gradient)")
@@ -212,10 +203,9 @@ class Value(OpMethods):
             raise
 
 
-def _compared(other: object) -> Any:
-    if isinstance(other, Value):
-        return other.data
-    return other if is_real(other) else NotImplemented
+def _compare(test: Callable[[float, float], bool], v: Value, other: object) -> bool:
+    o = other.data if isinstance(other, Value) else other if is_real(other) else NotImplemented
+    return NotImplemented if o is NotImplemented else bool(test(v.data, o))  # type: ignore[arg-type]
 
 
 def _refuse_concrete(v: Value, how: str) -> None:
@@ -223,7 +213,7 @@ def _refuse_concrete(v: Value, how: str) -> None:
     traced = set(state.traced)
     if any(node in traced for node in reverse.below(v)):
         raise TypeError(
-            f"{how} of a Value that depends on the input of grad/value_and_grad/hessian "
+            f"{how} of a Value that depends on the input of grad/value_and_grad/hessian/jvp "
             f"(data={v.data!r}) would cut it from the graph and lose its derivative; use "
             "the Value ops instead (microgrsucc.sin(x) or x.sin() for math.sin(x)), or "
             "read .data where a constant is meant"
@@ -248,11 +238,8 @@ def _leaf(data: float) -> Value:
 
 
 def as_value(x: object, where: str | None = None) -> Any:
-    """The one way a number becomes a leaf: a Value as it is, a real number as a new leaf.
-
-    For anything else, a ``TypeError`` naming ``where``; or, with no ``where``, ``NotImplemented``,
-    so that Python's operator protocol raises its usual error.
-    """
+    """The one way a number becomes a leaf: a Value as it is, a real number as a new leaf; else
+    a ``TypeError`` naming ``where``, or with no ``where``, ``NotImplemented`` (for operators)."""
     if isinstance(x, Value):
         return x
     if where is None and not is_real(x):
@@ -268,7 +255,7 @@ def _after_op(out: Value) -> None:
         out._op = out._a = out._b = out._xa = out._xb = None
 
 
-def _unary(op: Primitive) -> Callable[[Value], Value]:
+def _unary(op: Primitive, cls: type[Value]) -> Callable[[Value], Value]:
     forward = op.forward
 
     def apply(x: Value) -> Value:
@@ -277,7 +264,7 @@ def _unary(op: Primitive) -> Callable[[Value], Value]:
             data = forward(xd)
         except (ArithmeticError, ValueError) as err:
             raise op_error(op, err, xd) from None
-        out: Value = _new(Value)
+        out: Value = _new(cls)
         out.data = data
         out.grad = 0.0
         out.label = None
@@ -294,11 +281,11 @@ def _unary(op: Primitive) -> Callable[[Value], Value]:
     return apply
 
 
-def _binary(op: Primitive) -> Callable[[Value, Operand], Value]:
+def _binary(op: Primitive, cls: type[Value]) -> Callable[[Value, Operand], Value]:
     forward = op.forward
 
     def apply(x: Value, y: Any) -> Value:
-        if y.__class__ is not Value:
+        if y.__class__ is not cls:
             y = as_value(y)
             if y is NotImplemented:
                 return NotImplemented  # type: ignore[no-any-return]  # Python then raises TypeError
@@ -308,7 +295,7 @@ def _binary(op: Primitive) -> Callable[[Value, Operand], Value]:
             data = forward(xd, yd)
         except (ArithmeticError, ValueError) as err:
             raise op_error(op, err, xd, yd) from None
-        out: Value = _new(Value)
+        out: Value = _new(cls)
         out.data = data
         out.grad = 0.0
         out.label = None
@@ -325,14 +312,19 @@ def _binary(op: Primitive) -> Callable[[Value, Operand], Value]:
     return apply
 
 
-def _nary(op: Primitive) -> Callable[..., Value]:
+def _nary(op: Primitive, cls: type[Value]) -> Callable[..., Value]:
     def apply(*inputs: Value) -> Value:
         values = tuple(x.data for x in inputs)
         try:
             data = op.forward(*values)
         except (ArithmeticError, ValueError) as err:
             raise op_error(op, err, *values) from None
-        out = _leaf(data)
+        out: Value = _new(cls)
+        out.data = data
+        out.grad = 0.0
+        out.label = None
+        out._b = out._xb = None
+        out._pending = 0
         out._op = op
         out._a = inputs
         out._xa = values
@@ -390,10 +382,12 @@ def _reflected(apply: Callable[..., Any]) -> Callable[[Any, Any], Any]:
     return rapply
 
 
-def recorder(op: Primitive) -> Callable[..., Value]:
+def recorder(op: Primitive, cls: type[Value] | None = None) -> Callable[..., Value]:
     """The function that applies ``op`` to Values (the second operand of a binary op may be a
-    number) and records the node: one per primitive, made once, not per node."""
-    return _unary(op) if op.arity == 1 else _binary(op) if op.arity == 2 else _nary(op)
+    number) and records the node, an instance of ``cls`` (a Value by default; forward mode's
+    Dual adds its tangent to it). One per primitive, made once, not per node."""
+    cls = cls or Value
+    return _unary(op, cls) if op.arity == 1 else _binary(op, cls) if op.arity == 2 else _nary(op, cls)
 
 
 install_ops(Value, recorder)

@@ -1,10 +1,13 @@
-"""Shared test setup: hypothesis profiles (``ci`` loads itself when ``CI`` is set)."""
+"""Shared test setup: hypothesis profiles (``ci`` loads itself when ``CI`` is set), and the
+``slow`` marker: a plain ``pytest`` leaves slow tests out; ``pytest -m slow`` runs them."""
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
-settings.register_profile("dev", max_examples=100)
+# No deadlines: a test's time is not its result (a loaded machine must not fail a property).
+settings.register_profile("dev", max_examples=100, deadline=None)
 settings.register_profile(
     "ci",
     max_examples=200,
@@ -12,4 +15,22 @@ settings.register_profile(
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],
 )
+# For the tests marked slow, whatever profile is loaded: thousands of examples each
+# (the same ones on every CI run, as the ci profile's).
+settings.register_profile(
+    "thorough",
+    max_examples=5000,
+    deadline=None,
+    derandomize=bool(os.environ.get("CI")),
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("markexpr"):
+        return  # -m chose what to run
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]

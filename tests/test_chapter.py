@@ -6,7 +6,7 @@ import math
 
 from hypothesis import given
 
-from microgrsucc import chapter
+from microgrsucc.cli import chapter
 from microgrsucc.testing import central_difference
 from microgrsucc.testing.strategies import reals
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from microgrsucc import __version__, drawing
-from microgrsucc.chapter import DEFAULTS, formulas
+from microgrsucc import __version__, layout
 from microgrsucc.cli import main
+from microgrsucc.cli.chapter import DEFAULTS, formulas
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -28,7 +28,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 @pytest.fixture
 def no_layout_program(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    monkeypatch.setattr(drawing, "_installed_graphviz_pure", lambda: None)
+    monkeypatch.setattr(layout, "installed_graphviz_pure", lambda: None)
 
 
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
@@ -165,8 +165,8 @@ def test_graph_writes_dot_without_a_layout_program(
     status, out, _ = run(capsys, "graph", "x * x + 1", "--set", "x=3", "-o", str(path), "--rankdir", "TB")
     assert status == 0 and out.endswith(f"wrote {path}\n")
     text = path.read_text(encoding="utf-8")
-    assert "rankdir=TB" in text and "x | data 3.0000 | grad 6.0000" in text
-    assert 'label="*"' in text and 'label="+"' in text
+    assert "rankdir=TB" in text and ">x</FONT>" in text and "data 3.0000" in text and "grad 6.0000" in text
+    assert "\u00d7</FONT>" in text and "+</FONT>" in text  # the ops * and +
 
 
 @pytest.mark.dot

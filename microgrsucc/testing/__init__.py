@@ -1,4 +1,6 @@
-"""Tools for testing gradient code: gradient checks, numerical derivatives, hypothesis strategies.
+"""Tools for testing gradient code: gradient checks, the conformance check of one op
+(``check_primitive``, what the test suite runs on every op of the table), numerical
+derivatives, hypothesis strategies.
 
 ``detect_anomaly`` is the engine's, re-exported here beside the other debugging aids.
 
@@ -6,8 +8,26 @@
 the rest of this package needs nothing beyond the engine.
 """
 
-from microgrsucc.engine import detect_anomaly
-from microgrsucc.testing.checks import GradcheckError, gradcheck, gradgradcheck
+from microgrsucc.core import detect_anomaly
+from microgrsucc.testing.checks import (
+    CHECKS,
+    ConformanceError,
+    GradcheckError,
+    check_primitive,
+    differences_agree,
+    gradcheck,
+    gradgradcheck,
+)
 from microgrsucc.testing.numeric import central_difference
 
-__all__ = ["GradcheckError", "central_difference", "detect_anomaly", "gradcheck", "gradgradcheck"]
+__all__ = [
+    "CHECKS",
+    "ConformanceError",
+    "GradcheckError",
+    "central_difference",
+    "check_primitive",
+    "detect_anomaly",
+    "differences_agree",
+    "gradcheck",
+    "gradgradcheck",
+]

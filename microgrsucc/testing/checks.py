@@ -1,4 +1,5 @@
-"""``gradcheck`` and ``gradgradcheck``: the engine's derivatives against central differences.
+"""``gradcheck`` and ``gradgradcheck``: the engine's derivatives against central differences;
+``check_primitive``: the conformance check every op of the table passes, for your own ops.
 
 As in PyTorch: a derivative passes when ``|analytic - numeric| <= atol + rtol * |numeric|``,
 with the numeric one from central differences of step ``eps`` in float64. A failure raises
@@ -8,15 +9,27 @@ with the numeric one from central differences of step ``eps`` in float64. A fail
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, SupportsFloat
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple, SupportsFloat
 
 from microgrsucc.core import to_float
+from microgrsucc.custom_ops import CustomOp
+from microgrsucc.functions import gradients
+from microgrsucc.ops import Primitive
 from microgrsucc.testing.numeric import central_difference
-from microgrsucc.transforms import grad
+from microgrsucc.transforms import grad, jvp
 from microgrsucc.value import Value
 
-__all__ = ["GradcheckError", "gradcheck", "gradgradcheck"]
+__all__ = [
+    "CHECKS",
+    "ConformanceError",
+    "GradcheckError",
+    "check_primitive",
+    "differences_agree",
+    "gradcheck",
+    "gradgradcheck",
+]
 
 
 class GradcheckError(RuntimeError):
@@ -53,6 +66,7 @@ def gradcheck(
     return _compare("gradcheck", evaluate, floats, derivatives, what, eps, atol, rtol, raise_exception)
 
 
+# The same parameters as gradcheck's, spelled out (not **kwargs) so help() and mypy show them.
 def gradgradcheck(
     f: Callable[..., Any],
     *args: SupportsFloat,
@@ -110,3 +124,255 @@ def _compare(
                 f"tolerance {tolerance:.6g})"
             )
     return True
+
+
+# --- the conformance check of one op -----------------------------------------------------------
+
+CHECKS = ("value", "reverse", "forward", "second order", "nan")
+"""What ``check_primitive`` checks, in the order it checks them."""
+
+
+class ConformanceError(GradcheckError):
+    """An op disagrees with its reference: value, either mode, second order or NaN handling."""
+
+
+def differences_agree(
+    f: Callable[..., float], args: Sequence[float], i: int, eps: float = 1e-6, rtol: float = 1e-4
+) -> bool:
+    """True where central differences in argument ``i`` can judge a derivative.
+
+    Steps of ``eps`` and ``10 * eps`` (scaled by ``max(1, |x|)``) must give the same slope to
+    ``rtol``; where they disagree (a kink within the step, cancellation in a saturated
+    function, the edge of the domain), float64 differences are no reference at all.
+    Argument ``i`` may be ``-1`` for every argument.
+
+    >>> import math
+    >>> differences_agree(math.sqrt, [1.0], 0), differences_agree(math.sqrt, [1e-6], 0)
+    (True, False)
+    """
+    for k in range(len(args)) if i == -1 else (i,):
+        step = eps * max(1.0, abs(args[k]))
+        try:
+            near, far = central_difference(f, args, k, step), central_difference(f, args, k, 10.0 * step)
+        except (ArithmeticError, ValueError):  # a step left the domain
+            return False
+        if not (math.isfinite(near) and math.isclose(near, far, rel_tol=rtol, abs_tol=rtol * 1e-2)):
+            return False
+    return True
+
+
+def check_primitive(
+    op: Primitive | CustomOp,
+    *args: SupportsFloat,
+    reference: Callable[..., float] | None = None,
+    checks: Iterable[str] = CHECKS,
+    value_rtol: float = 1e-15,
+    eps: float = 1e-6,
+    atol: float = 1e-9,
+    rtol: float = 1e-7,
+) -> tuple[str, ...]:
+    """Check one op at one point the way the test suite checks every op of ``ops.py``.
+
+    ``op`` is a ``Primitive`` or a ``custom_op``; ``args`` a point inside its domain. The checks:
+
+    - ``value``: the engine's value against ``reference(*args)`` (a float64 reference
+      computed independently, e.g. with ``decimal``) to ``value_rtol``; skipped without one;
+    - ``reverse``: ``backward()``, ``gradients()`` and ``Value.local_grads()`` agree, and
+      match central differences of the forward (step ``eps``) to ``atol + rtol * |numeric|``
+      wherever ``differences_agree`` says differences can judge;
+    - ``forward``: ``jvp`` along each axis gives the same partial as reverse mode;
+    - ``second order``: ``gradients(create_graph=True)`` gives the first-order partials, the
+      hessian is symmetric and matches differences of the first partials (where they can
+      judge);
+    - ``nan``: a NaN in any argument gives a NaN value and NaN partials, raising nothing;
+      only a value or partial that does not depend on that argument (``0 * x``, ``x ** 0``,
+      d(x*y)/dx) may stay a number.
+
+    Returns the names of the checks it could judge (``reverse`` and ``second order`` only
+    where differences can judge at least one partial); raises ``ConformanceError`` naming
+    the op, the point and the check otherwise.
+
+    >>> import math
+    >>> import microgrsucc as mg
+    >>> softplus = mg.custom_op("softplus", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
+    >>> check_primitive(softplus, 0.5, reference=lambda x: math.log1p(math.exp(x)))
+    ('value', 'reverse', 'forward', 'second order', 'nan')
+    """
+    applied = op if isinstance(op, CustomOp) else CustomOp(op)
+    name = applied.primitive.name
+    wanted = set(checks)
+    if wanted - set(CHECKS):
+        raise ValueError(
+            f"check_primitive: unknown checks {sorted(wanted - set(CHECKS))}; choose from {CHECKS}"
+        )
+    if len(args) != applied.primitive.arity:
+        raise TypeError(
+            f"check_primitive: {name} takes {applied.primitive.arity} argument(s), got {len(args)}"
+        )
+    xs = _arguments(args, eps, "check_primitive")
+    point = _Point(
+        applied, xs, f"check_primitive: {name} at {tuple(xs)}", reference, value_rtol, eps, atol, rtol
+    )
+    return tuple(check for check in CHECKS if check in wanted and _CHECKERS[check](point))
+
+
+class _Point(NamedTuple):
+    """What every check needs: the op, the point, how errors begin, the tolerances."""
+
+    op: CustomOp
+    xs: list[float]
+    where: str
+    reference: Callable[..., float] | None
+    value_rtol: float
+    eps: float
+    atol: float
+    rtol: float
+
+
+def _first_order(op: CustomOp, xs: Sequence[float]) -> list[float]:
+    leaves = [Value(x) for x in xs]
+    op(*leaves).backward()
+    return [leaf.grad for leaf in leaves]
+
+
+def _same(a: float, b: float, rel: float = 0.0) -> bool:
+    """Equal, both NaN, or within ``rel``."""
+    return a == b or (a != a and b != b) or (rel > 0.0 and math.isclose(a, b, rel_tol=rel))
+
+
+def _check_value(p: _Point) -> bool:
+    op, xs, where = p.op, p.xs, p.where
+    out = op(*[Value(x) for x in xs])
+    if out.data.__class__ is not float:
+        raise ConformanceError(f"{where}: the value is a {type(out.data).__name__}, not a float")
+    if p.reference is None:
+        return False
+    expected = float(p.reference(*xs))
+    if not _same(out.data, expected, p.value_rtol):
+        raise ConformanceError(f"{where}: the value is {out.data!r}, the reference gives {expected!r}")
+    return True
+
+
+def _check_reverse(p: _Point) -> bool:
+    op, xs, where, eps = p.op, p.xs, p.where, p.eps
+    leaves = [Value(x) for x in xs]
+    out = op(*leaves)
+    out.backward()
+    analytic = [leaf.grad for leaf in leaves]
+    for path, partials in (
+        ("gradients()", gradients(out, leaves)),
+        ("local_grads()", list(out.local_grads())),
+    ):
+        if not all(_same(a, b) for a, b in zip(analytic, partials, strict=True)):
+            raise ConformanceError(f"{where}: backward() gives {analytic}, {path} gives {partials}")
+    forward = op.primitive.forward
+    judged = False
+    for i, a in enumerate(analytic):
+        if not differences_agree(forward, xs, i, eps):
+            continue
+        numeric = central_difference(forward, xs, i, eps * max(1.0, abs(xs[i])))
+        if not abs(a - numeric) <= p.atol + p.rtol * abs(numeric):
+            raise ConformanceError(
+                f"{where}: reverse mode gives d/dx{i} = {a!r}, central differences {numeric!r}"
+            )
+        judged = True
+    return judged
+
+
+def _check_forward(p: _Point) -> bool:
+    op, xs, where = p.op, p.xs, p.where
+    reverse = _first_order(op, xs)
+    for i, r in enumerate(reverse):
+        axis = [1.0 if k == i else 0.0 for k in range(len(xs))]
+        value, tangent = jvp(op, xs, axis)
+        if not _same(value, op(*[Value(x) for x in xs]).data) or not _same(tangent, r):
+            raise ConformanceError(
+                f"{where}: jvp along argument {i} gives ({value!r}, {tangent!r}); reverse mode "
+                f"gives the partial {r!r}"
+            )
+    return True
+
+
+def _check_second_order(p: _Point) -> bool:
+    op, xs, where, eps = p.op, p.xs, p.where, p.eps
+    reverse = _first_order(op, xs)
+    leaves = [Value(x) for x in xs]
+    first = gradients(op(*leaves), leaves, create_graph=True)
+    firsts = [g.data if isinstance(g, Value) else float(g) for g in first]
+    if not all(_same(a, b, 1e-12) for a, b in zip(firsts, reverse, strict=True)):
+        raise ConformanceError(
+            f"{where}: create_graph=True gives the partials {firsts}, backward() {reverse}"
+        )
+    hessian = [
+        [float(h) for h in gradients(g, leaves)] if isinstance(g, Value) else [0.0] * len(xs) for g in first
+    ]
+    n = len(xs)
+    for i in range(n):
+        for j in range(i):
+            h, t = hessian[i][j], hessian[j][i]
+            if not (_same(h, t) or math.isclose(h, t, rel_tol=1e-9, abs_tol=1e-12)):
+                raise ConformanceError(f"{where}: the hessian {hessian} is not symmetric")
+    judged = False
+    for i in range(n):
+
+        def partial(*ys: float, i: int = i) -> float:
+            return _first_order(op, ys)[i]
+
+        for j in range(n):
+            if not differences_agree(partial, xs, j, eps):
+                continue
+            numeric = central_difference(partial, xs, j, eps * max(1.0, abs(xs[j])))
+            if not abs(hessian[i][j] - numeric) <= p.atol + p.rtol * abs(numeric):
+                raise ConformanceError(
+                    f"{where}: the second derivative in arguments {i} and {j} is {hessian[i][j]!r}, "
+                    f"differences of the first give {numeric!r}"
+                )
+            judged = True
+    return judged
+
+
+def _check_nan(p: _Point) -> bool:
+    op, xs, where = p.op, p.xs, p.where
+    for i in range(len(xs)):
+        with_nan = list(xs)
+        with_nan[i] = math.nan
+        leaves = [Value(x) for x in with_nan]
+        try:
+            out = op(*leaves)
+            out.backward()
+        except (ArithmeticError, ValueError) as err:
+            raise ConformanceError(
+                f"{where}: a NaN in argument {i} raised {type(err).__name__}: {err}"
+            ) from None
+        got = [out.data] + [leaf.grad for leaf in leaves]
+        # What does not depend on argument i at this point may stay a number: the value and
+        # partials at nearby points of argument i.
+        step = 1e-3 * max(1.0, abs(xs[i]))
+        nearby = []
+        for x in (xs[i], xs[i] - step, xs[i] + step):
+            moved = list(xs)
+            moved[i] = x
+            try:
+                probe = [Value(y) for y in moved]
+                probe_out = op(*probe)
+                probe_out.backward()
+                nearby.append([probe_out.data] + [p.grad for p in probe])
+            except (ArithmeticError, ValueError):
+                nearby.append([math.nan] * len(got))
+        for k, g in enumerate(got):
+            if g != g:
+                continue
+            constant = all(row[k] == nearby[0][k] for row in nearby)
+            if not (constant and g == nearby[0][k]):
+                what = "the value" if k == 0 else f"the partial in argument {k - 1}"
+                raise ConformanceError(f"{where}: with a NaN in argument {i}, {what} is {g!r}, not NaN")
+    return True
+
+
+_CHECKERS: dict[str, Callable[[_Point], bool]] = {
+    "value": _check_value,
+    "reverse": _check_reverse,
+    "forward": _check_forward,
+    "second order": _check_second_order,
+    "nan": _check_nan,
+}

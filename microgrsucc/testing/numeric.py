@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+__all__ = ["central_difference"]
+
 
 def central_difference(f: Callable[..., float], args: Sequence[float], i: int, eps: float = 1e-6) -> float:
     """(f(x + eps) - f(x - eps)) / (2 eps) in argument ``i``, on plain floats.

@@ -24,7 +24,7 @@ from typing import SupportsFloat, cast
 
 from microgrsucc import functions, ops
 from microgrsucc.core import op_error
-from microgrsucc.engine import Value
+from microgrsucc.value import Value
 
 __all__ = ["CONSTANTS", "FUNCTIONS", "MAX_DEPTH", "Expression", "ExpressionError", "parse"]
 

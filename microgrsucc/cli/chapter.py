@@ -23,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from microgrsucc import ops
-from microgrsucc.engine import Value
+from microgrsucc.value import Value
 
-__all__ = ["DEFAULTS", "Network", "formulas", "network"]
+__all__ = ["DEFAULTS", "FORMULAS", "Network", "Row", "compare", "formulas", "network"]
 
 DEFAULTS: dict[str, float] = {"x": 0.5, "y": 0.8, "w1": 0.6, "b1": -0.1, "w2": -1.3, "b2": 0.4}
 """The numbers ``microgrsucc demo`` and the chapter example use."""
@@ -81,3 +81,43 @@ def formulas(x: float, y: float, w1: float, b1: float, w2: float, b2: float) -> 
         "b2": ds2 * (a2 - y),
         "b1": ds1 * w2 * ds2 * (a2 - y),
     }
+
+
+FORMULAS: dict[str, tuple[str, str]] = {
+    "w1": ("(B)", "a0 * sigmoid'(z1) * (a2 - y) * sigmoid'(z2) * w2"),
+    "b1": ("", "sigmoid'(z1) * w2 * sigmoid'(z2) * (a2 - y)"),
+    "w2": ("(A)", "a1 * sigmoid'(z2) * (a2 - y)"),
+    "b2": ("", "sigmoid'(z2) * (a2 - y)"),
+}
+"""Each parameter's formula: its name in the chapter, and the product it stands for."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One parameter's gradient from the engine beside the chapter's formula for it."""
+
+    name: str
+    formula: str  # "(A)", "(B)" or "" for the biases, which the chapter leaves out
+    product: str
+    engine: float
+    book: float
+
+
+def compare(values: dict[str, float] | None = None) -> tuple[Network, list[Row]]:
+    """The network after ``backward()``, and a row per parameter: the engine against the chapter.
+
+    ``microgrsucc demo`` and ``examples/two_layer_network.py`` both print these rows.
+
+    >>> net, rows = compare()
+    >>> all(abs(row.engine - row.book) < 1e-15 for row in rows)
+    True
+    """
+    values = DEFAULTS if values is None else values
+    net = network(**values)
+    net.C.backward()
+    book = formulas(**values)
+    rows = [
+        Row(name, formula, product, getattr(net, name).grad, book[name])
+        for name, (formula, product) in FORMULAS.items()
+    ]
+    return net, rows

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import microgrsucc
-from microgrsucc import chapter
-from microgrsucc.drawing import FORMATS, LayoutProgramError, render
-from microgrsucc.engine import Value
-from microgrsucc.expr import CONSTANTS, FUNCTIONS, parse
+from microgrsucc.cli import chapter
+from microgrsucc.cli.expr import CONSTANTS, FUNCTIONS, parse
+from microgrsucc.drawing import FORMATS, RANKDIRS, LayoutProgramError, render
+from microgrsucc.value import Value
 
 # The errors a user can cause (the engine's domain errors are ValueError and ArithmeticError);
 # anything else is a bug and keeps its traceback.
@@ -106,14 +106,16 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser(
         "demo",
         help="the book chapter's network: engine gradients beside the chapter's formulas, and its picture",
-        description="Build the chapter's two-layer sigmoid network (microgrsucc.chapter.DEFAULTS), run "
+        description="Build the chapter's two-layer sigmoid network (microgrsucc.cli.chapter.DEFAULTS), run "
         "backward(), print each weight's and bias's gradient beside the chapter's formula, and write "
-        f"{_DEMO_NAME}.png and {_DEMO_NAME}.svg into DIR (made if it does not exist).",
+        f"into DIR (made if it does not exist) the network ({_DEMO_NAME}.png, .svg), the page that "
+        f"steps through backward() ({_DEMO_NAME}.html), and the paths of the chain rule for w1 and w2 "
+        f"({_DEMO_NAME}-w1.png, {_DEMO_NAME}-w2.png).",
     )
     demo.add_argument(
         "--out", metavar="DIR", type=Path, default=Path("."), help="where to write (default: .)"
     )
-    _add_rankdir(demo)
+    _add_rankdir(demo, default="TB")
     demo.set_defaults(run=_demo, prog="microgrsucc demo", parser=demo)
 
     graph = commands.add_parser(
@@ -137,16 +139,25 @@ def _parser() -> argparse.ArgumentParser:
         help="a variable's value; once per variable",
     )
     graph.add_argument(
-        "-o", metavar="FILE", dest="output", type=Path, help="write the graph: .png .svg .pdf .dot or .gv"
+        "-o",
+        metavar="FILE",
+        dest="output",
+        type=Path,
+        help="write the graph: .png .svg .pdf .html (a page that steps through backward()) .dot or .gv",
     )
     _add_rankdir(graph)
     graph.set_defaults(run=_graph, prog="microgrsucc graph", parser=graph)
     return parser
 
 
-def _add_rankdir(parser: argparse.ArgumentParser) -> None:
+def _add_rankdir(parser: argparse.ArgumentParser, default: str = "LR") -> None:
     parser.add_argument(
-        "--rankdir", choices=("LR", "TB"), default="LR", help="left to right or top to bottom (default: LR)"
+        "--rankdir",
+        type=str.upper,
+        choices=RANKDIRS,
+        default=default,
+        help=f"the direction of the picture, in any case: LR left to right, TB top to bottom, RL, BT "
+        f"(default: {default})",
     )
 
 
@@ -155,25 +166,29 @@ def _add_rankdir(parser: argparse.ArgumentParser) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     values = chapter.DEFAULTS
-    net = chapter.network(**values)
-    net.C.backward()
-    expected = chapter.formulas(**values)
-    print("The book chapter's network, at microgrsucc.chapter.DEFAULTS:")
+    net, rows = chapter.compare(values)
+    print("The book chapter's network, at microgrsucc.cli.chapter.DEFAULTS:")
     print("  " + "  ".join(f"{name}={v:g}" for name, v in values.items()))
     print(f"  cost C = 1/2 (y - a2)**2 = {net.C.data:.12f}")
     print()
     print(f"  {'':<11}{'engine':>17}{'chapter formula':>18}{'difference':>12}")
-    rows = (("w1", "(B)", net.w1), ("b1", "", net.b1), ("w2", "(A)", net.w2), ("b2", "", net.b2))
-    for name, formula, param in rows:
-        engine, book = float(param.grad), expected[name]
-        print(f"  dC/d{name} {formula:<4}{engine:>17.12f}{book:>18.12f}{engine - book:>12.1e}")
+    for row in rows:
+        numbers = f"{row.engine:>17.12f}{row.book:>18.12f}{row.engine - row.book:>12.1e}"
+        print(f"  dC/d{row.name} {row.formula:<4}{numbers}")
     print()
 
     _make_folder(args.out)
+    pictures: list[tuple[str, Value | None, str]] = [
+        (f"{_DEMO_NAME}.png", None, "the network, each arrow with its local derivative"),
+        (f"{_DEMO_NAME}.svg", None, ""),
+        (f"{_DEMO_NAME}.html", None, "open it in a browser: backward() step by step"),
+        (f"{_DEMO_NAME}-w1.png", net.w1, "the chain rule for w1, formula (B)"),
+        (f"{_DEMO_NAME}-w2.png", net.w2, "the chain rule for w2, formula (A)"),
+    ]
     try:
-        for suffix in (".png", ".svg"):
-            path = render(net.C, args.out / f"{_DEMO_NAME}{suffix}", rankdir=args.rankdir)
-            print(f"wrote {path}")
+        for name, highlight, note in pictures:
+            path = render(net.C, args.out / name, rankdir=args.rankdir, highlight=highlight)
+            print(f"wrote {path}" + (f"  ({note})" if note else ""))
     except LayoutProgramError as err:
         # Still leave something to look at: the DOT text needs no layout program.
         path = render(net.C, args.out / f"{_DEMO_NAME}.dot", rankdir=args.rankdir)

@@ -1,0 +1,237 @@
+"""``microgrsucc.compile``: trace a per-sample loss once, then replay it as generated code.
+
+>>> import microgrsucc as mg
+>>> w = mg.Value(2.0)
+>>> step = mg.compile(lambda x, y: (w * x - y) ** 2, [w])
+>>> step(3.0, 5.0)
+1.0
+>>> step.backward([(3.0, 5.0), (1.0, 1.0)], reduction="sum"), w.grad
+(2.0, 8.0)
+"""
+
+from __future__ import annotations
+
+import itertools
+import reprlib
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from microgrsucc import ops
+from microgrsucc.compiler import eager, python_code
+from microgrsucc.compiler.trace import Trace, primitive_of, trace
+from microgrsucc.core import is_real, modes_set, state
+from microgrsucc.value import Value
+
+__all__ = ["BACKENDS", "CompiledLoss", "compile"]
+
+BACKENDS = ("python", "numpy")
+
+
+class _Compiled:
+    """One trace (for one number of arguments) and its generated functions."""
+
+    def __init__(self, t: Trace, backend: str) -> None:
+        self.trace = t
+        if backend == "numpy":
+            from microgrsucc.compiler import numpy_code
+
+            self.batch, self.source = numpy_code.generate(t)
+        else:
+            self.batch, self.source = python_code.generate(t)
+        self._value: Callable[..., Any] | None = None
+        self.table = [(op, op.forward, op.derivative) for op in t.used_primitives()]
+
+    def value(self, *args: Any) -> Any:
+        if self._value is None:  # written on first use: a training loop may never need it
+            self._value = python_code.generate_value(self.trace)[0]
+        return self._value(*args)
+
+    def current(self) -> bool:
+        return all(op.forward is f and op.derivative is d for op, f, d in self.table)
+
+
+class CompiledLoss:
+    """A per-sample loss compiled for a parameter list; see ``compile``."""
+
+    def __init__(self, sample_loss: Callable[..., Any], params: Iterable[Value], backend: str) -> None:
+        if not callable(sample_loss):
+            raise TypeError(f"compile: sample_loss must be callable, got {type(sample_loss).__name__}")
+        if backend not in BACKENDS:
+            raise ValueError(f"compile: unknown backend {backend!r}; expected one of {list(BACKENDS)}")
+        if backend == "numpy":
+            _need_numpy()
+        self.sample_loss = sample_loss
+        self.backend = backend
+        self._given = params
+        self.params = _checked(params)
+        self._table = dict(ops.PRIMITIVES)
+        self._traces: dict[int, _Compiled] = {}
+
+    def __repr__(self) -> str:
+        name = getattr(self.sample_loss, "__qualname__", repr(self.sample_loss))
+        return f"<compiled {name}, {len(self.params)} parameters, backend={self.backend!r}>"
+
+    def retrace(self) -> None:
+        """Forget the traces: the next call traces ``sample_loss`` again."""
+        self._traces.clear()
+
+    def source(self, nargs: int) -> str:
+        """The generated code for samples of ``nargs`` arguments (tracing them if needed)."""
+        return self._compiled(nargs).source
+
+    def _compiled(self, nargs: int) -> _Compiled:
+        given = self._given
+        if isinstance(given, list) and given != self.params:  # Values compare by identity
+            self.params = _checked(given)  # the parameter list changed: trace again
+            self._traces.clear()
+        if self._table != ops.PRIMITIVES:
+            self._table = dict(ops.PRIMITIVES)
+            self._traces.clear()
+        compiled = self._traces.get(nargs)
+        if compiled is None or not compiled.current():
+            compiled = self._traces[nargs] = _Compiled(
+                trace(self.sample_loss, self.params, nargs), self.backend
+            )
+        return compiled
+
+    def __call__(self, *sample: Any) -> float:
+        """``sample_loss(*sample).data``, computed by the generated code; no graph is kept."""
+        _check_sample(sample, len(sample), 0)
+        compiled = self._compiled(len(sample))
+        if not (modes_set[0] and state.anomaly):
+            try:
+                return float(compiled.value([p.data for p in self.params], *sample))
+            except Exception:
+                pass  # the eager engine raises its own error, or agrees with a NaN
+        return eager.replay(compiled.trace, self.params, [sample], backward=False)[0]
+
+    def backward(self, samples: Iterable[Sequence[Any]], reduction: str = "mean") -> float:
+        """Add d(total)/dp to ``p.grad`` for every parameter and return the total.
+
+        ``total`` is the mean (or, with ``reduction="sum"``, the sum) of
+        ``sample_loss(*sample)`` over ``samples``, a sequence of argument tuples, exactly as
+        building the whole graph and calling ``backward()`` would give it.
+        """
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"compile: reduction must be 'mean' or 'sum', got {reduction!r}")
+        rows = _rows(samples)
+        nargs = len(rows[0])
+        if not _is_array(rows) and not _plain(rows, nargs):
+            for k, sample in enumerate(rows):
+                _check_sample(sample, nargs, k)
+        compiled = self._compiled(nargs)
+        count = len(rows)
+        values = [p.data for p in self.params]
+        result = None
+        if not (modes_set[0] and (state.anomaly or not state.grad_enabled)):
+            try:
+                result = compiled.batch(values, rows, count)
+            except Exception:
+                result = None  # the eager engine raises its own error, or gives its result
+        if result is None:
+            if not state.grad_enabled:
+                total, _ = eager.replay(compiled.trace, self.params, rows, backward=False)
+                return total / count if reduction == "mean" else total
+            result = eager.replay(compiled.trace, self.params, rows, backward=True)
+        total, grads = result
+        scale = 1.0 / count if reduction == "mean" else 1.0
+        for p, g in zip(self.params, grads, strict=True):
+            p.grad = p.grad + g * scale
+        return float(total) * scale
+
+
+def compile(
+    sample_loss: Callable[..., Any], params: Iterable[Value], backend: str = "python"
+) -> CompiledLoss:
+    """Compile ``sample_loss(*sample) -> Value`` for the parameters ``params``.
+
+    The loss is traced on its first call (again for another number of arguments, a
+    changed parameter list or a changed op of the table) and replayed as generated code:
+    ``backend="python"`` loops over the samples in plain Python; ``backend="numpy"``
+    computes a whole batch with numpy arrays (``pip install "microgrsucc[fast]"``).
+    Parameter values are read at each call, so optimizers work unchanged between calls.
+    """
+    return CompiledLoss(sample_loss, params, backend)
+
+
+def _need_numpy() -> None:
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        raise ImportError('compile(backend="numpy") needs numpy: pip install "microgrsucc[fast]"') from None
+
+
+def _checked(params: Iterable[Value]) -> list[Value]:
+    if isinstance(params, Value) or not isinstance(params, Iterable):
+        raise TypeError(f"compile: params must be a list of Values, got {type(params).__name__}")
+    found = list(params)
+    seen: set[int] = set()
+    for i, p in enumerate(found):
+        if not isinstance(p, Value):
+            raise TypeError(
+                f"compile: params[{i}] must be a Value, got {type(p).__name__}: {reprlib.repr(p)}"
+            )
+        op = primitive_of(p)
+        if op is not None:
+            raise ValueError(
+                f"compile: params[{i}] is not a leaf (it is the result of {op.name}); a parameter is a "
+                "Value no op produced, as in model.parameters()"
+            )
+        if id(p) in seen:
+            raise ValueError(f"compile: params[{i}] appears more than once")
+        seen.add(id(p))
+    return found
+
+
+def _rows(samples: Iterable[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+    if _is_array(samples):
+        rows: Any = samples
+        if rows.ndim != 2:
+            raise ValueError(
+                f"compile: an array of samples must be 2-d (samples, arguments), got {rows.shape}"
+            )
+        if rows.dtype.kind not in "fiu":
+            raise TypeError(f"compile: an array of samples must hold real numbers, got dtype {rows.dtype}")
+    elif isinstance(samples, Iterable) and not isinstance(samples, (str, bytes)):
+        rows = samples if isinstance(samples, (list, tuple)) else list(samples)
+    else:
+        raise TypeError(
+            f"compile: samples must be a sequence of argument tuples, got {type(samples).__name__}"
+        )
+    if len(rows) == 0:
+        raise ValueError("compile: backward() got no samples")
+    first = rows[0]
+    if isinstance(first, (str, bytes)) or (not isinstance(first, Sequence) and not _is_array(first)):
+        raise TypeError(
+            "compile: each sample must be a tuple of arguments, got "
+            f"{type(first).__name__}: {reprlib.repr(first)}"
+        )
+    return rows  # type: ignore[no-any-return]
+
+
+def _is_array(x: object) -> bool:
+    return type(x).__module__ == "numpy" and type(x).__name__ == "ndarray"
+
+
+_PLAIN = {float, int}
+
+
+def _plain(rows: Sequence[Sequence[Any]], nargs: int) -> bool:
+    """True if every sample is a tuple or list of ``nargs`` floats or ints (checked in C loops)."""
+    if not {type(s) for s in rows} <= {tuple, list}:
+        return False
+    return set(map(len, rows)) == {nargs} and set(map(type, itertools.chain.from_iterable(rows))) <= _PLAIN
+
+
+def _check_sample(sample: Any, nargs: int, k: int) -> None:
+    if isinstance(sample, (str, bytes)) or not (isinstance(sample, Sequence) or _is_array(sample)):
+        raise TypeError(f"compile: sample {k} must be a tuple of arguments, got {type(sample).__name__}")
+    if len(sample) != nargs:
+        raise ValueError(f"compile: sample {k} has {len(sample)} argument(s), the first has {nargs}")
+    for i, x in enumerate(sample):
+        cls = x.__class__
+        if cls is not float and cls is not int and not is_real(x):
+            raise TypeError(
+                f"compile: argument {i} of sample {k} must be a real number, got {cls.__name__}: "
+                f"{reprlib.repr(x)}"
+            )

@@ -1,0 +1,327 @@
+"""The numpy backend: the per-sample trace replayed on arrays holding the whole batch.
+
+Each node that varies per sample is a column of shape (batch,), or a column of a block
+(``layers.py``): a layer's dots are one matrix product, a unary op of a whole layer one
+call. What does not vary is computed once, as Python floats, as in the python backend.
+Gradients of the parameters are summed over the batch into one array. A table function's
+domain check becomes a test of the whole column (``_guard``); where it fails, or where
+the total is not finite, the batch is handed to the eager engine, which raises its own
+error or gives its own result.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from microgrsucc import ops
+from microgrsucc.compiler.layers import Block, find_blocks
+from microgrsucc.compiler.plan import Dialect, Plan
+from microgrsucc.compiler.python_code import PYTHON, Contribution, Replay, emit_backward, emit_forward
+from microgrsucc.compiler.python_code import namespace as python_namespace
+from microgrsucc.compiler.trace import INPUT, OP, PARAM, Trace
+from microgrsucc.ops import Primitive
+
+__all__ = ["NUMPY", "generate"]
+
+
+_FRESH = ("heaviside(", "where(")  # calls that return a new array
+_STEP = re.compile(r"\((?P<x>.+) > 0\.0\)")
+
+
+def _where(c: str, a: str, b: str) -> str:
+    step = _STEP.fullmatch(c)
+    if step and a == "1.0" and b == f"where(({step['x']} <= 0.0), 0.0, nan)":
+        return f"heaviside({step['x']}, 0.0)"  # 1 above 0, 0 at and below, NaN for NaN: one pass
+    if a == "_FAIL":
+        return f"_guard({c}, {b}, True)"
+    if b == "_FAIL":
+        return f"_guard({c}, {a}, False)"
+    return f"where({c}, {a}, {b})"
+
+
+NUMPY = Dialect(_where, "_FAIL", distribute=False)
+
+
+def _guard(cond: Any, value: Any, bad: bool) -> Any:
+    """``value``, unless the table's domain check fails for some sample."""
+    if np.any(cond) if bad else not np.all(cond):
+        raise Replay
+    return value
+
+
+def _vectorized(op: Primitive) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """An op without derived code, called per element: its forward and its derivative."""
+    forward = np.frompyfunc(op.forward, op.arity, 1)
+    derivative = np.frompyfunc(lambda *x: op.derivative(ops.FLOAT, *x), op.arity + 1, op.arity)
+
+    def fwd(*a: Any) -> Any:
+        return np.asarray(forward(*a), dtype=float)
+
+    def der(F: Any, *a: Any) -> Any:
+        d = derivative(*a)
+        return np.asarray(d, dtype=float) if op.arity == 1 else tuple(np.asarray(x, dtype=float) for x in d)
+
+    return fwd, der
+
+
+def _namespace(plan: Plan) -> dict[str, Any]:
+    names = python_namespace()  # the invariant part runs on Python floats
+    vector = {k: getattr(np, k) for k in vars(math) if not k.startswith("_") and hasattr(np, k)}
+    names.update({f"np_{k}": v for k, v in vector.items()})
+    names.update(_guard=_guard, _Replay=Replay, np=np, where=np.where, heaviside=np.heaviside)
+    names.update(inf=math.inf, nan=math.nan)
+    for i, op in enumerate(plan.trace.ops):
+        if op is not None and plan.live[i]:
+            names[f"_fwd{id(op)}"], names[f"_der{id(op)}"] = _vectorized(op)
+    return names
+
+
+_CALL = re.compile(r"\b(?<!\.)([a-z][a-z0-9_]*)\(")
+
+
+def _numpy_names(code: str) -> str:
+    """Math functions in numpy code are numpy's (``np_exp``); the invariant part keeps math's."""
+    return _CALL.sub(lambda m: _rename(m.group(1)), code)
+
+
+def _rename(name: str) -> str:
+    keep = {"where", "abs", "heaviside"}
+    if name in keep or name.startswith("_") or not hasattr(math, name):
+        return f"{name}("
+    return f"np_{name}("
+
+
+class _Emitter:
+    def __init__(self, trace: Trace, matmul: bool) -> None:
+        self.t = trace
+        self.plan = Plan(trace, NUMPY, backward=True)
+        self.scalar = Plan(trace, PYTHON, backward=True)
+        self.blocks, self.absorbed = find_blocks(self.plan) if matmul else ([], set())
+        self.block_of: dict[int, tuple[Block, int]] = {}
+        for k, b in enumerate(self.blocks):
+            b.name = "X" if b.kind == INPUT else f"B{k}"
+            for col, m in enumerate(b.members):
+                self.block_of[m] = (b, col)
+        self.consts: dict[str, Any] = {}
+        self.allocated: set[str] = set()
+
+    def columns(self, key: tuple[int, ...]) -> str:
+        """The batch of the nodes ``key`` as a (batch, len(key)) array expression."""
+        first = self.block_of.get(key[0])
+        if first is not None:
+            b, s = first
+            if all(self.block_of.get(m) == (b, s + i) for i, m in enumerate(key)):
+                return b.name if s == 0 and len(key) == len(b.members) else f"{b.name}[:, {s}:{s + len(key)}]"
+        return f"np.column_stack(({', '.join(self.expr[m] or '' for m in key)},))"
+
+    def forward(self, out: list[str]) -> None:
+        t, plan = self.t, self.plan
+        n = len(t.kinds)
+        self.expr: list[str | None] = [
+            plan.leaf(i, lambda j: f"p{j}", lambda k: f"X[:, {k}]") for i in range(n)
+        ]
+        emit_forward(self.scalar, self.scalar.order(False), self.expr, [0] * n, out)
+        done: set[int] = set()
+        for i in plan.order(True):
+            if i in self.absorbed or i in done:
+                continue
+            found = self.block_of.get(i)
+            if found is None:
+                statements: list[str] = []
+                emit_forward(plan, [i], self.expr, [0] * n, statements)
+                out += [_numpy_names(s) for s in statements]
+                self.expr[i] = _numpy_names(self.expr[i] or "")
+                continue
+            b = found[0]
+            done.update(b.members)
+            for col, m in enumerate(b.members):
+                self.expr[m] = f"{b.name}[:, {col}]"
+            if b.kind == "layer":
+                self.consts[f"_W{b.name}"] = np.array(b.weights, dtype=np.intp)
+                out.append(f"W{b.name} = PV[_W{b.name}]")
+                if all(len(js) == 1 and t.kinds[js[0]] == PARAM for js in b.biases):  # one parameter each
+                    self.consts[f"_b{b.name}"] = np.array(
+                        [t.payload[js[0]] for js in b.biases], dtype=np.intp
+                    )
+                    bias = f"PV[_b{b.name}]"
+                else:
+                    sums = [" + ".join(self.expr[j] or "" for j in js) or "0.0" for js in b.biases]
+                    bias = f"np.array([{', '.join(sums)}])"
+                out.append(f"{b.name} = {self.columns(b.key)} @ W{b.name}.T")
+                out.append(f"{b.name} += {bias}")  # in place: one pass over the batch less
+            else:
+                assert b.source is not None
+                op = t.ops[b.members[0]]
+                fwd = plan.forward_code[b.members[0]]
+                e = f"_fwd{id(op)}({b.source.name})" if fwd is None else fwd.format(b.source.name)
+                out.append(f"{b.name} = {_numpy_names(e)}")
+
+    def add_to(self, name: str, index: str, value: str, out: list[str], like: str) -> None:
+        """``name[index] += value``, allocating ``name`` (zeros like ``like``) on first use."""
+        if name not in self.allocated:
+            self.allocated.add(name)
+            if index == "":
+                out.append(f"{name} = {value}")
+                return
+            out.append(f"{name} = np.zeros_like({like})")
+        out.append(f"{name}{index} += {value}")
+
+    def backward(self, out: list[str], carried: set[int]) -> None:
+        t, plan = self.t, self.plan
+        contrib: dict[int, list[Contribution]] = {}
+        if plan.varying[t.root]:
+            contrib[t.root] = [("_ones", 0)]
+
+        def sink(j: int, c: str) -> str | None:
+            c = _numpy_names(c)
+            if t.kinds[j] == PARAM:
+                return f"G[{t.payload[j]}] += np.sum({c})"
+            if t.kinds[j] == OP and not plan.varying[j]:
+                carried.add(j)
+                return f"h{j} += np.sum({c})"
+            found = self.block_of.get(j)
+            if found is not None:
+                b, col = found
+                self.add_to(f"d{b.name}", f"[:, {col}]", c, statements, b.name)
+                return "pass"
+            return None
+
+        for i in reversed(plan.order(True)):
+            if i in self.absorbed:
+                continue
+            found = self.block_of.get(i)
+            if found is None:
+                statements: list[str] = []
+                emit_backward(plan, [i], self.expr, contrib, sink, statements)
+                out += [_numpy_names(s) for s in statements]
+                continue
+            b = found[0]
+            if i != b.first or f"d{b.name}" not in self.allocated:
+                continue
+            d = f"d{b.name}"
+            if b.kind == "map":
+                assert b.source is not None
+                if not plan.grad[b.source.members[0]]:
+                    continue
+                partial = (plan.partial_code[i] or [None])[0]
+                if partial is None:
+                    op = t.ops[i]
+                    out.append(f"_d{b.name} = _der{id(op)}(None, {b.source.name}, {b.name})")
+                    e = f"({d} * _d{b.name})"
+                else:
+                    e = partial.format(b.source.name, out=b.name, g=d)
+                target, fresh = f"d{b.source.name}", e[len(d) + 4 : -1]
+                if target not in self.allocated and e == f"({d} * {fresh})" and fresh.startswith(_FRESH):
+                    # The slope is a new array: multiply into it rather than allocate another.
+                    self.allocated.add(target)
+                    out += [f"{target} = {_numpy_names(fresh)}", f"{target} *= {d}"]
+                    continue
+                self.add_to(target, "", _numpy_names(e), out, b.source.name)
+            else:
+                widx = f"_W{b.name}"
+                unique = len(set(np.ravel(self.consts[widx]).tolist())) == self.consts[widx].size
+                columns = self.columns(b.key)
+                if unique:
+                    out.append(f"G[{widx}] += {d}.T @ {columns}")
+                else:
+                    out.append(f"np.add.at(G, {widx}, {d}.T @ {columns})")
+                sums = [
+                    (int(t.payload[j]), col)
+                    for col, js in enumerate(b.biases)
+                    for j in js
+                    if t.kinds[j] == PARAM
+                ]
+                if sums:
+                    out.append(f"_s = _ones @ {d}")  # column sums, by BLAS
+                    if len({pj for pj, _ in sums}) == len(sums):
+                        self.consts[f"_bp{b.name}"] = np.array([pj for pj, _ in sums], dtype=np.intp)
+                        self.consts[f"_bc{b.name}"] = np.array([col for _, col in sums], dtype=np.intp)
+                        out.append(f"G[_bp{b.name}] += _s[_bc{b.name}]")
+                    else:
+                        out += [f"G[{pj}] += _s[{col}]" for pj, col in sums]
+                if any(plan.grad[a] for a in b.key):
+                    src = self.block_of.get(b.key[0])
+                    whole = src is not None and columns == src[0].name
+                    if whole and src is not None:
+                        self.add_to(f"d{src[0].name}", "", f"{d} @ W{b.name}", out, src[0].name)
+                    else:
+                        out.append(f"_dA{b.name} = {d} @ W{b.name}")
+                        for col, a in enumerate(b.key):
+                            if plan.grad[a]:
+                                found_a = self.block_of.get(a)
+                                if found_a is not None:
+                                    self.add_to(
+                                        f"d{found_a[0].name}",
+                                        f"[:, {found_a[1]}]",
+                                        f"_dA{b.name}[:, {col}]",
+                                        out,
+                                        found_a[0].name,
+                                    )
+                                else:
+                                    contrib.setdefault(a, []).append((f"_dA{b.name}[:, {col}]", 0))
+        out[:] = [s for s in out if s != "pass"]
+        self.contrib = contrib
+
+
+def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], str]:
+    """``run(P, samples, count) -> (total, grads)`` on numpy arrays, and its source."""
+    e = _Emitter(trace, matmul)
+    params = "".join(f"p{j}, " for j in range(trace.param_count))
+    head = ["X = np.asarray(samples, dtype=float)", "_ones = np.ones(count)", "PV = np.array(P)"]
+    head.append(f"G = np.zeros({trace.param_count})")
+    forward: list[str] = []
+    e.forward(forward)
+    root = trace.root
+    carried: set[int] = set()
+    backward: list[str] = []
+    e.backward(backward, carried)
+    total = f"float(np.sum({e.expr[root]}))" if e.plan.varying[root] else f"{e.expr[root]} * count"
+    contrib: dict[int, list[Contribution]] = {j: [(f"h{j}", 0)] for j in carried}
+    if not e.plan.varying[root] and e.plan.grad[root]:
+        contrib.setdefault(root, []).append(("count", 0))
+    after: list[str] = []
+
+    scalar_grads: set[int] = set()
+
+    def sink(j: int, c: str) -> str | None:
+        if trace.kinds[j] != PARAM:
+            return None
+        scalar_grads.add(int(trace.payload[j]))
+        return f"g{trace.payload[j]} += {c}"  # Python floats: cheaper than items of G
+
+    emit_backward(e.scalar, e.scalar.order(False), e.expr, contrib, sink, after)
+    if scalar_grads:
+        after = [f"g{j} = 0.0" for j in sorted(scalar_grads)] + after
+        index = sorted(scalar_grads)
+        e.consts["_GI"] = np.array(index, dtype=np.intp)
+        after.append(f"G[_GI] += np.array([{', '.join(f'g{j}' for j in index)}])")
+    lines = [
+        "def run(P, samples, count):",
+        *([f"    {params}= P"] if trace.param_count else []),
+        *(f"    {s}" for s in head),
+        *(f"    h{j} = 0.0" for j in sorted(carried)),
+        *(f"    {s}" for s in forward),
+        f"    total = {total}",
+        "    if not isfinite(total):",
+        "        raise _Replay",
+        *(f"    {s}" for s in backward),
+        *(f"    {s}" for s in after),
+        "    return total, G.tolist()",
+    ]
+    source = "\n".join(lines) + "\n"
+    names = _namespace(e.plan)
+    names.update(e.consts)
+    exec(builtins.compile(source, "<microgrsucc.compile numpy>", "exec"), names)  # our own code
+    run = names["run"]
+
+    def checked(P: Any, samples: Any, count: int) -> Any:
+        with np.errstate(all="ignore"):
+            return run(P, samples, count)
+
+    return checked, source

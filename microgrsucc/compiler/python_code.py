@@ -1,0 +1,245 @@
+"""The python backend: straight-line code for one sample, in a loop over the samples.
+
+One function ``run(P, samples, count)`` is written per trace: the parameters are unpacked
+into locals once, what does not vary per sample is computed before the loop, and the loop
+body is the sample's forward pass followed by its backward pass, with gradients summed in
+locals. Single-use nodes are inlined into their consumer (a neuron is one statement), a
+gradient that passes through an add is not copied, and the loop body's temporaries share
+a few local names (register allocation), which keeps the frame small.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from microgrsucc import ops
+from microgrsucc.compiler.plan import Dialect, Plan, fallbacks
+from microgrsucc.compiler.trace import OP, PARAM, Trace
+
+__all__ = ["PYTHON", "Replay", "emit_backward", "emit_forward", "generate", "generate_value", "namespace"]
+
+
+class Replay(Exception):
+    """Raised by generated code where the table's function raises: the eager engine takes over."""
+
+
+def _fail() -> float:
+    raise Replay
+
+
+PYTHON = Dialect(lambda c, a, b: f"({a} if {c} else {b})", "_fail()", distribute=True)
+
+_SIMPLE = re.compile(r"^(\(-)?[\w.]+\)?$")
+_TEMP = re.compile(r"\b_[tad]\d+\b")
+
+
+def namespace() -> dict[str, Any]:
+    names: dict[str, Any] = {k: v for k, v in vars(math).items() if not k.startswith("_")}
+    names.update(_fail=_fail, _FLOAT=ops.FLOAT, abs=builtins.abs)
+    return names
+
+
+_LIMIT = 40  # deepest nesting of one expression; Python's parser stops at 200 parentheses
+
+
+def emit_forward(
+    plan: Plan, order: list[int], expr: list[str | None], depth: list[int], out: list[str]
+) -> None:
+    """Statements computing the nodes of ``order``; ``expr[i]`` becomes node i's expression
+    and ``depth[i]`` its nesting (a name is 0)."""
+    t = plan.trace
+    for i in order:
+        op = t.ops[i]
+        assert op is not None
+        a = [expr[j] or "" for j in t.args[i]]
+        fwd = plan.forward_code[i]
+        e = f"_fwd{id(op)}({', '.join(a)})" if fwd is None else fwd.format(*a)
+        d = max((depth[j] for j in t.args[i]), default=0) + (fwd or "(").count("(")
+        if plan.named[i] or d > _LIMIT:
+            out.append(f"_t{i} = {e}")
+            expr[i], depth[i] = f"_t{i}", 0
+        else:
+            expr[i], depth[i] = e, d
+
+
+# A gradient received by a node: its expression and nesting.
+Contribution = tuple[str, int]
+
+
+def emit_backward(
+    plan: Plan,
+    order: list[int],
+    expr: list[str | None],
+    contrib: dict[int, list[Contribution]],
+    sink: Callable[[int, str], str | None],
+    out: list[str],
+) -> None:
+    """Statements passing gradients down ``order`` (reversed); ``contrib[i]`` holds what node i
+    has received. ``sink(j, c)`` gives the statement for a contribution that leaves the section
+    (a parameter, or a node computed outside the loop), or None to keep it in ``contrib``."""
+    t = plan.trace
+    for i in reversed(order):
+        cs = contrib.pop(i, None)
+        partials = plan.partial_code[i]
+        if not cs or partials is None:
+            continue
+        if len(cs) == 1:
+            adj, d = cs[0]
+        else:
+            adj, d = "(" + " + ".join(c for c, _ in cs) + ")", max(d for _, d in cs) + 1
+        reads = sum(
+            p.count("{g}") if p is not None else 1 for k, p in enumerate(partials) if plan.grad[t.args[i][k]]
+        )
+        if (reads > 1 and not _SIMPLE.match(adj)) or d > _LIMIT:
+            out.append(f"_a{i} = {adj}")
+            adj, d = f"_a{i}", 0
+        a = [expr[j] or "" for j in t.args[i]]
+        if any(p is None for k, p in enumerate(partials) if plan.grad[t.args[i][k]]):
+            op = t.ops[i]
+            out.append(f"_d{i} = _der{id(op)}(_FLOAT, {', '.join(a)}, {expr[i]})")
+        given: dict[int, list[Contribution]] = {}  # x * x gives x two contributions: one statement
+        for k, j in enumerate(t.args[i]):
+            if not plan.grad[j]:
+                continue
+            p = partials[k]
+            if p is None:
+                c = f"({adj} * {f'_d{i}' if len(a) == 1 else f'_d{i}[{k}]'})"
+                cd = d + 1
+            else:
+                c = p.format(*a, out=expr[i], g=adj)
+                cd = d + p.count("(")
+            given.setdefault(j, []).append((c, cd))
+        for j, cs in given.items():
+            c, cd = (
+                cs[0] if len(cs) == 1 else (f"({' + '.join(c for c, _ in cs)})", max(d for _, d in cs) + 1)
+            )
+            statement = sink(j, c)
+            if statement is not None:
+                out.append(statement)
+            else:
+                contrib.setdefault(j, []).append((c, cd))
+
+
+def allocate(body: list[str]) -> list[str]:
+    """Rename the temporaries of straight-line code onto as few locals as their lifetimes allow."""
+    refs = [_TEMP.findall(s) for s in body]
+    last: dict[str, int] = {}
+    for k, names in enumerate(refs):
+        for name in names:
+            last[name] = k
+    free: list[str] = []
+    given: dict[str, str] = {}
+    count = 0
+    renamed = []
+    for k, s in enumerate(body):
+        target = s.split(" = ", 1)[0] if _TEMP.fullmatch(s.split(" = ", 1)[0]) else None
+        for name in dict.fromkeys(refs[k]):
+            if name != target and last[name] == k and name in given:
+                free.append(given[name])
+        if target is not None:
+            if free:
+                given[target] = free.pop()
+            else:
+                given[target] = f"r{count}"
+                count += 1
+        renamed.append(_TEMP.sub(lambda m: given.get(m.group(0), m.group(0)), s))
+    return renamed
+
+
+def generate(trace: Trace, *, inline: bool = True, registers: bool = True) -> tuple[Callable[..., Any], str]:
+    """``run(P, samples, count) -> (total, grads)``: forward and backward over a batch, and its source."""
+    n = len(trace.kinds)
+    plan = Plan(trace, PYTHON, backward=True, inline=inline)
+    args = ", ".join(f"x{k}" for k in range(trace.nargs))
+    params = "".join(f"p{j}, " for j in range(trace.param_count))
+    unpack = [f"    {params}= P"] if trace.param_count else []
+
+    expr: list[str | None] = [plan.leaf(i, lambda j: f"p{j}", lambda k: f"x{k}") for i in range(n)]
+    depth = [0] * n
+    before: list[str] = []
+    emit_forward(plan, plan.order(False), expr, depth, before)
+    body: list[str] = []
+    emit_forward(plan, plan.order(True), expr, depth, body)
+    root = trace.root
+    body.append(f"total += {expr[root]}")
+
+    grads: set[int] = set()
+    carried: set[int] = set()
+
+    def sink_in_loop(j: int, c: str) -> str | None:
+        if t_kinds[j] == PARAM:
+            grads.add(int(trace.payload[j]))
+            return f"g{trace.payload[j]} += {c}"
+        if t_kinds[j] == OP and not plan.varying[j]:
+            carried.add(j)
+            return f"h{j} += {c}"
+        return None
+
+    def sink_after(j: int, c: str) -> str | None:
+        if t_kinds[j] == PARAM:
+            grads.add(int(trace.payload[j]))
+            return f"g{trace.payload[j]} += {c}"
+        return None
+
+    t_kinds = trace.kinds
+    contrib: dict[int, list[Contribution]] = {}
+    if plan.varying[root]:
+        contrib[root] = [("1.0", 0)]
+    elif plan.grad[root]:
+        contrib[root] = [("count", 0)]
+    emit_backward(plan, plan.order(True), expr, contrib, sink_in_loop, body)
+    for j in carried:
+        contrib.setdefault(j, []).insert(0, (f"h{j}", 0))
+    after: list[str] = []
+    emit_backward(plan, plan.order(False), expr, contrib, sink_after, after)
+
+    loop_vars = f"({args},)" if trace.nargs == 1 else (args or "_")
+    if not plan.varying[root]:
+        before.append(f"total = {expr[root]} * count")
+        body[body.index(f"total += {expr[root]}")] = "pass"
+    else:
+        before.append("total = 0.0")
+    zeros = [f"g{j}" for j in sorted(grads)] + [f"h{j}" for j in sorted(carried)]
+    before += [" = ".join(zeros[k : k + 64]) + " = 0.0" for k in range(0, len(zeros), 64)]
+    result = ", ".join(f"g{j}" if j in grads else "0.0" for j in range(trace.param_count))
+    lines = [
+        "def run(P, samples, count):",
+        *unpack,
+        *(f"    {s}" for s in before),
+        f"    for {loop_vars} in samples:",
+        *(f"        {s}" for s in (allocate(body) if registers else body)),
+        *(f"    {s}" for s in after),
+        f"    return total, [{result}]",
+    ]
+
+    return _define(lines, plan, "run")
+
+
+def generate_value(trace: Trace) -> tuple[Callable[..., Any], str]:
+    """``value(P, *sample) -> loss``: the forward pass alone, and its source."""
+    n = len(trace.kinds)
+    plan = Plan(trace, PYTHON, backward=False)
+    expr: list[str | None] = [plan.leaf(i, lambda j: f"p{j}", lambda k: f"x{k}") for i in range(n)]
+    body: list[str] = []
+    emit_forward(plan, [i for i in range(n) if plan.live[i] and trace.kinds[i] == OP], expr, [0] * n, body)
+    args = "".join(f", x{k}" for k in range(trace.nargs))
+    params = "".join(f"p{j}, " for j in range(trace.param_count))
+    body.append(f"return {expr[trace.root]}")  # renamed with the rest
+    lines = [
+        f"def value(P{args}):",
+        *([f"    {params}= P"] if trace.param_count else []),
+        *(f"    {s}" for s in allocate(body)),
+    ]
+    return _define(lines, plan, "value")
+
+
+def _define(lines: list[str], plan: Plan, name: str) -> tuple[Callable[..., Any], str]:
+    source = "\n".join(lines) + "\n"
+    names = namespace()
+    names.update(fallbacks(plan))
+    exec(builtins.compile(source, f"<microgrsucc.compile python {name}>", "exec"), names)  # our own code
+    return names[name], source

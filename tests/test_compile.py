@@ -1,0 +1,409 @@
+"""microgrsucc.compile: the generated code agrees with the eager engine, or hands over to it."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import microgrsucc as mg
+from microgrsucc import Value, custom_op
+from microgrsucc.backward import below
+from microgrsucc.datasets import make_moons
+from microgrsucc.nn import MLP
+from microgrsucc.optim import SGD, Adam
+from microgrsucc.testing.strategies import Graph, graphs
+
+BACKENDS = ["python", "numpy"]
+TOLERANCE = {"python": 1e-12, "numpy": 1e-10}
+
+
+def eager(
+    sample_loss: Callable[..., Value],
+    params: Sequence[Value],
+    samples: Sequence[Sequence[float]],
+    mean: bool = True,
+) -> tuple[float, list[float]]:
+    """The whole graph, built and differentiated by the eager engine."""
+    total, grads, _ = eager_with_scales(sample_loss, params, samples, mean)
+    return total, grads
+
+
+def eager_with_scales(
+    sample_loss: Callable[..., Value],
+    params: Sequence[Value],
+    samples: Sequence[Sequence[float]],
+    mean: bool = True,
+) -> tuple[float, list[float], tuple[float, float]]:
+    """Also the largest value and the largest gradient in the graph: where a result cancels,
+    another summation order (or numpy's exp, an ulp from math's) can move it by that much."""
+    saved = [p.grad for p in params]
+    for p in params:
+        p.grad = 0.0
+    losses = [sample_loss(*s) for s in samples]
+    total = sum(losses[1:], losses[0])
+    if mean:
+        total = total / len(losses)
+    total.backward()
+    grads = [p.grad for p in params]
+    nodes = below(total)
+    values = [abs(v.data) for v in nodes if math.isfinite(v.data)]
+    slopes = [abs(v.grad) for v in nodes if math.isfinite(v.grad)]
+    for p, g in zip(params, saved, strict=True):
+        p.grad = g
+    return total.data, grads, (max(values, default=0.0), max(slopes, default=0.0))
+
+
+def compiled(
+    step: mg.compiler.CompiledLoss, samples: Any, reduction: str = "mean"
+) -> tuple[float, list[float]]:
+    for p in step.params:
+        p.grad = 0.0
+    total = step.backward(samples, reduction=reduction)
+    return total, [p.grad for p in step.params]
+
+
+def assert_close(got: Sequence[float], want: Sequence[float], tol: float) -> None:
+    """Equal to ``tol`` relative to the largest gradient: sums over samples may run in another order."""
+    scale = max([abs(w) for w in want if math.isfinite(w)] + [1e-300])
+    for g, w in zip(got, want, strict=True):
+        if math.isnan(w):
+            assert math.isnan(g)
+        else:
+            assert abs(g - w) <= tol * max(abs(w), scale), (g, w)
+
+
+@pytest.fixture
+def replays(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the batches handed to the eager engine: generated code that fails is hidden there."""
+    count: list[int] = []
+    original = mg.compiler.eager.replay
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        count.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(mg.compiler.eager, "replay", counted)
+    return count
+
+
+def moons_problem(seed: int = 0) -> tuple[MLP, Callable[..., Value], list[tuple[float, float, int]]]:
+    model = MLP(2, [16, 16, 1], seed=seed)
+    params = model.parameters()
+
+    def sample_loss(x0: Any, x1: Any, t: Any) -> Value:
+        score: Value = model([x0, x1])  # type: ignore[assignment]
+        return (1 - t * score).relu() + 1e-4 * sum(p * p for p in params)
+
+    xs, ys = make_moons(100, noise=0.1, seed=seed)
+    return model, sample_loss, [(a, b, 2 * c - 1) for (a, b), c in zip(xs, ys, strict=True)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_mlp_gives_the_eager_loss_and_gradients_on_new_data_and_after_updates(
+    backend: str, replays: list[int]
+) -> None:
+    model, sample_loss, samples = moons_problem()
+    params = model.parameters()
+    step = mg.compile(sample_loss, params, backend=backend)
+    optimizer = Adam(params, lr=0.05)
+    _, _, other = moons_problem(seed=7)
+    for batch in (samples, other[:37], samples[:1]):
+        want_total, want = eager(sample_loss, params, batch)
+        total, got = compiled(step, batch)
+        assert math.isclose(total, want_total, rel_tol=TOLERANCE[backend])
+        assert_close(got, want, TOLERANCE[backend])
+        optimizer.step()  # the next batch sees new parameter values
+    assert step(*samples[3]) == pytest.approx(sample_loss(*samples[3]).data, rel=1e-14)
+    assert not replays  # all of it ran in generated code
+
+
+def test_sum_reduction_and_gradients_add_up_as_in_backward() -> None:
+    w, b = Value(0.5), Value(-1.0)
+    step = mg.compile(lambda x, y: (w * x + b - y) ** 2, [w, b])
+    samples = [(1.0, 2.0), (3.0, -1.0)]
+    w.grad = 1.0  # gradients accumulate, as backward() does
+    total = step.backward(samples, reduction="sum")
+    want_total, (dw, db) = eager(lambda x, y: (w * x + b - y) ** 2, [w, b], samples, mean=False)
+    assert total == want_total and w.grad == 1.0 + dw and b.grad == db
+
+
+def test_an_optimizer_between_calls_trains_as_eager_does() -> None:
+    _, _, samples = moons_problem()
+    runs = []
+    for use_compile in (False, True):
+        model = MLP(2, [16, 16, 1], seed=0)
+        params = model.parameters()
+
+        def loss(x0: Any, x1: Any, t: Any, model: MLP = model, params: list[Value] = params) -> Value:
+            score: Value = model([x0, x1])  # type: ignore[assignment]
+            return (1 - t * score).relu() + 1e-4 * sum(p * p for p in params)
+
+        step = mg.compile(loss, params)
+        optimizer = SGD(params, lr=0.1, momentum=0.9)
+        for _ in range(5):
+            optimizer.zero_grad()
+            if use_compile:
+                step.backward(samples[:20])
+            else:
+                eager_total = sum(loss(*s) for s in samples[:20]) / 20
+                eager_total.backward()  # type: ignore[union-attr]
+            optimizer.step()
+        runs.append([p.data for p in params])
+    assert_close(runs[1], runs[0], 1e-11)
+
+
+# --- random graphs over the whole table ---------------------------------------------------------
+
+
+def check_graph(f: Graph, split: int, backend: str) -> None:
+    """The graph's first ``split`` inputs are parameters, the rest one sample's arguments."""
+    params = [Value(x) for x in f.inputs[:split]]
+    sample = f.inputs[split:]
+
+    def sample_loss(*args: Any) -> Value:
+        return f(*params, *args)
+
+    samples = [sample, tuple(x * 0.999 + 1e-3 for x in sample)]
+    step = mg.compile(sample_loss, params, backend=backend)
+    try:
+        want_total, want, (values, slopes) = eager_with_scales(sample_loss, params, samples)
+    except (ArithmeticError, ValueError) as err:  # the second sample left a domain
+        with pytest.raises(type(err)) as raised:
+            compiled(step, samples)
+        assert str(raised.value) == str(err)
+        assert all(p.grad == 0.0 for p in params)  # nothing half-done
+        return
+    total, got = compiled(step, samples)
+    tol = TOLERANCE[backend]
+    if math.isfinite(want_total):
+        assert math.isclose(total, want_total, rel_tol=tol, abs_tol=tol * values)
+    for g, w in zip(got, want, strict=True):
+        assert g == pytest.approx(w, rel=tol, abs=tol * slopes * max(1.0, values), nan_ok=True)
+    if backend == "python":  # the same float ops in the same order as the eager forward
+        assert step(*sample) == pytest.approx(sample_loss(*sample).data, rel=1e-15, nan_ok=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(f=graphs(max_ops=6), data=st.data())
+def test_random_graphs_agree_with_eager(backend: str, f: Graph, data: st.DataObject) -> None:
+    check_graph(f, data.draw(st.integers(0, len(f.inputs))), backend)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=2500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(f=graphs(max_ops=8, max_inputs=4), data=st.data())
+def test_thousands_of_random_graphs_agree_with_eager(backend: str, f: Graph, data: st.DataObject) -> None:
+    check_graph(f, data.draw(st.integers(0, len(f.inputs))), backend)
+
+
+# --- custom ops, constants, errors ----------------------------------------------------------------
+
+softplus = custom_op("softplus", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
+fma = custom_op("fma", lambda x, y, z: x * y + z, lambda F, x, y, z, out: (y, x, 1.0))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_custom_ops_are_called_from_the_generated_code(backend: str, replays: list[int]) -> None:
+    w, b = Value(0.3), Value(-0.2)
+
+    def sample_loss(x: Any, y: Any) -> Value:
+        return softplus(fma(w, x, b)) * y + mg.sqrt(w * w + x * x)
+
+    samples = [(0.5, 1.0), (-2.0, 3.0), (1.5, -1.0)]
+    step = mg.compile(sample_loss, [w, b], backend=backend)
+    want_total, want = eager(sample_loss, [w, b], samples)
+    total, got = compiled(step, samples)
+    assert math.isclose(total, want_total, rel_tol=1e-12)
+    assert_close(got, want, TOLERANCE[backend])
+    assert step(*samples[1]) == pytest.approx(sample_loss(*samples[1]).data, rel=1e-14)
+    assert not replays
+
+
+def test_constants_are_exact_literals() -> None:
+    w = Value(3.0)
+    step = mg.compile(lambda x: w * x * 0.1 + 1e-4 * w, [w])
+    assert "0.1" in step.source(1) and "0.0001" in step.source(1)
+    assert step(7.0) == (w * 7.0 * 0.1 + 1e-4 * w).data
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("loss", "bad", "error"),
+    [
+        (lambda w, x: (w * x).log(), -1.0, ValueError),
+        (lambda w, x: w / x, 0.0, ZeroDivisionError),
+        (lambda w, x: (w * x) ** 0.5, -4.0, ValueError),
+        (lambda w, x: (w * x).exp(), 1e4, OverflowError),
+    ],
+)
+def test_domain_errors_are_the_eager_errors_and_leave_nothing_behind(
+    backend: str, loss: Callable[[Value, Any], Value], bad: float, error: type[Exception]
+) -> None:
+    w = Value(2.0)
+    step = mg.compile(lambda x: loss(w, x), [w], backend=backend)
+    samples = [(1.0,), (bad,), (3.0,)]
+    with pytest.raises(error) as from_eager:
+        eager(lambda x: loss(w, x), [w], samples)
+    with pytest.raises(error) as from_compiled:
+        step.backward(samples)
+    assert str(from_compiled.value) == str(from_eager.value)
+    assert w.grad == 0.0
+    with pytest.raises(error, match=re.escape(str(from_eager.value))):
+        step(bad)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nan_inputs_propagate_as_in_eager(backend: str) -> None:
+    model, sample_loss, samples = moons_problem()
+    samples = [*samples[:5], (math.nan, 0.5, 1)]
+    step = mg.compile(sample_loss, model.parameters(), backend=backend)
+    want_total, want = eager(sample_loss, model.parameters(), samples)
+    total, got = compiled(step, samples)
+    assert math.isnan(total) and math.isnan(want_total)
+    assert [math.isnan(g) for g in got] == [math.isnan(g) for g in want]
+    assert_close(got, want, TOLERANCE[backend])
+
+
+def test_detect_anomaly_raises_as_eager_does() -> None:
+    w = Value(1.0)
+    step = mg.compile(lambda x: w * x, [w])
+    with mg.detect_anomaly(), pytest.raises(FloatingPointError, match=r"1.0 \* inf produced inf"):
+        step.backward([(math.inf,)])
+
+
+# --- what cannot be traced ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sample_loss", "how", "which"),
+    [
+        (lambda x: x * 2 if x.data > 0 else -x, "read .data of", "sample argument 0"),
+        (lambda x: (x * 2) if (x * 3) > 0 else x, "compared (>)", "the result of *"),
+        (lambda x: Value(math.sin(x)), "called float()", "sample argument 0"),
+        (lambda x: Value(float(x.exp())), "called float()", "the result of exp"),
+        (lambda x: Value.relu(x), "read .data of", "sample argument 0"),
+        (lambda x: Value(round(x, 2)), "called round() on", "sample argument 0"),
+        (lambda x: Value(x.item()), "called item() on", "sample argument 0"),
+        (lambda x: x * 2 if x - 1 else x, "tested the truth of", "the result of -"),
+    ],
+)
+def test_python_branches_on_traced_values_are_refused(
+    sample_loss: Callable[..., Any], how: str, which: str
+) -> None:
+    step = mg.compile(sample_loss, [])
+    with pytest.raises(TypeError) as refused:
+        step(1.0)
+    message = str(refused.value)
+    assert how in message and which in message and "relu" in message and "custom_op" in message
+
+
+def test_bad_input_is_a_clear_error() -> None:
+    w = Value(1.0)
+    step = mg.compile(lambda x: w * x, [w])
+    with pytest.raises(ValueError, match="no samples"):
+        step.backward([])
+    with pytest.raises(ValueError, match="sample 1 has 2 argument"):
+        step.backward([(1.0,), (1.0, 2.0)])
+    with pytest.raises(TypeError, match="argument 0 of sample 0 must be a real number, got str"):
+        step.backward([("1.5",)])
+    with pytest.raises(TypeError, match="got bool"):
+        step.backward([(True,)])
+    with pytest.raises(TypeError, match="got complex"):
+        step(1j)
+    with pytest.raises(TypeError, match="each sample must be a tuple"):
+        step.backward([1.0, 2.0])
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
+        step.backward([(1.0,)], reduction="max")
+    with pytest.raises(TypeError, match="must return a Value, got float"):
+        mg.compile(lambda x: 2.0, [])(1.0)
+    with pytest.raises(ValueError, match=r"params\[1\] is not a leaf \(it is the result of \*\)"):
+        mg.compile(lambda x: w * x, [w, w * 2])
+    with pytest.raises(TypeError, match=r"params\[0\] must be a Value, got float"):
+        mg.compile(lambda x: w * x, [1.0])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="appears more than once"):
+        mg.compile(lambda x: w * x, [w, w])
+    with pytest.raises(ValueError, match="unknown backend 'jax'"):
+        mg.compile(lambda x: w * x, [w], backend="jax")
+    assert w.grad == 0.0
+
+
+def test_numpy_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "numpy", None)
+    with pytest.raises(ImportError, match=r'pip install "microgrsucc\[fast\]"'):
+        mg.compile(lambda x: x, [], backend="numpy")
+
+
+def test_retraces_for_new_arity_a_changed_parameter_list_and_a_changed_op(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w, v = Value(2.0), Value(5.0)
+    params = [w]
+    step = mg.compile(lambda *xs: sum((w * x for x in xs), v * 0.0) + sum(params[1:], Value(0.0)), params)
+    assert step(1.0) == 2.0 and step(1.0, 3.0) == 8.0  # another number of arguments: another trace
+    params.append(v)
+    step.backward([(1.0,)])
+    assert v.grad == 1.0  # the new parameter was traced
+    exp = mg.ops.PRIMITIVES["exp"]
+    step2 = mg.compile(lambda x: (w * x).exp(), [w])
+    assert step2(0.0) == 1.0
+    monkeypatch.setattr(exp, "forward", lambda x: 42.0)
+    assert step2(0.0) == 42.0
+
+
+def test_the_numpy_backend_takes_an_array_of_samples() -> None:
+    np = pytest.importorskip("numpy")
+    model, sample_loss, samples = moons_problem()
+    step = mg.compile(sample_loss, model.parameters(), backend="numpy")
+    _, want = eager(sample_loss, model.parameters(), samples)
+    _, got = compiled(step, np.array(samples, dtype=float))
+    assert_close(got, want, 1e-10)
+    with pytest.raises(TypeError, match="real numbers"):
+        step.backward(np.array([[1j, 2.0, 1.0]]))
+
+
+TAN = """
+tan = Primitive("tan", 1, math.tan, lambda F, x, out: 1.0 + out * out)
+PRIMITIVES[tan.name] = tan
+"""
+
+CHECK_TAN = """
+import math
+import microgrsucc as mg
+from microgrsucc import Value
+w = Value(0.3)
+for backend in ("python", "numpy"):
+    step = mg.compile(lambda x: (w * x).tan(), [w], backend=backend)
+    assert "tan(" in step.source(1), step.source(1)
+    w.grad = 0.0
+    step.backward([(0.5,), (1.0,)], reduction="sum")
+    want = sum(x / math.cos(0.3 * x) ** 2 for x in (0.5, 1.0))
+    assert math.isclose(w.grad, want, rel_tol=1e-12), (w.grad, want)
+print("tan compiles")
+"""
+
+
+def test_an_op_appended_to_the_table_compiles(tmp_path: Path) -> None:
+    package = Path(mg.__file__).parent
+    copy = tmp_path / "microgrsucc"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    with (copy / "ops.py").open("a") as table:
+        table.write(TAN)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    ran = subprocess.run(
+        [sys.executable, "-c", CHECK_TAN], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "tan compiles" in ran.stdout

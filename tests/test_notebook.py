@@ -1,0 +1,65 @@
+"""examples/chapter5.ipynb runs top to bottom in a fresh kernel, and the outputs kept in it are current."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "chapter5.ipynb"
+
+pytestmark = [pytest.mark.notebook, pytest.mark.dot]
+
+
+def _jupyter() -> tuple[Any, Any]:
+    try:
+        import nbformat
+        from nbclient import NotebookClient
+    except ImportError as err:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the notebook: {err} (pip install '.[test]')")
+        pytest.skip(f"no {err.name}")
+    pytest.importorskip("graphviz")
+    return nbformat, NotebookClient
+
+
+def streams(cell: Any) -> list[str]:
+    return [out["text"] for out in cell.get("outputs", []) if out["output_type"] == "stream"]
+
+
+def pictures(cell: Any) -> list[str]:
+    return [
+        out["data"]["image/svg+xml"]
+        for out in cell.get("outputs", [])
+        if "image/svg+xml" in out.get("data", {})
+    ]
+
+
+def test_the_chapter_notebook_runs_in_a_fresh_kernel_and_its_outputs_are_kept(tmp_path: Path) -> None:
+    nbformat, NotebookClient = _jupyter()
+    kept = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(kept)
+    fresh = copy.deepcopy(kept)
+    for cell in fresh.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    NotebookClient(
+        fresh, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+
+    code = [(k, f) for k, f in zip(kept.cells, fresh.cells, strict=True) if k.cell_type == "code"]
+    assert len(code) >= 6
+    for old, new in code:
+        assert not [out for out in new.outputs if out["output_type"] == "error"], new.source
+        assert old.outputs, f"no output kept for: {old.source[:60]}"  # the file reads well unrun
+        assert streams(old) == streams(new), old.source[:60]  # printed numbers are deterministic
+        assert len(pictures(old)) == len(pictures(new))
+    text = "".join("".join(streams(new)) for _, new in code)
+    assert "w1 (B)" in text and "w2 (A)" in text and "w1.grad = 0.014835272933091271" in text
+    svgs = [svg for _, new in code for svg in pictures(new)]
+    assert len(svgs) == 3 and all("<svg" in svg for svg in svgs)
+    assert "The chain rule for w1" in svgs[1] and "The chain rule for w2" in svgs[2]
+    assert list(tmp_path.iterdir()) == []  # it writes no files

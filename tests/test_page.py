@@ -1,0 +1,274 @@
+# ruff: noqa: RUF001  -- the page prints the sign U+00D7
+"""The interactive page: one self-contained file; in a real browser it replays backward() exactly.
+
+The browser tests drive the system Chromium through playwright (never a browser playwright
+downloads). Without Chromium they are skipped on a developer's machine and fail in CI (CI set),
+which installs it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("graphviz")
+
+from microgrsucc import Value, draw, render
+from microgrsucc.cli.chapter import DEFAULTS, Network, network
+from microgrsucc.engine import backward_order
+from microgrsucc.explain import number, walk
+
+pytestmark = pytest.mark.dot  # the page holds the SVG the layout program wrote
+
+HOSTILE = '"><img src=x onerror=alert(1)></text><script>alert(2)</script> \\'
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def chapter() -> Network:
+    net = network(**DEFAULTS)
+    net.C.backward()
+    return net
+
+
+def page_for(root: Value, path: Path, **options: Any) -> str:
+    return render(root, path, **options).read_text(encoding="utf-8")
+
+
+# --- the file ------------------------------------------------------------------------------------
+
+
+def test_the_page_is_one_small_file_that_needs_no_network(tmp_path: Path) -> None:
+    text = page_for(chapter().C, tmp_path / "c.html")
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    assert len(text.encode()) < 200_000  # a 16-node graph
+    assert text.count("<script") == 1 and "<script src" not in text
+    assert "<link" not in text and "@import" not in text and "url(" not in text
+    # The only addresses are the SVG namespaces, which are names, never fetched.
+    assert {re.sub(r"[\"'].*", "", a) for a in re.findall(r"https?://\S+", text)} <= {
+        "http://www.w3.org/2000/svg",
+        "http://www.w3.org/1999/xlink",
+    }
+
+
+def test_labels_cannot_add_markup_to_the_page(tmp_path: Path) -> None:
+    x = Value(1.0, label=HOSTILE)
+    y = (x * 2.0).exp()
+    y.label = "</script><script>alert(3)</script>"
+    y.backward()
+    text = page_for(y, tmp_path / "h.html", highlight=x)
+    assert text.count("<script") == 1 and text.count("</script>") == 1
+    assert "<img" not in text and "alert(2)</script>" not in text
+    assert "\\u003c/script\\u003e" in text  # in the page's data, as JSON escapes
+
+
+def test_a_label_that_names_a_placeholder_of_the_page_is_only_text(tmp_path: Path) -> None:
+    x = Value(1.0, label="__DATA__ __SVG__ __TITLE__")
+    text = page_for(x.exp(), tmp_path / "p.html")
+    assert text.count("const DATA = {") == 1 and text.count("<svg") == 1
+    assert text.count('"rootName"') == 1  # the data is in the script only, not pasted into the label
+    assert "__DATA__ __SVG__ __TITLE__" in text  # shown in the picture and in the data, as it is
+
+
+def test_a_graph_past_max_nodes_says_what_was_left_out(tmp_path: Path) -> None:
+    y = Value(0.5, label="x")
+    for _ in range(1000):
+        y = y.tanh()
+    y.backward()
+    with pytest.warns(UserWarning):
+        text = page_for(y, tmp_path / "big.html", max_nodes=10)
+    assert "showing the 10 nodes nearest the root of 1001" in text
+    assert '"shown":10,"total":1001' in text
+    assert len(text.encode()) < 200_000
+
+
+def test_the_page_needs_the_value_not_a_drawn_graph(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="needs the Value"):
+        render(draw(Value(1.0)), tmp_path / "x.html")
+
+
+# --- in a browser --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if CHROMIUM is None or sync_playwright is None:
+        missing = "the chromium package (apt install chromium)" if CHROMIUM is None else "playwright"
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser tests: install {missing}")
+        pytest.skip(f"no {missing}")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+class Page:
+    """A page opened in the browser, with what it complained about."""
+
+    def __init__(self, browser: Any, path: Path) -> None:
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.requests: list[str] = []
+        self.page = browser.new_page(viewport={"width": 1300, "height": 900})
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(path.as_uri())
+
+    def grads(self) -> dict[int, str]:
+        """Each node's grad as the page holds it, full precision ("" before one arrives)."""
+        found = self.page.eval_on_selector_all(
+            "#graph g.node[id^=v]", "gs => gs.map(g => [g.id, g.getAttribute('data-grad')])"
+        )
+        return {int(i[1:]): g for i, g in found if re.fullmatch(r"v\d+", i) and g is not None}
+
+    def shown_grad(self, i: int) -> str:
+        texts = self.page.eval_on_selector_all(f"#v{i} text", "ts => ts.map(t => t.textContent)")
+        return [t for t in texts if t.startswith("grad ")][-1]
+
+    def text(self, selector: str) -> str:
+        return str(self.page.inner_text(selector))
+
+
+@pytest.mark.browser
+def test_stepping_replays_backward_with_the_engines_numbers(browser: Any, tmp_path: Path) -> None:
+    net = chapter()
+    path = render(net.C, tmp_path / "c.html", rankdir="TB")
+    index = walk(net.C)
+    steps = len(backward_order(net.C))
+    page = Page(browser, path)
+
+    start = page.grads()
+    assert start[0] == "1" and all(g == "" for i, g in start.items() if i != 0)
+    assert page.text("#step-count") == f"step 0 of {steps}"
+    assert page.shown_grad(index[net.w1]) == "grad —"
+
+    page.page.click("#step")  # C = 0.5 * (y - a2)**2 passes 1 x 0.5 to the square, 1 x 0.1429 to 0.5
+    square = index[net.C.inputs[1]]
+    assert page.grads()[square] == repr(0.5) and page.shown_grad(square) == "grad 0.5000"
+    assert "((y - a2)**2).grad = C.grad × ∂C/∂((y - a2)**2) = 1.0000 × 0.5000 = 0.5000" in page.text(
+        "#explain"
+    )
+    page.page.click("#back")
+    assert page.grads()[square] == "" and page.text("#step-count") == f"step 0 of {steps}"
+
+    for k in range(1, steps + 1):
+        page.page.keyboard.press("ArrowRight")
+        assert page.text("#step-count") == f"step {k} of {steps}"
+        processed = backward_order(net.C)[k - 1]
+        assert page.page.get_attribute(f"#v{index[processed]}", "class").endswith("mg-active")
+    page.page.keyboard.press("ArrowRight")  # past the end: nothing happens
+    assert page.text("#step-count") == f"step {steps} of {steps}"
+    final = page.grads()
+    for node, i in index.items():
+        assert float(final[i]) == node.grad, node  # the same products and sums, in the same order
+        if node.label is not None or not node.is_leaf:
+            assert page.shown_grad(i) == f"grad {number(node.grad)}"
+    assert "Done" in page.text("#explain")
+
+    page.page.keyboard.press("Home")
+    assert page.text("#step-count") == f"step 0 of {steps}"
+    for _ in range(steps - 2):
+        page.page.keyboard.press("ArrowRight")
+    page.page.click("#play")  # plays the last two steps
+    page.page.wait_for_function(
+        f"document.getElementById('step-count').textContent === 'step {steps} of {steps}'"
+    )
+    assert page.text("#play") == "play"  # it stops itself at the end
+    screenshot = page.page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+    assert len(screenshot) > 20_000
+    assert page.errors == [] and page.dialogs == []
+    assert all(url.startswith("file://") for url in page.requests)
+
+
+@pytest.mark.browser
+def test_clicking_a_leaf_shows_its_paths_and_the_chain_rule(browser: Any, tmp_path: Path) -> None:
+    net = chapter()
+    index = walk(net.C)
+    page = Page(browser, render(net.C, tmp_path / "c.html", rankdir="TB"))
+    page.page.click(f"#v{index[net.w1]}")
+    rule = page.text("#rule")
+    assert "∂C/∂w1 = ∂C/∂((y - a2)**2)" in rule
+    assert f"= {number(net.w1.grad)}" in rule and f"w1.grad = {number(net.w1.grad)}" in rule
+    on_path = page.page.eval_on_selector_all("#graph g.edge.mg-path", "es => es.map(e => e.id)")
+    assert len([e for e in on_path if e.startswith("e")]) == 9  # one path of nine ops
+    dimmed = page.page.eval_on_selector_all("#graph g.mg-dim", "gs => gs.map(g => g.id)")
+    assert f"v{index[net.w2]}" in dimmed and f"v{index[net.w1]}" not in dimmed
+    page.page.click("header h1")  # not the graph: nothing changes
+    page.page.click("#graph svg", position={"x": 3, "y": 3})  # the background clears the choice
+    assert page.page.eval_on_selector_all("#graph .mg-dim", "gs => gs.length") == 0
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_hostile_labels_show_as_text_and_run_nothing(browser: Any, tmp_path: Path) -> None:
+    x = Value(1.0, label=HOSTILE)
+    y = (x * 2.0).exp()
+    y.backward()
+    page = Page(browser, render(y, tmp_path / "h.html"))
+    assert page.page.eval_on_selector_all("script", "s => s.length") == 1
+    assert page.page.eval_on_selector_all("img", "s => s.length") == 0
+    texts = page.page.eval_on_selector_all("#graph text", "ts => ts.map(t => t.textContent)")
+    assert any(HOSTILE.strip() in t for t in texts)
+    page.page.click(f"#v{walk(y)[x]}")
+    assert HOSTILE.strip().rstrip("\\").strip() in page.text("#rule")
+    page.page.keyboard.press("ArrowRight")
+    assert page.dialogs == [] and page.errors == []
+
+
+@pytest.mark.browser
+def test_nan_and_infinite_values_are_shown_not_broken(browser: Any, tmp_path: Path) -> None:
+    x = Value(math.inf, label="x")
+    w = Value(0.0, label="w")
+    y = x * w + x
+    y.backward()
+    assert math.isnan(y.data)
+    page = Page(browser, render(y, tmp_path / "nan.html"))
+    for _ in range(3):
+        page.page.keyboard.press("ArrowRight")
+    index = walk(y)
+    assert page.shown_grad(index[w]) == "grad inf"  # d(x*w)/dw = x
+    assert page.shown_grad(index[x]) == f"grad {number(x.grad)}"  # w + 1
+    assert page.shown_grad(index[y]) == "grad 1.0000"
+    texts = " ".join(page.page.eval_on_selector_all("#graph text", "ts => ts.map(t => t.textContent)"))
+    assert "data nan" in texts and "data inf" in texts
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_a_reused_value_collects_the_sum_over_its_paths_step_by_step(browser: Any, tmp_path: Path) -> None:
+    x = Value(0.7, label="x")
+    u = x * x
+    y = u * x.sin() + u / (x + 1.0)
+    y.label = "y"
+    y.backward()
+    index = walk(y)
+    page = Page(browser, render(y, tmp_path / "r.html"))
+    steps = len(backward_order(y))
+    explained = []
+    for _ in range(steps):
+        page.page.keyboard.press("ArrowRight")
+        explained.append(page.text("#explain"))
+    # x is reached four times (twice through x*x, through sin, through x + 1): later arrivals add on
+    additions = [line for text in explained for line in text.splitlines() if line.startswith("x.grad ")]
+    assert len(additions) == 4
+    assert sum(line.startswith("x.grad += ") for line in additions) == 3
+    final = page.grads()
+    for node, i in index.items():
+        assert float(final[i]) == node.grad, node  # bit for bit, in the engine's order
+    assert page.errors == []
