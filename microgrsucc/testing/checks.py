@@ -143,13 +143,19 @@ def differences_agree(
 
     Steps of ``eps`` and ``10 * eps`` (scaled by ``max(1, |x|)``) must give the same slope to
     ``rtol``; where they disagree (a kink within the step, cancellation in a saturated
-    function, the edge of the domain), float64 differences are no reference at all.
-    Argument ``i`` may be ``-1`` for every argument.
+    function, the edge of the domain), float64 differences are no reference at all. Nor are
+    they where rounding ``f`` alone, ``|f(x)| * 2**-52 / step``, could move the slope by more
+    than ``rtol`` of it (a large value whose change over the step is a few ulps: two steps
+    can then agree on 0 where the slope is not 0). Argument ``i`` may be ``-1`` for every argument.
 
     >>> import math
     >>> differences_agree(math.sqrt, [1.0], 0), differences_agree(math.sqrt, [1e-6], 0)
     (True, False)
     """
+    try:
+        size = abs(float(f(*args)))
+    except (ArithmeticError, ValueError):
+        return False
     for k in range(len(args)) if i == -1 else (i,):
         step = eps * max(1.0, abs(args[k]))
         try:
@@ -157,6 +163,8 @@ def differences_agree(
         except (ArithmeticError, ValueError):  # a step left the domain
             return False
         if not (math.isfinite(near) and math.isclose(near, far, rel_tol=rtol, abs_tol=rtol * 1e-2)):
+            return False
+        if size * 2.0**-52 / step > rtol * max(abs(near), 1e-2):
             return False
     return True
 
