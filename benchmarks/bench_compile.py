@@ -40,7 +40,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_step import Engine, make_step  # noqa: E402
+from bench_step import Engine, interleave, make_step  # noqa: E402
 
 import microgrsucc  # noqa: E402
 from microgrsucc.datasets import make_moons  # noqa: E402
@@ -209,16 +209,8 @@ def torch_step(xs: list[tuple[float, float]], ys: list[int]) -> Callable[[], flo
 
 
 def interleaved(steps: dict[str, Callable[[], float]], repeats: int, warmup: int = 3) -> dict[str, float]:
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for i in range(warmup + repeats):
-        for name, step in steps.items():
-            step()
-            gc.collect()
-            start = time.perf_counter()
-            step()
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    """Medians of bench_step's interleaved timing."""
+    return {name: statistics.median(ts) for name, ts in interleave(steps, repeats, warmup).items()}
 
 
 def compile_time(backend: str, repeats: int = 7) -> float:

@@ -130,6 +130,11 @@ def time_steps(found: list[Engine], repeats: int, warmup: int = 3) -> dict[str, 
     for name, loss in losses.items():
         if not math.isclose(loss, first, rel_tol=1e-9):
             raise SystemExit(f"{name} computed loss {loss}, expected {first}: not the same step")
+    return interleave(steps, repeats, warmup)
+
+
+def interleave(steps: dict[str, Callable[[], Any]], repeats: int, warmup: int = 3) -> dict[str, list[float]]:
+    """Per step function, ``repeats`` times, the steps taking turns, after ``warmup`` rounds."""
     times: dict[str, list[float]] = {name: [] for name in steps}
     for i in range(warmup + repeats):
         for name, step in steps.items():
