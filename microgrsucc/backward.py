@@ -75,7 +75,7 @@ def propagate(root: Node, F: Any, check: bool) -> None:
     """Pass gradients from ``root`` down, each node once all its consumers have reported.
 
     ``F`` is the namespace the derivatives are evaluated with: ``ops.FLOAT`` for plain
-    gradients, or the Node ops (handed in by ``value.py``) to record the gradient graph.
+    gradients, or the Value ops (handed in by ``value.py``) to record the gradient graph.
     """
     create_graph = F is not ops.FLOAT
     ready = [root]

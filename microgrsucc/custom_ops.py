@@ -31,9 +31,9 @@ from typing import Any
 
 from microgrsucc import ops
 from microgrsucc.forward import Dual, lift
-from microgrsucc.functions import record
+from microgrsucc.functions import operands_of
 from microgrsucc.ops import Primitive
-from microgrsucc.value import Operand, Value
+from microgrsucc.value import Operand, Value, recorder
 
 __all__ = ["CustomOp", "custom_op"]
 
@@ -49,7 +49,7 @@ class CustomOp:
 
     def __init__(self, primitive: Primitive) -> None:
         self.primitive = primitive
-        self._reverse = record(primitive)
+        self._reverse = recorder(primitive)
         self._forward = lift(primitive)
 
     def __call__(self, *operands: Operand) -> Value:
@@ -57,17 +57,10 @@ class CustomOp:
             apply_op = getattr(x.__class__, "apply_op", None)
             if apply_op is not None:
                 return apply_op(self.primitive, *operands)  # type: ignore[no-any-return]
-        if any(x.__class__ is Dual for x in operands):
-            if len(operands) != self.primitive.arity:
-                raise TypeError(
-                    f"{self.primitive.name} takes {self.primitive.arity} operand(s), got {len(operands)}"
-                )
-            out = self._forward(*operands)
-            if out is NotImplemented:
-                bad = next(x for x in operands if not isinstance(x, Value))
-                raise TypeError(f"{self.primitive.name} expects real numbers, got {type(bad).__name__}")
-            return out  # type: ignore[no-any-return]
-        return self._reverse(*operands)
+        values = operands_of(self.primitive, operands)
+        if any(x.__class__ is Dual for x in values):
+            return self._forward(*values)  # type: ignore[no-any-return]
+        return self._reverse(*values)
 
     def __repr__(self) -> str:
         return f"<custom op {self.primitive.name}/{self.primitive.arity}>"

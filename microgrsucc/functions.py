@@ -17,30 +17,21 @@ from microgrsucc import backward as reverse
 from microgrsucc import ops
 from microgrsucc.core import enable_grad, modes_set, state, to_float
 from microgrsucc.ops import Primitive
-from microgrsucc.value import VALUE, Operand, Value, as_value, recorder
+from microgrsucc.value import VALUE, Operand, Value, as_value
 
-__all__ = ["FUNCTIONS", "gradients", "record", "zero_grad"]
+__all__ = ["FUNCTIONS", "gradients", "operands_of", "zero_grad"]
 
 
-def record(op: Primitive) -> Callable[..., Value]:
-    """The function applying ``op`` to Values or numbers (checked: arity, real numbers)."""
-    fast = recorder(op)
-
-    def applied(*inputs: Operand) -> Value:
-        if len(inputs) != op.arity:
-            raise TypeError(f"{op.name} takes {op.arity} operand(s), got {len(inputs)}")
-        return fast(*[as_value(x, op.name) for x in inputs])
-
-    applied.__name__ = applied.__qualname__ = op.name
-    applied.__doc__ = f"Apply the primitive ``{op.name}`` to Values or numbers (see microgrsucc.ops)."
-    return applied
+def operands_of(op: Primitive, operands: tuple[Operand, ...]) -> list[Value]:
+    """The operands of ``op`` as Values: a TypeError naming the op for a wrong count or a non-number."""
+    if len(operands) != op.arity:
+        raise TypeError(f"{op.name} takes {op.arity} operand(s), got {len(operands)}")
+    return [as_value(x, op.name) for x in operands]
 
 
 def _function(op: Primitive) -> Callable[..., Value]:
     def function(*operands: Operand) -> Value:
-        if len(operands) != op.arity:
-            raise TypeError(f"{op.name} takes {op.arity} operand(s), got {len(operands)}")
-        values = [as_value(x, op.name) for x in operands]
+        values = operands_of(op, operands)
         # The method of the most derived operand's class, so a Dual keeps its tangent.
         cls = max((type(v) for v in values), key=lambda c: len(c.__mro__))
         return getattr(cls, op.name)(*values)  # type: ignore[no-any-return]
