@@ -41,6 +41,9 @@ def _function(op: Primitive) -> Callable[..., Value]:
     return function
 
 
+# ops.FLOAT gets the table's forwards here, once the table is complete (see ops.FLOAT).
+vars(ops.FLOAT).update({op.name: op.forward for op in ops.PRIMITIVES.values() if op.name.isidentifier()})
+
 FUNCTIONS: dict[str, Callable[..., Value]] = {
     op.name: _function(op) for op in ops.PRIMITIVES.values() if op.name.isidentifier()
 }

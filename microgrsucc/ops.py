@@ -151,21 +151,11 @@ def _sign(x: float) -> float:
     return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else math.nan))
 
 
-class _Floats(SimpleNamespace):
-    """The table's forwards by name (``F.cos``), for derivatives evaluated without a graph.
-
-    Looked up in ``PRIMITIVES`` on first use, so an op appended to the table is here too.
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        op = PRIMITIVES.get(name)
-        if op is None:
-            raise AttributeError(f"no primitive named {name!r} in ops.PRIMITIVES")
-        setattr(self, name, op.forward)
-        return op.forward
-
-
-FLOAT = _Floats(value=float)  # value: the plain number inside, for branching (identity here)
+# The table's forwards by name (F.cos), for derivatives evaluated without a graph, and
+# value: the plain number inside, for branching (the identity here). The forwards are added
+# by functions.py once this module has run to its end, so an op appended to the table is in
+# it too; a plain namespace, so that reading F.cos in a derivative stays a fast lookup.
+FLOAT = SimpleNamespace(value=float)
 
 
 def _power_partial(F: Any, x: Any, n: Any, out: Any) -> Any:
