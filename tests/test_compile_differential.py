@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import operator
+import random
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -131,17 +132,32 @@ def spellings(op: Primitive, args: Sequence[str]) -> list[str]:
 
 
 class Builder:
-    """Draws the lines of one loss; ``leaf``, ``term``, ``unit`` each return source text."""
+    """Draws the lines of one loss: ``leaf``, ``term``, ``activation`` give source text.
 
-    def __init__(self, draw: st.DrawFn, nparams: int, budget: int) -> None:
+    Choices that shape the loss are hypothesis draws (they shrink); the values of the many
+    weights of a dense layer come from a seeded ``random.Random`` (one draw for them all),
+    so a wide network costs a few draws, not thousands.
+    """
+
+    def __init__(self, draw: st.DrawFn, budget: int) -> None:
         self.draw = draw
-        self.nparams = nparams
-        self.budget = budget  # factors left to spend: keeps eager evaluation fast
+        self.rng = random.Random(draw(st.integers(0, 2**32 - 1), label="seed of the weights"))
+        self.values: list[float] = []  # the parameters' initial values
+        self.shared = draw(st.integers(1, 6), label="parameters shared by the sparse units")
+        for _ in range(self.shared):
+            self.new_param()
+        self.budget = budget  # products left to spend: keeps eager evaluation fast
         self.features: set[str] = set()
         self.uses_grad = False
+        self.used: set[str] = set()  # the units some term reads
+
+    def new_param(self) -> str:
+        self.values.append(random_weight(self.rng))
+        return f"p[{len(self.values) - 1}]"
 
     def param(self) -> str:
-        return f"p[{self.draw(st.integers(0, self.nparams - 1))}]"
+        """One of the first few parameters: shared between units, repeated within one."""
+        return f"p[{self.draw(st.integers(0, self.shared - 1))}]"
 
     def constant(self) -> str:
         return repr(self.draw(weights()))
@@ -157,10 +173,15 @@ class Builder:
             return self.constant()
         return self.param()
 
+    def source(self, sources: Sequence[str]) -> str:
+        x = self.draw(st.sampled_from(sources))
+        self.used.add(x)
+        return x
+
     def term(self, sources: Sequence[str]) -> str:
         """A product: a weight times one or two sources, a source alone, or w * w * source."""
         self.budget -= 1
-        x = self.draw(st.sampled_from(sources))
+        x = self.source(sources)
         shape = self.draw(st.sampled_from(["w*x", "w*x", "w*x", "x", "w*x*y", "w*w*x", "x*w"]))
         if shape == "x":
             return x
@@ -168,7 +189,7 @@ class Builder:
             return f"{x} * {self.leaf()}"
         if shape == "w*x*y":
             self.features.add("product of sources")
-            return f"{self.leaf()} * {x} * {self.draw(st.sampled_from(sources))}"
+            return f"{self.leaf()} * {x} * {self.source(sources)}"
         if shape == "w*w*x":
             self.features.add("repeated parameter")
             w = self.param()
@@ -180,62 +201,109 @@ class Builder:
             return f"sum([{', '.join(terms)}])"  # starts at 0: int 0 + Value
         return " + ".join(terms)
 
-    def activation(self, s: str) -> str:
-        """``s`` fed to an op: of the table (by arity), x ** n, a custom op, or none."""
+    def activation(self) -> Callable[[str], str]:
+        """What a unit applies to its sum ``s``: an op of the table (any arity, ``s`` as any
+        operand), x ** n, a custom op, or nothing; rarely grad inside, or a branch on .data."""
         kind = self.draw(st.sampled_from(["table", "table", "table", "table", "power", "custom", "none"]))
         # In about one loss in ten; not at 0 or 199, which hypothesis draws more often.
         rare = self.draw(st.integers(0, 199))
         if rare == 100:
-            return self.inner_grad(s)
+            return self.inner_grad()
         if rare == 101:
             self.features.add("branch on .data")
             w = self.param()
-            return f"(mg.relu({s}) if {w}.data > 0 else mg.tanh({s}))"
+            return lambda s: f"(mg.relu({s}) if {w}.data > 0 else mg.tanh({s}))"
         if kind == "none":
-            return f"({s})"
+            return lambda s: f"({s})"
         if kind == "power":
             n = self.draw(st.sampled_from(EXPONENTS))
             self.features.add(f"x ** {n}")
-            return f"({s}) ** {n!r}"
+            return lambda s: f"({s}) ** {n!r}"
         if kind == "custom":
             name = self.draw(st.sampled_from(sorted(CUSTOM)))
             self.features.add(f"custom {name}")
             arity = CUSTOM[name].primitive.arity
-            args = [s] + [self.leaf() for _ in range(arity - 1)]
-            order = self.draw(st.permutations(args))
-            return f"C[{name!r}]({', '.join(order)})"
+            return self.applied(lambda args: f"C[{name!r}]({', '.join(args)})", arity)
         op = self.draw(st.sampled_from(list(ops.PRIMITIVES.values())))
         self.features.add(f"op {op.name}")
-        args = [s] + [self.leaf() for _ in range(op.arity - 1)]
-        if op.arity > 1 and self.draw(st.booleans()):
-            args = list(self.draw(st.permutations(args)))  # s as the second operand: w / s, w ** s
-        return self.draw(st.sampled_from(spellings(op, args)))
+        spelling = self.draw(st.integers(0, len(spellings(op, ["a"] * op.arity)) - 1))
+        return self.applied(lambda args: spellings(op, args)[spelling], op.arity)
 
-    def inner_grad(self, s: str) -> str:
+    def applied(self, spell: Callable[[list[str]], str], arity: int) -> Callable[[str], str]:
+        """``s`` as one operand of an op of ``arity``; weights for the others."""
+        others = [self.leaf() for _ in range(arity - 1)]
+        at = self.draw(st.integers(0, arity - 1))  # s as the second operand: w / s, w ** s
+        return lambda s: spell([*others[:at], s, *others[at:]])
+
+    def inner_grad(self) -> Callable[[str], str]:
         self.uses_grad = True
         self.features.add("grad inside")
         w = self.param()
         if self.draw(st.booleans()):
-            return f"mg.grad(lambda t: {w} * t * t)({s})"
-        return f"mg.gradients({w} * ({s}) * ({s}), [{w}], create_graph=True)[0]"
+            return lambda s: f"mg.grad(lambda t: {w} * t * t)({s})"
+        return lambda s: f"mg.gradients({w} * ({s}) * ({s}), [{w}], create_graph=True)[0]"
 
     def penalty(self) -> str:
         """A parameter-only term (an L2 penalty and such)."""
         self.features.add("penalty")
-        chosen = self.draw(st.lists(st.integers(0, self.nparams - 1), min_size=1, max_size=6))
+        chosen = self.draw(st.lists(st.integers(0, self.shared - 1), min_size=1, max_size=6))
         lam = self.draw(st.sampled_from([1e-4, 1e-3, 0.1, 1.0]))
         if self.draw(st.booleans()):
             return f"{lam!r} * sum(q * q for q in p)"
         return f"{lam!r} * ({' + '.join(f'p[{j}] * p[{j}]' for j in chosen)})"
+
+    def sparse_layer(self, name: str, sources: list[str], max_width: int) -> list[str]:
+        """A few units, each its own sum of random products and its own op."""
+        lines = []
+        width = max(1, min(self.draw(st.integers(1, min(max_width, 6))), self.budget))
+        bias = self.draw(st.sampled_from(["none", "param", "constant"]))
+        for k in range(width):
+            fan_in = max(1, min(self.draw(st.integers(1, len(sources))), self.budget // (width - k)))
+            terms = [self.term(sources) for _ in range(fan_in)]
+            if bias == "param":
+                self.features.add("bias")
+                terms.append(self.param())
+            elif bias == "constant":
+                terms.append(self.constant())
+            lines.append(f"{name}_{k} = {self.activation()(self.total(terms))}")
+        return lines
+
+    def dense_layer(self, name: str, sources: list[str], max_width: int) -> list[str]:
+        """A layer of a network: every unit reads every source through a weight of its own,
+        then the same op."""
+        self.features.add("dense layer")
+        fit = max(1, self.budget // len(sources))
+        width = max(1, min(self.draw(st.integers(1, max_width)), fit))
+        self.budget -= width * len(sources)
+        bias = self.draw(st.sampled_from(["none", "own", "shared", "constant"]))
+        shared_bias = self.param()
+        act = self.activation()
+        lines = []
+        for k in range(width):
+            terms = [f"{self.new_param()} * {x}" for x in sources]
+            if bias == "own":
+                terms.append(self.new_param())
+            elif bias == "shared":
+                terms.append(shared_bias)
+            elif bias == "constant":
+                terms.append(repr(random_weight(self.rng)))
+            lines.append(f"{name}_{k} = {act(' + '.join(terms))}")
+        self.used.update(sources)
+        return lines
+
+
+def random_weight(rng: random.Random) -> float:
+    """A weight from ``rng``: often one of the exact values at a branch point."""
+    if rng.random() < 0.25:
+        return rng.choice(SPECIAL_WEIGHTS)
+    return rng.uniform(-2.0, 2.0)
 
 
 @st.composite
 def losses(draw: st.DrawFn, max_depth: int = 6, max_width: int = 32, budget: int = 48) -> Loss:
     """A network-shaped loss of 0 to 3 sample arguments (see the module docstring)."""
     nargs = draw(st.integers(0, 3))
-    nparams = draw(st.integers(1, 8))
-    values = draw(st.lists(weights(), min_size=nparams, max_size=nparams))
-    b = Builder(draw, nparams, budget)
+    b = Builder(draw, budget)
     inputs = [f"x{i}" for i in range(nargs)]
     shape = draw(st.sampled_from(["network"] * 12 + ["param", "+param", "input", "penalty only", "constant"]))
     if shape == "input" and not nargs:
@@ -244,24 +312,20 @@ def losses(draw: st.DrawFn, max_depth: int = 6, max_width: int = 32, budget: int
     outside: list[str] = []
     if shape == "network":
         sources = inputs + ([] if inputs else [b.param()])  # a loss without arguments is all parameter
+        hidden: list[str] = []
         for depth in range(draw(st.integers(1, max_depth))):
-            width = draw(st.integers(1, max_width))
-            width = max(1, min(width, b.budget))
-            bias = draw(st.sampled_from(["none", "param", "constant"]))
-            units = []
-            for k in range(width):
-                fan_in = max(1, min(draw(st.integers(1, len(sources))), b.budget // max(1, width - k)))
-                terms = [b.term(sources) for _ in range(fan_in)]
-                if bias == "param":
-                    b.features.add("bias")
-                    terms.append(b.param())
-                elif bias == "constant":
-                    terms.append(b.constant())
-                name = f"h{depth}_{k}"
-                lines.append(f"{name} = {b.activation(b.total(terms))}")
-                units.append(name)
-            sources = units
-        terms = [b.term(sources) for _ in range(len(sources))] if draw(st.booleans()) else sources
+            if b.budget <= 0:
+                break
+            layer = b.dense_layer if draw(st.booleans()) else b.sparse_layer
+            new = layer(f"h{depth}", sources, max_width)
+            lines += new
+            sources = [line.split(" = ")[0] for line in new]
+            hidden += sources
+        # Every unit reaches the loss, as in a dense network: an op's domain error in a unit
+        # nothing reads is eager mode's error but not necessarily compiled code's.
+        weighted = draw(st.booleans())
+        terms = [f"{b.leaf()} * {u}" if weighted else u for u in sources]
+        terms += [u for u in hidden if u not in b.used and u not in sources]
         out = b.total(terms)
         extra = draw(st.sampled_from(["", "", "penalty", "prebuilt penalty", "constant"]))
         if extra == "penalty":
@@ -283,6 +347,7 @@ def losses(draw: st.DrawFn, max_depth: int = 6, max_width: int = 32, budget: int
     else:
         b.features.add("returns a constant")
         lines.append(f"return Value({b.constant()})")
+    values = b.values
     source = "\n".join(
         [
             f"p = [{', '.join(f'Value({v!r})' for v in values)}]",
@@ -336,7 +401,7 @@ def samples(draw: st.DrawFn, nargs: int, max_samples: int = 4) -> Samples:
     tuples of Python numbers, numpy scalars or a mix of them."""
     n = draw(st.integers(1, max_samples))
     container = draw(st.sampled_from(["array", "tuples", "tuples", "mixed tuples", "lists"]))
-    kind = draw(st.sampled_from(KINDS))
+    kind = draw(st.sampled_from(KINDS)) if nargs else "float64"  # no arguments: no dtype to convert
     if container == "mixed tuples":
         kinds = [draw(st.sampled_from(KINDS)) for _ in range(nargs)]
     else:
@@ -528,9 +593,11 @@ def check(loss: Loss, batch: Samples, data: st.DataObject) -> None:
     if not loss.prebuilt and data.draw(st.booleans(), label="change .data between calls"):
         rounds = 2
     for r in range(rounds):
-        if r == 1:
+        if r == 1:  # as an optimizer step does, without telling compile
+            rng = random.Random(data.draw(st.integers(0, 2**32 - 1), label="seed of the new .data"))
             for p in params:
-                p.data = data.draw(weights(), label="new .data")
+                if rng.random() < 0.5:
+                    p.data = random_weight(rng)
         when = "" if r == 0 else " after .data changed"
         for reduction in REDUCTIONS:
             want = eager_outcome(sample_loss, params, batch.rows, reduction)
