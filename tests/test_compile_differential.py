@@ -87,8 +87,17 @@ def weights() -> st.SearchStrategy[float]:
 class Loss:
     """A loss drawn by ``losses()``: ``source`` defines ``p`` (the parameters) and ``loss``."""
 
-    def __init__(self, nargs: int, source: str, uses_grad: bool, prebuilt: bool, features: set[str]) -> None:
+    def __init__(
+        self,
+        nargs: int,
+        values: list[float],
+        source: str,
+        uses_grad: bool,
+        prebuilt: bool,
+        features: set[str],
+    ) -> None:
         self.nargs = nargs
+        self.values = values  # the parameters' initial values
         self.source = source
         self.uses_grad = uses_grad  # grad/gradients inside: compile may refuse it at trace time
         self.prebuilt = prebuilt  # a penalty graph built before compile: stale once .data changes
@@ -356,7 +365,7 @@ def losses(draw: st.DrawFn, max_depth: int = 6, max_width: int = 32, budget: int
             *[f"    {line}" for line in lines],
         ]
     )
-    return Loss(nargs, source, b.uses_grad, bool(outside), b.features)
+    return Loss(nargs, values, source, b.uses_grad, bool(outside), b.features)
 
 
 # --- random samples --------------------------------------------------------------------------------
@@ -383,13 +392,19 @@ def elements(kind: str) -> st.SearchStrategy[Any]:
 class Samples:
     """A batch as passed to ``backward``, and each sample as passed to ``step(*sample)``."""
 
-    def __init__(self, batch: Any, rows: list[tuple[Any, ...]], description: str) -> None:
+    def __init__(self, batch: Any, rows: list[tuple[Any, ...]], description: str, once: bool = False) -> None:
         self.batch = batch
         self.rows = rows
         self.description = description
+        self.once = once  # passed as an iterator, which one call uses up
+
+    def make(self) -> Any:
+        """The batch for one ``backward`` call."""
+        return iter(self.batch) if self.once else self.batch
 
     def __repr__(self) -> str:
-        return f"\n# samples: {self.description}\nbatch = {self.batch!r}\n"
+        shown = f"iter({self.batch!r})" if self.once else repr(self.batch)
+        return f"\n# samples: {self.description}\nbatch = {shown}\n"
 
 
 KINDS = ("float64", "float32", "int", "uint8", "bool")
@@ -400,7 +415,7 @@ def samples(draw: st.DrawFn, nargs: int, max_samples: int = 4) -> Samples:
     """1 to ``max_samples`` samples of ``nargs`` arguments: an array of one dtype, or a list of
     tuples of Python numbers, numpy scalars or a mix of them."""
     n = draw(st.integers(1, max_samples))
-    container = draw(st.sampled_from(["array", "tuples", "tuples", "mixed tuples", "lists"]))
+    container = draw(st.sampled_from(["array", "tuples", "tuples", "mixed tuples", "lists", "iterator"]))
     kind = draw(st.sampled_from(KINDS)) if nargs else "float64"  # no arguments: no dtype to convert
     if container == "mixed tuples":
         kinds = [draw(st.sampled_from(KINDS)) for _ in range(nargs)]
@@ -416,7 +431,8 @@ def samples(draw: st.DrawFn, nargs: int, max_samples: int = 4) -> Samples:
     if container == "tuples" and kind in ("float64", "int", "bool"):
         rows = [tuple(x.item() if isinstance(x, np.generic) else x for x in row) for row in rows]
     batch = [list(row) for row in rows] if container == "lists" else rows
-    return Samples(batch, rows, f"{container} of {'/'.join(sorted(set(kinds))) or 'nothing'}")
+    shown = f"{container} of {'/'.join(sorted(set(kinds))) or 'nothing'}"
+    return Samples(batch, rows, shown, once=container == "iterator")
 
 
 # --- eager mode, the reference ---------------------------------------------------------------------
@@ -450,9 +466,14 @@ def converted(rows: Sequence[Sequence[Any]]) -> list[tuple[float, ...]]:
 
 
 def eager_outcome(
-    sample_loss: Callable[..., Value], params: list[Value], rows: Sequence[Sequence[Any]], reduction: str
+    sample_loss: Callable[..., Value],
+    params: list[Value],
+    rows: Sequence[Sequence[Any]],
+    reduction: str,
+    initial: list[float] | None,
 ) -> Outcome:
-    """The batch's total and gradients in eager mode; ``.grad`` of params is left as it was."""
+    """The batch's total and ``.grad`` of ``params`` after ``backward()`` in eager mode, from
+    the gradients ``initial`` (None: after ``zero_grad``); ``.grad`` is restored after."""
     saved = [p.grad for p in params]
     try:
         floats = converted(rows)
@@ -460,7 +481,7 @@ def eager_outcome(
         total = reduce(operator.add, per_sample)
         if reduction == "mean":
             total = total / len(per_sample)
-        mg.zero_grad(params)
+        start(params, initial)
         total.backward()
         grads = [as_float(p.grad) for p in params]
         # What was summed: per-sample values and gradients, for the tolerance of a total
@@ -472,11 +493,26 @@ def eager_outcome(
                 if math.isfinite(g):
                     grad_scales[j] += abs(g)
         k = 1.0 / len(per_sample) if reduction == "mean" else 1.0
-        return Outcome(total.data, grads, scale=scale * k, grad_scales=[g * k for g in grad_scales])
+        before = [abs(g) for g in initial] if initial else [0.0] * len(params)
+        return Outcome(
+            total.data,
+            grads,
+            scale=scale * k,
+            grad_scales=[g * k + g0 for g, g0 in zip(grad_scales, before, strict=True)],
+        )
     except Exception as err:  # the reference's error: compiled code must raise the same type
         return Outcome(error=type(err), message=str(err))
     finally:
         for p, g in zip(params, saved, strict=True):
+            p.grad = g
+
+
+def start(params: list[Value], initial: list[float] | None) -> None:
+    """Gradients before a backward(): zero_grad's (0.0 or None), or ``initial``."""
+    if initial is None:
+        mg.zero_grad(params)
+    else:
+        for p, g in zip(params, initial, strict=True):
             p.grad = g
 
 
@@ -490,9 +526,11 @@ def eager_value(sample_loss: Callable[..., Value], row: Sequence[Any]) -> Outcom
 # --- running compiled code and comparing -----------------------------------------------------------
 
 
-def compiled_outcome(step: mg.compiler.CompiledLoss, batch: Any, reduction: str) -> Outcome:
+def compiled_outcome(
+    step: mg.compiler.CompiledLoss, batch: Any, reduction: str, initial: list[float] | None
+) -> Outcome:
     params = step.params
-    mg.zero_grad(params)
+    start(params, initial)
     before = [p.grad for p in params]
     try:
         total = step.backward(batch, reduction=reduction)
@@ -565,63 +603,87 @@ def counting_fallbacks() -> Iterator[list[int]]:
         module.replay = original  # type: ignore[union-attr]
 
 
+class Session:
+    """One drawn loss compiled for both backends, each call compared with eager mode's; the
+    differences pile up in ``mismatches``."""
+
+    def __init__(self, loss: Loss, batch: Samples, passed: list[bool]) -> None:
+        every, self.sample_loss = loss.build()
+        # The parameters given to compile; the others are constants to it (and not changed).
+        self.params = [p for p, keep in zip(every, passed, strict=True) if keep]
+        self.loss = loss
+        self.batch = batch
+        self.steps = {b: mg.compile(self.sample_loss, self.params, backend=b) for b in BACKENDS}
+        self.mismatches: list[str] = []
+        self.refused: set[str] = set()  # backends that refused grad inside at trace time
+
+    def generate(self) -> None:
+        """The generated code of each backend: no error but eager mode's own."""
+        for backend, step in self.steps.items():
+            try:
+                step.source(self.loss.nargs)
+            except Exception as err:
+                if self.loss.uses_grad and isinstance(err, TypeError) and "grad" in str(err):
+                    self.refused.add(backend)  # as the issue allows
+                elif not isinstance(err, (ArithmeticError, ValueError)):
+                    # A domain error of a parameter-only term is raised while tracing, as
+                    # eager mode raises it (the calls compare them); anything else is a bug.
+                    self.mismatches.append(f"{backend}: generating code raised {type(err).__name__}: {err}")
+
+    def backward(self, reduction: str, initial: list[float] | None, when: str) -> None:
+        want = eager_outcome(self.sample_loss, self.params, self.batch.rows, reduction, initial)
+        for backend, step in self.steps.items():
+            if backend in self.refused:
+                continue
+            with counting_fallbacks() as fallbacks:
+                got = compiled_outcome(step, self.batch.make(), reduction, initial)
+            call = f"{backend}, backward(reduction={reduction!r}){when}"
+            self.mismatches += [f"{call}: {d}" for d in differences(got, want, self.loss.uses_grad)]
+            if fallbacks and want.error is None and "detect_anomaly" not in when:
+                self.mismatches.append(
+                    f"{call}: handed to the eager engine though eager mode raises nothing (eager {want!r})"
+                )
+
+    def value(self, k: int, when: str) -> None:
+        want = eager_value(self.sample_loss, self.batch.rows[k])
+        for backend, step in self.steps.items():
+            if backend not in self.refused:
+                got = compiled_value(step, self.batch.rows[k])
+                call = f"{backend}, step(*sample {k}){when}"
+                self.mismatches += [f"{call}: {d}" for d in differences(got, want, self.loss.uses_grad)]
+
+
 def compare(loss: Loss, batch: Samples, data: st.DataObject) -> None:
-    """Both backends, both reductions and ``step(*sample)`` against eager mode; then again
-    after the parameters' ``.data`` changed. Every difference is collected, then reported."""
-    params, sample_loss = loss.build()
-    mismatches: list[str] = []
-    steps = {b: mg.compile(sample_loss, params, backend=b) for b in BACKENDS}
-    refused: set[str] = set()
-    for backend, step in steps.items():
-        try:
-            step.source(loss.nargs)
-        except Exception as err:
-            if loss.uses_grad and isinstance(err, TypeError) and "grad" in str(err):
-                refused.add(backend)  # refused at trace time, as the issue allows
-            elif not isinstance(err, (ArithmeticError, ValueError)):
-                # A domain error of a parameter-only term is raised while tracing, as eager
-                # mode raises it (the calls below compare them); anything else is a bug.
-                mismatches.append(f"{backend}: generating code raised {type(err).__name__}: {err}")
+    """Both backends, both reductions and ``step(*sample)`` against eager mode, in the ways a
+    training loop calls them: first inside ``no_grad()``, with gradients already there, after
+    the parameters' ``.data`` changed, under ``detect_anomaly()``. Every difference is
+    collected, then reported."""
+    rng = random.Random(data.draw(st.integers(0, 2**32 - 1), label="seed of the calls"))
+    subset = data.draw(st.sampled_from([False] * 4 + [True]), label="compile for some parameters only")
+    passed = [not subset or rng.random() < 0.6 for _ in range(len(loss.values))]
+    session = Session(loss, batch, passed)
+    session.generate()
     if data.draw(st.booleans(), label="first call inside no_grad"):
         with mg.no_grad():
-            want = eager_value(sample_loss, batch.rows[0])
-            for backend, step in steps.items():
-                got = compiled_value(step, batch.rows[0])
-                for d in differences(got, want, loss.uses_grad):
-                    mismatches.append(f"{backend}, step(*sample 0) inside no_grad(): {d}")
-    rounds = 1
-    if not loss.prebuilt and data.draw(st.booleans(), label="change .data between calls"):
-        rounds = 2
+            session.value(0, " inside no_grad()")
+    accumulate = data.draw(st.booleans(), label="gradients already there")
+    initial = [random_weight(rng) for _ in session.params] if accumulate else None
+    # A penalty graph built before compile keeps the old values in eager mode too.
+    rounds = 2 if not loss.prebuilt and data.draw(st.booleans(), label="change .data between calls") else 1
     for r in range(rounds):
         if r == 1:  # as an optimizer step does, without telling compile
-            rng = random.Random(data.draw(st.integers(0, 2**32 - 1), label="seed of the new .data"))
-            for p in params:
+            for p in session.params:
                 if rng.random() < 0.5:
                     p.data = random_weight(rng)
         when = "" if r == 0 else " after .data changed"
         for reduction in REDUCTIONS:
-            want = eager_outcome(sample_loss, params, batch.rows, reduction)
-            for backend, step in steps.items():
-                if backend in refused:
-                    continue
-                with counting_fallbacks() as fallbacks:
-                    got = compiled_outcome(step, batch.batch, reduction)
-                for d in differences(got, want, loss.uses_grad):
-                    mismatches.append(f"{backend}, backward(reduction={reduction!r}){when}: {d}")
-                if fallbacks and want.error is None:
-                    mismatches.append(
-                        f"{backend}, backward(reduction={reduction!r}){when}: handed to the eager "
-                        f"engine though eager mode raises nothing (eager {want!r})"
-                    )
-        for k, row in enumerate(batch.rows[:2]):
-            want = eager_value(sample_loss, row)
-            for backend, step in steps.items():
-                if backend in refused:
-                    continue
-                got = compiled_value(step, row)
-                for d in differences(got, want, loss.uses_grad):
-                    mismatches.append(f"{backend}, step(*sample {k}){when}: {d}")
-    assert not mismatches, "\n".join(mismatches)
+            session.backward(reduction, initial, when)
+        for k in range(min(2, len(batch.rows))):
+            session.value(k, when)
+    if data.draw(st.sampled_from([False] * 4 + [True]), label="under detect_anomaly()"):
+        with mg.detect_anomaly():
+            session.backward("mean", initial, " under detect_anomaly()")
+    assert not session.mismatches, "\n".join(session.mismatches)
 
 
 def check(loss: Loss, data: st.DataObject) -> None:
