@@ -14,6 +14,7 @@ from __future__ import annotations
 import builtins
 import math
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -48,24 +49,82 @@ def _where(c: str, a: str, b: str) -> str:
 NUMPY = Dialect(_where, "_FAIL", distribute=False)
 
 
+# The samples where a table function may raise, found while the batch runs (one list per
+# thread): the eager engine runs those samples afterwards and raises its own error, if any.
+_suspects = threading.local()
+
+
+def _suspect(bad: Any) -> None:
+    """Note the samples flagged in ``bad`` (a column, a block, or one flag for the batch)."""
+    bad = np.asarray(bad)
+    if bad.ndim == 0:
+        _suspects.found.append(None)  # the whole batch
+    else:
+        _suspects.found.append(bad.reshape(len(bad), -1).any(axis=1))
+
+
 def _guard(cond: Any, value: Any, bad: bool) -> Any:
-    """``value``, unless the table's domain check fails for some sample."""
-    if np.any(cond) if bad else not np.all(cond):
-        raise Replay
+    """``value``, noting the samples where the table's domain check fails."""
+    failed = cond if bad else np.logical_not(cond)
+    if np.any(failed):
+        _suspect(failed)
     return value
 
 
+def _checked(f: Callable[..., Any]) -> Callable[..., Any]:
+    """numpy's ``f`` noting where math's would raise: a NaN from numbers (ValueError) or an
+    infinity from finite numbers (OverflowError), as CPython's math module decides."""
+
+    def call(*args: Any) -> Any:
+        r = f(*args)
+        if not math.isfinite(np.sum(r)):  # one pass; a finite sum has no inf or NaN in it
+            nan_in = np.logical_or.reduce([np.isnan(a) for a in args])
+            finite_in = np.logical_and.reduce([np.isfinite(a) for a in args])
+            bad = (np.isnan(r) & ~nan_in) | (np.isinf(r) & finite_in)
+            if np.any(bad):
+                _suspect(np.broadcast_to(bad, np.shape(r)))
+        return r
+
+    return call
+
+
+# math functions that never raise for a float: numpy's are called as they are.
+_TOTAL = {"tanh", "atan", "erf", "erfc", "fabs", "copysign", "isfinite", "isnan", "isinf"}
+
+
 def _vectorized(op: Primitive) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """An op without derived code, called per element: its forward and its derivative."""
-    forward = np.frompyfunc(op.forward, op.arity, 1)
-    derivative = np.frompyfunc(lambda *x: op.derivative(ops.FLOAT, *x), op.arity + 1, op.arity)
+    """An op without derived code, called per element: its forward and its derivative.
+
+    Where the table's function raises, the element is NaN and its sample a suspect."""
+
+    def forward1(*x: Any) -> Any:
+        try:
+            return op.forward(*x)
+        except Exception:
+            return None
+
+    def derivative1(*x: Any) -> Any:
+        try:
+            return op.derivative(ops.FLOAT, *x)
+        except Exception:
+            return None if op.arity == 1 else (None,) * op.arity
+
+    forward = np.frompyfunc(forward1, op.arity, 1)
+    derivative = np.frompyfunc(derivative1, op.arity + 1, op.arity)
+
+    def floats(x: Any) -> Any:
+        failed = np.asarray(x == None)  # noqa: E711  (elementwise, on an object array)
+        if np.any(failed):
+            _suspect(failed)
+            x = np.where(failed, math.nan, x)
+        return np.asarray(x, dtype=float)
 
     def fwd(*a: Any) -> Any:
-        return np.asarray(forward(*a), dtype=float)
+        return floats(forward(*a))
 
     def der(F: Any, *a: Any) -> Any:
         d = derivative(*a)
-        return np.asarray(d, dtype=float) if op.arity == 1 else tuple(np.asarray(x, dtype=float) for x in d)
+        return floats(d) if op.arity == 1 else tuple(floats(x) for x in d)
 
     return fwd, der
 
@@ -73,7 +132,7 @@ def _vectorized(op: Primitive) -> tuple[Callable[..., Any], Callable[..., Any]]:
 def _namespace(plan: Plan) -> dict[str, Any]:
     names = python_namespace()  # the invariant part runs on Python floats
     vector = {k: getattr(np, k) for k in vars(math) if not k.startswith("_") and hasattr(np, k)}
-    names.update({f"np_{k}": v for k, v in vector.items()})
+    names.update({f"np_{k}": v if k in _TOTAL else _checked(v) for k, v in vector.items()})
     names.update(_guard=_guard, _Replay=Replay, np=np, where=np.where, heaviside=np.heaviside)
     names.update(inf=math.inf, nan=math.nan)
     for i, op in enumerate(plan.trace.ops):
@@ -308,8 +367,6 @@ def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], 
         *(f"    h{j} = 0.0" for j in sorted(carried)),
         *(f"    {s}" for s in forward),
         f"    total = {total}",
-        "    if not isfinite(total):",
-        "        raise _Replay",
         *(f"    {s}" for s in backward),
         *(f"    {s}" for s in after),
         "    return total, G.tolist()",
@@ -321,7 +378,18 @@ def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], 
     run = names["run"]
 
     def checked(P: Any, samples: Any, count: int) -> Any:
-        with np.errstate(all="ignore"):
-            return run(P, samples, count)
+        outer = getattr(_suspects, "found", None)
+        found: list[Any] = []
+        _suspects.found = found
+        try:
+            with np.errstate(all="ignore"):
+                result = run(P, samples, count)
+        finally:
+            _suspects.found = outer
+        if found:
+            if any(f is None for f in found):
+                raise Replay(None, None)
+            raise Replay(np.flatnonzero(np.logical_or.reduce(found)).tolist(), result)
+        return result
 
     return checked, source

@@ -20,15 +20,66 @@ from microgrsucc import ops
 from microgrsucc.compiler.plan import Dialect, Plan, fallbacks
 from microgrsucc.compiler.trace import OP, PARAM, Trace
 
-__all__ = ["PYTHON", "Replay", "emit_backward", "emit_forward", "generate", "generate_value", "namespace"]
+__all__ = [
+    "DOMAIN_ERRORS",
+    "PYTHON",
+    "Replay",
+    "generated_code_error",
+    "emit_backward",
+    "emit_forward",
+    "generate",
+    "generate_value",
+    "namespace",
+]
 
 
 class Replay(Exception):
-    """Raised by generated code where the table's function raises: the eager engine takes over."""
+    """Raised by generated code where the table's function raises: the eager engine takes over.
+
+    ``samples`` are the positions of the samples to run eagerly (None: the whole batch), and
+    ``result`` what the generated code computed, which stands if the eager engine raises
+    nothing for those samples (a domain check of a branch the sample does not take).
+    """
+
+    def __init__(self, samples: list[int] | None = None, result: Any = None) -> None:
+        super().__init__()
+        self.samples, self.result = samples, result
+
+
+# The errors of the table's functions (math's domain and range errors, a domain check):
+# generated code that raises one hands the batch to the eager engine, which raises its own.
+DOMAIN_ERRORS = (Replay, ArithmeticError, ValueError)
+
+
+def generated_code_error(err: Exception, source: str) -> RuntimeError:
+    """Any other error in generated code is a bug of the compiler: say where, do not hide it."""
+    tb = err.__traceback__
+    line = ""
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith("<microgrsucc.compile"):
+            lines = source.splitlines()
+            number = tb.tb_lineno
+            text = lines[number - 1].strip() if number <= len(lines) else "?"
+            line = f" at generated line {number}: {text}"
+        tb = tb.tb_next
+    return RuntimeError(f"compile: the generated code raised {type(err).__name__}: {err}{line}")
 
 
 def _fail() -> float:
     raise Replay
+
+
+def replaying(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A table function called from generated code: whatever it raises, the eager engine
+    raises too, in its own words (naming the op and the operands)."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as err:
+            raise Replay from err
+
+    return call
 
 
 PYTHON = Dialect(lambda c, a, b: f"({a} if {c} else {b})", "_fail()", distribute=True)
@@ -240,6 +291,6 @@ def generate_value(trace: Trace) -> tuple[Callable[..., Any], str]:
 def _define(lines: list[str], plan: Plan, name: str) -> tuple[Callable[..., Any], str]:
     source = "\n".join(lines) + "\n"
     names = namespace()
-    names.update(fallbacks(plan))
+    names.update({name: replaying(fn) for name, fn in fallbacks(plan).items()})
     exec(builtins.compile(source, f"<microgrsucc.compile python {name}>", "exec"), names)  # our own code
     return names[name], source
