@@ -555,3 +555,26 @@ def test_a_bug_in_generated_code_is_an_error_not_a_silent_replay(
         step.backward([(1.0,)])
     assert replays == []
     del real
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", ["nested", "mlp", "wide"])
+def test_network_shapes_compile_to_valid_code_on_both_backends(
+    backend: str, shape: str, replays: list[int]
+) -> None:
+    w1, w2 = Value(0.3), Value(-0.7)
+    model = MLP(2, [1, 1], bias=False, seed=0)
+    wide = [Value(0.01 * (k + 1)) for k in range(200)]
+    losses: dict[str, tuple[Callable[..., Value], list[Value]]] = {
+        "nested": (lambda a, b, y: (w2 * (w1 * a).tanh()).tanh() * y, [w1, w2]),
+        "mlp": (lambda a, b, y: (model([a, b]) - y) ** 2, model.parameters()),  # type: ignore[operator]
+        "wide": (lambda a, b, y: sum(((p * a).tanh() for p in wide), Value(0.0)) * y, wide),
+    }
+    loss, params = losses[shape]
+    samples = [(0.5, 1.0, 0.3), (0.25, 2.0, 1.0), (-1.5, 0.5, -2.0)]
+    step = mg.compile(loss, params, backend=backend)
+    want_total, want = eager(loss, params, samples)
+    total, got = compiled(step, samples)
+    assert replays == []
+    assert total == pytest.approx(want_total, rel=1e-12)
+    assert_close(got, want, TOLERANCE[backend])

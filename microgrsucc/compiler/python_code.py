@@ -17,8 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from microgrsucc import ops
-from microgrsucc.compiler.plan import Dialect, Plan, fallbacks
+from microgrsucc.compiler.plan import Plan, fallbacks
 from microgrsucc.compiler.trace import OP, PARAM, Trace
+from microgrsucc.compiler.tree import Binary, Call, Compare, Const, Node, Raise, Select, Symbol, Unary
 
 __all__ = [
     "DOMAIN_ERRORS",
@@ -82,19 +83,58 @@ def replaying(fn: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-PYTHON = Dialect(lambda c, a, b: f"({a} if {c} else {b})", "_fail()", distribute=True)
+class PythonPrinter:
+    """Prints a tree as a Python expression on floats, evaluating one branch of a Select."""
 
-_SIMPLE = re.compile(r"^(\(-)?[\w.]+\)?$")
-_TEMP = re.compile(r"\b_[tad]\d+\b")
+    into_branches = True
+
+    def literal(self, x: float) -> str:
+        """A float as exact source text; ``inf`` and ``nan`` are names the namespace binds."""
+        x = float(x)
+        if math.isnan(x):
+            return "nan"
+        if math.isinf(x):
+            return "inf" if x > 0 else "(-inf)"
+        return repr(x) if x >= 0 else f"({x!r})"
+
+    def expr(self, n: Node, env: dict[str, str]) -> str:
+        if isinstance(n, Const):
+            return self.literal(n.value)
+        if isinstance(n, Symbol):
+            return env[n.name]
+        if isinstance(n, Call):
+            return f"{self.function(n.fn)}({', '.join(self.expr(a, env) for a in n.args)})"
+        if isinstance(n, Unary):
+            a = self.expr(n.a, env)
+            return f"(-{a})" if n.op == "neg" else f"{self.function('fabs')}({a})"
+        if isinstance(n, (Binary, Compare)):
+            return f"({self.expr(n.a, env)} {n.op} {self.expr(n.b, env)})"
+        if isinstance(n, Select):
+            return self.select(n, env)
+        assert isinstance(n, Raise)
+        return "_fail()"
+
+    def function(self, name: str) -> str:
+        """The name a math function (or predicate) has in the generated code's namespace."""
+        return "abs" if name == "fabs" else name
+
+    def select(self, n: Select, env: dict[str, str]) -> str:
+        return f"({self.expr(n.yes, env)} if {self.expr(n.cond, env)} else {self.expr(n.no, env)})"
+
+
+PYTHON = PythonPrinter()
 
 
 def namespace() -> dict[str, Any]:
+    """The names Python code printed from trees reads: math's functions, ``is_integer``, ``_fail``."""
     names: dict[str, Any] = {k: v for k, v in vars(math).items() if not k.startswith("_")}
-    names.update(_fail=_fail, _FLOAT=ops.FLOAT, abs=builtins.abs)
+    names.update(_fail=_fail, _FLOAT=ops.FLOAT, abs=builtins.abs, is_integer=float.is_integer)
     return names
 
 
+_TEMP = re.compile(r"\b_[tad]\d+\b")
 _LIMIT = 40  # deepest nesting of one expression; Python's parser stops at 200 parentheses
+_TERMS = 16  # the most terms one statement sums; more are accumulated in further statements
 
 
 def emit_forward(
@@ -104,12 +144,12 @@ def emit_forward(
     and ``depth[i]`` its nesting (a name is 0)."""
     t = plan.trace
     for i in order:
-        op = t.ops[i]
-        assert op is not None
+        op, info = t.ops[i], plan.info[i]
+        assert op is not None and info is not None
         a = [expr[j] or "" for j in t.args[i]]
-        fwd = plan.forward_code[i]
-        e = f"_fwd{id(op)}({', '.join(a)})" if fwd is None else fwd.format(*a)
-        d = max((depth[j] for j in t.args[i]), default=0) + (fwd or "(").count("(")
+        fwd = info.forward
+        e = f"_fwd{id(op)}({', '.join(a)})" if fwd is None else plan.printer.expr(fwd, info.env(a))
+        d = max((depth[j] for j in t.args[i]), default=0) + info.forward_height
         if plan.named[i] or d > _LIMIT:
             out.append(f"_t{i} = {e}")
             expr[i], depth[i] = f"_t{i}", 0
@@ -117,8 +157,21 @@ def emit_forward(
             expr[i], depth[i] = e, d
 
 
-# A gradient received by a node: its expression and nesting.
+# A gradient received by a node: its expression and nesting (0: a name or a literal).
 Contribution = tuple[str, int]
+
+
+def summed(name: str, cs: list[Contribution], out: list[str]) -> Contribution:
+    """The sum of ``cs``: one expression for a few terms, else statements accumulating ``name``."""
+    if len(cs) == 1:
+        return cs[0]
+    if len(cs) <= _TERMS:
+        return "(" + " + ".join(c for c, _ in cs) + ")", max(d for _, d in cs) + 1
+    for k in range(0, len(cs), _TERMS):
+        chunk = " + ".join(c for c, _ in cs[k : k + _TERMS])
+        # The first statement makes a new number (or array): += may then update it in place.
+        out.append(f"{name} = {chunk}" if k == 0 else f"{name} += {chunk}")
+    return name, 0
 
 
 def emit_backward(
@@ -133,41 +186,36 @@ def emit_backward(
     has received. ``sink(j, c)`` gives the statement for a contribution that leaves the section
     (a parameter, or a node computed outside the loop), or None to keep it in ``contrib``."""
     t = plan.trace
+    printer = plan.printer
     for i in reversed(order):
         cs = contrib.pop(i, None)
-        partials = plan.partial_code[i]
-        if not cs or partials is None:
+        needed, info = plan.partial_needed[i], plan.info[i]
+        if not cs or needed is None or info is None:
             continue
-        if len(cs) == 1:
-            adj, d = cs[0]
-        else:
-            adj, d = "(" + " + ".join(c for c, _ in cs) + ")", max(d for _, d in cs) + 1
-        reads = sum(
-            p.count("{g}") if p is not None else 1 for k, p in enumerate(partials) if plan.grad[t.args[i][k]]
-        )
-        if (reads > 1 and not _SIMPLE.match(adj)) or d > _LIMIT:
+        adj, d = summed(f"_a{i}", cs, out)
+        reads = sum(info.g_uses[k] for k in range(len(needed)) if needed[k])
+        if (reads > 1 and d > 0) or d > _LIMIT:
             out.append(f"_a{i} = {adj}")
             adj, d = f"_a{i}", 0
         a = [expr[j] or "" for j in t.args[i]]
-        if any(p is None for k, p in enumerate(partials) if plan.grad[t.args[i][k]]):
+        if any(info.scaled[k] is None for k in range(len(needed)) if needed[k]):
             op = t.ops[i]
             out.append(f"_d{i} = _der{id(op)}(_FLOAT, {', '.join(a)}, {expr[i]})")
+        env = info.env(a, expr[i], adj)
         given: dict[int, list[Contribution]] = {}  # x * x gives x two contributions: one statement
         for k, j in enumerate(t.args[i]):
-            if not plan.grad[j]:
+            if not needed[k]:
                 continue
-            p = partials[k]
+            p = info.scaled[k]
             if p is None:
                 c = f"({adj} * {f'_d{i}' if len(a) == 1 else f'_d{i}[{k}]'})"
                 cd = d + 1
             else:
-                c = p.format(*a, out=expr[i], g=adj)
-                cd = d + p.count("(")
+                c = printer.expr(p, env)
+                cd = d + info.scaled_height[k]
             given.setdefault(j, []).append((c, cd))
-        for j, cs in given.items():
-            c, cd = (
-                cs[0] if len(cs) == 1 else (f"({' + '.join(c for c, _ in cs)})", max(d for _, d in cs) + 1)
-            )
+        for j, js in given.items():
+            c, cd = summed(f"_a{i}_{j}", js, out)
             statement = sink(j, c)
             if statement is not None:
                 out.append(statement)
