@@ -3,16 +3,19 @@
 One function ``run(P, samples, count)`` is written per trace: the parameters are unpacked
 into locals once, what does not vary per sample is computed before the loop, and the loop
 body is the sample's forward pass followed by its backward pass, with gradients summed in
-locals. Single-use nodes are inlined into their consumer (a neuron is one statement), a
-gradient that passes through an add is not copied, and the loop body's temporaries share
-a few local names (register allocation), which keeps the frame small.
+locals. Single-use nodes are inlined into their consumer (a neuron is one statement), and
+a gradient that passes through an add is not copied.
+
+Each op's code is its tree (``tree.derive``) written by ``PythonPrinter``: a ``Select`` is a
+conditional expression, so only the branch a sample takes is computed, and a ``Raise`` is
+``_fail()``, which hands the batch to the eager engine. Nesting is capped (``_LIMIT``): a
+deeper expression, or a sum of more than ``_TERMS`` terms, is split into statements.
 """
 
 from __future__ import annotations
 
 import builtins
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -132,7 +135,6 @@ def namespace() -> dict[str, Any]:
     return names
 
 
-_TEMP = re.compile(r"\b_[tad]\d+\b")
 _LIMIT = 40  # deepest nesting of one expression; Python's parser stops at 200 parentheses
 _TERMS = 16  # the most terms one statement sums; more are accumulated in further statements
 
@@ -223,33 +225,7 @@ def emit_backward(
                 contrib.setdefault(j, []).append((c, cd))
 
 
-def allocate(body: list[str]) -> list[str]:
-    """Rename the temporaries of straight-line code onto as few locals as their lifetimes allow."""
-    refs = [_TEMP.findall(s) for s in body]
-    last: dict[str, int] = {}
-    for k, names in enumerate(refs):
-        for name in names:
-            last[name] = k
-    free: list[str] = []
-    given: dict[str, str] = {}
-    count = 0
-    renamed = []
-    for k, s in enumerate(body):
-        target = s.split(" = ", 1)[0] if _TEMP.fullmatch(s.split(" = ", 1)[0]) else None
-        for name in dict.fromkeys(refs[k]):
-            if name != target and last[name] == k and name in given:
-                free.append(given[name])
-        if target is not None:
-            if free:
-                given[target] = free.pop()
-            else:
-                given[target] = f"r{count}"
-                count += 1
-        renamed.append(_TEMP.sub(lambda m: given.get(m.group(0), m.group(0)), s))
-    return renamed
-
-
-def generate(trace: Trace, *, inline: bool = True, registers: bool = True) -> tuple[Callable[..., Any], str]:
+def generate(trace: Trace, *, inline: bool = True) -> tuple[Callable[..., Any], str]:
     """``run(P, samples, count) -> (total, grads)``: forward and backward over a batch, and its source."""
     n = len(trace.kinds)
     plan = Plan(trace, PYTHON, backward=True, inline=inline)
@@ -310,7 +286,7 @@ def generate(trace: Trace, *, inline: bool = True, registers: bool = True) -> tu
         *unpack,
         *(f"    {s}" for s in before),
         f"    for {loop_vars} in samples:",
-        *(f"        {s}" for s in (allocate(body) if registers else body)),
+        *(f"        {s}" for s in body),
         *(f"    {s}" for s in after),
         f"    return total, [{result}]",
     ]
@@ -327,11 +303,11 @@ def generate_value(trace: Trace) -> tuple[Callable[..., Any], str]:
     emit_forward(plan, [i for i in range(n) if plan.live[i] and trace.kinds[i] == OP], expr, [0] * n, body)
     args = "".join(f", x{k}" for k in range(trace.nargs))
     params = "".join(f"p{j}, " for j in range(trace.param_count))
-    body.append(f"return {expr[trace.root]}")  # renamed with the rest
+    body.append(f"return {expr[trace.root]}")
     lines = [
         f"def value(P{args}):",
         *([f"    {params}= P"] if trace.param_count else []),
-        *(f"    {s}" for s in allocate(body)),
+        *(f"    {s}" for s in body),
     ]
     return _define(lines, plan, "value")
 
