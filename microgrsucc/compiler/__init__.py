@@ -216,8 +216,11 @@ def _rows(samples: Iterable[Sequence[Any]]) -> Sequence[Sequence[Any]]:
             raise ValueError(
                 f"compile: an array of samples must be 2-d (samples, arguments), got {rows.shape}"
             )
-        if rows.dtype.kind not in "fiu":
-            raise TypeError(f"compile: an array of samples must hold real numbers, got dtype {rows.dtype}")
+        if rows.dtype.kind not in "fiu" and rows.size:
+            raise TypeError(
+                f"compile: argument 0 of sample 0 must be a real number, got {rows.dtype} "
+                f"(an array of samples must hold real numbers, got dtype {rows.dtype})"
+            )
     elif isinstance(samples, Iterable) and not isinstance(samples, (str, bytes)):
         rows = samples if isinstance(samples, (list, tuple)) else list(samples)
     else:

@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 from microgrsucc import ops
 from microgrsucc.backward import postorder
 from microgrsucc.core import enable_grad, is_real, to_float
+from microgrsucc.functions import operands_of
 from microgrsucc.ops import Primitive
 from microgrsucc.value import Value, install_ops, recorder
 
@@ -305,6 +306,13 @@ def _quiet(op: Primitive) -> Callable[..., Any]:
     return run
 
 
+def _quiet_custom(op: Primitive, *operands: Any) -> Any:
+    """A custom op (``CustomOp`` looks for ``apply_op``) of a watched parameter."""
+    if any(isinstance(x, Tracer) for x in operands):
+        return _record(op)(*operands)
+    return _quiet(op)(*operands_of(op, operands))
+
+
 _watched_classes: dict[type, type] = {}
 
 
@@ -313,7 +321,7 @@ def _watched_class(cls: type) -> type:
     if made is None:
         made = type(f"Watched{cls.__name__}", (cls,), {"__slots__": (), "data": property(_read, _write)})
         install_ops(made, _quiet)
-        made.apply_op = staticmethod(lambda op, *operands: _quiet(op)(*operands))  # type: ignore[attr-defined]
+        made.apply_op = staticmethod(_quiet_custom)  # type: ignore[attr-defined]
         _watched_classes[cls] = made
     return made
 

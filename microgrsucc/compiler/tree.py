@@ -87,36 +87,36 @@ class Node:
     __slots__ = ()
     __array_ufunc__ = None  # numpy scalars defer to our reflected operators
 
-    # arithmetic
+    # arithmetic (of two constants: computed, as the table's function would)
     def __add__(self, o: Any) -> Node:
-        return Binary("+", self, node(o))
+        return _binary("+", self, o)
 
     def __radd__(self, o: Any) -> Node:
-        return Binary("+", node(o), self)
+        return _binary("+", o, self)
 
     def __sub__(self, o: Any) -> Node:
-        return Binary("-", self, node(o))
+        return _binary("-", self, o)
 
     def __rsub__(self, o: Any) -> Node:
-        return Binary("-", node(o), self)
+        return _binary("-", o, self)
 
     def __mul__(self, o: Any) -> Node:
-        return Binary("*", self, node(o))
+        return _binary("*", self, o)
 
     def __rmul__(self, o: Any) -> Node:
-        return Binary("*", node(o), self)
+        return _binary("*", o, self)
 
     def __truediv__(self, o: Any) -> Node:
-        return Binary("/", self, node(o))
+        return _binary("/", self, o)
 
     def __rtruediv__(self, o: Any) -> Node:
-        return Binary("/", node(o), self)
+        return _binary("/", o, self)
 
     def __pow__(self, o: Any) -> Node:
-        return Binary("**", self, node(o))
+        return _power(self, node(o))
 
     def __rpow__(self, o: Any) -> Node:
-        return Binary("**", node(o), self)
+        return _power(node(o), self)
 
     def __neg__(self) -> Node:
         return Unary("neg", self)
@@ -128,23 +128,23 @@ class Node:
         return Unary("abs", self)
 
     # comparisons: truth values, decided per path by the explorer
-    def __lt__(self, o: Any) -> Compare:
-        return Compare("<", self, node(o))
+    def __lt__(self, o: Any) -> Any:
+        return _compare("<", self, o)
 
-    def __le__(self, o: Any) -> Compare:
-        return Compare("<=", self, node(o))
+    def __le__(self, o: Any) -> Any:
+        return _compare("<=", self, o)
 
-    def __gt__(self, o: Any) -> Compare:
-        return Compare(">", self, node(o))
+    def __gt__(self, o: Any) -> Any:
+        return _compare(">", self, o)
 
-    def __ge__(self, o: Any) -> Compare:
-        return Compare(">=", self, node(o))
+    def __ge__(self, o: Any) -> Any:
+        return _compare(">=", self, o)
 
-    def __eq__(self, o: Any) -> Compare:  # type: ignore[override]
-        return Compare("==", self, node(o))
+    def __eq__(self, o: Any) -> Any:
+        return _compare("==", self, o)
 
-    def __ne__(self, o: Any) -> Compare:  # type: ignore[override]
-        return Compare("!=", self, node(o))
+    def __ne__(self, o: Any) -> Any:
+        return _compare("!=", self, o)
 
     __hash__ = object.__hash__
 
@@ -269,6 +269,39 @@ def _frozen(self: Node, name: str, value: Any) -> None:
 
 
 Node.__setattr__ = _frozen  # type: ignore[method-assign,assignment]
+
+
+_ARITHMETIC: dict[str, Callable[[float, float], float]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "**": operator.pow,
+}  # fmt: skip
+_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq, "!=": operator.ne,
+}  # fmt: skip
+
+
+def _binary(op: str, a: Any, b: Any) -> Node:
+    a, b = node(a), node(b)
+    if isinstance(a, Const) and isinstance(b, Const):
+        return Const(_ARITHMETIC[op](a.value, b.value))  # raises where Python's float op raises
+    return Binary(op, a, b)
+
+
+def _compare(op: str, a: Any, b: Any) -> Any:
+    a, b = node(a), node(b)
+    if isinstance(a, Const) and isinstance(b, Const):
+        return _COMPARISONS[op](a.value, b.value)  # a plain bool: no branch point
+    return Compare(op, a, b)
+
+
+def _power(a: Node, b: Node) -> Node:
+    """``a ** b`` as Python's float pow: where the base is 0 and the exponent negative it raises
+    ZeroDivisionError, so a table function catching it (a vertical slope) branches there."""
+    if isinstance(a, Const) and isinstance(b, Const):
+        return _binary("**", a, b)
+    if (b < 0.0) and (a == 0.0):
+        raise ZeroDivisionError("0.0 cannot be raised to a negative power")
+    return Binary("**", a, b)
 
 
 def node(x: Any) -> Node:
