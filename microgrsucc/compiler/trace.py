@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 
 from microgrsucc import ops
 from microgrsucc.backward import postorder
-from microgrsucc.core import enable_grad, is_real, to_float
+from microgrsucc.core import enable_grad, is_real, state, to_float
 from microgrsucc.functions import operands_of
 from microgrsucc.ops import Primitive
 from microgrsucc.value import Value, install_ops, recorder
@@ -200,14 +200,6 @@ class Tracer(Value):
     def detach(self) -> Value:
         self._refuse("called detach() on")
 
-    def refuse_gradients(self) -> NoReturn:
-        """``gradients``/``grad`` of a traced value: refused, its graph is not the engine's."""
-        raise TypeError(
-            f"compile: sample_loss took a gradient (grad, value_and_grad, hessian or gradients) "
-            f"of {self.trace.describe(self.index)}; compile cannot trace a derivative inside the "
-            "loss: write the derivative as ops, or use the eager engine for this loss"
-        )
-
     def backward(self, gradient: Any = 1.0, **kwargs: Any) -> None:
         self._refuse("called backward() on")
 
@@ -334,6 +326,7 @@ class _watching:
         self.saved: list[tuple[Value, type]] = []
 
     def __enter__(self) -> None:
+        state.compiling += 1
         self.outer = getattr(_watch, "trace", None)
         _watch.trace = self.trace
         for p in self.params:
@@ -346,3 +339,4 @@ class _watching:
         for p, cls in self.saved:
             p.__class__ = cls
         _watch.trace = self.outer
+        state.compiling -= 1
