@@ -550,6 +550,7 @@ def _with_symbolic_globals(fn: Any) -> Any:
     ``_power_partial`` runs that on symbols as well. Builtins are returned as they are
     (``abs``, ``max`` and ``min`` work on nodes through their operators).
     """
+    fn = _unwrapped(fn)
     if not isinstance(fn, types.FunctionType):
         return fn
     table = fn.__globals__
@@ -571,7 +572,16 @@ def _copy(fn: types.FunctionType, new_globals: dict[str, Any]) -> types.Function
 _OPERATORS = {operator.add, operator.sub, operator.mul, operator.truediv, operator.neg, operator.pow, abs}
 
 
+def _unwrapped(fn: Any) -> Any:
+    """The user's function inside a checking wrapper (``functools.wraps`` convention): a custom
+    op's checks of a result's type are for numbers, not for trees."""
+    while hasattr(fn, "__wrapped__"):
+        fn = fn.__wrapped__
+    return fn
+
+
 def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    fn = _unwrapped(fn)
     if fn in _OPERATORS:
         return fn(*args)
     if isinstance(fn, types.BuiltinFunctionType) and getattr(math, fn.__name__, None) is fn:
@@ -630,6 +640,8 @@ def _derive(op: Primitive) -> Derived:
     else:
         try:
             found = _explore(lambda: _with_symbolic_globals(op.derivative)(SYMBOLIC_F, *args, OUT))
+            if op.arity == 1 and isinstance(found, tuple) and len(found) == 1:
+                found = found[0]  # a custom op's one partial, given as a 1-tuple
             partials = (found,) if op.arity == 1 else tuple(found)
             if len(partials) != op.arity or not all(isinstance(p, Node) for p in partials):
                 partials = None
