@@ -406,9 +406,17 @@ class _Emitter:
         if plan.varying[t.root]:
             contrib[t.root] = [("_ones", 0)]
 
+        # A parameter's contributions are summed per sample first, in the order the eager
+        # engine adds them, then over the batch: terms that cancel in a sample cancel here too.
+        summed: list[int] = []
+
         def sink(j: int, c: str) -> str | None:
             if t.kinds[j] == PARAM:
-                return f"G[{t.payload[j]}] += np.sum({c})"
+                pj = int(t.payload[j])
+                if pj not in summed:
+                    summed.append(pj)
+                    return f"gc{pj} = {c}"
+                return f"gc{pj} = gc{pj} + {c}"
             if t.kinds[j] == OP and not plan.varying[j]:
                 carried.add(j)
                 return f"h{j} += np.sum({c})"
@@ -500,6 +508,7 @@ class _Emitter:
                                     )
                                 else:
                                     contrib.setdefault(a, []).append((f"_dA{b.name}[:, {col}]", 0))
+        out += [f"G[{pj}] += np.sum(gc{pj})" for pj in summed]
         out[:] = [s for s in out if s != "pass"]
         self.contrib = contrib
 
