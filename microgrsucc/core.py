@@ -94,6 +94,7 @@ class _State(threading.local):
     grad_enabled = True
     anomaly = 0
     traced: list[Any]  # the inputs of the transforms running in this thread
+    compiling = 0  # how many compile() traces are running in this thread
 
     def __init__(self) -> None:
         self.traced = []
