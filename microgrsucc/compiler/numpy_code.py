@@ -12,6 +12,7 @@ error or gives its own result.
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import threading
 from collections.abc import Callable
@@ -95,8 +96,8 @@ class _Checked:
 
 
 def _note(r: Any, args: tuple[Any, ...], where: Callable[[], Any] | None) -> None:
-    nan_in = np.logical_or.reduce([np.isnan(a) for a in args])
-    finite_in = np.logical_and.reduce([np.isfinite(a) for a in args])
+    nan_in = functools.reduce(np.logical_or, [np.isnan(a) for a in args])  # arrays and floats
+    finite_in = functools.reduce(np.logical_and, [np.isfinite(a) for a in args])
     bad = (np.isnan(r) & ~nan_in) | (np.isinf(r) & finite_in)
     if where is not None:
         bad = bad & where()
