@@ -49,12 +49,12 @@ def test_graphs_take_a_choice_of_primitives_and_sizes(f: Graph) -> None:
 
 @given(st.data())
 def test_a_primitive_without_a_domain_draws_from_the_default_one(data: st.DataObject) -> None:
-    softplus = mg.custom_op("softplus", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
+    softplus = mg.custom_op("smooth_relu", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
     ((lo, hi),) = ops.DEFAULT_DOMAIN
     f = data.draw(graphs(primitives=[softplus], max_ops=1))
     ((op, ((i, scale, offset),)),) = f.steps
     assert op is softplus and lo <= scale * f.inputs[i] + offset <= hi
-    chosen = data.draw(graphs(primitives=[softplus], domains={"softplus": st.tuples(reals(5, 6))}, max_ops=1))
+    chosen = data.draw(graphs(primitives=[softplus], domains={"smooth_relu": st.tuples(reals(5, 6))}, max_ops=1))
     ((_, ((i, scale, offset),)),) = chosen.steps
     assert 5 - 1e-9 <= scale * chosen.inputs[i] + offset <= 6 + 1e-9
 
