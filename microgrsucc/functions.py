@@ -51,7 +51,9 @@ def _with_constants(op: ops.Parametric) -> Callable[..., Value]:
 
     function.__name__ = function.__qualname__ = op.name
     shown = ", ".join(f"{p}={d!r}" for p, d in zip(op.parameters, op.defaults, strict=True))
-    function.__doc__ = f"``{op.name}(x, {shown})`` of a Value or a plain number, as a Value (see microgrsucc.ops)."
+    function.__doc__ = (
+        f"``{op.name}(x, {shown})`` of a Value or a plain number, as a Value (see microgrsucc.ops)."
+    )
     return function
 
 

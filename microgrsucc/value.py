@@ -354,7 +354,9 @@ def install_ops(cls: type, make: Callable[[Primitive], Callable[..., Any]]) -> N
             continue
         apply = make(op)
         if op.name.isidentifier():
-            setattr(cls, op.name, _with_constants(op, apply, make) if isinstance(op, ops.Parametric) else apply)
+            setattr(
+                cls, op.name, _with_constants(op, apply, make) if isinstance(op, ops.Parametric) else apply
+            )
         if op.operator:
             setattr(cls, f"__{op.operator}__", apply)
             if op.arity == 2:

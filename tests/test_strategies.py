@@ -54,7 +54,9 @@ def test_a_primitive_without_a_domain_draws_from_the_default_one(data: st.DataOb
     f = data.draw(graphs(primitives=[softplus], max_ops=1))
     ((op, ((i, scale, offset),)),) = f.steps
     assert op is softplus and lo <= scale * f.inputs[i] + offset <= hi
-    chosen = data.draw(graphs(primitives=[softplus], domains={"smooth_relu": st.tuples(reals(5, 6))}, max_ops=1))
+    chosen = data.draw(
+        graphs(primitives=[softplus], domains={"smooth_relu": st.tuples(reals(5, 6))}, max_ops=1)
+    )
     ((_, ((i, scale, offset),)),) = chosen.steps
     assert 5 - 1e-9 <= scale * chosen.inputs[i] + offset <= 6 + 1e-9
 

@@ -245,7 +245,11 @@ mish = Primitive(
     "mish", 1, lambda x: x * math.tanh(_log1p_exp(x)), lambda F, x, out: _mish_slope(F, x), domain=(_MID,)
 )
 softsign = Primitive(
-    "softsign", 1, lambda x: x / (1.0 + abs(x)), lambda F, x, out: 1.0 / (1.0 + abs(x)) ** 2, domain=(_NOT_ZERO,)
+    "softsign",
+    1,
+    lambda x: x / (1.0 + abs(x)),
+    lambda F, x, out: 1.0 / (1.0 + abs(x)) ** 2,
+    domain=(_NOT_ZERO,),
 )
 hardtanh = hardtanh_of()
 relu6 = Primitive(

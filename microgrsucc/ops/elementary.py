@@ -184,12 +184,16 @@ def _atanh_partial(F: Any, x: Any, out: Any) -> Any:
 def _extremum(F: Any, x: Any, y: Any, out: Any) -> tuple[float, float]:
     """maximum's slopes: 1 to the larger input, half each at a tie (as torch), NaN for NaN."""
     a, b = F.value(x), F.value(y)
-    return (1.0, 0.0) if a > b else ((0.0, 1.0) if a < b else ((0.5, 0.5) if a == b else (math.nan, math.nan)))
+    return (
+        (1.0, 0.0) if a > b else ((0.0, 1.0) if a < b else ((0.5, 0.5) if a == b else (math.nan, math.nan)))
+    )
 
 
 def _minimum_partials(F: Any, x: Any, y: Any, out: Any) -> tuple[float, float]:
     a, b = F.value(x), F.value(y)
-    return (1.0, 0.0) if a < b else ((0.0, 1.0) if a > b else ((0.5, 0.5) if a == b else (math.nan, math.nan)))
+    return (
+        (1.0, 0.0) if a < b else ((0.0, 1.0) if a > b else ((0.5, 0.5) if a == b else (math.nan, math.nan)))
+    )
 
 
 def _atan2_partials(F: Any, y: Any, x: Any, out: Any) -> tuple[Any, Any]:
@@ -250,8 +254,12 @@ tanh = Primitive("tanh", 1, math.tanh, lambda F, x, out: 1.0 - out * out, domain
 
 # The rest of the calculus book: inverse and hyperbolic functions, logs and exps of other bases.
 tan = Primitive("tan", 1, math.tan, lambda F, x, out: 1.0 + out * out, domain=(((-1.4, 1.4),),))
-asin = Primitive("asin", 1, _asin, lambda F, x, out: _over_root(F, x, 1.0 - x * x, 1.0), domain=(_INSIDE_ONE,))
-acos = Primitive("acos", 1, _acos, lambda F, x, out: _over_root(F, x, 1.0 - x * x, -1.0), domain=(_INSIDE_ONE,))
+asin = Primitive(
+    "asin", 1, _asin, lambda F, x, out: _over_root(F, x, 1.0 - x * x, 1.0), domain=(_INSIDE_ONE,)
+)
+acos = Primitive(
+    "acos", 1, _acos, lambda F, x, out: _over_root(F, x, 1.0 - x * x, -1.0), domain=(_INSIDE_ONE,)
+)
 atan = Primitive("atan", 1, math.atan, lambda F, x, out: 1.0 / (1.0 + x * x), domain=(_WIDE,))
 sinh = Primitive("sinh", 1, math.sinh, lambda F, x, out: F.cosh(x), domain=(((-20.0, 20.0),),))
 cosh = Primitive("cosh", 1, math.cosh, lambda F, x, out: F.sinh(x), domain=(((-20.0, 20.0),),))
@@ -265,7 +273,9 @@ log1p = Primitive(
 )
 expm1 = Primitive("expm1", 1, math.expm1, lambda F, x, out: out + 1.0, domain=(((-20.0, 20.0),),))
 log2 = Primitive("log2", 1, _log2, lambda F, x, out: _reciprocal(F, x, math.log(2.0)), domain=(_POSITIVE,))
-log10 = Primitive("log10", 1, _log10, lambda F, x, out: _reciprocal(F, x, math.log(10.0)), domain=(_POSITIVE,))
+log10 = Primitive(
+    "log10", 1, _log10, lambda F, x, out: _reciprocal(F, x, math.log(10.0)), domain=(_POSITIVE,)
+)
 exp2 = Primitive("exp2", 1, math.exp2, lambda F, x, out: out * math.log(2.0), domain=(((-30.0, 30.0),),))
 erf = Primitive("erf", 1, math.erf, lambda F, x, out: _ERF_2 * F.exp(-x * x), domain=(((-5.0, 5.0),),))
 erfc = Primitive("erfc", 1, math.erfc, lambda F, x, out: -_ERF_2 * F.exp(-x * x), domain=(((-5.0, 5.0),),))
