@@ -32,7 +32,8 @@ def test_a_graph_is_defined_and_finite_at_its_inputs(f: Graph) -> None:
 def test_graphs_draw_every_primitive_in_the_table() -> None:
     seen: set[str] = set()
 
-    @settings(max_examples=300, database=None)
+    # Enough graphs that each of the table's ops is drawn (a coupon collector's ~n log n draws).
+    @settings(max_examples=20 * len(ops.PRIMITIVES), database=None, derandomize=True)
     @given(graphs())
     def collect(f: Graph) -> None:
         seen.update(op.primitive.name for op, _ in f.steps)

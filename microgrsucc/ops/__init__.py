@@ -11,27 +11,24 @@ family module (``PRIMITIVES[op.name] = op``) is an op everywhere. ``primitive`` 
 entry is.
 """
 
-# ruff: noqa: F401 (the entries are re-exported: ops.mul, ops.gelu, ...)
 from __future__ import annotations
 
 from microgrsucc.ops.primitive import (
-    DEFAULT_DOMAIN, FLOAT, PRIMITIVES, Domain, Parametric, Primitive, _builtin, _custom, register,
-)  # fmt: skip
+    DEFAULT_DOMAIN,
+    FLOAT,
+    PRIMITIVES,
+    Domain,
+    Parametric,
+    Primitive,
+    register,
+)
 
 # isort: split
-from microgrsucc.ops.elementary import (
-    abs_, acos, acosh, add, asin, asinh, atan, atan2, atanh, cos, cosh, div, erf, erfc, exp, exp2, expm1,
-    fmod, hypot, log, log1p, log2, log10, maximum, minimum, mul, neg, pow, pow_const, remainder, sin, sinh,
-    sqrt, sub, tan, tanh,
-)  # fmt: skip
+# The entries, family by family (ops.mul, ops.gelu, ops.gelu_of, ...), in the registry's order.
+from microgrsucc.ops.elementary import *  # noqa: F403
+from microgrsucc.ops.elementary import pow_const as pow_const
 
 # isort: split
-from microgrsucc.ops.activations import (
-    celu, celu_of, clamp, clamp_of, elu, elu_of, gelu, gelu_of, hardsigmoid, hardswish, hardtanh,
-    hardtanh_of, leaky_relu, leaky_relu_of, mish, relu, relu6, selu, sigmoid, silu, softplus, softplus_of,
-    softsign,
-)  # fmt: skip
+from microgrsucc.ops.activations import *  # noqa: F403
 
-__all__ = [
-    "Primitive", "Parametric", "PRIMITIVES", "FLOAT", "DEFAULT_DOMAIN", "Domain", "pow_const", "register",
-]  # fmt: skip
+__all__ = ["Primitive", "Parametric", "PRIMITIVES", "FLOAT", "DEFAULT_DOMAIN", "Domain", "register"]

@@ -17,6 +17,8 @@ from typing import Any
 from microgrsucc.ops.primitive import Domain, Parametric, Primitive, constant, register
 
 __all__ = [
+    "sigmoid", "relu", "softplus", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish",
+    "softsign", "hardtanh", "relu6", "hardsigmoid", "hardswish", "clamp",
     "softplus_of", "leaky_relu_of", "elu_of", "celu_of", "gelu_of", "hardtanh_of", "clamp_of",
 ]  # fmt: skip
 
@@ -202,7 +204,7 @@ def hardtanh_of(min_val: float = -1.0, max_val: float = 1.0) -> Primitive:
 
 
 @lru_cache(maxsize=256)
-def clamp_of(min: float | None = None, max: float | None = None) -> Primitive:  # noqa: A002 (torch's names)
+def clamp_of(min: float | None = None, max: float | None = None) -> Primitive:  # torch's names
     """``x`` clipped to [min, max], either bound optional; the slope is 1 at the bounds (torch's).
 
     With ``min > max`` every value is ``max`` (torch's). With neither bound it is the identity,

@@ -14,7 +14,12 @@ from typing import Any
 
 from microgrsucc.ops.primitive import FLOAT, Derivative, Primitive, register, vertical
 
-__all__ = ["pow_const"]
+__all__ = [
+    "add", "sub", "mul", "div", "pow", "neg", "abs_", "exp", "log", "sqrt", "sin", "cos", "tanh",
+    "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh",
+    "log1p", "expm1", "log2", "log10", "exp2", "erf", "erfc",
+    "maximum", "minimum", "atan2", "hypot", "fmod", "remainder", "pow_const",
+]  # fmt: skip
 
 # --- forwards that need a domain check or a numerically stable form -------------------------
 
@@ -94,6 +99,10 @@ def _acosh(x: float) -> float:
     if x < 1.0:
         raise ValueError("the operand must be >= 1")
     return math.acosh(x)
+
+
+def _exp2(x: float) -> float:
+    return float(2.0**x)  # math.exp2 is Python 3.11's; pow raises OverflowError past the floats, as exp
 
 
 def _fmod(x: float, y: float) -> float:
@@ -276,7 +285,7 @@ log2 = Primitive("log2", 1, _log2, lambda F, x, out: _reciprocal(F, x, math.log(
 log10 = Primitive(
     "log10", 1, _log10, lambda F, x, out: _reciprocal(F, x, math.log(10.0)), domain=(_POSITIVE,)
 )
-exp2 = Primitive("exp2", 1, math.exp2, lambda F, x, out: out * math.log(2.0), domain=(((-30.0, 30.0),),))
+exp2 = Primitive("exp2", 1, _exp2, lambda F, x, out: out * math.log(2.0), domain=(((-30.0, 30.0),),))
 erf = Primitive("erf", 1, math.erf, lambda F, x, out: _ERF_2 * F.exp(-x * x), domain=(((-5.0, 5.0),),))
 erfc = Primitive("erfc", 1, math.erfc, lambda F, x, out: -_ERF_2 * F.exp(-x * x), domain=(((-5.0, 5.0),),))
 

@@ -127,7 +127,9 @@ class Parametric(Primitive):
         self.family, self.constants = family, constants
         self.parameters = tuple(p.name for p in signature)
         self.defaults = tuple(p.default for p in signature)
-        changed = [f"{p}={c!r}" for p, c, d in zip(self.parameters, constants, self.defaults) if c != d]
+        changed = [
+            f"{p}={c!r}" for p, c, d in zip(self.parameters, constants, self.defaults, strict=True) if c != d
+        ]
         symbol = f"{name}({', '.join(changed)})" if changed else name
         super().__init__(name, 1, forward, derivative, domain=domain, symbol=symbol)
 
@@ -143,19 +145,19 @@ class Parametric(Primitive):
         names = self.parameters
         if len(args) > len(names):
             raise TypeError(f"{self.name} takes {len(names)} constant(s) {names}, got {len(args)}")
-        given = dict(zip(names, args))
+        given = dict(zip(names, args, strict=False))  # fewer args than names: the rest by name
         for key, value in kwargs.items():
             if key not in names:
                 raise TypeError(f"{self.name} got an unexpected keyword argument {key!r}; it takes {names}")
             if key in given:
                 raise TypeError(f"{self.name} got multiple values for argument {key!r}")
             given[key] = value
-        return tuple(given.get(n, d) for n, d in zip(names, self.defaults))
+        return tuple(given.get(n, d) for n, d in zip(names, self.defaults, strict=True))
 
 
 def constant(x: Any, op: str, parameter: str) -> float:
     """A real constant of an op as a float, else a ``TypeError`` naming the op and parameter."""
-    if isinstance(x, bool) or not isinstance(x, (int, float)) and not hasattr(x, "__float__"):
+    if isinstance(x, bool) or not hasattr(x, "__float__"):
         raise TypeError(f"{op}: {parameter} must be a real number, got {type(x).__name__}")
     try:
         return float(x)
