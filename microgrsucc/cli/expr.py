@@ -190,10 +190,10 @@ def _check(node: ast.AST, text: str) -> None:
             raise ExpressionError(f"only calls of {_function_list()} are allowed{_show(node, text)}")
         if func.id not in FUNCTIONS:
             raise ExpressionError(f"unknown function {func.id}: the functions are {_function_list()}")
-        op = ops.PRIMITIVES[func.id]
-        if len(node.args) != op.arity or any(isinstance(a, ast.Starred) for a in node.args):
-            raise ExpressionError(f"{func.id}() takes exactly {_count(op.arity)}{_show(node, text)}")
-        names = op.parameters if isinstance(op, ops.Parametric) else ()
+        entry = ops.PRIMITIVES[func.id]
+        if len(node.args) != entry.arity or any(isinstance(a, ast.Starred) for a in node.args):
+            raise ExpressionError(f"{func.id}() takes exactly {_count(entry.arity)}{_show(node, text)}")
+        names = entry.parameters if isinstance(entry, ops.Parametric) else ()
         for keyword in node.keywords:
             if keyword.arg not in names:
                 takes = f"only the constants {', '.join(names)}" if names else "no constants"

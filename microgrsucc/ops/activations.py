@@ -73,7 +73,7 @@ def _clip(x: float, low: float, high: float) -> float:
 
 
 def _hardswish(x: float) -> float:
-    return 0.0 if x <= -3.0 else (x if x >= 3.0 else x * (x + 3.0) / 6.0)
+    return x * _clip(x + 3.0, 0.0, 6.0) / 6.0  # torch's: NaN at -inf (-inf * 0), -0.0 at -3
 
 
 # --- slopes ------------------------------------------------------------------------------------
@@ -88,6 +88,20 @@ def _inside(x: float, low: float, high: float, closed: bool) -> float:
     """1 between the bounds (with them for clamp, without for hardtanh), 0 outside, NaN for NaN."""
     within = low <= x <= high if closed else low < x < high
     return 1.0 if within else (0.0 if x == x else _NAN)
+
+
+def _softplus_slope(F: Any, x: Any, beta: float, threshold: float) -> Any:
+    # sigmoid(beta x) below the threshold, 1 above; at it, a constant, so the second
+    # derivative there is 0 as torch's (which masks it with beta x < threshold).
+    z = F.value(x) * beta
+    return 1.0 if z > threshold else (_sigmoid(z) if z == threshold else F.sigmoid(x * beta))
+
+
+def _elu_slope(F: Any, x: Any, alpha: float, scale: float) -> Any:
+    # scale above 0, alpha exp(x) up to it; at 0, the constant alpha, so the second derivative
+    # there is 0 as torch's (elu, selu, celu: x is x / alpha for celu).
+    x0 = F.value(x)
+    return scale if x0 > 0.0 else (alpha * F.exp(x) if x0 < 0.0 else (alpha if x0 == 0.0 else _NAN))
 
 
 def _gelu_tanh(x: float) -> float:
@@ -125,7 +139,7 @@ def softplus_of(beta: float = 1.0, threshold: float = 20.0) -> Primitive:
     return Parametric(
         "softplus", softplus_of, (b, t),
         lambda x: _softplus(x, b, t),
-        lambda F, x, out: 1.0 if F.value(x) * b > t else F.sigmoid(x * b),
+        lambda F, x, out: _softplus_slope(F, x, b, t),
         domain=(_MID,),
     )  # fmt: skip
 
@@ -149,7 +163,7 @@ def elu_of(alpha: float = 1.0) -> Primitive:
     return Parametric(
         "elu", elu_of, (a,),
         lambda x: x if x > 0.0 else a * math.expm1(x),
-        lambda F, x, out: 1.0 if F.value(x) > 0.0 else a * F.exp(x),
+        lambda F, x, out: _elu_slope(F, x, a, 1.0),
         domain=(_NOT_ZERO,),
     )  # fmt: skip
 
@@ -163,7 +177,7 @@ def celu_of(alpha: float = 1.0) -> Primitive:
     return Parametric(
         "celu", celu_of, (a,),
         lambda x: x if x > 0.0 else a * math.expm1(x / a),
-        lambda F, x, out: 1.0 if F.value(x) > 0.0 else F.exp(x / a),
+        lambda F, x, out: _elu_slope(F, x / a, 1.0, 1.0),
         domain=(_NOT_ZERO,),
     )  # fmt: skip
 
@@ -232,7 +246,7 @@ elu = elu_of()
 selu = Primitive(
     "selu", 1,
     lambda x: _SELU_SCALE * (x if x > 0.0 else _SELU_ALPHA * math.expm1(x)),
-    lambda F, x, out: _SELU_SCALE if F.value(x) > 0.0 else _SELU_SCALE * _SELU_ALPHA * F.exp(x),
+    lambda F, x, out: _elu_slope(F, x, _SELU_SCALE * _SELU_ALPHA, _SELU_SCALE),
     domain=(_NOT_ZERO,),
 )  # fmt: skip
 celu = celu_of()
@@ -250,7 +264,7 @@ softsign = Primitive(
     "softsign",
     1,
     lambda x: x / (1.0 + abs(x)),
-    lambda F, x, out: 1.0 / (1.0 + abs(x)) ** 2,
+    lambda F, x, out: 1.0 / ((1.0 + abs(x)) * (1.0 + abs(x))),  # not ** 2: float pow raises past 1e154
     domain=(_NOT_ZERO,),
 )
 hardtanh = hardtanh_of()

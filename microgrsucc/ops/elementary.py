@@ -181,8 +181,9 @@ def _over_root(F: Any, x: Any, s: Any, sign: float) -> Any:
 
 
 def _reciprocal(F: Any, x: Any, scale: float) -> Any:
-    """1 / (scale x), the slope of a logarithm; inf at 0, where torch's is inf too."""
-    return 1.0 / (x * scale) if F.value(x) != 0.0 else vertical(F, x)
+    """1 / (scale x), the slope of a logarithm; ±inf at ±0, as torch's 1 / (scale x)."""
+    x0 = F.value(x)
+    return 1.0 / (x * scale) if x0 != 0.0 else vertical(F, x, math.copysign(1.0, x0))
 
 
 def _atanh_partial(F: Any, x: Any, out: Any) -> Any:
@@ -212,8 +213,9 @@ def _atan2_partials(F: Any, y: Any, x: Any, out: Any) -> tuple[Any, Any]:
 
 
 def _hypot_partials(F: Any, x: Any, y: Any, out: Any) -> tuple[Any, Any]:
-    # x / out and y / out; NaN at the origin (no slope: a cone), as torch's 0 / 0.
-    return (x / out, y / out) if F.value(out) != 0.0 else (math.nan, math.nan)
+    # x / out and y / out; NaN at the origin (no slope: a cone), as torch's 0 / 0, and as a
+    # graph NaN whose own slope is NaN too.
+    return (x / out, y / out) if F.value(out) != 0.0 else (x * math.nan, y * math.nan)
 
 
 def _quotient(x: float, y: float, rounded: Callable[[float], float]) -> float:
@@ -227,7 +229,8 @@ def _fmod_partials(F: Any, x: Any, y: Any, out: Any) -> tuple[float, float]:
 
 
 def _remainder_partials(F: Any, x: Any, y: Any, out: Any) -> tuple[float, float]:
-    return 1.0, -_quotient(F.value(x), F.value(y), math.floor)
+    # Python's floor division, as torch's (1 // -inf is -1, where floor(1 / -inf) is -0).
+    return 1.0, -(F.value(x) // F.value(y))
 
 
 # --- the table ---------------------------------------------------------------------------
