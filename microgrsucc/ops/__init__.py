@@ -7,7 +7,7 @@ written here. The table reads like the back of a calculus book, one family per m
 ops of two inputs) and ``activations`` (``torch.nn.functional``'s). Both fill the one registry
 ``PRIMITIVES``, in that order; everything else (methods, module functions, forward mode, the
 command line, pictures, compile, strategies) reads the registry, so an entry appended to a
-family module (``PRIMITIVES[op.name] = op``) is an op everywhere. ``primitive`` says what an
+family module (``register(op)``) is an op everywhere. ``primitive`` says what an
 entry is.
 """
 
