@@ -292,10 +292,13 @@ def _elementwise(f: Callable[..., float]) -> Callable[..., Any]:
         except (ArithmeticError, ValueError):
             return None
 
-    per_element = np.frompyfunc(one, 1 if f in (math.erf, math.erfc, math.gamma, math.lgamma) else 2, 1)
+    per_element: dict[int, Any] = {}  # by the number of arguments
 
     def call(*args: Any) -> Any:
-        r = per_element(*args)
+        ufunc = per_element.get(len(args))
+        if ufunc is None:
+            ufunc = per_element[len(args)] = np.frompyfunc(one, len(args), 1)
+        r = ufunc(*args)
         failed = np.asarray(r == None)  # noqa: E711  (elementwise, on an object array)
         if np.any(failed):
             _suspect(failed)

@@ -202,7 +202,7 @@ def check_primitive(
 
     >>> import math
     >>> import microgrsucc as mg
-    >>> softplus = mg.custom_op("softplus", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
+    >>> softplus = mg.custom_op("sp", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
     >>> check_primitive(softplus, 0.5, reference=lambda x: math.log1p(math.exp(x)))
     ('value', 'reverse', 'forward', 'second order', 'nan')
     """
