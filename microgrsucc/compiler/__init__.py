@@ -20,7 +20,7 @@ from microgrsucc import ops
 from microgrsucc.compiler import eager, python_code
 from microgrsucc.compiler.python_code import DOMAIN_ERRORS, Replay, generated_code_error
 from microgrsucc.compiler.trace import Trace, primitive_of, trace
-from microgrsucc.core import is_real, modes_set, state
+from microgrsucc.core import is_real, modes_set, state, to_float
 from microgrsucc.value import Value
 
 __all__ = ["BACKENDS", "CompiledLoss", "compile"]
@@ -100,8 +100,7 @@ class CompiledLoss:
 
     def __call__(self, *sample: Any) -> float:
         """``sample_loss(*sample).data``, computed by the generated code; no graph is kept."""
-        _check_sample(sample, len(sample), 0)
-        sample = tuple(map(float, sample))  # float64 at the boundary, as Value converts its data
+        sample = _floats(sample, len(sample), 0)  # float64 at the boundary, as Value converts its data
         compiled = self._compiled(len(sample))
         if not (modes_set[0] and state.anomaly):
             try:
@@ -130,9 +129,8 @@ class CompiledLoss:
         else:
             kinds = _plain(rows, nargs)
             if kinds is None:
-                for k, sample in enumerate(rows):
-                    _check_sample(sample, nargs, k)
-            if kinds != {float} and self.backend == "python":
+                rows = [_floats(sample, nargs, k) for k, sample in enumerate(rows)]
+            elif kinds != {float} and self.backend == "python":
                 rows = [tuple(map(float, sample)) for sample in rows]
         compiled = self._compiled(nargs)
         count = len(rows)
@@ -254,11 +252,14 @@ def _plain(rows: Sequence[Sequence[Any]], nargs: int) -> set[type] | None:
     return kinds if kinds <= _PLAIN else None
 
 
-def _check_sample(sample: Any, nargs: int, k: int) -> None:
+def _floats(sample: Any, nargs: int, k: int) -> tuple[float, ...]:
+    """Sample ``k`` as float64 numbers, checked argument by argument in the order eager mode
+    converts them: a non-real is a TypeError, an int past the floats an OverflowError."""
     if isinstance(sample, (str, bytes)) or not (isinstance(sample, Sequence) or _is_array(sample)):
         raise TypeError(f"compile: sample {k} must be a tuple of arguments, got {type(sample).__name__}")
     if len(sample) != nargs:
         raise ValueError(f"compile: sample {k} has {len(sample)} argument(s), the first has {nargs}")
+    out = []
     for i, x in enumerate(sample):
         cls = x.__class__
         if cls is not float and cls is not int and not is_real(x):
@@ -266,3 +267,5 @@ def _check_sample(sample: Any, nargs: int, k: int) -> None:
                 f"compile: argument {i} of sample {k} must be a real number, got {cls.__name__}: "
                 f"{reprlib.repr(x)}"
             )
+        out.append(to_float(x, f"compile: argument {i} of sample {k}"))
+    return tuple(out)
