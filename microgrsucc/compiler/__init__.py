@@ -167,13 +167,49 @@ class CompiledLoss:
 def compile(
     sample_loss: Callable[..., Any], params: Iterable[Value], backend: str = "python"
 ) -> CompiledLoss:
-    """Compile ``sample_loss(*sample) -> Value`` for the parameters ``params``.
+    """Compile a per-sample loss into a training step that gives eager mode's numbers, faster.
 
-    The loss is traced on its first call (again for another number of arguments, a
-    changed parameter list or a changed op of the table) and replayed as generated code:
-    ``backend="python"`` loops over the samples in plain Python; ``backend="numpy"``
-    computes a whole batch with numpy arrays (``pip install "microgrsucc[fast]"``).
-    Parameter values are read at each call, so optimizers work unchanged between calls.
+    ``sample_loss`` is traced once on symbols (again for another number of arguments, a
+    changed parameter list, a changed op of the table, or a parameter whose ``.data`` the
+    loss read and which has changed since) and replayed as generated code: ``"python"``
+    loops over the samples in plain Python; ``"numpy"`` computes a whole batch with numpy
+    arrays (``pip install "microgrsucc[fast]"``). Parameter values are read at each call,
+    so optimizers work unchanged between calls. Every sample is made float64 at the
+    boundary, as ``Value`` converts its data. See docs/compile.md.
+
+    Args:
+        sample_loss: ``sample_loss(*sample) -> Value``, the loss of one sample; each
+            argument is a scalar (a float when run eagerly, a traced value when compiled).
+            It may branch on parameters' ``.data`` and on constants, not on its arguments.
+        params: the leaf Values to differentiate for, as ``model.parameters()``; a list
+            that is changed in place is picked up at the next call.
+        backend: ``"python"`` (default) or ``"numpy"``.
+
+    Returns:
+        A ``CompiledLoss`` ``step``: ``step(*sample)`` is the loss of one sample (a float,
+        no graph kept); ``step.backward(samples, reduction="mean")`` adds d(total)/dp to
+        each ``p.grad`` (None counts as 0) and returns the total, the mean (or with
+        ``reduction="sum"`` the sum) of the losses of ``samples`` — a sequence of argument
+        tuples, or a 2-d numpy array of shape (samples, arguments). ``step.source(n)`` is
+        the generated code for samples of ``n`` arguments.
+
+    Raises:
+        TypeError: ``sample_loss`` is not callable, ``params`` is not a list of Values, a
+            sample is not a tuple of real numbers, or the loss does what a trace cannot
+            replay (a Python branch on a sample, ``float()`` of one, a gradient inside it).
+        ValueError: an unknown backend, a parameter that is not a leaf or is repeated, or
+            samples with different numbers of arguments.
+        ImportError: ``backend="numpy"`` without numpy installed.
+
+        A sample outside an op's domain raises eager mode's own error from ``backward``
+        or the call (``ValueError``, ``ZeroDivisionError``, ``OverflowError``), naming
+        the op and its operands; no gradient is written then.
+
+    >>> import microgrsucc as mg
+    >>> w = mg.Value(2.0)
+    >>> step = mg.compile(lambda x, y: (w * x - y) ** 2, [w])
+    >>> step.backward([(3.0, 5.0), (1.0, 1.0)], reduction="sum"), w.grad
+    (2.0, 8.0)
     """
     return CompiledLoss(sample_loss, params, backend)
 
