@@ -3,10 +3,15 @@
 Each node that varies per sample is a column of shape (batch,), or a column of a block
 (``layers.py``): a layer's dots are one matrix product, a unary op of a whole layer one
 call. What does not vary is computed once, as Python floats, as in the python backend.
-Gradients of the parameters are summed over the batch into one array. A table function's
-domain check becomes a test of the whole column (``_guard``); where it fails, or where
-the total is not finite, the batch is handed to the eager engine, which raises its own
-error or gives its own result.
+Gradients of the parameters are summed over the batch into one array.
+
+Each op's code is its tree (``tree.derive``) written by ``NumpyPrinter``: every branch of
+a ``Select`` is computed and ``where`` picks per sample. A ``Raise`` becomes a mask of the
+samples whose path reaches it (``_guard``), and each math function notes the samples
+where ``math``'s would raise (``_Checked``: a NaN from numbers, an infinity from finite
+numbers), only on the branch the sample takes. Those samples, and only those, are run by
+the eager engine afterwards, which raises its own error; NaN and infinity otherwise flow
+through the arrays as through eager mode.
 """
 
 from __future__ import annotations
