@@ -1,6 +1,6 @@
-"""Shared test setup: hypothesis profiles (``ci`` loads itself when ``CI`` is set), the
-``slow`` marker (a plain ``pytest`` leaves slow tests out; ``pytest -m slow`` runs them), and
-``package_with_tan``, a copy of the package with one op appended to its table."""
+"""Shared test setup: hypothesis profiles (``ci`` loads itself when ``CI`` is set) and
+``package_with_tan``, a copy of the package with one op appended to its table. The markers
+(``slow`` and the others a plain ``pytest`` leaves out) are the checkout's conftest.py's."""
 
 from __future__ import annotations
 
@@ -33,15 +33,6 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("markexpr"):
-        return  # -m chose what to run
-    slow = [item for item in items if item.get_closest_marker("slow")]
-    if slow:
-        config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
 # Appended to a copy of ops.py: the contract for adding an op is this one entry and nothing else.

@@ -56,7 +56,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[tarfile.TarFile, zi
         ],
         capture_output=True,
         text=True,
-        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "deprecat" not in (done.stdout + done.stderr).lower()  # e.g. the old license table
