@@ -32,6 +32,7 @@ OPT_IN = {
     "training": "trains a model for seconds",
     "browser": "drives Chromium",
     "notebook": "runs the notebook in a Jupyter kernel",
+    "docs": "builds the documentation site",
 }
 """Left out of a plain ``pytest``; ``-m`` with the name turns each on."""
 
@@ -61,6 +62,7 @@ NEEDS: dict[str, tuple[Callable[[], str | None], str]] = {
     "browser": (_chromium, "pip install '.[dev]'"),
     "notebook": (_modules("nbclient", "nbformat", "ipykernel"), "pip install '.[dev]'"),
     "plots": (_modules("matplotlib"), "pip install '.[examples]'"),
+    "docs": (_modules("mkdocs", "mkdocstrings"), "pip install '.[docs]'"),
 }
 """Marker -> (what of it is missing, or None; how to install it)."""
 
