@@ -84,12 +84,12 @@ assert "tan" in mg.draw(mg.tan(Value(0.5, label="x")) * 2).source
 seen = set()
 tan = mg.ops.PRIMITIVES["tan"]
 
-@settings(max_examples=300, database=None, deadline=None, derandomize=True)
+@settings(max_examples=150, database=None, deadline=None, derandomize=True)
 @given(graphs(max_ops=3))
 def drawn(f):
     seen.update(op.primitive.name for op, _ in f.steps)
 
-@settings(max_examples=100, database=None, deadline=None, derandomize=True)
+@settings(max_examples=40, database=None, deadline=None, derandomize=True)
 @given(graphs(primitives=[tan, mg.ops.mul, mg.ops.add], max_ops=4))
 def check(f):
     assume(differences_agree(lambda *xs: f(*xs).data, f.inputs, -1))
