@@ -1,6 +1,6 @@
 """``Value``, the node of a computation graph, and the recording of ops.
 
-Applying an op records a node that points at the ``Primitive`` (``ops.py``), at its inputs
+Applying an op records a node that points at the ``Primitive`` (``microgrsucc/ops/``), at its inputs
 and at their values; ``backward()`` hands the graph to ``backward.py``. Every op method
 (``x.exp()``, ``x + y``, ``x ** 2``) is made here from ``ops.PRIMITIVES`` at import time.
 
