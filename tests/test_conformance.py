@@ -3,10 +3,11 @@
 The primitives are read from the table at import time, so an op appended to the table
 (``microgrsucc/ops/``) is checked with nothing else written (its domain comes from
 ``strategies.op_arguments``). The checks are ``microgrsucc.testing.check_primitive``'s, the
-same a user runs on a custom op: value against an independent high-precision reference, reverse mode against central
-differences, forward mode equal to reverse, second order against differences of the first,
-and NaN propagation. Below them: each branch point (0 for relu, abs, sqrt and powers) with
-PyTorch's float64 conventions, and every message of ``detect_anomaly``.
+same a user runs on a custom op: value against an independent high-precision reference,
+reverse mode against central differences, forward mode equal to reverse, second order
+against differences of the first, and NaN propagation. Below them: the members of the
+families with other constants, each kink and domain edge with PyTorch's float64 conventions,
+and every message of ``detect_anomaly``.
 """
 
 from __future__ import annotations
