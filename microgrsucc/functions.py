@@ -30,6 +30,9 @@ def operands_of(op: Primitive, operands: tuple[Operand, ...]) -> list[Value]:
 
 
 def _function(op: Primitive) -> Callable[..., Value]:
+    if isinstance(op, ops.Parametric):
+        return _with_constants(op)
+
     def function(*operands: Operand) -> Value:
         values = operands_of(op, operands)
         # The method of the most derived operand's class, so a Dual keeps its tangent.
@@ -38,6 +41,19 @@ def _function(op: Primitive) -> Callable[..., Value]:
 
     function.__name__ = function.__qualname__ = op.name
     function.__doc__ = f"``{op.name}`` of Values or plain numbers, as a Value (see microgrsucc.ops)."
+    return function
+
+
+def _with_constants(op: ops.Parametric) -> Callable[..., Value]:
+    def function(x: Operand, *constants: Any, **named: Any) -> Value:
+        (value,) = operands_of(op, (x,))
+        return getattr(type(value), op.name)(value, *constants, **named)  # type: ignore[no-any-return]
+
+    function.__name__ = function.__qualname__ = op.name
+    shown = ", ".join(f"{p}={d!r}" for p, d in zip(op.parameters, op.defaults, strict=True))
+    function.__doc__ = (
+        f"``{op.name}(x, {shown})`` of a Value or a plain number, as a Value (see microgrsucc.ops)."
+    )
     return function
 
 

@@ -22,6 +22,7 @@ import operator
 from collections.abc import Sequence
 from typing import Any, Literal, SupportsFloat, SupportsIndex
 
+from microgrsucc.custom_ops import custom_op
 from microgrsucc.value import Operand, Value
 
 __all__ = [
@@ -31,6 +32,14 @@ __all__ = [
     "hinge_loss",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "nll_loss",
+    "kl_div",
+    "binary_cross_entropy",
+    "log_softmax",
+    "softmax",
 ]
 
 Reduction = Literal["mean", "sum"]
@@ -184,3 +193,243 @@ def cross_entropy(
         values = [_value(x) for x in logits]
         terms.append(logsumexp(values) - values[index])
     return _reduce(terms, reduction, "cross_entropy")
+
+
+# --- more of torch.nn.functional's losses, and softmax -------------------------------------------
+
+
+def _check_reduction(reduction: str, name: str, allowed: tuple[str, ...] = ("mean", "sum")) -> None:
+    if reduction not in allowed:
+        choices = " or ".join(repr(r) for r in allowed)
+        raise ValueError(f"{name}: reduction must be {choices}, got {reduction!r}")
+
+
+def l1_loss(
+    input: Operand | Sequence[Operand],
+    target: Operand | Sequence[Operand],
+    reduction: Reduction = "mean",
+) -> Value:
+    """Absolute error ``|input - target|``, averaged (or summed) over the samples; its slope at
+    a tie is 0 (torch's ``sign``).
+
+    >>> l1_loss([1.0, -2.0], [0.0, 0.0]).data
+    1.5
+    """
+    _check_reduction(reduction, "l1_loss")
+    return _reduce([abs(x - t) for x, t in _pairs(input, target, "l1_loss")], reduction, "l1_loss")
+
+
+def smooth_l1_loss(
+    input: Operand | Sequence[Operand],
+    target: Operand | Sequence[Operand],
+    reduction: Reduction = "mean",
+    beta: float = 1.0,
+) -> Value:
+    """``0.5 d**2 / beta`` where ``|d| < beta`` (``d = input - target``), else ``|d| - 0.5 beta``:
+    quadratic near 0, linear beyond; ``beta = 0`` is ``l1_loss`` (as torch's).
+
+    Raises:
+        ValueError: for a negative ``beta`` (torch's message).
+    """
+    _check_reduction(reduction, "smooth_l1_loss")
+    if beta < 0.0:
+        raise ValueError("smooth_l1_loss does not support negative values for beta.")
+    terms = []
+    for x, t in _pairs(input, target, "smooth_l1_loss"):
+        d = x - t
+        terms.append(0.5 * d * d / beta if abs(d.data) < beta else abs(d) - 0.5 * beta)
+    return _reduce(terms, reduction, "smooth_l1_loss")
+
+
+def huber_loss(
+    input: Operand | Sequence[Operand],
+    target: Operand | Sequence[Operand],
+    reduction: Reduction = "mean",
+    delta: float = 1.0,
+) -> Value:
+    """``0.5 d**2`` where ``|d| < delta`` (``d = input - target``), else ``delta (|d| - 0.5 delta)``:
+    ``smooth_l1_loss`` times ``beta``, with ``delta`` for ``beta`` (as torch's).
+
+    Raises:
+        ValueError: for ``delta <= 0`` (torch's message).
+    """
+    _check_reduction(reduction, "huber_loss")
+    if not delta > 0.0:
+        raise ValueError("huber_loss does not support non-positive values for delta.")
+    terms = []
+    for x, t in _pairs(input, target, "huber_loss"):
+        d = x - t
+        terms.append(0.5 * d * d if abs(d.data) < delta else delta * (abs(d) - 0.5 * delta))
+    return _reduce(terms, reduction, "huber_loss")
+
+
+def _rows(input: Sequence[Any], name: str) -> tuple[list[list[Value]], bool]:
+    """One sample's list of Values, or a list of such lists; and whether it was a batch."""
+    if not input:
+        raise ValueError(f"{name}: no inputs")
+    batch = isinstance(input[0], Sequence)
+    rows = [list(row) for row in input] if batch else [list(input)]
+    if any(not row for row in rows):
+        raise ValueError(f"{name}: an empty row")
+    return [[_value(x) for x in row] for row in rows], batch
+
+
+def nll_loss(
+    input: Sequence[Operand] | Sequence[Sequence[Operand]],
+    target: SupportsIndex | Sequence[SupportsIndex],
+    reduction: Reduction = "mean",
+) -> Value:
+    """Negative log-likelihood ``-input[target]`` of log-probabilities (``log_softmax``'s output),
+    with class-index targets: one sample's list with an integer target, or lists of both.
+
+    ``cross_entropy(logits, t)`` is ``nll_loss(log_softmax(logits), t)``.
+
+    >>> nll_loss([[-1.0, -2.0], [-0.5, -3.0]], [1, 0]).data
+    1.25
+    """
+    _check_reduction(reduction, "nll_loss")
+    rows, batch = _rows(input, "nll_loss")
+    many = batch and hasattr(target, "__len__")  # a list, tuple or numpy array of indices
+    targets: list[Any] = list(target) if many else [target]  # type: ignore[arg-type]
+    if len(targets) != len(rows):
+        raise ValueError(f"nll_loss: {len(rows)} samples but {len(targets)} targets")
+    terms = []
+    for row, t in zip(rows, targets, strict=True):
+        index = operator.index(t) if _is_index(t) else -1
+        if not 0 <= index < len(row):
+            raise ValueError(f"nll_loss: target {t!r} is not a class index in [0, {len(row)})")
+        terms.append(-row[index])
+    return _reduce(terms, reduction, "nll_loss")
+
+
+def kl_div(
+    input: Sequence[Operand] | Sequence[Sequence[Operand]],
+    target: Sequence[SupportsFloat] | Sequence[Sequence[SupportsFloat]],
+    reduction: Literal["mean", "sum", "batchmean"] = "mean",
+    log_target: bool = False,
+) -> Value:
+    """KL divergence of the distribution ``target`` from ``exp(input)``, as
+    ``torch.nn.functional.kl_div``: ``input`` holds log-probabilities, ``target`` probabilities
+    (log-probabilities with ``log_target=True``); each element costs ``t (log t - x)``, and 0
+    where ``t = 0``.
+
+    ``reduction`` is torch's: ``"mean"`` over all the elements, ``"batchmean"`` over the rows
+    (the KL divergence of each sample, averaged: a single row counts its elements as rows, as
+    torch's first dimension does), or ``"sum"``.
+
+    >>> round(kl_div([math.log(0.5), math.log(0.5)], [0.25, 0.75], reduction="sum").data, 6)
+    0.130812
+    """
+    _check_reduction(reduction, "kl_div", ("mean", "sum", "batchmean"))
+    rows, batch = _rows(input, "kl_div")
+    given: list[Any] = list(target)
+    targets: list[list[Any]] = [list(row) for row in given] if batch else [given]
+    if [len(r) for r in targets] != [len(r) for r in rows]:
+        raise ValueError("kl_div: input and target must have the same shape")
+    terms = []
+    for row, target_row in zip(rows, targets, strict=True):
+        for x, written in zip(row, target_row, strict=True):
+            t = float(written)
+            if log_target:
+                terms.append(math.exp(t) * (t - x))
+            else:  # torch's xlogy: 0 log 0 is 0; a negative target gives NaN, as torch's
+                terms.append(-t * x if t == 0.0 else (t * math.log(t) if t > 0.0 else math.nan) - t * x)
+    total = _reduce(terms, "sum", "kl_div")
+    if reduction == "mean":
+        return total / len(terms)
+    if reduction == "batchmean":
+        return total / len(rows) if batch else total / len(terms)
+    return total
+
+
+# binary_cross_entropy is a custom op, so its slope is torch's formula
+# (x - t) / max(x (1 - x), 1e-12), finite at 0 and 1, rather than the 0 slope of its clamped logs.
+_BCE_EPSILON = 1e-12
+
+
+def _clamped_log(x: float) -> float:
+    """log(x) at least -100 (torch's clamp, so a probability of 0 costs 100, not inf)."""
+    return max(math.log(x), -100.0) if x > 0.0 else -100.0
+
+
+def _bce_forward(x: float, t: float) -> float:
+    if not 0.0 <= x <= 1.0:
+        raise ValueError("all elements of input should be between 0 and 1")
+    return -(t * _clamped_log(x) + (1.0 - t) * _clamped_log(1.0 - x))
+
+
+def _bce_derivative(F: Any, x: Any, t: Any, out: Any) -> tuple[Any, Any]:
+    x0 = F.value(x)
+    spread = x0 * (1.0 - x0)
+    dx = (x - t) / (x * (1.0 - x)) if spread > _BCE_EPSILON else (x - t) / _BCE_EPSILON
+    return dx, _clamped_log(1.0 - x0) - _clamped_log(x0)
+
+
+_BCE = custom_op(
+    "binary_cross_entropy", _bce_forward, _bce_derivative, domain=(((0.01, 0.99),), ((0.0, 1.0),))
+)
+
+
+def binary_cross_entropy(
+    input: Operand | Sequence[Operand],
+    target: SupportsFloat | Sequence[SupportsFloat],
+    reduction: Reduction = "mean",
+) -> Value:
+    """Binary cross-entropy of probabilities ``input`` in [0, 1] against targets:
+    ``-(t log x + (1 - t) log(1 - x))``, with each log clamped at -100 as torch's, so a
+    probability of exactly 0 or 1 costs at most 100; its slope is torch's
+    ``(x - t) / max(x (1 - x), 1e-12)``. From logits, ``binary_cross_entropy_with_logits`` is
+    exact for any logit.
+
+    Raises:
+        ValueError: for an input outside [0, 1] or NaN (torch's message).
+
+    >>> binary_cross_entropy([0.0, 1.0], [1.0, 1.0], reduction="sum").data
+    100.0
+    """
+    _check_reduction(reduction, "binary_cross_entropy")
+    terms = []
+    for x, t in _pairs(input, target, "binary_cross_entropy"):
+        try:
+            terms.append(_BCE(x, float(t)))
+        except ValueError as err:  # the engine names the op and operands; torch's words say why
+            raise ValueError(f"binary_cross_entropy: {err}") from None
+    return _reduce(terms, reduction, "binary_cross_entropy")
+
+
+def _shifted(xs: Sequence[Operand], name: str) -> tuple[list[Value], Value]:
+    """``x - max`` for each x (the max a constant, as in ``logsumexp``) and ``log(sum(exp(.)))``
+    of those: torch's steps, so no exp overflows and a log-probability keeps its digits."""
+    values = [_value(x) for x in xs]
+    if not values:
+        raise ValueError(f"{name} of an empty sequence")
+    m = max(v.data for v in values)  # ±inf makes every x - m NaN, as torch's (inf - inf)
+    shifted = [v - m for v in values]
+    total = shifted[0].exp()
+    for v in shifted[1:]:
+        total = total + v.exp()
+    return shifted, total
+
+
+def log_softmax(xs: Sequence[Operand]) -> list[Value]:
+    """The log-probabilities ``x - logsumexp(xs)`` of a list of logits, finite for logits of any
+    size (as ``torch.log_softmax`` over one dimension; NaN where torch's is, e.g. ``inf``).
+
+    >>> [round(v.data, 6) for v in log_softmax([0.0, 0.0])]
+    [-0.693147, -0.693147]
+    """
+    shifted, total = _shifted(xs, "log_softmax")
+    log_total = total.log()
+    return [v - log_total for v in shifted]
+
+
+def softmax(xs: Sequence[Operand]) -> list[Value]:
+    """The probabilities ``exp(x) / sum(exp(xs))`` of a list of logits, with the max subtracted
+    so no ``exp`` overflows (as ``torch.softmax`` over one dimension; NaN where torch's is, e.g.
+    all inputs ``-inf``).
+
+    >>> [v.data for v in softmax([1000.0, 1000.0])]
+    [0.5, 0.5]
+    """
+    shifted, total = _shifted(xs, "softmax")
+    return [v.exp() / total for v in shifted]

@@ -25,6 +25,7 @@ import operator
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
+from microgrsucc import ops
 from microgrsucc.functions import zero_grad
 from microgrsucc.value import Operand, Value
 
@@ -35,14 +36,22 @@ def _identity(v: Value) -> Value:
     return v
 
 
+# clamp needs a bound (torch's too); neg is no activation anyone means.
+_NOT_ACTIVATIONS = {"clamp", "neg"}
+
+
 ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
     # Methods, not Value.relu itself: a Value subclass (Dual, a traced value) keeps its own ops.
-    "relu": operator.methodcaller("relu"),
-    "tanh": operator.methodcaller("tanh"),
-    "sigmoid": operator.methodcaller("sigmoid"),
+    **{
+        name: operator.methodcaller(name)
+        for name, op in ops.PRIMITIVES.items()
+        if op.arity == 1 and name.isidentifier() and name not in _NOT_ACTIVATIONS
+    },
     "linear": _identity,
 }
-"""The activations a ``Neuron`` can apply to its weighted sum, by name.
+"""The activations a ``Neuron`` can apply to its weighted sum, by name: every unary op of the
+table (``"relu"``, ``"gelu"``, ``"silu"``, ``"leaky_relu"``, ``"tanh"``, ... with PyTorch's
+default constants) and ``"linear"``.
 
 Modules keep the name and look the function up when called, so they pickle by value.
 """
@@ -184,7 +193,10 @@ class Neuron(Module):
 
 
 class Layer(Module):
-    """``nout`` neurons reading the same ``nin`` inputs. Always returns a list, even of one Value."""
+    """``nout`` neurons reading the same ``nin`` inputs. Always returns a list, even of one Value.
+
+    ``activation`` is a name of ``ACTIVATIONS``: any unary op of the table, or ``"linear"``.
+    """
 
     def __init__(
         self,
@@ -227,7 +239,9 @@ class MLP(Module):
     """A multi-layer perceptron: ``nin`` inputs, then one layer per entry of ``nouts``.
 
     Hidden layers apply ``activation``; the last layer applies ``output_activation``
-    (``"linear"`` by default, so the outputs are raw scores or logits). Calling the model
+    (``"linear"`` by default, so the outputs are raw scores or logits). Either is the name
+    of any unary op of the table (``"gelu"``, ``"silu"``, ``"leaky_relu"``: see
+    ``ACTIVATIONS``), or ``"linear"``. Calling the model
     returns a Value when the last layer has one unit, otherwise a list of Values.
 
     >>> model = MLP(2, [16, 1, 1], activation="tanh", seed=1)

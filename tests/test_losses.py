@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from microgrsucc import Value
+import microgrsucc as mg
+from microgrsucc import Value, losses
 from microgrsucc.losses import (
     binary_cross_entropy_with_logits,
     cross_entropy,
@@ -297,3 +300,228 @@ def test_mismatched_lengths_raise() -> None:
 def test_unknown_reduction_raises() -> None:
     with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum', got 'none'"):
         mse_loss([1.0], [0.0], reduction="none")  # type: ignore[arg-type]
+
+
+# --- PyTorch float64 as the oracle of the newer losses and of softmax -------------------------------
+# Each case is a loss of a list of inputs: its value, gradient and hessian against torch's, at
+# random points and at the edges (ties, |d| = beta, probabilities 0 and 1, zero targets, ±inf).
+
+
+def _oracle(
+    engine: Callable[[list[Value]], Value],
+    reference: Callable[[Any], Any],
+    xs: list[float],
+    second: bool = True,
+) -> None:
+    """engine(leaves) and reference(tensor) agree in value, gradient and (if asked) hessian."""
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(xs, dtype=torch.float64, requires_grad=True)
+    want = reference(x)
+    (want_grad,) = torch.autograd.grad(want, x, create_graph=second)
+    leaves = [Value(v) for v in xs]
+    got = engine(leaves)
+    grads = mg.gradients(got, leaves, create_graph=second)
+    assert _close(got.data, want.item()), (got.data, want.item())
+    for g, w in zip(grads, want_grad.tolist(), strict=True):
+        assert _close(float(g), w), (grads, want_grad)
+    if not second:
+        return
+    for i, g in enumerate(grads):
+        row = mg.gradients(g, leaves) if isinstance(g, Value) else [0.0] * len(leaves)
+        if not want_grad[i].requires_grad:
+            continue
+        (want_row,) = torch.autograd.grad(want_grad[i], x, retain_graph=True, allow_unused=True)
+        want_row = [0.0] * len(xs) if want_row is None else want_row.tolist()
+        for h, w in zip(row, want_row, strict=True):
+            assert _close(float(h), w, 1e-8), (i, row, want_row)
+
+
+def _close(a: float, b: float, rel: float = 1e-10) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return abs(a - b) <= 1e-12 + rel * abs(b)
+
+
+def _tf() -> Any:
+    return pytest.importorskip("torch").nn.functional
+
+
+def _t(values: Any) -> Any:
+    torch = pytest.importorskip("torch")
+    return torch.tensor(values, dtype=torch.float64)
+
+
+_REDUCTIONS = ["mean", "sum"]
+
+
+@pytest.mark.parametrize("reduction", _REDUCTIONS)
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [("l1_loss", {}), ("smooth_l1_loss", {}), ("smooth_l1_loss", {"beta": 0.5}),
+     ("smooth_l1_loss", {"beta": 0.0}), ("huber_loss", {}), ("huber_loss", {"delta": 2.0})],
+)  # fmt: skip
+def test_pointwise_losses_agree_with_pytorch_at_ties_and_at_beta(
+    name: str, kwargs: dict[str, float], reduction: str
+) -> None:
+    width = kwargs.get("beta", kwargs.get("delta", 1.0))
+    targets = [0.0, 1.0, -2.0, 0.5, 3.0, 0.25]
+    xs = [0.0, 1.0 + width, -2.0 - width, 0.5 + width / 2, 10.0, -1.0]  # a tie, both edges, inside, out
+    mine = getattr(losses, name)
+    _oracle(
+        lambda v: mine(v, targets, reduction=reduction, **kwargs),
+        lambda x: getattr(_tf(), name)(x, _t(targets), reduction=reduction, **kwargs),
+        xs,
+        second=name != "l1_loss" and width > 0.0,  # torch's sign has no second derivative
+    )
+
+
+@settings(max_examples=10)
+@given(st.lists(reals(-5, 5), min_size=1, max_size=5), st.sampled_from(_REDUCTIONS), st.floats(0.1, 3.0))
+def test_pointwise_losses_agree_with_pytorch_at_random_points(
+    xs: list[float], reduction: str, width: float
+) -> None:
+    targets = [0.3 * i - 0.5 for i in range(len(xs))]
+    for name, kwargs in [
+        ("l1_loss", {}),
+        ("smooth_l1_loss", {"beta": width}),
+        ("huber_loss", {"delta": width}),
+    ]:
+        mine = getattr(losses, name)
+        _oracle(
+            lambda v, mine=mine, kwargs=kwargs: mine(v, targets, reduction=reduction, **kwargs),
+            lambda x, name=name, kwargs=kwargs: getattr(_tf(), name)(
+                x, _t(targets), reduction=reduction, **kwargs
+            ),
+            xs,
+            second=name != "l1_loss",
+        )
+
+
+def test_nll_loss_agrees_with_pytorch() -> None:
+    torch = pytest.importorskip("torch")
+    rows, targets = [[-1.0, -2.0, -0.1], [-0.5, -3.0, -9.0]], [2, 0]
+    flat = [v for row in rows for v in row]
+    for reduction in _REDUCTIONS:
+        _oracle(
+            lambda v: losses.nll_loss([v[:3], v[3:]], targets, reduction=reduction),  # noqa: B023
+            lambda x: _tf().nll_loss(x.reshape(2, 3), torch.tensor(targets), reduction=reduction),  # noqa: B023
+            flat,
+        )
+    _oracle(lambda v: losses.nll_loss(v, 1), lambda x: _tf().nll_loss(x[None], torch.tensor([1])), rows[0])
+
+
+@pytest.mark.filterwarnings("ignore:reduction. 'mean' divides:UserWarning")  # torch's, on "mean"
+@pytest.mark.parametrize("reduction", ["mean", "sum", "batchmean"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div_agrees_with_pytorch_with_zero_targets(reduction: str, log_target: bool) -> None:
+    rows = [[-1.0, -2.0, -0.5], [-0.1, -4.0, -1.5]]
+    targets = [[0.0, 0.5, 0.5], [0.2, 0.0, 0.8]]
+    if log_target:
+        targets = [[-3.0, -0.7, -0.7], [-1.6, -20.0, -0.2]]
+    flat = [v for row in rows for v in row]
+    _oracle(
+        lambda v: losses.kl_div([v[:3], v[3:]], targets, reduction=reduction, log_target=log_target),
+        lambda x: _tf().kl_div(x.reshape(2, 3), _t(targets), reduction=reduction, log_target=log_target),
+        flat,
+    )
+    _oracle(  # one row: torch's first dimension is its elements
+        lambda v: losses.kl_div(v, targets[0], reduction=reduction, log_target=log_target),
+        lambda x: _tf().kl_div(x, _t(targets[0]), reduction=reduction, log_target=log_target),
+        rows[0],
+    )
+
+
+@pytest.mark.parametrize(
+    "x, t",
+    [
+        (0.3, 0.7),
+        (0.5, 0.5),
+        (0.9, 0.0),
+        (1e-5, 1.0),
+        (0.0, 0.0),
+        (1.0, 1.0),
+        (0.0, 1.0),
+        (1.0, 0.0),
+        (1e-50, 1.0),
+    ],
+)
+def test_binary_cross_entropy_agrees_with_pytorch_at_0_and_1(x: float, t: float) -> None:
+    """torch clamps each log at -100, and its slope divides by max(x (1 - x), 1e-12) (a float32
+    1e-12 in torch: a relative 4e-9 apart where the clamp is on). The second derivative is
+    t/x² + (1-t)/(1-x)² (torch's double backward is a relative 2e-5 off at x = 1e-5, and uses
+    another epsilon at 0 and 1), so it is compared with that, away from 0 and 1."""
+    inside = 1e-6 < x < 1 - 1e-6
+    for reduction in _REDUCTIONS:
+        torch_bce = _tf().binary_cross_entropy
+        engine = lambda v: losses.binary_cross_entropy(v, [t], reduction=reduction)  # noqa: B023
+        if inside:
+            _oracle(engine, lambda p: torch_bce(p, _t([t]), reduction=reduction), [x], second=False)  # noqa: B023
+            (slope,) = mg.gradients(engine([leaf := Value(x)]), [leaf], create_graph=True)
+            (second,) = mg.gradients(slope, [leaf])
+            assert second == pytest.approx(t / x**2 + (1 - t) / (1 - x) ** 2, rel=1e-9)
+            continue
+        leaves = [Value(x)]
+        got = engine(leaves)
+        got.backward()
+        p = _t([x]).requires_grad_()
+        want = torch_bce(p, _t([t]), reduction=reduction)
+        want.backward()
+        assert got.data == pytest.approx(want.item(), rel=1e-12) and leaves[0].grad == pytest.approx(
+            p.grad.item(), rel=1e-8
+        )
+
+
+def test_binary_cross_entropy_refuses_what_torch_refuses() -> None:
+    for bad in (1.5, -0.1, math.nan):
+        with pytest.raises(
+            ValueError, match=r"^binary_cross_entropy: .*all elements of input should be between 0 and 1"
+        ):
+            losses.binary_cross_entropy(bad, 1.0)
+
+
+_LOGITS = [
+    [0.3, -1.2, 2.0],
+    [1000.0, -1000.0, 0.0],
+    [1000.0, 1000.0],
+    [-math.inf, 0.0, 1.0],
+    [-math.inf, -math.inf],
+    [math.inf, 0.0],
+    [5.0],
+]
+
+
+@pytest.mark.parametrize("logits", _LOGITS, ids=[repr(x) for x in _LOGITS])
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_and_log_softmax_agree_with_pytorch(name: str, logits: list[float]) -> None:
+    """Every output, through a weighted sum (so the whole jacobian counts), and its hessian."""
+    weights = [1.0, -2.0, 0.5][: len(logits)]
+    mine = getattr(losses, name)
+
+    def engine(v: list[Value]) -> Value:
+        outs = mine(v)
+        return sum((w * o for w, o in zip(weights, outs, strict=True)), Value(0.0))
+
+    def reference(x: Any) -> Any:
+        return (getattr(_tf(), name)(x, dim=0) * _t(weights)).sum()
+
+    finite = all(math.isfinite(v) for v in logits)
+    _oracle(engine, reference, logits, second=finite)
+
+
+@pytest.mark.slow
+@settings(max_examples=2000)
+@given(st.lists(reals(-50, 50), min_size=1, max_size=6), st.sampled_from(["softmax", "log_softmax"]))
+def test_softmax_agrees_with_pytorch_over_thousands_of_logits(logits: list[float], name: str) -> None:
+    _softmax_case(name, logits)
+
+
+def _softmax_case(name: str, logits: list[float]) -> None:
+    weights = [1.0 - 0.5 * i for i in range(len(logits))]
+    mine = getattr(losses, name)
+    _oracle(
+        lambda v: sum((w * o for w, o in zip(weights, mine(v), strict=True)), Value(0.0)),
+        lambda x: (getattr(_tf(), name)(x, dim=0) * _t(weights)).sum(),
+        logits,
+    )

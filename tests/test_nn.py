@@ -155,7 +155,7 @@ def test_wrong_input_length_raises() -> None:
     ("make", "message"),
     [
         (lambda: MLP(2, [3], activation="softmax"), "unknown activation 'softmax'"),
-        (lambda: MLP(2, [3], output_activation="gelu"), "unknown activation 'gelu'"),
+        (lambda: MLP(2, [3], output_activation="swish"), "unknown activation 'swish'"),
         (lambda: MLP(2, []), "nouts is empty"),
         (lambda: Layer(2, 0), "at least one neuron"),
         (lambda: Neuron(0), "at least one input"),
@@ -320,3 +320,67 @@ def test_models_work_with_multiprocessing() -> None:
         states = pool.map(MLP.state_dict, [model])
     assert outputs == [_output(model, x) for x in inputs]
     assert states == [model.state_dict()]
+
+
+# --- activations by name: every unary op of the table, checked against PyTorch ------------------
+
+_TORCH_ACTIVATIONS = ["gelu", "silu", "leaky_relu", "elu", "selu", "celu", "softplus", "mish", "hardswish",
+                      "hardsigmoid", "relu6", "hardtanh", "softsign", "tanh", "sigmoid", "relu"]  # fmt: skip
+
+
+def test_every_unary_op_of_the_table_is_an_activation() -> None:
+    from microgrsucc import ops
+    from microgrsucc.nn import ACTIVATIONS
+
+    unary = {name for name, op in ops.PRIMITIVES.items() if op.arity == 1 and name.isidentifier()}
+    assert set(ACTIVATIONS) == unary - {"clamp", "neg"} | {"linear"}
+    assert MLP(2, [3, 1], activation="gelu", seed=0)([0.5, -1.0]).data == pytest.approx(
+        _two_layer(MLP(2, [3, 1], activation="gelu", seed=0), [0.5, -1.0], "gelu")
+    )
+    with pytest.raises(ValueError, match="unknown activation 'gelu_new'"):
+        Layer(2, 3, activation="gelu_new")
+
+
+def _two_layer(model: MLP, x: list[float], activation: str) -> float:
+    """The model's output written out by hand with the table's function: an independent sum."""
+    import microgrsucc as mg
+
+    act = getattr(mg, activation)
+    first, last = model.layers
+    hidden = [
+        act(sum(w.data * xi for w, xi in zip(n.w, x, strict=True)) + n.b.data).data for n in first.neurons
+    ]
+    (out,) = last.neurons
+    return sum(w.data * h for w, h in zip(out.w, hidden, strict=True)) + out.b.data  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("activation", _TORCH_ACTIVATIONS)
+def test_an_mlp_with_each_activation_matches_pytorch(activation: str) -> None:
+    """Output and every weight's gradient against the same network in torch float64."""
+    torch = pytest.importorskip("torch")
+    model = MLP(3, [4, 4, 1], activation=activation, seed=1)
+    x = [0.3, -1.7, 2.2]
+    out = model(x)
+    out.backward()  # type: ignore[union-attr]
+    layers = []
+    for layer in model.layers:
+        linear = torch.nn.Linear(layer.nin, layer.nout, dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(
+                torch.tensor([[w.data for w in n.w] for n in layer.neurons], dtype=torch.float64)
+            )
+            linear.bias.copy_(torch.tensor([n.b.data for n in layer.neurons], dtype=torch.float64))  # type: ignore[union-attr]
+        layers.append(linear)
+    act = getattr(torch.nn.functional, activation, None) or getattr(torch, activation)
+    h = torch.tensor(x, dtype=torch.float64)
+    for i, linear in enumerate(layers):
+        h = linear(h)
+        if i < len(layers) - 1:
+            h = act(h)
+    h.sum().backward()
+    assert out.data == pytest.approx(h.item(), rel=1e-12, abs=1e-14)  # type: ignore[union-attr]
+    for layer, linear in zip(model.layers, layers, strict=True):
+        grads = [[w.grad for w in n.w] for n in layer.neurons]
+        # torch's hardsigmoid slope is float32's 1/6 (docs/ops.md): a relative 3e-8 apart.
+        rtol = 1e-7 if activation == "hardsigmoid" else 1e-10
+        assert np.allclose(grads, linear.weight.grad.numpy(), rtol=rtol, atol=1e-14)  # type: ignore[union-attr]
