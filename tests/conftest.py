@@ -34,3 +34,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if slow:
         config.hook.pytest_deselected(items=slow)
         items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
+@pytest.fixture(scope="session")
+def torch() -> object:
+    """PyTorch, the reference engine (``pip install '.[reference]'``); without it the
+    differential tests skip, with one line in the summary (they all skip here)."""
+    return pytest.importorskip("torch", reason="PyTorch not installed: pip install '.[reference]'")

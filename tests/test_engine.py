@@ -36,7 +36,7 @@ from microgrsucc.testing.strategies import reals
 def test_data_is_stored_as_a_python_float(number: Any, expected: float) -> None:
     v = Value(number)
     assert type(v.data) is float and v.data == expected
-    assert v.grad == 0.0 and type(v.grad) is float
+    assert v.grad is None  # no gradient yet, as in PyTorch
     assert v.label is None and v.op is None and v.inputs == () and v.is_leaf
 
 
@@ -211,7 +211,7 @@ def test_gradients_function_leaves_grads_untouched(x: float, y: float) -> None:
     da, db, dh = mg.gradients(out, [a, b, h])
     assert math.isclose(da, y + 1.0, rel_tol=1e-12, abs_tol=1e-12)
     assert db == x and dh == 1.0
-    assert a.grad == 7.0 and b.grad == 0.0 and h.grad == 0.0
+    assert a.grad == 7.0 and b.grad is None and h.grad is None
     assert mg.gradients(out, [Value(1.0)]) == [0.0]
 
 
