@@ -49,17 +49,19 @@ def eager_with_scales(
     saved = [p.grad for p in params]
     for p in params:
         p.grad = 0.0
-    losses = [sample_loss(*s) for s in samples]
-    total = sum(losses[1:], losses[0])
-    if mean:
-        total = total / len(losses)
-    total.backward()
-    grads = [p.grad for p in params]
-    nodes = below(total)
-    values = [abs(v.data) for v in nodes if math.isfinite(v.data)]
-    slopes = [abs(v.grad) for v in nodes if math.isfinite(v.grad)]
-    for p, g in zip(params, saved, strict=True):
-        p.grad = g
+    try:
+        losses = [sample_loss(*s) for s in samples]
+        total = sum(losses[1:], losses[0])
+        if mean:
+            total = total / len(losses)
+        total.backward()
+        grads = [p.grad for p in params]
+        nodes = below(total)
+        values = [abs(v.data) for v in nodes if math.isfinite(v.data)]
+        slopes = [abs(v.grad) for v in nodes if math.isfinite(v.grad)]
+    finally:  # a domain error leaves the parameters' grads as they were
+        for p, g in zip(params, saved, strict=True):
+            p.grad = g
     return total.data, grads, (max(values, default=0.0), max(slopes, default=0.0))
 
 
