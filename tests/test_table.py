@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,12 @@ def _from_the_table() -> tuple[set[str], set[str]]:
 
 
 def test_the_type_declarations_list_exactly_the_table() -> None:
-    assert _declared() == _from_the_table()
+    (methods, functions), (table_methods, table_functions) = _declared(), _from_the_table()
+    missing = sorted((table_methods - methods) | (table_functions - functions))
+    extra = sorted((methods - table_methods) | (functions - table_functions))
+    assert not missing and not extra, (
+        f"declarations.pyi (written by hand, checked here) lacks {missing} and has {extra} not in the table"
+    )
 
 
 def test_methods_functions_and_forward_mode_come_from_the_table() -> None:
@@ -78,12 +84,12 @@ assert "tan" in mg.draw(mg.tan(Value(0.5, label="x")) * 2).source
 seen = set()
 tan = mg.ops.PRIMITIVES["tan"]
 
-@settings(max_examples=300, database=None, deadline=None, derandomize=True)
+@settings(max_examples=150, database=None, deadline=None, derandomize=True)
 @given(graphs(max_ops=3))
 def drawn(f):
     seen.update(op.primitive.name for op, _ in f.steps)
 
-@settings(max_examples=100, database=None, deadline=None, derandomize=True)
+@settings(max_examples=40, database=None, deadline=None, derandomize=True)
 @given(graphs(primitives=[tan, mg.ops.mul, mg.ops.add], max_ops=4))
 def check(f):
     assume(differences_agree(lambda *xs: f(*xs).data, f.inputs, -1))
@@ -103,6 +109,8 @@ def test_one_entry_appended_to_the_table_is_an_op_everywhere(package_with_tan: P
     cli = "import sys; from microgrsucc.cli import main; sys.exit(main(sys.argv[1:]))"
     graph = package_with_tan.python("-c", cli, "graph", "tan(x)*2", "--set", "x=0.5")
     assert graph.returncode == 0, graph.stderr
-    assert "tan(x)*2 = 1.09260" in graph.stdout and "d/dx = 2.59689" in graph.stdout, graph.stdout
+    printed = dict(line.split(" = ") for line in graph.stdout.splitlines()[:2])
+    assert math.isclose(float(printed["tan(x)*2"]), 2 * math.tan(0.5), rel_tol=1e-15), graph.stdout
+    assert math.isclose(float(printed["d/dx"]), 2 / math.cos(0.5) ** 2, rel_tol=1e-12), graph.stdout
     help_text = package_with_tan.python("-c", cli, "graph", "--help")
     assert " tan" in help_text.stdout.replace("\n", " ")
