@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, SupportsFloat, SupportsIndex
 
 from microgrsucc.custom_ops import custom_op
+from microgrsucc.softmax import log_softmax, softmax
 from microgrsucc.value import Operand, Value
 
 __all__ = [
@@ -308,7 +309,7 @@ def cross_entropy(
     return _reduce(terms, reduction, "cross_entropy")
 
 
-# --- more of torch.nn.functional's losses, and softmax -------------------------------------------
+# --- more of torch.nn.functional's losses (softmax, log_softmax: softmax.py) ------------------------
 
 
 def _check_reduction(reduction: str, name: str, allowed: tuple[str, ...] = ("mean", "sum")) -> None:
@@ -508,41 +509,3 @@ def binary_cross_entropy(
         except ValueError as err:  # the engine names the op and operands; torch's words say why
             raise ValueError(f"binary_cross_entropy: {err}") from None
     return _reduce(terms, reduction, "binary_cross_entropy")
-
-
-def _shifted(xs: Sequence[Operand], name: str) -> tuple[list[Value], Value]:
-    """``x - max`` for each x (the max a constant, as in ``logsumexp``) and ``log(sum(exp(.)))``
-    of those: torch's steps, so no exp overflows and a log-probability keeps its digits."""
-    values = [_value(x) for x in xs]
-    if not values:
-        raise ValueError(f"{name} of an empty sequence")
-    m = max(v.data for v in values)  # ±inf makes every x - m NaN, as torch's (inf - inf)
-    shifted = [v - m for v in values]
-    total = shifted[0].exp()
-    for v in shifted[1:]:
-        total = total + v.exp()
-    return shifted, total
-
-
-def log_softmax(xs: Sequence[Operand]) -> list[Value]:
-    """The log-probabilities ``x - logsumexp(xs)`` of a list of logits, finite for logits of any
-    size (as ``torch.log_softmax`` over one dimension; NaN where torch's is, e.g. ``inf``).
-
-    >>> [round(v.data, 6) for v in log_softmax([0.0, 0.0])]
-    [-0.693147, -0.693147]
-    """
-    shifted, total = _shifted(xs, "log_softmax")
-    log_total = total.log()
-    return [v - log_total for v in shifted]
-
-
-def softmax(xs: Sequence[Operand]) -> list[Value]:
-    """The probabilities ``exp(x) / sum(exp(xs))`` of a list of logits, with the max subtracted
-    so no ``exp`` overflows (as ``torch.softmax`` over one dimension; NaN where torch's is, e.g.
-    all inputs ``-inf``).
-
-    >>> [v.data for v in softmax([1000.0, 1000.0])]
-    [0.5, 0.5]
-    """
-    shifted, total = _shifted(xs, "softmax")
-    return [v.exp() / total for v in shifted]

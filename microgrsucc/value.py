@@ -352,9 +352,7 @@ def install_ops(cls: type, make: Callable[[Primitive], Callable[..., Any]]) -> N
             continue
         apply = make(op)
         if op.name.isidentifier():
-            setattr(
-                cls, op.name, _with_constants(op, apply, make) if isinstance(op, ops.Parametric) else apply
-            )
+            setattr(cls, op.name, op.method(apply, make) if isinstance(op, ops.Parametric) else apply)
         if op.operator:
             setattr(cls, f"__{op.operator}__", apply)
             if op.arity == 2:
@@ -371,24 +369,6 @@ def install_ops(cls: type, make: Callable[[Primitive], Callable[..., Any]]) -> N
 
     setattr(cls, "__pow__", __pow__)  # noqa: B010
     setattr(cls, "__rpow__", _reflected(by_node))  # noqa: B010
-
-
-def _with_constants(
-    op: ops.Parametric, apply: Callable[..., Any], make: Callable[[Primitive], Callable[..., Any]]
-) -> Callable[..., Any]:
-    """The method of an op with constants: ``x.leaky_relu()`` applies the table's entry,
-    ``x.leaky_relu(0.2)`` or ``x.leaky_relu(negative_slope=0.2)`` the family's member for 0.2."""
-    by_constants = functools.lru_cache(maxsize=256)(lambda constants: make(op.family(*constants)))
-
-    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not args and not kwargs:
-            if op.constants == (None,) * len(op.constants):  # clamp: torch refuses no bounds too
-                raise TypeError(f"{op.name}: give at least one of {', '.join(op.parameters)}")
-            return apply(self)
-        return by_constants(op.bind(args, kwargs))(self)
-
-    method.__name__ = method.__qualname__ = op.name
-    return method
 
 
 def _reflected(apply: Callable[..., Any]) -> Callable[[Any, Any], Any]:
