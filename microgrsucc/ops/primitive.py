@@ -18,6 +18,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -137,6 +138,24 @@ class Parametric(Primitive):
         if PRIMITIVES.get(self.name) is self:
             return (_builtin, (self.name,))
         return (self.family, self.constants)
+
+    def method(
+        self, apply: Callable[..., Any], make: Callable[[Primitive], Callable[..., Any]]
+    ) -> Callable[..., Any]:
+        """The method of this op for a class whose op functions ``make`` makes (``value.install_ops``):
+        ``x.leaky_relu()`` is ``apply``, the table's entry; ``x.leaky_relu(0.2)`` or
+        ``x.leaky_relu(negative_slope=0.2)`` applies the family's member for 0.2."""
+        by_constants = lru_cache(maxsize=256)(lambda constants: make(self.family(*constants)))
+
+        def method(x: Any, *args: Any, **kwargs: Any) -> Any:
+            if not args and not kwargs:
+                if self.constants == (None,) * len(self.constants):  # clamp: torch refuses no bounds too
+                    raise TypeError(f"{self.name}: give at least one of {', '.join(self.parameters)}")
+                return apply(x)
+            return by_constants(self.bind(args, kwargs))(x)
+
+        method.__name__ = method.__qualname__ = self.name
+        return method
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
         """The constants that ``args`` and ``kwargs`` name (the defaults for the rest), as

@@ -179,7 +179,7 @@ def check_primitive(
     atol: float = 1e-9,
     rtol: float = 1e-7,
 ) -> tuple[str, ...]:
-    """Check one op at one point the way the test suite checks every op of ``ops.py``.
+    """Check one op at one point the way the test suite checks every op of the table (``microgrsucc/ops/``).
 
     ``op`` is a ``Primitive`` or a ``custom_op``; ``args`` a point inside its domain. The checks:
 
