@@ -128,6 +128,9 @@ def _callable_plain(op: Primitive) -> bool:
 
 
 def _literal(arg: str) -> bool:
+    """Whether ``arg`` is a float in the source (a number or a parameter's .data)."""
+    if arg.endswith(".data"):
+        return True
     try:
         float(arg.strip("()"))
     except ValueError:
@@ -256,7 +259,10 @@ class Builder:
         op = self.draw(st.sampled_from(list(ops.PRIMITIVES.values())))
         self.features.add(f"op {op.name}")
         spelling = self.draw(st.integers(0, len(spellings(op, ["a"] * op.arity)) - 1))
-        return self.applied(lambda args: spellings(op, args)[spelling], op.arity)
+        # A float literal first has no method spelling: fewer ways, so the draw wraps around.
+        return self.applied(
+            lambda args: (lambda ways: ways[spelling % len(ways)])(spellings(op, args)), op.arity
+        )
 
     def applied(self, spell: Callable[[list[str]], str], arity: int) -> Callable[[str], str]:
         """``s`` as one operand of an op of ``arity``; weights for the others."""
