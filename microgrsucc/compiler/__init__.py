@@ -128,11 +128,8 @@ class CompiledLoss:
                 array: Any = rows
                 rows = array.astype(float).tolist()  # Python floats: float64 at the boundary
         else:
-            kinds = _plain(rows, nargs)
-            if kinds is None:
+            if _plain(rows, nargs) != {float}:  # ints, numpy scalars...: converted here, in order
                 rows = [_floats(sample, nargs, k) for k, sample in enumerate(rows)]
-            elif kinds != {float} and self.backend == "python":
-                rows = [tuple(map(float, sample)) for sample in rows]
         compiled = self._compiled(nargs)
         count = len(rows)
         values = [p.data for p in self.params]
