@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING, Any
 from microgrsucc import page
 from microgrsucc.explain import ChainRule, Graph, chain_rule, clean, number, roles, short, wrap
 from microgrsucc.layout import (
-    INSTALL_HINT,
     LayoutProgramError,
     find_layout_program,
     import_graphviz,
-    is_graphviz_pure,
     lay_out,
     point_graphviz_at_layout_program,
+    program_for,
     write_atomically,
 )
 from microgrsucc.value import Value
@@ -128,7 +127,7 @@ def draw(
     - **Local derivatives.** With ``local_grads`` each arrow into an op reads ∂out/∂in at the
       recorded values (``∂/∂w = 2.5``), from the op table, so custom ops get it too. A node's
       grad is the sum over its arrows of the op output's grad times the arrow's number. The
-      default, None, shows them once gradients exist (the root's grad is not 0).
+      default, None, shows them once gradients exist (the root's grad is not None or 0).
     - **highlight=leaf** draws every path from that Value up to the root in orange and the rest
       in grey, and captions the picture with the chain rule for it: the product of the local
       derivatives along each path, summed over the paths, and its value, which is
@@ -157,7 +156,7 @@ def draw(
     index, named = graph.index, graph.names
     rule = None if highlight is None else chain_rule(root, highlight, graph=graph)
     if local_grads is None:
-        local_grads = number(root.grad) != "0"
+        local_grads = root.grad is not None and number(root.grad) != "0"
     total = len(index)
     shown = total if max_nodes is None else min(total, max_nodes)
 
@@ -366,17 +365,7 @@ def render(
     if fmt == "dot":
         write_atomically(path, source.encode("utf-8"))
         return path
-    if program is None:
-        program = find_layout_program()
-        if program is None:
-            raise LayoutProgramError(f"no Graphviz layout program to write {path}: {INSTALL_HINT}")
-    program = Path(program)
-    if fmt == "pdf" and is_graphviz_pure(program):
-        raise LayoutProgramError(
-            f"graphviz-pure cannot write PDF yet ({path}): write .svg or .png instead, "
-            "or install Graphviz (apt install graphviz, brew install graphviz) for .pdf"
-        )
-    laid_out = lay_out(program, source, "svg" if fmt == "html" else fmt, path)
+    laid_out = lay_out(program_for(fmt, path, program), source, "svg" if fmt == "html" else fmt, path)
     if fmt == "html":
         assert isinstance(root_or_digraph, Value)
         max_nodes = options.get("max_nodes", MAX_NODES)

@@ -58,13 +58,13 @@ def _bounded(x: float) -> float:
 
 
 CUSTOM: dict[str, mg.CustomOp] = {
-    "softplus": mg.custom_op("softplus", _softplus, lambda F, x, out: F.sigmoid(x)),
+    "softplus": mg.custom_op("smooth_relu", _softplus, lambda F, x, out: F.sigmoid(x)),
     "leaky": mg.custom_op("leaky", _leaky, lambda F, x, out: 1.0 if F.value(x) > 0.0 else 0.01),
     "twice": mg.custom_op("twice", lambda x: 2.0 * x, 2.0),
     "bounded": mg.custom_op("bounded", _bounded, lambda F, x, out: 0.5 / out),
     "cube": mg.custom_op("cube", lambda x: x**3, lambda F, x, out: 3.0 * x * x),
     "hypot": mg.custom_op(
-        "hypot",
+        "hypot_of",
         lambda x, y: math.hypot(x, y),
         lambda F, x, y, out: (x / out, y / out) if F.value(out) != 0.0 else (0.0, 0.0),
     ),
@@ -118,6 +118,28 @@ class Loss:
 _SYNTAX = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "neg": "-"}
 
 
+def _callable_plain(op: Primitive) -> bool:
+    """Whether the function of ``op`` runs with its constants' defaults (clamp needs a bound)."""
+    try:
+        FUNCTIONS[op.name](*[0.5] * op.arity)
+    except TypeError:
+        return False
+    except (ArithmeticError, ValueError):
+        pass
+    return True
+
+
+def _literal(arg: str) -> bool:
+    """Whether ``arg`` is a float in the source (a number or a parameter's .data)."""
+    if arg.endswith(".data"):
+        return True
+    try:
+        float(arg.strip("()"))
+    except ValueError:
+        return False
+    return True
+
+
 def spellings(op: Primitive, args: Sequence[str]) -> list[str]:
     """The ways a user writes ``op`` applied to ``args``: operator, function, method. Derived
     from the table, so an op added to it is spelled too."""
@@ -134,9 +156,10 @@ def spellings(op: Primitive, args: Sequence[str]) -> list[str]:
             out.append(f"abs({args[0]})")
         else:
             out.append(f"operator.{op.operator}({', '.join(args)})")
-    if op.name in FUNCTIONS:
+    if op.name in FUNCTIONS and _callable_plain(op):
         out.append(f"mg.{op.name}({', '.join(args)})")
-        out.append(f"({args[0]}).{op.name}({', '.join(args[1:])})")
+        if not _literal(args[0]):  # a float has no method of that name
+            out.append(f"({args[0]}).{op.name}({', '.join(args[1:])})")
     if not out:  # no Python spelling: applied as a custom op of the table's entry
         out.append(f"mg.CustomOp(ops.PRIMITIVES[{op.name!r}])({', '.join(args)})")
     return out
@@ -238,7 +261,10 @@ class Builder:
         op = self.draw(st.sampled_from(list(ops.PRIMITIVES.values())))
         self.features.add(f"op {op.name}")
         spelling = self.draw(st.integers(0, len(spellings(op, ["a"] * op.arity)) - 1))
-        return self.applied(lambda args: spellings(op, args)[spelling], op.arity)
+        # A float literal first has no method spelling: fewer ways, so the draw wraps around.
+        return self.applied(
+            lambda args: (lambda ways: ways[spelling % len(ways)])(spellings(op, args)), op.arity
+        )
 
     def applied(self, spell: Callable[[list[str]], str], arity: int) -> Callable[[str], str]:
         """``s`` as one operand of an op of ``arity``; weights for the others."""

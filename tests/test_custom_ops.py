@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -14,7 +15,7 @@ from microgrsucc import Value, custom_op, grad, jvp, ops
 from microgrsucc.testing import differences_agree, gradcheck, gradgradcheck
 from microgrsucc.testing.strategies import OP_DOMAINS, Graph, graphs, reals
 
-softplus = custom_op("softplus", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
+softplus = custom_op("smooth_relu", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
 # Three inputs, so the n-ary path of the engine is used: x*y + z with partials (y, x, 1).
 fma = custom_op("fma", lambda x, y, z: x * y + z, lambda F, x, y, z, out: (y, x, 1.0))
 # A linear op may give its partials as constants.
@@ -55,7 +56,7 @@ def test_drawing_shows_the_custom_op() -> None:
     pytest.importorskip("graphviz")
     x = Value(0.5, label="x")
     source = mg.draw(softplus(x) * x, max_nodes=None).source
-    assert "softplus" in source and "x" in source
+    assert "smooth_relu" in source and "x" in source
 
 
 @given(reals(-4, 4), reals(-4, 4), reals(-4, 4))
@@ -69,7 +70,7 @@ def test_custom_ops_pass_gradcheck_and_gradgradcheck(x: float, y: float, z: floa
     graphs(
         primitives=[*ops.PRIMITIVES.values(), softplus, fma],
         domains={
-            "softplus": st.tuples(reals(-5, 5)),
+            "smooth_relu": st.tuples(reals(-5, 5)),
             "fma": st.tuples(reals(-3, 3), reals(-3, 3), reals(-3, 3)),
         },
     )
@@ -115,5 +116,41 @@ def test_use_mistakes_name_the_op() -> None:
         jvp(lambda a: fma(a, a), (1.0,), (1.0,))
     with pytest.raises(ValueError, match=r"sqrt_op\(-1.0\)"):
         custom_op("sqrt_op", lambda x: math.sqrt(x), lambda F, x, out: 0.5 / out)(-1.0)
-    assert repr(softplus) == "<custom op softplus/1>"
-    assert "softplus" not in OP_DOMAINS and "softplus" not in ops.PRIMITIVES  # the table is left alone
+    assert repr(softplus) == "<custom op smooth_relu/1>"
+    assert "smooth_relu" not in OP_DOMAINS and "smooth_relu" not in ops.PRIMITIVES  # the table is left alone
+
+
+def test_a_numpy_float32_result_becomes_a_python_float() -> None:
+    unary = custom_op("f32_scale", lambda x: np.float32(x) * np.float32(1.1), 1.1)
+    binary = custom_op("f32_mul", lambda x, y: np.float32(x) * np.float32(y), lambda F, x, y, out: (y, x))
+    for out in (unary(Value(3.0)), binary(Value(3.0), 1.1), unary(3.0) * 1.0):
+        assert type(out.data) is float
+    assert unary(3.0).data == float(np.float32(3.0) * np.float32(1.1))
+    assert type(jvp(unary, (3.0,), (1.0,))[0]) is float
+
+
+@pytest.mark.parametrize("bad", [1j, None, "0.5", [1.0]], ids=["complex", "None", "str", "list"])
+def test_a_result_that_is_no_real_number_is_a_type_error_naming_the_op(bad: object) -> None:
+    unary = custom_op("bad_unary", lambda x: bad, 1.0)
+    binary = custom_op("bad_binary", lambda x, y: bad, (1.0, 1.0))
+    for call, name in (
+        (lambda: unary(Value(1.0)), "bad_unary"),
+        (lambda: binary(Value(1.0), 2.0), "bad_binary"),
+        (lambda: jvp(unary, (1.0,), (1.0,)), "bad_unary"),
+    ):
+        with pytest.raises(TypeError, match=rf"custom op {name}: forward must return a real number"):
+            call()
+
+
+def test_the_wrong_number_of_partials_is_a_type_error_naming_the_op() -> None:
+    unary = custom_op("two_for_one", lambda x: x, lambda F, x, out: (1.0, 2.0))
+    binary = custom_op("one_for_two", lambda x, y: x + y, lambda F, x, y, out: 1.0)
+    for call, name in (
+        (lambda: unary(Value(1.0)).backward(), "two_for_one"),
+        (lambda: binary(Value(1.0), Value(2.0)).backward(), "one_for_two"),
+        (lambda: grad(binary)(1.0, 2.0), "one_for_two"),
+        (lambda: jvp(binary, (1.0, 2.0), (1.0, 0.0)), "one_for_two"),
+        (lambda: binary(Value(1.0), Value(2.0)).backward(create_graph=True), "one_for_two"),
+    ):
+        with pytest.raises(TypeError, match=rf"custom op {name}: derivative must give \d partial"):
+            call()

@@ -3,15 +3,21 @@
 Each node that varies per sample is a column of shape (batch,), or a column of a block
 (``layers.py``): a layer's dots are one matrix product, a unary op of a whole layer one
 call. What does not vary is computed once, as Python floats, as in the python backend.
-Gradients of the parameters are summed over the batch into one array. A table function's
-domain check becomes a test of the whole column (``_guard``); where it fails, or where
-the total is not finite, the batch is handed to the eager engine, which raises its own
-error or gives its own result.
+Gradients of the parameters are summed over the batch into one array.
+
+Each op's code is its tree (``tree.derive``) written by ``NumpyPrinter``: every branch of
+a ``Select`` is computed and ``where`` picks per sample. A ``Raise`` becomes a mask of the
+samples whose path reaches it (``_guard``), and each math function notes the samples
+where ``math``'s would raise (``_Checked``: a NaN from numbers, an infinity from finite
+numbers), only on the branch the sample takes. Those samples, and only those, are run by
+the eager engine afterwards, which raises its own error; NaN and infinity otherwise flow
+through the arrays as through eager mode.
 """
 
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import threading
 from collections.abc import Callable
@@ -95,8 +101,8 @@ class _Checked:
 
 
 def _note(r: Any, args: tuple[Any, ...], where: Callable[[], Any] | None) -> None:
-    nan_in = np.logical_or.reduce([np.isnan(a) for a in args])
-    finite_in = np.logical_and.reduce([np.isfinite(a) for a in args])
+    nan_in = functools.reduce(np.logical_or, [np.isnan(a) for a in args])  # arrays and floats
+    finite_in = functools.reduce(np.logical_and, [np.isfinite(a) for a in args])
     bad = (np.isnan(r) & ~nan_in) | (np.isinf(r) & finite_in)
     if where is not None:
         bad = bad & where()
@@ -291,10 +297,13 @@ def _elementwise(f: Callable[..., float]) -> Callable[..., Any]:
         except (ArithmeticError, ValueError):
             return None
 
-    per_element = np.frompyfunc(one, 1 if f in (math.erf, math.erfc, math.gamma, math.lgamma) else 2, 1)
+    per_element: dict[int, Any] = {}  # by the number of arguments
 
     def call(*args: Any) -> Any:
-        r = per_element(*args)
+        ufunc = per_element.get(len(args))
+        if ufunc is None:
+            ufunc = per_element[len(args)] = np.frompyfunc(one, len(args), 1)
+        r = ufunc(*args)
         failed = np.asarray(r == None)  # noqa: E711  (elementwise, on an object array)
         if np.any(failed):
             _suspect(failed)

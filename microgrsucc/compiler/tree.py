@@ -21,7 +21,8 @@ The nodes (all immutable, with ``__slots__``):
 ``Call``       a function of ``math`` by name (``exp``, ``atan2``, ``erf``...), or one of
                ``PREDICATES`` (``isfinite``, ``isnan``, ``isinf``, ``is_integer``: a truth value)
 ``Unary``      ``-a`` (``"neg"``) or ``abs(a)`` (``"abs"``)
-``Binary``     ``a + b``, ``-``, ``*``, ``/``, ``**`` (Python's float semantics)
+``Binary``     ``a + b``, ``-``, ``*``, ``/``, ``**``, ``//``, ``%`` (Python's float semantics:
+               ``//`` floors, ``%`` takes the divisor's sign)
 ``Compare``    ``a < b``, ``<=``, ``>``, ``>=``, ``==``, ``!=``: a truth value
 ``Select``     ``yes if cond else no`` (``cond`` a truth value; NaN compares false)
 ``Raise``      the table's function raises here (a domain error): no value
@@ -111,6 +112,18 @@ class Node:
 
     def __rtruediv__(self, o: Any) -> Node:
         return _binary("/", o, self)
+
+    def __floordiv__(self, o: Any) -> Node:
+        return _binary("//", self, o)
+
+    def __rfloordiv__(self, o: Any) -> Node:
+        return _binary("//", o, self)
+
+    def __mod__(self, o: Any) -> Node:
+        return _binary("%", self, o)
+
+    def __rmod__(self, o: Any) -> Node:
+        return _binary("%", o, self)
 
     def __pow__(self, o: Any) -> Node:
         return _power(self, node(o))
@@ -214,7 +227,7 @@ class Unary(Node):
 
 
 class Binary(Node):
-    """``a op b`` for ``op`` in ``+ - * / **``, with Python's float semantics."""
+    """``a op b`` for ``op`` in ``+ - * / ** // %``, with Python's float semantics."""
 
     __slots__ = ("op", "a", "b")
     op: str
@@ -273,6 +286,7 @@ Node.__setattr__ = _frozen  # type: ignore[method-assign,assignment]
 
 _ARITHMETIC: dict[str, Callable[[float, float], float]] = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "**": operator.pow,
+    "%": operator.mod, "//": operator.floordiv,
 }  # fmt: skip
 _COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
