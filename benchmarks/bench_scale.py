@@ -254,7 +254,8 @@ def main() -> None:
 
     print(f"load average {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs")
     print(
-        f"backends: {', '.join(BACKENDS)}; CPU time of all threads; {args.rounds} interleaved rounds, medians\n"
+        f"backends: {', '.join(BACKENDS)}; CPU time of all threads; "
+        f"{args.rounds} interleaved rounds, medians\n"
     )
     print(f"{'W':>4} {'backend':<8} {'compile (s)':>11} {'source lines':>13}")
     for width in widths:
