@@ -71,13 +71,15 @@ def lift(op: Primitive) -> Callable[..., Any]:
         partials = (
             constant
             if constant is not None
-            else op.derivative(ops.FLOAT, *(x.data for x in inputs), out.data)
+            else op.derivative(ops.FLOAT, *(x.data for x in inputs), out._out)
         )
         tangent = 0.0
         for d, x in zip((partials,) if op.arity == 1 else partials, inputs, strict=True):
-            # Constants contribute nothing, even where their partial is inf or nan
-            # (d/dy x**y at x < 0), since 0 * inf would make the tangent nan.
-            if x.__class__ is Dual and x.tangent:
+            # The same factors as reverse mode, a zero tangent included: 0 * inf is NaN
+            # there too (sqrt(x * x) at 0, as torch). Only a constant, which has no tangent
+            # at all, contributes nothing, even where its partial is inf or nan (d/dy x**y at
+            # x < 0), as torch skips an input without a tangent.
+            if x.__class__ is Dual:
                 tangent += d * x.tangent
         out.tangent = float(tangent)
         if modes_set[0] and state.anomaly and not math.isfinite(out.tangent):

@@ -13,13 +13,14 @@ from __future__ import annotations
 import functools
 import math
 import operator
+import warnings
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, SupportsFloat, Union
 
 from microgrsucc import backward as reverse
 from microgrsucc import ops, pickling
-from microgrsucc.core import call, enable_grad, is_real, modes_set, op_error, state, to_float
+from microgrsucc.core import call, is_real, modes_set, op_error, recording_gradients, state, to_float
 from microgrsucc.ops import Primitive
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class Value(OpMethods):
     (10.0, 6.0)
     """
 
-    __slots__ = ("data", "grad", "label", "_op", "_a", "_b", "_xa", "_xb", "_pending")
+    __slots__ = ("data", "grad", "label", "_op", "_a", "_b", "_xa", "_xb", "_out", "_pending")
     # Lets numpy scalars on the left defer to our reflected operators (np.float64(2) * v).
     __array_ufunc__ = None
 
@@ -57,17 +58,20 @@ class Value(OpMethods):
     _op: Primitive | None  # None for a leaf
     _a: Any  # first input; for ops of three or more inputs, the tuple of all inputs
     _b: Any  # second input of a binary op, else None
-    # The inputs' values when the op ran: backward() differentiates at these, so a leaf
-    # changed since (an optimizer step) cannot mix two states in one gradient.
-    _xa: Any  # the first input's value; for ops of three or more inputs, all of them
+    # The inputs' and the output's values when the op ran: backward() differentiates at
+    # these, so a leaf changed since (an optimizer step), or an output's .data changed in
+    # place (under no_grad), cannot mix two states in one gradient.
+    _xa: Any  # the first input's value; for ops of three or more inputs, all of them.
+    # On a leaf: None if the user made it, the Primitive if an op computed it under no_grad().
     _xb: Any  # the second input's value of a binary op, else None
+    _out: Any  # the output's value on an interior node, else None
     _pending: int  # during backward(): consumer edges whose gradient has not arrived yet
 
     def __init__(self, data: SupportsFloat, label: str | None = None) -> None:
         self.data = to_float(data, "Value")
         self.grad = 0.0
         self.label = label
-        self._op = self._a = self._b = self._xa = self._xb = None
+        self._op = self._a = self._b = self._xa = self._xb = self._out = None
         self._pending = 0
 
     # --- inspection ----------------------------------------------------------------------------
@@ -120,14 +124,21 @@ class Value(OpMethods):
             _refuse_concrete(self, "item()")
         return self.data
 
+    # Outside a transform, float() of a Value that may carry a gradient warns, as torch does
+    # for a tensor that requires grad: math.sin(x) would silently drop d/dx.
+
     def __float__(self) -> float:
         if state.traced:
             _refuse_concrete(self, "float()")
+        elif not _computed_without_graph(self):
+            _warn_conversion(self, "float()")
         return self.data
 
     def __int__(self) -> int:
         if state.traced:
             _refuse_concrete(self, "int()")
+        elif not _computed_without_graph(self):
+            _warn_conversion(self, "int()")
         return int(self.data)
 
     def __round__(self, ndigits: int | None = None) -> float | int:
@@ -139,7 +150,12 @@ class Value(OpMethods):
         return bool(self.data)
 
     def __format__(self, spec: str) -> str:
-        """``f"{loss:.4f}"`` formats ``.data``; an empty spec gives the repr."""
+        """``f"{loss:.4f}"`` formats ``.data``; an empty spec gives the repr.
+
+        Inside a transform, formatting a traced Value is refused as ``float()`` is: the
+        text would be read back as a constant (``float(f"{x:.17g}")``)."""
+        if spec and state.traced:
+            _refuse_concrete(self, f"format(..., {spec!r})")
         return format(self.data, spec) if spec else repr(self)
 
     # Comparisons give plain bools, as in PyTorch: they branch, they are not differentiable.
@@ -160,12 +176,45 @@ class Value(OpMethods):
     def __pos__(self) -> Value:
         return self
 
-    # --- pickling: iterative, so a graph of any depth pickles at the default recursion limit
+    # --- in place: under no_grad() (the optimizer idiom ``p -= lr * p.grad``), a Value's
+    # .data changes in place, as a tensor's does, for leaves and op results alike; a graph
+    # already recorded still differentiates at the values its forward pass saw. With grad
+    # recording on, ``x += y`` builds a node, as ``x = x + y`` does.
+
+    def __iadd__(self, other: Operand) -> Value:
+        return _in_place(self, other, "__add__")
+
+    def __isub__(self, other: Operand) -> Value:
+        return _in_place(self, other, "__sub__")
+
+    def __imul__(self, other: Operand) -> Value:
+        return _in_place(self, other, "__mul__")
+
+    def __itruediv__(self, other: Operand) -> Value:
+        return _in_place(self, other, "__truediv__")
+
+    def __ipow__(self, other: Operand) -> Value:
+        return _in_place(self, other, "__pow__")
+
+    # --- pickling and copy.deepcopy: one pickle keeps shared nodes shared, iteratively, so a
+    # graph of any depth pickles at the default recursion limit
     def __reduce__(self) -> tuple[Any, ...]:
+        if state.traced:
+            _refuse_concrete(self, "pickle or copy.deepcopy")
         return pickling.reduce(self)
 
-    def __setstate__(self, saved: dict[str, Any]) -> None:
+    def __setstate__(self, saved: Any) -> None:
         pickling.set_state(self, saved)
+
+    def __copy__(self) -> Value:
+        """A new node with the same fields: the same inputs, op and recorded values."""
+        out = _new(type(self))
+        for name in ("data", "grad", "label", "_op", "_a", "_b", "_xa", "_xb", "_out", "_pending"):
+            setattr(out, name, getattr(self, name, None))
+        if hasattr(self, "tangent"):  # a Dual
+            out.tangent = self.tangent  # type: ignore[attr-defined]
+        out._pending = 0
+        return out
 
     # --- gradients
     def detach(self) -> Value:
@@ -185,15 +234,26 @@ class Value(OpMethods):
         """
         if not isinstance(gradient, Value):
             gradient = to_float(gradient, "backward(gradient)")
+            if create_graph:  # every gradient is then a Value, even through linear ops
+                gradient = _leaf(gradient)
         if self._op is None:
-            self.grad = self.grad + gradient
+            if _computed_without_graph(self):
+                raise RuntimeError(
+                    f"backward(): this Value (data={self.data!r}) was computed by "
+                    f"{self._xa.name!r} under no_grad(), so it has no graph to differentiate "
+                    "(as torch says, it does not require grad); compute it with recording on"
+                )
+            self.grad = gradient if self.grad is None else self.grad + gradient
             return
         try:
             reverse.count_consumers(self)
             self.grad = gradient
             if create_graph:
-                with enable_grad():
-                    reverse.propagate(self, VALUE, bool(state.anomaly))
+                # Anomalies are checked per node, on the gradients (check=...), so an error
+                # names the op the user wrote, not a product the derivative is built from.
+                check = bool(state.anomaly)
+                with recording_gradients():
+                    reverse.propagate(self, VALUE, check)
             else:
                 reverse.propagate(self, ops.FLOAT, bool(modes_set[0] and state.anomaly))
         except BaseException:
@@ -209,10 +269,43 @@ def _compare(test: Callable[[float, float], bool], v: Value, other: object) -> b
     return NotImplemented if o is NotImplemented else bool(test(v.data, o))  # type: ignore[arg-type]
 
 
+def _computed_without_graph(v: Value) -> bool:
+    """An op's result computed under no_grad(), as opposed to a leaf the user made."""
+    return v._op is None and v._xa is not None
+
+
+def _warn_conversion(v: Value, how: str) -> None:
+    warnings.warn(
+        f"{how} of a Value (data={v.data!r}) gives a plain number, cut from the graph: no "
+        "gradient flows through it. Use .item() or .data where a number is meant, and "
+        "microgrsucc.sin(x) (not math.sin(x)) for the op",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _in_place(v: Value, other: Any, method: str) -> Value:
+    if state.grad_enabled or v.__class__ is not Value:  # a Dual keeps its tangent: no in-place
+        return getattr(v, method)(other)  # type: ignore[no-any-return]
+    if isinstance(other, Value):
+        other = other.data
+    elif not is_real(other):
+        return NotImplemented  # type: ignore[no-any-return]
+    out = getattr(Value, method)(_leaf(v.data), other)  # the op's own checks and errors
+    v.data = out.data
+    return v
+
+
 def _refuse_concrete(v: Value, how: str) -> None:
-    """TypeError for a Value that depends on a transform's input being made a number."""
+    """TypeError for a Value that depends on a transform's input being made a number or copied."""
     traced = set(state.traced)
     if any(node in traced for node in reverse.below(v)):
+        if how.startswith("pickle"):  # a copy's graph starts from a copy of the input
+            raise TypeError(
+                f"{how} of a Value that depends on the input of grad/value_and_grad/hessian/jvp "
+                f"(data={v.data!r}) would give a copy cut from that input, whose derivative is "
+                "lost (torch refuses to deepcopy such a tensor too); use the Value itself"
+            )
         raise TypeError(
             f"{how} of a Value that depends on the input of grad/value_and_grad/hessian/jvp "
             f"(data={v.data!r}) would cut it from the graph and lose its derivative; use "
@@ -233,7 +326,7 @@ def _leaf(data: float) -> Value:
     out.data = data
     out.grad = 0.0
     out.label = None
-    out._op = out._a = out._b = out._xa = out._xb = None
+    out._op = out._a = out._b = out._xa = out._xb = out._out = None
     out._pending = 0
     return out
 
@@ -252,8 +345,9 @@ def _after_op(out: Value) -> None:
     """The slow path of recording an op, taken only while some thread has a mode set."""
     if state.anomaly and not math.isfinite(out.data):
         raise FloatingPointError(f"{call(out._op, reverse.recorded(out))} produced {out.data}")  # type: ignore[arg-type]
-    if not state.grad_enabled:
-        out._op = out._a = out._b = out._xa = out._xb = None
+    if not state.grad_enabled:  # a leaf that remembers it was computed, for backward()'s error
+        out._xa = out._op
+        out._op = out._a = out._b = out._xb = out._out = None
 
 
 def _unary(op: Primitive, cls: type[Value]) -> Callable[[Value], Value]:
@@ -274,6 +368,7 @@ def _unary(op: Primitive, cls: type[Value]) -> Callable[[Value], Value]:
         out._b = None
         out._xa = xd
         out._xb = None
+        out._out = data
         out._pending = 0
         if modes_set[0]:
             _after_op(out)
@@ -305,6 +400,7 @@ def _binary(op: Primitive, cls: type[Value]) -> Callable[[Value, Operand], Value
         out._b = y
         out._xa = xd
         out._xb = yd
+        out._out = data
         out._pending = 0
         if modes_set[0]:
             _after_op(out)
@@ -329,6 +425,7 @@ def _nary(op: Primitive, cls: type[Value]) -> Callable[..., Value]:
         out._op = op
         out._a = inputs
         out._xa = values
+        out._out = data
         if modes_set[0]:
             _after_op(out)
         return out

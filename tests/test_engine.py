@@ -53,7 +53,8 @@ def test_an_int_too_large_for_a_float_is_an_overflow_error() -> None:
 
 def test_a_value_converts_to_a_plain_float() -> None:
     v = Value(2.5) * 2
-    assert float(v) == v.item() == 5.0 and type(float(v)) is float
+    with pytest.warns(UserWarning, match=r"\.item\(\)"):  # it cuts the graph, as torch warns
+        assert float(v) == v.item() == 5.0 and type(float(v)) is float
     with pytest.raises(TypeError, match="Value"):
         Value(v)  # a node is not silently copied into a new leaf; use detach()
 
@@ -183,7 +184,7 @@ def test_a_dropped_graph_is_freed_without_the_cyclic_collector() -> None:
         gc.enable()
 
 
-def test_a_node_costs_at_most_128_bytes() -> None:
+def test_a_node_costs_at_most_136_bytes() -> None:
     def traced_bytes(n: int) -> int:
         x = Value(0.5)
         tracemalloc.start()
@@ -197,9 +198,10 @@ def test_a_node_costs_at_most_128_bytes() -> None:
         return used
 
     # Other allocations can only add to a reading, so the least of three is the node's cost:
-    # the object with its 9 slots (104 bytes) and its float (24).
+    # the object with its 10 slots (112 bytes) and its float (24), which the recorded output
+    # shares with .data.
     per_node = min(traced_bytes(10_000) for _ in range(3)) / 10_000
-    assert per_node <= 128, per_node
+    assert per_node <= 136, per_node
 
 
 @given(reals(-3, 3), reals(-3, 3))

@@ -54,7 +54,7 @@ def gradcheck(
     >>> gradcheck(wrong, 0.3, raise_exception=False)
     False
     """
-    floats = _arguments(args, eps, "gradcheck")
+    floats = _arguments(args, eps, "gradcheck", atol, rtol)
     derivatives = grad(f, argnums=tuple(range(len(floats))))(*floats)
 
     def evaluate(*xs: float) -> float:
@@ -80,7 +80,7 @@ def gradgradcheck(
     This catches a derivative that is right in value but not differentiable, such as one
     computed from ``F.value(x)``.
     """
-    floats = _arguments(args, eps, "gradgradcheck")
+    floats = _arguments(args, eps, "gradgradcheck", atol, rtol)
     for j in range(len(floats)):
         df = grad(f, argnums=j)  # on plain numbers it returns floats, so it is its own reference
         second = grad(df, argnums=tuple(range(len(floats))))(*floats)
@@ -90,11 +90,17 @@ def gradgradcheck(
     return True
 
 
-def _arguments(args: tuple[SupportsFloat, ...], eps: float, check: str) -> list[float]:
+def _arguments(
+    args: tuple[SupportsFloat, ...], eps: float, check: str, atol: float = 0.0, rtol: float = 0.0
+) -> list[float]:
+    """The point as floats; the step and tolerances refused up front where no check could pass
+    or fail for the right reason (an infinite step, a negative or NaN tolerance)."""
     if not args:
         raise TypeError(f"{check}: give at least one argument to differentiate at")
-    if not eps > 0.0:
-        raise ValueError(f"{check}: eps must be > 0, got {eps!r}")
+    for name, given, lowest in (("eps", eps, "> 0"), ("atol", atol, ">= 0"), ("rtol", rtol, ">= 0")):
+        number = to_float(given, f"{check}: {name}")
+        if not (math.isfinite(number) and (number > 0.0 if name == "eps" else number >= 0.0)):
+            raise ValueError(f"{check}: {name} must be a finite number {lowest}, got {given!r}")
     for i, x in enumerate(args):
         if isinstance(x, Value):
             raise TypeError(f"{check}: argument {i} must be a plain number, not a Value")
@@ -113,7 +119,7 @@ def _compare(
     raise_exception: bool,
 ) -> bool:
     for i, a in enumerate(analytic):
-        numeric = central_difference(evaluate, args, i, eps)
+        numeric = _difference(check, evaluate, args, i, eps)
         tolerance = atol + rtol * abs(numeric)
         if not abs(a - numeric) <= tolerance:  # also fails for nan
             if not raise_exception:
@@ -124,6 +130,19 @@ def _compare(
                 f"tolerance {tolerance:.6g})"
             )
     return True
+
+
+def _difference(check: str, evaluate: Callable[..., float], args: list[float], i: int, eps: float) -> float:
+    """Central differences in argument ``i``; an error at a step names the step."""
+    try:
+        return central_difference(evaluate, args, i, eps)
+    except (ArithmeticError, ValueError) as err:
+        steps = ", ".join(f"{x!r}" for x in (args[i] - eps, args[i] + eps))
+        raise type(err)(
+            f"{check}: central differences in argument {i} evaluate f at {args[i]!r} \u00b1 eps "
+            f"(eps={eps!r}), that is at {steps}, and f fails there: {err}. Choose a smaller eps, "
+            "or a point farther than eps from the edge of f's domain"
+        ) from err
 
 
 # --- the conformance check of one op -----------------------------------------------------------
@@ -217,7 +236,7 @@ def check_primitive(
         raise TypeError(
             f"check_primitive: {name} takes {applied.primitive.arity} argument(s), got {len(args)}"
         )
-    xs = _arguments(args, eps, "check_primitive")
+    xs = _arguments(args, eps, "check_primitive", atol, rtol)
     point = _Point(
         applied, xs, f"check_primitive: {name} at {tuple(xs)}", reference, value_rtol, eps, atol, rtol
     )
