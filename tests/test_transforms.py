@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -195,3 +197,24 @@ def test_mistakes_are_named(call: Callable[[], Any], error: type[Exception], wor
     with pytest.raises(error) as caught:
         call()
     assert words in str(caught.value), str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda x: float(f"{x:.17g}") * x,  # formatting is a conversion too
+        lambda x: float(format(x * 2, "f")),
+        lambda x: copy.deepcopy(x),  # the copy would be cut from the input: derivative 0
+        lambda x: pickle.loads(pickle.dumps(x * x)),
+    ],
+)
+def test_formatting_or_copying_a_traced_value_is_a_type_error(f: Callable[[Any], Any]) -> None:
+    with pytest.raises(TypeError, match="depends on the input of grad"):
+        grad(f)(3.0)
+
+
+def test_formatting_and_copying_values_that_do_not_depend_on_the_input_still_work() -> None:
+    c = Value(2.0) * 1.5
+    assert grad(lambda x: x * float(f"{c:.17g}"))(1.0) == 3.0
+    assert grad(lambda x: x * copy.deepcopy(c))(1.0) == 3.0
+    assert grad(lambda x: f"{x}" and x)(1.0) == 1.0  # the repr is no number to read back
