@@ -30,7 +30,7 @@ import reprlib
 from collections.abc import Callable
 from typing import Any
 
-from microgrsucc import ops
+from microgrsucc import ops, pickling
 from microgrsucc.forward import Dual, lift
 from microgrsucc.functions import operands_of
 from microgrsucc.ops import Primitive
@@ -118,6 +118,7 @@ class _Wrapped:
     def __reduce__(self) -> tuple[Any, ...]:
         qualname = getattr(self.function, "__qualname__", "")
         if "<" in qualname:  # a lambda or a function defined inside another one
+            pickling.abandon()  # the graph's pickle ends here
             raise pickle.PicklingError(
                 f"custom op {self.name}: {self.__name__!r} ({qualname}) is not a module-level "
                 "function, so a graph using the op cannot be pickled; define the op's forward "

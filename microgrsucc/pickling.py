@@ -16,6 +16,9 @@ In the list, each node comes after a marker naming it: pickle saves the marker, 
 node (unless it saved the node already), so a node knows it is being saved from a list, in
 this thread, right now. Which nodes this pickle has saved is kept per thread too; it only
 decides which nodes a root lists, never how a node is saved.
+
+A root begins only while every open root of this thread is saving its gradients; at any
+other time a pickle of this thread died part way, and what it left is forgotten.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-__all__ = ["new_node", "reduce", "set_state"]
+__all__ = ["abandon", "new_node", "reduce", "set_state"]
 
 # backward()'s scratch space, not part of a node.
 _SCRATCH = "_pending"
@@ -32,18 +35,50 @@ _SCRATCH = "_pending"
 class _Listing(threading.local):
     """What the pickle running in this thread has done so far."""
 
+    next: Any  # the node a root's list saves next
+    saved: dict[int, Any]  # the nodes this pickle has saved: not listed again
+    open: int  # roots whose pickling has not ended
+    collecting: int  # of those, the roots saving their gradient graphs
+
     def __init__(self) -> None:
-        self.next: Any = None  # the node a root's list saves next
-        self.saved: set[int] = set()  # ids of nodes this pickle has saved: not listed again
-        self.open = 0  # roots whose pickling has not ended
+        self.reset()
+
+    def reset(self) -> None:
+        self.next, self.saved, self.open, self.collecting = None, {}, 0, 0
 
 
 _listing = _Listing()
 
 
-def _fields(node: Any) -> dict[str, Any]:
-    names = [n for c in type(node).__mro__ for n in getattr(c, "__slots__", ())]
-    return {n: getattr(node, n) for n in names if n != _SCRATCH and hasattr(node, n)}
+def abandon() -> None:
+    """Forget the pickle under way in this thread: it has failed."""
+    _listing.reset()
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _names(cls: type) -> tuple[str, ...]:
+    """The fields a node of ``cls`` pickles, in one order: its slots, backward's scratch aside."""
+    names = _NAMES.get(cls)
+    if names is None:
+        names = _NAMES[cls] = tuple(
+            n for c in cls.__mro__ for n in getattr(c, "__slots__", ()) if n != _SCRATCH
+        )
+    return names
+
+
+def _fields(node: Any) -> list[Any]:
+    """The node's fields in ``_names`` order; a gradient graph left out (None): it comes last."""
+    names = _names(type(node))
+    fields = [getattr(node, n, None) for n in names]
+    if node.grad.__class__ not in (float, type(None)):
+        fields[names.index("grad")] = None
+    return fields
+
+
+def _graph_grads(nodes: Any) -> list[tuple[Any, Any]]:
+    return [(x, x.grad) for x in nodes if x.grad.__class__ not in (float, type(None))]
 
 
 def _inputs(node: Any) -> tuple[Any, ...]:
@@ -53,23 +88,24 @@ def _inputs(node: Any) -> tuple[Any, ...]:
 def reduce(node: Any) -> tuple[Any, ...]:
     """``node.__reduce__()``, for a Value or a subclass."""
     cls = type(node)
-    key = id(node)
     if _listing.next is node:  # saved from its root's list: its inputs are saved already
         _listing.next = None
-        _listing.saved.add(key)
-        fields = _fields(node)
-        if fields.get("grad").__class__ not in (float, type(None)):
-            del fields["grad"]  # a graph: the root saves it last
-        return (new_node, (cls,), fields)
-    if not _listing.open:
-        _listing.saved.clear()
+        _listing.saved[id(node)] = node
+        return (new_node, (cls,), tuple(_fields(node)))
+    if _listing.open > _listing.collecting:
+        _listing.reset()
     _listing.next = None
     below = _unsaved_below(node)
     _listing.open += 1
-    _listing.saved.add(key)
+    _listing.saved[id(node)] = node
     listed = [y for x in below for y in (_Next(x), x)]
-    grads = [(x, x.grad) for x in below if x.grad.__class__ not in (float, type(None))]
-    return (new_node, (cls, listed), (_fields(node), grads, _End()))
+    state = {
+        "fields": tuple(_fields(node)),
+        "begin": _Collecting(),
+        "grads": _graph_grads([*below, node]),
+        "end": _End(),
+    }
+    return (new_node, (cls, listed), state)
 
 
 def _unsaved_below(root: Any) -> list[Any]:
@@ -83,7 +119,7 @@ def _unsaved_below(root: Any) -> list[Any]:
         if expanded:
             order.append(node)
             continue
-        if id(node) in seen or id(node) in saved:
+        if id(node) in seen or saved.get(id(node)) is node:
             continue
         seen.add(id(node))
         stack.append((node, True))
@@ -104,13 +140,22 @@ class _Next:
         return (type(None), ())
 
 
+class _Collecting:
+    """Saved in a root's state before its gradients: roots met from here on are nested."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        _listing.collecting += 1
+        return (type(None), ())
+
+
 class _End:
     """Saved last in a root's state: the root's pickling is over."""
 
     def __reduce__(self) -> tuple[Any, ...]:
         _listing.open -= 1
+        _listing.collecting -= 1
         if not _listing.open:
-            _listing.saved.clear()
+            _listing.reset()
         return (type(None), ())
 
 
@@ -124,11 +169,8 @@ def new_node(cls: type, below: list[Any] | None = None) -> Any:
 
 def set_state(node: Any, saved: Any) -> None:
     """A node's fields; for a root, then the gradient graphs of the nodes it listed."""
-    if isinstance(saved, dict):
-        fields, grads = saved, []
-    else:
-        fields, grads, _ = saved
-    for name, x in fields.items():
+    fields, grads = (saved["fields"], saved["grads"]) if isinstance(saved, dict) else (saved, ())
+    for name, x in zip(_names(type(node)), fields, strict=True):
         setattr(node, name, x)
     for x, g in grads:
         x.grad = g

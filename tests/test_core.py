@@ -68,7 +68,9 @@ def test_a_decorated_generator_passes_send_throw_close_and_its_return_value() ->
     assert recording()
 
 
-def run_interleaved(switch: Callable[..., Any], outer: Callable[[], Any], probe: Callable[[], bool]) -> list[Any]:
+def run_interleaved(
+    switch: Callable[..., Any], outer: Callable[[], Any], probe: Callable[[], bool]
+) -> list[Any]:
     """Thread A calls the decorated function; while it is inside, thread B calls it from
     inside ``outer``; A returns first. Returns what each thread saw after its call."""
     a_inside, b_inside = threading.Event(), threading.Event()

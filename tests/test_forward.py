@@ -125,7 +125,7 @@ def test_unsupported_nesting_is_a_type_error_not_a_wrong_number(call: object, wo
 def test_forward_mode_multiplies_a_zero_tangent_as_reverse_mode_does(f: Any) -> None:
     # 0 * inf is NaN in both modes (torch gives NaN in both); a zero tangent is not skipped.
     reverse = grad(f)(0.0)
-    value, tangent = jvp(f, (0.0,), (1.0,))
+    _, tangent = jvp(f, (0.0,), (1.0,))
     assert math.isnan(reverse) and math.isnan(tangent)
 
 

@@ -41,6 +41,7 @@ def structure(roots: list[Value]) -> list[tuple[Any, ...]]:
         index[id(node)] = len(order)
         order.append(node)
         stack.extend(reversed(node.inputs))
+
     def number(g: Any) -> Any:  # a gradient graph (create_graph=True) by its value
         return g.data if isinstance(g, Value) else g
 
@@ -134,3 +135,9 @@ def test_a_custom_op_of_a_lambda_says_why_it_cannot_pickle_and_leaves_pickle_wor
     z = chain(300)  # a failed pickle leaves nothing behind that changes the next one
     z2 = pickle.loads(pickle.dumps(z))
     assert structure([z2]) == structure([z])
+    deep = Value(1.0)
+    for _ in range(20_000):  # deeper than the recursion limit: flat only if nothing was left
+        deep = deep * 1.0
+    with pytest.raises(pickle.PicklingError):
+        pickle.dumps([x, deep, y])
+    assert pickle.loads(pickle.dumps(deep)).data == 1.0
