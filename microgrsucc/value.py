@@ -228,9 +228,32 @@ class Value(OpMethods):
 
         Leaf gradients accumulate across calls, as in PyTorch, until zeroed (``zero_grad``);
         interior ones hold the latest pass. Derivatives are taken at the values the forward
-        pass saw, so a leaf changed since (an optimizer step) mixes no two states. With
-        ``create_graph=True`` the gradients are Values with graphs (recorded even inside
-        ``no_grad()``). ``retain_graph`` is accepted and ignored: graphs are always kept.
+        pass saw, inputs and outputs alike, so a leaf changed since (an optimizer step) or a
+        ``.data`` edited in place mixes no two states (docs/semantics.md).
+
+        Args:
+            gradient: d(loss)/d(self), the factor every gradient is multiplied by (a real
+                number, or a Value); 1.0 gives plain derivatives.
+            retain_graph: accepted for PyTorch's signature and ignored: graphs are kept.
+            create_graph: if True, every gradient is a Value with its own graph (recorded
+                even inside ``no_grad()``), so it can be differentiated again; where a
+                gradient is constant, its own derivative is 0.
+
+        Returns:
+            None; the gradients are in the nodes' ``grad``.
+
+        Raises:
+            RuntimeError: this Value was computed under ``no_grad()`` (it has no graph;
+                torch says it "does not require grad"), or, with ``create_graph=True``, a
+                node's ``.data`` was changed after the forward pass.
+            FloatingPointError: inside ``detect_anomaly()``, a gradient is NaN or infinite;
+                the message names the op the user wrote, e.g. ``sqrt(0.0)``.
+            TypeError: ``gradient`` is not a real number or a Value.
+
+        >>> x = Value(3.0)
+        >>> (x * x).backward()
+        >>> x.grad
+        6.0
         """
         if not isinstance(gradient, Value):
             gradient = to_float(gradient, "backward(gradient)")
