@@ -2,7 +2,13 @@
 
 Nothing here runs: ``value.install_ops`` makes the methods and ``functions.FUNCTIONS`` the
 module-level functions, from ``ops.PRIMITIVES``. These declarations list the built-in ops
-for the type checker only; ``tests/test_table.py`` keeps them equal to the table.
+for the type checker only.
+
+Written by hand and checked, not generated: mypy reads this file from disk, so it cannot be
+made at import time. ``tests/test_table.py`` compares it with the table and fails naming each
+op declared here but not in the table, or in the table but not here. So an op appended to the
+table also needs its lines here (a method in ``OpMethods``, a module-level function) for mypy
+to know it; at run time the table entry alone is enough.
 """
 
 from microgrsucc.value import Operand, Value

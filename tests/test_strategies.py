@@ -75,8 +75,14 @@ def test_values_are_leaves_in_range(v: Value) -> None:
     assert v.is_leaf and -2 <= v.data <= 2 and v.grad == 0.0
 
 
-def test_every_primitive_has_a_domain() -> None:
-    assert set(OP_DOMAINS) == set(ops.PRIMITIVES)
+@given(st.data())
+def test_each_primitive_draws_arguments_inside_its_domain_where_it_is_finite(data: st.DataObject) -> None:
+    op = ops.PRIMITIVES[data.draw(st.sampled_from(sorted(ops.PRIMITIVES)))]
+    args = data.draw(OP_DOMAINS[op.name])
+    assert len(args) == op.arity and len(op.domain) == op.arity
+    for x, intervals in zip(args, op.domain, strict=True):
+        assert any(lo <= x <= hi for lo, hi in intervals), (op.name, x, intervals)
+    assert math.isfinite(op.forward(*args)), (op.name, args)  # the op is defined there
 
 
 def test_hypothesis_stays_optional() -> None:

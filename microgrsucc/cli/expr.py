@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import SupportsFloat, cast
@@ -111,6 +112,19 @@ class Expression:
         return _evaluate(self.tree, env)
 
 
+# A number written against a name, as in 2x or 0.5pi: the multiplication a reader means
+# (not 2e3x, where the e is an exponent).
+_JUXTAPOSED = re.compile(r"(?<![\w.])(\d+\.?\d*|\.\d+)(?![eE][+-]?\d)([A-Za-z_]\w*)")
+
+
+def _times_hint(text: str) -> str:
+    found = _JUXTAPOSED.search(text)
+    if found is None:
+        return ""
+    number, name = found.groups()
+    return f"; write {number}*{name} for {number} times {name}"
+
+
 def parse(text: str) -> Expression:
     """Parse and check ``text``; ``ExpressionError`` says what is wrong and where."""
     if not text.strip():
@@ -123,7 +137,7 @@ def parse(text: str) -> Expression:
         where = f" at column {err.offset}" if err.offset else ""
         if err.lineno and err.lineno > 1:
             where = f" on line {err.lineno}{where}"
-        raise ExpressionError(f"syntax error{where}: {err.msg}") from None
+        raise ExpressionError(f"syntax error{where}: {err.msg}{_times_hint(text)}") from None
     except ValueError as err:  # null bytes, integer literals of thousands of digits
         raise ExpressionError(f"invalid expression: {err}") from None
     except (RecursionError, MemoryError):
