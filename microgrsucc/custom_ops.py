@@ -34,7 +34,8 @@ from microgrsucc import ops, pickling
 from microgrsucc.forward import Dual, lift
 from microgrsucc.functions import operands_of
 from microgrsucc.ops import Primitive
-from microgrsucc.value import Operand, Value, recorder
+from microgrsucc.recording import recorder
+from microgrsucc.value import Operand, Value
 
 __all__ = ["CustomOp", "custom_op"]
 

@@ -7,7 +7,7 @@ runs backward, so one pass gives one directional derivative (see ``transforms.jv
 
 Because a Dual is a Value, code written for Values (operators, ``x.sin()``,
 ``microgrsucc.sin(x)``) runs on it unchanged; its op methods come from the same table, by
-``value.install_ops``. Plain Values and numbers meeting a Dual are constants: their tangent
+``recording.install_ops``. Plain Values and numbers meeting a Dual are constants: their tangent
 is 0. Tangents are floats, so forward mode does not nest with itself or with reverse-mode
 transforms.
 
@@ -26,7 +26,8 @@ from typing import Any, SupportsFloat
 from microgrsucc import ops
 from microgrsucc.core import call, modes_set, state, to_float
 from microgrsucc.ops import Primitive
-from microgrsucc.value import Value, as_value, install_ops, recorder
+from microgrsucc.recording import install_ops, recorder
+from microgrsucc.value import Value, as_value
 
 __all__ = ["Dual", "lift"]
 
@@ -55,7 +56,7 @@ class Dual(Value):
 def lift(op: Primitive) -> Callable[..., Any]:
     """The forward-mode version of ``op``: applied to Duals, Values or numbers, it returns a Dual.
 
-    The node is recorded as any Value's (``value.recorder``), so .op/.inputs, drawing and
+    The node is recorded as any Value's (``recording.recorder``), so .op/.inputs, drawing and
     the anomaly messages work; forward mode adds the tangent, its one rule. Returns
     NotImplemented for an operand that is not a real number, so Python's operator protocol
     raises its usual TypeError.

@@ -17,7 +17,8 @@ from microgrsucc import backward as reverse
 from microgrsucc import ops
 from microgrsucc.core import modes_set, recording_gradients, state, to_float
 from microgrsucc.ops import Primitive
-from microgrsucc.value import VALUE, Operand, Value, as_value
+from microgrsucc.recording import VALUE
+from microgrsucc.value import Operand, Value, as_value
 
 __all__ = ["FUNCTIONS", "gradients", "operands_of", "zero_grad"]
 

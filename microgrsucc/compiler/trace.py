@@ -18,7 +18,8 @@ from typing import Any, NoReturn
 from microgrsucc.backward import postorder
 from microgrsucc.core import is_real, to_float
 from microgrsucc.ops import Primitive
-from microgrsucc.value import Value, install_ops
+from microgrsucc.recording import install_ops
+from microgrsucc.value import Value
 
 __all__ = ["CONST", "INPUT", "OP", "PARAM", "Trace", "Tracer", "trace", "primitive_of"]
 
