@@ -5,7 +5,7 @@
   marker turns it on); ``.ci/run`` runs them all.
 - The markers of tests that need a tool beyond the ``test`` extra (``NEEDS``): without it they
   are skipped with one line saying what to install, except under CI (``CI`` set), where a
-  missing tool is a failure, not a skip.
+  missing tool is a failure, not a skip; so is a ``pytest.importorskip`` that skips.
 - README.md's python blocks (pytest-markdown-docs) run each in an empty folder; a block that
   asks for the ``training`` fixture (```` ```python fixture:training ````) is marked ``training``.
 - ``pytest path/to/checkout`` collects what a plain ``pytest`` in the checkout does (the
@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 import pytest
@@ -114,6 +114,33 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if os.environ.get("CI"):
             pytest.fail(f"under CI these run, not skip: {message}", pytrace=False)
         pytest.skip(message)
+
+
+def _fail_a_missing_import_under_ci(report: pytest.CollectReport | pytest.TestReport) -> None:
+    # pytest.importorskip's skip ("could not import 'graphviz'") is a missing tool too.
+    if os.environ.get("CI") and report.skipped and "could not import" in str(report.longrepr):
+        where = report.longrepr
+        reason = where[2] if isinstance(where, tuple) else where  # (path, line, "Skipped: ...")
+        report.outcome = "failed"
+        report.longrepr = f"under CI these run, not skip: {reason}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    _fail_a_missing_import_under_ci(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    _fail_a_missing_import_under_ci(report)
+    return report
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

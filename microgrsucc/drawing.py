@@ -127,7 +127,7 @@ def draw(
     - **Local derivatives.** With ``local_grads`` each arrow into an op reads ∂out/∂in at the
       recorded values (``∂/∂w = 2.5``), from the op table, so custom ops get it too. A node's
       grad is the sum over its arrows of the op output's grad times the arrow's number. The
-      default, None, shows them once gradients exist (the root's grad is not 0).
+      default, None, shows them once gradients exist (the root's grad is not None or 0).
     - **highlight=leaf** draws every path from that Value up to the root in orange and the rest
       in grey, and captions the picture with the chain rule for it: the product of the local
       derivatives along each path, summed over the paths, and its value, which is
@@ -156,7 +156,7 @@ def draw(
     index, named = graph.index, graph.names
     rule = None if highlight is None else chain_rule(root, highlight, graph=graph)
     if local_grads is None:
-        local_grads = number(root.grad) != "0"
+        local_grads = root.grad is not None and number(root.grad) != "0"
     total = len(index)
     shown = total if max_nodes is None else min(total, max_nodes)
 

@@ -79,6 +79,8 @@ def html(root: Value, svg: str, *, max_nodes: int | None) -> str:
 
 
 def _float(x: Any) -> float:
+    if x is None:  # no backward() has reached the node: the page starts from 0, as for a zeroed grad
+        return 0.0
     return float(x.data if isinstance(x, Value) else x)
 
 

@@ -51,7 +51,7 @@ def _unary(op: Primitive, cls: type[Value]) -> Callable[[Value], Value]:
             raise op_error(op, err, xd) from None
         out: Value = _new(cls)
         out.data = data
-        out.grad = 0.0
+        out.grad = None
         out.label = None
         out._op = op
         out._a = x
@@ -83,7 +83,7 @@ def _binary(op: Primitive, cls: type[Value]) -> Callable[[Value, Operand], Value
             raise op_error(op, err, xd, yd) from None
         out: Value = _new(cls)
         out.data = data
-        out.grad = 0.0
+        out.grad = None
         out.label = None
         out._op = op
         out._a = x
@@ -108,7 +108,7 @@ def _nary(op: Primitive, cls: type[Value]) -> Callable[..., Value]:
             raise op_error(op, err, *values) from None
         out: Value = _new(cls)
         out.data = data
-        out.grad = 0.0
+        out.grad = None
         out.label = None
         out._b = out._xb = None
         out._pending = 0
@@ -141,7 +141,7 @@ def install_ops(cls: type, make: Callable[[Primitive], Callable[..., Any]]) -> N
             continue
         apply = make(op)
         if op.name.isidentifier():
-            setattr(cls, op.name, apply)
+            setattr(cls, op.name, op.method(apply, make) if isinstance(op, ops.Parametric) else apply)
         if op.operator:
             setattr(cls, f"__{op.operator}__", apply)
             if op.arity == 2:

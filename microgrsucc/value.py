@@ -1,6 +1,6 @@
 """``Value``, the node of a computation graph.
 
-Applying an op records a node that points at the ``Primitive`` (``ops.py``), at its inputs,
+Applying an op records a node that points at the ``Primitive`` (``microgrsucc/ops/``), at its inputs,
 at their values and at its own value; ``backward()`` hands the graph to ``backward.py``. The
 op methods (``x.exp()``, ``x + y``, ``x ** 2``) are made by ``recording.py`` from
 ``ops.PRIMITIVES`` at import time.
@@ -38,7 +38,7 @@ class Value(OpMethods):
     """A scalar node of a computation graph.
 
     ``data`` is the node's value (always a float); after ``root.backward()``, ``grad`` is
-    d(root)/d(this node).
+    d(root)/d(this node). Before that, ``grad`` is None (no gradient yet), as in PyTorch.
 
     >>> x = Value(3.0, label="x")
     >>> y = x * x + 1
@@ -52,7 +52,7 @@ class Value(OpMethods):
     __array_ufunc__ = None
 
     data: float
-    grad: Any  # a float; a Value after backward(create_graph=True)
+    grad: Any  # None until a backward() reaches it; a float, or a Value after create_graph=True
     label: str | None
     _op: Primitive | None  # None for a leaf
     _a: Any  # first input; for ops of three or more inputs, the tuple of all inputs
@@ -68,7 +68,7 @@ class Value(OpMethods):
 
     def __init__(self, data: SupportsFloat, label: str | None = None) -> None:
         self.data = to_float(data, "Value")
-        self.grad = 0.0
+        self.grad = None
         self.label = label
         self._op = self._a = self._b = self._xa = self._xb = self._out = None
         self._pending = 0
@@ -281,8 +281,6 @@ class Value(OpMethods):
         except BaseException:
             for node in reverse.below(self):  # leave no half-counted node behind for the next pass
                 node._pending = 0
-                if node.grad is None:
-                    node.grad = 0.0
             raise
 
 
@@ -342,7 +340,7 @@ def _refuse_concrete(v: Value, how: str) -> None:
 def _leaf(data: float) -> Value:
     out: Value = _new(Value)
     out.data = data
-    out.grad = 0.0
+    out.grad = None
     out.label = None
     out._op = out._a = out._b = out._xa = out._xb = out._out = None
     out._pending = 0

@@ -170,7 +170,10 @@ def test_leaves_the_user_made_look_different_from_constants() -> None:
     x = Value(3.0, label="x")
     source = draw(x * 2.0 + Value(1.0)).source
     lines = {labels(source)[name]: line for name, line in node_lines(source).items()}
-    assert 'shape="plain"' in lines["x data 3.0000 grad 0"] and "#fff1c9" in lines["x data 3.0000 grad 0"]
+    # No backward() yet: every grad is None, as in PyTorch.
+    assert (
+        'shape="plain"' in lines["x data 3.0000 grad None"] and "#fff1c9" in lines["x data 3.0000 grad None"]
+    )
     for constant in ("2", "1"):  # a plain number, and a Value made without a label
         assert 'style="rounded,dashed"' in lines[constant] and "grad" not in constant
 
@@ -221,10 +224,10 @@ def test_large_and_non_finite_numbers_stay_short() -> None:
     x = Value(1e300, label="x")
     y = x * 10.0
     boxes = value_boxes(draw(y).source)
-    assert "x data 1.000e+300 grad 0" in boxes
-    assert "x*10 data 1.000e+301 grad 0" in boxes
+    assert "x data 1.000e+300 grad None" in boxes  # no backward() yet
+    assert "x*10 data 1.000e+301 grad None" in boxes
     z = Value(math.inf, label="z") * 0.0
-    assert "z*0 data nan grad 0" in value_boxes(draw(z).source)
+    assert "z*0 data nan grad None" in value_boxes(draw(z).source)
 
 
 def test_gradients_that_are_values_are_drawn_by_their_data() -> None:

@@ -49,7 +49,24 @@ TORCH_OPS: dict[str, Callable[..., Any]] = {
     "tanh": lambda x: x.tanh(),
     "sigmoid": lambda x: x.sigmoid(),
     "relu": lambda x: x.relu(),
-}
+    **{
+        name: getattr(torch, name)
+        for name in (
+            "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log1p",
+            "expm1", "log2", "log10", "exp2", "erf", "erfc", "maximum", "minimum", "atan2",
+            "hypot", "fmod", "remainder",
+        )
+    },
+    **{
+        name: getattr(torch.nn.functional, name)
+        for name in (
+            "softplus", "leaky_relu", "elu", "celu", "gelu", "hardtanh", "selu", "silu", "mish",
+            "softsign", "relu6", "hardsigmoid", "hardswish",
+        )
+    },
+    # torch.clamp refuses min=max=None, which is the identity
+    "clamp": lambda x, min=None, max=None: x * 1.0 if min is None and max is None else x.clamp(min, max),
+}  # fmt: skip
 
 # Constant powers are unary ops of their own (ops.pow_const), drawn beside the table.
 POWERS = {n: CustomOp(ops.pow_const(n)) for n in (2.0, 3.0, 0.5, -1.0, -1.5)}
@@ -62,11 +79,16 @@ random_graphs = graphs(
 
 
 def torch_op(op: CustomOp) -> Callable[..., Any]:
+    """The torch function of an op, with the op's constants (``leaky_relu``'s slope) by name."""
     primitive = op.primitive
     exponent = getattr(primitive, "exponent", None)
     if exponent is not None:
         return lambda x: x**exponent
-    return TORCH_OPS[primitive.name]
+    function = TORCH_OPS[primitive.name]
+    if isinstance(primitive, ops.Parametric):
+        constants = dict(zip(primitive.parameters, primitive.constants, strict=True))
+        return lambda x: function(x, **constants)
+    return function
 
 
 def in_torch(f: Graph, *xs: Any) -> Any:
@@ -101,25 +123,36 @@ def zero_exponent(f: Graph) -> bool:
     return False
 
 
+# torch's backward of these multiplies by 1/6 rounded to float32 (0.1666666716337204), 3e-8
+# off in float64; the engine's slope is 1/6. And torch has no second derivative for them
+# ("derivative for aten::hardsigmoid_backward is not implemented"); the engine's is 0.
+FLOAT32_SLOPES = {"hardsigmoid", "hardswish"}
+
+
 def check_against_torch(f: Graph, tangents: list[float]) -> None:
     xs = f.inputs
     n = len(xs)
     ts = tensors(xs)
     out = in_torch(f, *ts)
     assert close(f(*xs).data, out.item()), (f, out.item())
+    rel = 1e-6 if any(op.primitive.name in FLOAT32_SLOPES for op, _ in f.steps) else 1e-9
 
     first = torch.autograd.grad(out, ts, create_graph=True, allow_unused=True)
     first = [torch.zeros((), dtype=torch.float64) if g is None else g for g in first]
     gradient = mg.grad(f, argnums=tuple(range(n)))(*xs)
-    assert all(close(a, b.item()) for a, b in zip(gradient, first, strict=True)), (f, gradient, first)
+    assert all(close(a, b.item(), rel) for a, b in zip(gradient, first, strict=True)), (f, gradient, first)
 
     hessian = mg.hessian(f)(*xs)
     for i, g in enumerate(first):
-        row = (
-            torch.autograd.grad(g, ts, allow_unused=True, retain_graph=True)
-            if g.requires_grad
-            else [None] * n
-        )
+        try:
+            row = (
+                torch.autograd.grad(g, ts, allow_unused=True, retain_graph=True)
+                if g.requires_grad
+                else [None] * n
+            )
+        except RuntimeError as err:
+            assert rel > 1e-9 and "not implemented" in str(err), err
+            break
         expected = [0.0 if h is None else h.item() for h in row]
         if zero_exponent(f):
             # torch masks d/dx x**y to 0 where y == 0, which drops that term's derivative in
@@ -137,7 +170,7 @@ def check_against_torch(f: Graph, tangents: list[float]) -> None:
     directions = tuple(torch.tensor(t, dtype=torch.float64) for t in tangents)
     value, tangent = torch.func.jvp(lambda *ys: in_torch(f, *ys), primals, directions)
     ours = mg.jvp(f, xs, tangents)
-    assert close(ours[0], value.item()) and close(ours[1], tangent.item()), (f, ours, tangent)
+    assert close(ours[0], value.item()) and close(ours[1], tangent.item(), rel), (f, ours, tangent)
 
 
 @st.composite

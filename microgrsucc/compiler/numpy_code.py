@@ -73,6 +73,10 @@ def _vectorized(op: Primitive) -> tuple[Callable[..., Any], Callable[..., Any]]:
 def _namespace(plan: Plan) -> dict[str, Any]:
     names = python_namespace()  # the invariant part runs on Python floats
     vector = {k: getattr(np, k) for k in vars(math) if not k.startswith("_") and hasattr(np, k)}
+    # math's functions that numpy lacks (erf, erfc, lgamma) run element by element.
+    vector.update(
+        {k: np.vectorize(f, otypes=[float]) for k, f in vars(math).items() if callable(f) and k not in vector}
+    )
     names.update({f"np_{k}": v for k, v in vector.items()})
     names.update(_guard=_guard, _Replay=Replay, np=np, where=np.where, heaviside=np.heaviside)
     names.update(inf=math.inf, nan=math.nan)
