@@ -123,6 +123,7 @@ class _State(threading.local):
     anomaly = 0
     counted: _Counted | None = None
     traced: list[Any]  # the inputs of the transforms running in this thread
+    compiling = 0  # how many compile() traces are running in this thread
 
     def __init__(self) -> None:
         self.traced = []

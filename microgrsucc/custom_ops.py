@@ -108,7 +108,11 @@ def custom_op(
 
 
 class _Wrapped:
-    """One of the user's functions, checked on each call; picklable by reference to it."""
+    """One of the user's functions, checked on each call; picklable by reference to it.
+
+    The compiler derives ``function`` itself (``compiler.tree``): the checks are for numbers.
+    Not ``__wrapped__``, which doctest's finder would follow from the class.
+    """
 
     __slots__ = ("name", "arity", "function", "__name__")
 
@@ -129,6 +133,10 @@ class _Wrapped:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> _Wrapped:
         return self  # immutable: a copied graph shares the op's functions
+
+
+CHECKED = _Wrapped
+"""The class of a custom op's checked functions, for the compiler to see through."""
 
 
 class _CheckedForward(_Wrapped):

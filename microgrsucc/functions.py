@@ -110,6 +110,12 @@ def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bo
             raise TypeError(f"gradients: input {i} must be a Value, got {type(x).__name__}")
     if not isinstance(root, Value):
         raise TypeError(f"gradients: the root must be a Value, got {type(root).__name__}")
+    if state.compiling:
+        raise TypeError(
+            "compile: sample_loss took a gradient (grad, value_and_grad, hessian or gradients); "
+            "compile cannot trace a derivative inside the loss (its value would be frozen at "
+            "trace time): write the derivative as ops, or use the eager engine for this loss"
+        )
     if not isinstance(gradient, Value):
         gradient = to_float(gradient, "gradients(gradient)")
     if create_graph:
