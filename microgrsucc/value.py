@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, SupportsFloat, Union
 
 from microgrsucc import backward as reverse
 from microgrsucc import ops, pickling
-from microgrsucc.core import call, enable_grad, is_real, modes_set, op_error, state, to_float
+from microgrsucc.core import call, check_label, enable_grad, is_real, modes_set, op_error, state, to_float
 from microgrsucc.ops import Primitive
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class Value(OpMethods):
     def __init__(self, data: SupportsFloat, label: str | None = None) -> None:
         self.data = to_float(data, "Value")
         self.grad = 0.0
-        self.label = label
+        self.label = check_label(label)
         self._op = self._a = self._b = self._xa = self._xb = None
         self._pending = 0
 
@@ -228,24 +228,24 @@ def _refuse_concrete(v: Value, how: str) -> None:
 # of a training step).
 
 
-def _leaf(data: float) -> Value:
+def _leaf(data: float, origin: Any = None) -> Value:
     out: Value = _new(Value)
     out.data = data
     out.grad = 0.0
     out.label = None
-    out._op = out._a = out._b = out._xa = out._xb = None
+    out._op = out._a = out._b = out._xb = None
+    out._xa = origin  # as_value for a leaf made from a plain number: explain.is_constant reads it
     out._pending = 0
     return out
 
 
 def as_value(x: object, where: str | None = None) -> Any:
-    """The one way a number becomes a leaf: a Value as it is, a real number as a new leaf; else
-    a ``TypeError`` naming ``where``, or with no ``where``, ``NotImplemented`` (for operators)."""
+    """A Value as it is, a number as a new leaf; else TypeError naming where, or NotImplemented."""
     if isinstance(x, Value):
         return x
     if where is None and not is_real(x):
         return NotImplemented
-    return _leaf(to_float(x, where or "operand"))
+    return _leaf(to_float(x, where or "operand"), as_value)
 
 
 def _after_op(out: Value) -> None:

@@ -151,8 +151,29 @@ def test_leaves_the_user_made_look_different_from_constants() -> None:
     source = draw(x * 2.0 + Value(1.0)).source
     lines = {labels(source)[name]: line for name, line in node_lines(source).items()}
     assert 'shape="plain"' in lines["x data 3.0000 grad 0"] and "#fff1c9" in lines["x data 3.0000 grad 0"]
-    for constant in ("2", "1"):  # a plain number, and a Value made without a label
-        assert 'style="rounded,dashed"' in lines[constant] and "grad" not in constant
+    # A plain number the engine turned into a leaf is a constant: its value, no grad.
+    assert 'style="rounded,dashed"' in lines["2"]
+    # A Value the user made, even without a label, is an input or a parameter: data and grad.
+    assert 'shape="plain"' in lines["data 1.0000 grad 0"] and "#fff1c9" in lines["data 1.0000 grad 0"]
+
+
+def test_unlabelled_leaves_show_their_grads_as_micrograds_draw_dot_does() -> None:
+    x, w, b = Value(0.5), Value(-1.5), Value(0.25)  # micrograd's README makes its leaves so
+    y = (x * w + b).tanh()
+    y.backward()
+    texts = [text_of(label) for label in labels(draw(y).source).values()]
+    for leaf in (x, w, b):
+        assert f"data {number(leaf.data)} grad {number(leaf.grad)}" in texts
+
+
+def test_a_grad_of_none_is_no_gradient_yet_and_the_box_shows_the_data_alone() -> None:
+    x = Value(0.5, label="x")
+    y = x * 3.0
+    x.grad = y.grad = None  # as a new Value has under PyTorch's rule, before any backward()
+    source = draw(y).source
+    texts = set(map(text_of, labels(source).values()))
+    assert "x data 0.5000" in texts and "data 1.5000" in " ".join(texts)
+    assert "grad" not in " ".join(texts) and "∂" not in source  # no local derivatives without a backward
 
 
 def test_a_value_used_twice_is_drawn_once_with_two_edges() -> None:

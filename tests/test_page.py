@@ -8,6 +8,8 @@ which installs it.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 import re
@@ -20,10 +22,12 @@ import pytest
 
 pytest.importorskip("graphviz")
 
-from microgrsucc import Value, draw, render
+from microgrsucc import Value, draw, layout, render
+from microgrsucc.cli import main
 from microgrsucc.cli.chapter import DEFAULTS, Network, network
 from microgrsucc.engine import backward_order
 from microgrsucc.explain import number, walk
+from microgrsucc.layout import find_layout_program
 
 pytestmark = pytest.mark.dot  # the page holds the SVG the layout program wrote
 
@@ -119,11 +123,11 @@ def browser() -> Iterator[Any]:
 class Page:
     """A page opened in the browser, with what it complained about."""
 
-    def __init__(self, browser: Any, path: Path) -> None:
+    def __init__(self, browser: Any, path: Path, viewport: dict[str, int] | None = None) -> None:
         self.errors: list[str] = []
         self.dialogs: list[str] = []
         self.requests: list[str] = []
-        self.page = browser.new_page(viewport={"width": 1300, "height": 900})
+        self.page = browser.new_page(viewport=viewport or {"width": 1300, "height": 900})
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
@@ -271,4 +275,130 @@ def test_a_reused_value_collects_the_sum_over_its_paths_step_by_step(browser: An
     final = page.grads()
     for node, i in index.items():
         assert float(final[i]) == node.grad, node  # bit for bit, in the engine's order
+    assert page.errors == []
+
+
+# --- what a browser shows: every text inside its box, on a bare machine --------------------------
+
+SYSTEM_DOT = shutil.which("dot")
+LAYOUT_PROGRAMS = [
+    pytest.param(
+        "dot", id="system-dot", marks=pytest.mark.skipif(SYSTEM_DOT is None, reason="no system dot")
+    ),
+    pytest.param("graphviz-pure", id="graphviz-pure"),
+]
+
+# Each text's box (the glyphs' advance widths in the font the browser found) must lie inside
+# the shape of its node: the box's outline, or for an op's ellipse, inside the ellipse across
+# the text's middle; and every text inside the picture. Half a pixel of rounding is allowed.
+TEXTS_OUTSIDE = """(svg) => {
+  const bad = [], slack = 0.5;
+  const page = svg.getBoundingClientRect();
+  const inside = (a, b) => a.left >= b.left - slack && a.right <= b.right + slack &&
+    a.top >= b.top - slack && a.bottom <= b.bottom + slack;
+  for (const t of svg.querySelectorAll("text")) {
+    const r = t.getBoundingClientRect(), what = t.textContent;
+    if (!what.trim()) continue;
+    if (!inside(r, page)) bad.push("outside the picture: " + what);
+    const g = t.closest("g.node");
+    if (!g) continue;
+    const shape = g.querySelector("polygon, ellipse, path"), s = shape.getBoundingClientRect();
+    if (!inside(r, s)) { bad.push(g.id + ": " + what + " passes its box"); continue; }
+    if (shape.tagName === "ellipse") {
+      const cx = (s.left + s.right) / 2, cy = (s.top + s.bottom) / 2;
+      const rx = s.width / 2, ry = s.height / 2, y = (r.top + r.bottom) / 2;
+      const at = (x) => ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2;
+      if (at(r.left) > 1.02 || at(r.right) > 1.02) bad.push(g.id + ": " + what + " passes its ellipse");
+    }
+  }
+  return bad;
+}"""
+
+
+@pytest.fixture
+def layout_program(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """The layout program ``render`` finds: system dot, or graphviz-pure alone with ``dot``
+    hidden from PATH, as on a bare machine that followed the Quickstart."""
+    if request.param == "graphviz-pure":
+        if layout.installed_graphviz_pure() is None:
+            pytest.skip("no graphviz-pure")
+        empty = tmp_path / "bin"
+        empty.mkdir()
+        monkeypatch.setenv("PATH", str(empty))
+    program = find_layout_program()
+    assert program is not None and program.stem == request.param
+    return str(request.param)
+
+
+def demo_pictures(folder: Path) -> Network:
+    """The pictures ``microgrsucc demo`` writes for the chapter's network."""
+    net = chapter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["demo", "--out", str(folder)]) == 0
+    return net
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("layout_program", LAYOUT_PROGRAMS, indirect=True)
+def test_every_text_of_the_svg_lies_inside_its_box_and_the_picture(
+    browser: Any, layout_program: str, tmp_path: Path
+) -> None:
+    demo_pictures(tmp_path)
+    net = chapter()
+    x, w, b = Value(0.5), Value(-1.5), Value(0.25)  # unlabelled leaves, wide numbers and a long label
+    y = (x * w + b).tanh() * Value(-12345.678, label="a rather long label for a parameter")
+    y.backward()
+    for name, path in [
+        ("demo", tmp_path / "chapter-network.svg"),
+        ("demo-w1", render(net.C, tmp_path / "w1.svg", rankdir="TB", highlight=net.w1)),
+        ("lr", render(y, tmp_path / "lr.svg")),
+        ("tb", render(y, tmp_path / "tb.svg", rankdir="TB")),
+    ]:
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.goto(path.as_uri())
+        assert page.eval_on_selector("svg", TEXTS_OUTSIDE) == [], (layout_program, name)
+        size = page.eval_on_selector(
+            "svg", "s => [s.getBoundingClientRect().width, s.getBoundingClientRect().height]"
+        )
+        page.set_viewport_size({"width": int(size[0]) + 1, "height": int(size[1]) + 1})
+        page.screenshot(path=str(tmp_path / f"{name}-{layout_program}.png"))  # a whole SVG, to look at
+        page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("layout_program", LAYOUT_PROGRAMS, indirect=True)
+def test_the_page_fits_the_graph_keeps_the_explanation_in_view_and_its_text_in_the_boxes(
+    browser: Any, layout_program: str, tmp_path: Path
+) -> None:
+    demo_pictures(tmp_path)
+    page = Page(browser, tmp_path / "chapter-network.html", viewport={"width": 1024, "height": 700})
+    view = page.page.viewport_size
+    frame = page.page.eval_on_selector("#graph", "e => e.getBoundingClientRect().toJSON()")
+    graph = page.page.eval_on_selector("#graph svg g.graph", "e => e.getBoundingClientRect().toJSON()")
+    # The whole graph is in view on open, its top included, and no smaller than it need be.
+    assert frame["left"] - 0.5 <= graph["left"] and graph["right"] <= frame["right"] + 0.5
+    assert frame["top"] - 0.5 <= graph["top"] and graph["bottom"] <= frame["bottom"] + 0.5
+    assert graph["height"] > 0.9 * frame["height"] or graph["width"] > 0.9 * frame["width"]
+    for k in range(len(backward_order(chapter().C)) + 1):
+        explain = page.page.eval_on_selector("#explain", "e => e.getBoundingClientRect().toJSON()")
+        assert explain["top"] >= 0 and explain["bottom"] <= view["height"], f"step {k}"
+        assert page.page.eval_on_selector("#graph svg", TEXTS_OUTSIDE) == [], f"step {k}"
+        page.page.keyboard.press("ArrowRight")
+    page.page.screenshot(path=str(tmp_path / f"page-{layout_program}.png"))
+    # The chain rule is wrapped between terms by the engine, never inside one by the browser.
+    net = chapter()
+    page.page.click(f"#v{walk(net.C)[net.w1]}")
+    pre = page.page.eval_on_selector(
+        "#rule pre",
+        "p => [p.textContent.split('\\n').length, p.getBoundingClientRect().height,"
+        " parseFloat(getComputedStyle(p).lineHeight)]",
+    )
+    lines, height, line_height = pre
+    assert abs(height - lines * line_height) < line_height / 2
+    # Zooming in and out, and fitting again.
+    before = page.page.eval_on_selector("#graph svg", "s => s.getAttribute('viewBox')")
+    page.page.click("#zoom-in")
+    assert page.page.eval_on_selector("#graph svg", "s => s.getAttribute('viewBox')") != before
+    page.page.click("#fit")
+    assert page.page.eval_on_selector("#graph svg", "s => s.getAttribute('viewBox')") == before
     assert page.errors == []

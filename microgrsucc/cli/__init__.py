@@ -21,7 +21,8 @@ from typing import Any, NoReturn
 import microgrsucc
 from microgrsucc.cli import chapter
 from microgrsucc.cli.expr import CONSTANTS, FUNCTIONS, parse
-from microgrsucc.drawing import FORMATS, RANKDIRS, LayoutProgramError, render
+from microgrsucc.drawing import RANKDIRS, LayoutProgramError
+from microgrsucc.rendering import FORMATS, render
 from microgrsucc.value import Value
 
 # The errors a user can cause (the engine's domain errors are ValueError and ArithmeticError);
