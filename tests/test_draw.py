@@ -732,3 +732,64 @@ def test_labelled_parameters_of_an_mlp_are_boxes_and_its_inputs_constants() -> N
     for p in model.parameters():
         assert f"{p.label} data {number(p.data)} grad {number(p.grad)}" in boxes
     assert "0.5" in boxes and "-1" in boxes  # the inputs, plain numbers: constants
+
+
+def test_a_file_keeps_its_permissions_even_the_ones_a_new_file_would_not_get(tmp_path: Path) -> None:
+    shared = tmp_path / "shared.dot"
+    shared.write_text("old")
+    shared.chmod(0o666)  # wider than the umask gives a new file
+    render(chapter_cost(), shared)
+    assert shared.stat().st_mode & 0o777 == 0o666 and shared.read_text().startswith("digraph {")
+
+
+def test_a_symbolic_link_at_the_path_stays_a_link_and_its_file_is_written(tmp_path: Path) -> None:
+    (tmp_path / "pictures").mkdir()
+    real = tmp_path / "pictures" / "graph.dot"
+    real.write_text("old")
+    real.chmod(0o640)
+    link = tmp_path / "graph.dot"
+    link.symlink_to(real)
+    assert render(chapter_cost(), link) == link
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert real.read_text().startswith("digraph {") and real.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in (tmp_path / "pictures").iterdir()) == ["graph.dot"]
+    dangling = tmp_path / "later.dot"
+    dangling.symlink_to(tmp_path / "pictures" / "later.dot")  # a link to a file not written yet
+    render(chapter_cost(), dangling)
+    assert dangling.is_symlink() and (tmp_path / "pictures" / "later.dot").read_text().startswith("digraph {")
+
+
+# --- labels ---------------------------------------------------------------------------------
+
+
+def test_a_label_that_is_not_a_str_is_refused_where_it_is_given() -> None:
+    with pytest.raises(TypeError, match=r"Value\(label=...\) takes a str or None, got int: 1"):
+        Value(1.0, label=1)  # type: ignore[arg-type]
+    x = Value(1.0)
+    x.label = 1  # type: ignore[assignment]  # an attribute set later is caught where it is drawn
+    with pytest.raises(TypeError, match=r"label of Value\(data=1.0\) must be a str or None, got int 1"):
+        draw(x * 2.0)
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t\n  "])
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_a_blank_label_names_nothing_and_renders(blank: str, program: str, tmp_path: Path) -> None:
+    x = Value(2.0, label=blank)
+    y = x * 3.0
+    y.label = blank
+    y.backward()
+    svg = render(y, tmp_path / "blank.svg", program=program).read_text(encoding="utf-8")
+    assert "data 6.0000" in svg and "data 2.0000" in svg
+    texts = set(map(text_of, labels(draw(y).source).values()))
+    assert "data 2.0000 grad 3.0000" in texts  # x: a leaf the user made, unnamed
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_a_label_too_long_for_graphviz_is_cut_with_an_ellipsis(program: str, tmp_path: Path) -> None:
+    x = Value(2.0, label="w" * 20_000)
+    y = x.exp()
+    y.backward()
+    source = draw(y).source
+    assert "w" * 20_000 not in source and "w" * 199 + "…" in source
+    svg = render(y, tmp_path / "long.svg", program=program).read_text(encoding="utf-8")
+    assert "w" * 199 + "…" in svg

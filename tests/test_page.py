@@ -402,3 +402,48 @@ def test_the_page_fits_the_graph_keeps_the_explanation_in_view_and_its_text_in_t
     page.page.click("#fit")
     assert page.page.eval_on_selector("#graph svg", "s => s.getAttribute('viewBox')") == before
     assert page.errors == []
+
+
+def step_to_the_end(page: Page) -> None:
+    while not page.page.is_disabled("#step"):
+        page.page.click("#step")
+
+
+@pytest.mark.browser
+def test_after_two_backward_calls_the_page_ends_with_the_grads_the_engine_holds(
+    browser: Any, tmp_path: Path
+) -> None:
+    x = Value(0.7, label="x")
+    h = x * x
+    y = h.sin() * 3.0
+    y.backward()
+    y.backward()  # x.grad adds up over the calls; h.grad holds the last pass
+    page = Page(browser, render(y, tmp_path / "twice.html"))
+    step_to_the_end(page)
+    final, index = page.grads(), walk(y)
+    for node, i in index.items():
+        assert float(final[i]) == node.grad, node
+    assert page.shown_grad(index[x]) == f"grad {number(x.grad)}"
+    assert "adds up over backward() calls" in page.text("#explain")
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_after_backward_of_zero_the_page_never_claims_grads_the_engine_does_not_hold(
+    browser: Any, tmp_path: Path
+) -> None:
+    x = Value(0.7, label="x")
+    y = (x * x).sin()
+    y.backward(0.0)
+    page = Page(browser, render(y, tmp_path / "zero.html"))
+    step_to_the_end(page)
+    final, index = page.grads(), walk(y)
+    if Value(0.0).grad is None:  # a new grad is None: backward(0.0) is told apart from no backward()
+        for node, i in index.items():
+            assert float(final[i]) == node.grad == 0.0, node
+        assert "as backward() left it" in page.text("#explain")
+    else:  # a new grad is 0.0, as backward(0.0) leaves it: the page shows what backward() computes
+        assert float(final[index[x]]) == pytest.approx(2 * 0.7 * math.cos(0.49), rel=1e-15)
+        assert "as backward() left it" not in page.text("#explain")
+        assert "as backward() will compute it" in page.text("#explain")
+    assert page.errors == []
