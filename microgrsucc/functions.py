@@ -74,6 +74,10 @@ def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bo
             raise TypeError(f"gradients: input {i} must be a Value, got {type(x).__name__}")
     if not isinstance(root, Value):
         raise TypeError(f"gradients: the root must be a Value, got {type(root).__name__}")
+    for v in (root, *inputs):
+        refuse = getattr(v, "refuse_gradients", None)  # a value traced by compile()
+        if refuse is not None:
+            refuse()
     if not isinstance(gradient, Value):
         gradient = to_float(gradient, "gradients(gradient)")
     if create_graph:

@@ -18,6 +18,7 @@ from typing import Any
 
 from microgrsucc import ops
 from microgrsucc.compiler import eager, python_code
+from microgrsucc.compiler.python_code import DOMAIN_ERRORS, Replay, generated_code_error
 from microgrsucc.compiler.trace import Trace, primitive_of, trace
 from microgrsucc.core import is_real, modes_set, state
 from microgrsucc.value import Value
@@ -43,8 +44,11 @@ class _Compiled:
 
     def value(self, *args: Any) -> Any:
         if self._value is None:  # written on first use: a training loop may never need it
-            self._value = python_code.generate_value(self.trace)[0]
+            self._value, self._value_source = python_code.generate_value(self.trace)
         return self._value(*args)
+
+    def value_source(self) -> str:
+        return self._value_source if self._value is not None else ""
 
     def current(self) -> bool:
         return all(op.forward is f and op.derivative is d for op, f, d in self.table)
@@ -88,7 +92,7 @@ class CompiledLoss:
             self._table = dict(ops.PRIMITIVES)
             self._traces.clear()
         compiled = self._traces.get(nargs)
-        if compiled is None or not compiled.current():
+        if compiled is None or not compiled.current() or not compiled.trace.holds(self.params):
             compiled = self._traces[nargs] = _Compiled(
                 trace(self.sample_loss, self.params, nargs), self.backend
             )
@@ -97,12 +101,15 @@ class CompiledLoss:
     def __call__(self, *sample: Any) -> float:
         """``sample_loss(*sample).data``, computed by the generated code; no graph is kept."""
         _check_sample(sample, len(sample), 0)
+        sample = tuple(map(float, sample))  # float64 at the boundary, as Value converts its data
         compiled = self._compiled(len(sample))
         if not (modes_set[0] and state.anomaly):
             try:
                 return float(compiled.value([p.data for p in self.params], *sample))
-            except Exception:
+            except DOMAIN_ERRORS:
                 pass  # the eager engine raises its own error, or agrees with a NaN
+            except Exception as err:
+                raise generated_code_error(err, compiled.value_source()) from err
         return eager.replay(compiled.trace, self.params, [sample], backward=False)[0]
 
     def backward(self, samples: Iterable[Sequence[Any]], reduction: str = "mean") -> float:
@@ -116,9 +123,17 @@ class CompiledLoss:
             raise ValueError(f"compile: reduction must be 'mean' or 'sum', got {reduction!r}")
         rows = _rows(samples)
         nargs = len(rows[0])
-        if not _is_array(rows) and not _plain(rows, nargs):
-            for k, sample in enumerate(rows):
-                _check_sample(sample, nargs, k)
+        if _is_array(rows):
+            if self.backend == "python":
+                array: Any = rows
+                rows = array.astype(float).tolist()  # Python floats: float64 at the boundary
+        else:
+            kinds = _plain(rows, nargs)
+            if kinds is None:
+                for k, sample in enumerate(rows):
+                    _check_sample(sample, nargs, k)
+            if kinds != {float} and self.backend == "python":
+                rows = [tuple(map(float, sample)) for sample in rows]
         compiled = self._compiled(nargs)
         count = len(rows)
         values = [p.data for p in self.params]
@@ -126,8 +141,18 @@ class CompiledLoss:
         if not (modes_set[0] and (state.anomaly or not state.grad_enabled)):
             try:
                 result = compiled.batch(values, rows, count)
-            except Exception:
+            except Replay as replay:
+                # A table function's domain check failed (or may have failed) for some samples:
+                # the eager engine runs those and raises its own error; if it does not, the
+                # generated result stands, or without one the whole batch is run eagerly.
+                if replay.samples is not None:
+                    suspects = [rows[k] for k in replay.samples]
+                    eager.replay(compiled.trace, self.params, suspects, backward=True)
+                result = replay.result
+            except DOMAIN_ERRORS:
                 result = None  # the eager engine raises its own error, or gives its result
+            except Exception as err:
+                raise generated_code_error(err, compiled.source) from err
         if result is None:
             if not state.grad_enabled:
                 total, _ = eager.replay(compiled.trace, self.params, rows, backward=False)
@@ -136,7 +161,8 @@ class CompiledLoss:
         total, grads = result
         scale = 1.0 / count if reduction == "mean" else 1.0
         for p, g in zip(self.params, grads, strict=True):
-            p.grad = p.grad + g * scale
+            old = p.grad
+            p.grad = (0.0 if old is None else old) + float(g) * scale
         return float(total) * scale
 
 
@@ -216,11 +242,13 @@ def _is_array(x: object) -> bool:
 _PLAIN = {float, int}
 
 
-def _plain(rows: Sequence[Sequence[Any]], nargs: int) -> bool:
-    """True if every sample is a tuple or list of ``nargs`` floats or ints (checked in C loops)."""
-    if not {type(s) for s in rows} <= {tuple, list}:
-        return False
-    return set(map(len, rows)) == {nargs} and set(map(type, itertools.chain.from_iterable(rows))) <= _PLAIN
+def _plain(rows: Sequence[Sequence[Any]], nargs: int) -> set[type] | None:
+    """The types of the arguments if every sample is a tuple or list of ``nargs`` floats or
+    ints (checked in C loops), else None."""
+    if not {type(s) for s in rows} <= {tuple, list} or set(map(len, rows)) != {nargs}:
+        return None
+    kinds = set(map(type, itertools.chain.from_iterable(rows)))
+    return kinds if kinds <= _PLAIN else None
 
 
 def _check_sample(sample: Any, nargs: int, k: int) -> None:
