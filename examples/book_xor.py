@@ -10,6 +10,9 @@ Prints the outputs for the 4 inputs before and after training, with 3 decimals, 
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Sequence
+
 from microgrsucc import Value, no_grad
 from microgrsucc.losses import mse_loss
 from microgrsucc.nn import MLP
@@ -50,7 +53,9 @@ def show(title: str, model: MLP) -> None:
             print(f"  {x} -> {out.data:.3f}")
 
 
-def main() -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.parse_args(argv)  # no options: --help, and a clear error for anything else
     model = book_network()
     show("Output before training:", model)
     optimizer = SGD(model.parameters(), lr=1.0)

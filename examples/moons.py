@@ -11,19 +11,20 @@ while it trains, then writes ``moons_decision_boundary.png`` and ``moons_loss.pn
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING, Any
 
 from microgrsucc import Value, compile, no_grad
 from microgrsucc.datasets import make_moons
 from microgrsucc.losses import hinge_loss
 from microgrsucc.nn import MLP
 from microgrsucc.optim import Adam
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 L2 = 1e-4  # weight of the penalty on the squared parameters
 
@@ -79,6 +80,8 @@ def train(
 
 
 def save(fig: Figure, path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(fig)  # Agg draws into memory: no window, no display needed
     fig.savefig(path, dpi=100)
     return path
@@ -87,6 +90,8 @@ def save(fig: Figure, path: Path) -> Path:
 @no_grad()
 def plot_decision_boundary(model: MLP, X: list[tuple[float, float]], y: list[int], path: Path) -> Path:
     """Colour the plane by the sign of the model's score and put the points on top."""
+    from matplotlib.figure import Figure
+
     n = 60
     xs = [-1.6 + 4.2 * i / (n - 1) for i in range(n)]
     ys = [-1.2 + 2.9 * j / (n - 1) for j in range(n)]
@@ -106,6 +111,8 @@ def plot_decision_boundary(model: MLP, X: list[tuple[float, float]], y: list[int
 
 
 def plot_loss(losses: list[float], path: Path) -> Path:
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(6, 3.5), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(range(1, len(losses) + 1), losses)
@@ -127,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="train with microgrsucc.compile, after timing a few eager steps for comparison",
     )
     args = parser.parse_args(argv)
+    if importlib.util.find_spec("matplotlib") is None:  # say so before training, not after
+        parser.exit(1, "moons.py plots with matplotlib, which is not installed: pip install '.[examples]'\n")
 
     X, y = make_moons(100, noise=0.1, seed=args.seed)
     if args.compile:

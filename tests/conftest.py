@@ -1,7 +1,15 @@
-"""Shared test setup: hypothesis profiles (``ci`` loads itself when ``CI`` is set), and the
-``slow`` marker: a plain ``pytest`` leaves slow tests out; ``pytest -m slow`` runs them."""
+"""Shared test setup: hypothesis profiles (``ci`` loads itself when ``CI`` is set) and
+``package_with_tan``, a copy of the package with one op appended to its table. The markers
+(``slow`` and the others a plain ``pytest`` leaves out) are the checkout's conftest.py's."""
+
+from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -27,10 +35,32 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("markexpr"):
-        return  # -m chose what to run
-    slow = [item for item in items if item.get_closest_marker("slow")]
-    if slow:
-        config.hook.pytest_deselected(items=slow)
-        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+# Appended to a copy of ops.py: the contract for adding an op is this one entry and nothing else.
+TAN = """
+tan = Primitive("tan", 1, math.tan, lambda F, x, out: 1.0 + out * out)
+PRIMITIVES[tan.name] = tan
+"""
+
+
+@dataclass
+class PackageCopy:
+    """A copy of microgrsucc under ``root``, which Python code run by ``python`` imports."""
+
+    root: Path
+
+    def python(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``python *args`` in ``root`` with the copy first on the path."""
+        env = {**os.environ, "PYTHONPATH": str(self.root)}
+        return subprocess.run([sys.executable, *args], env=env, cwd=self.root, capture_output=True, text=True)
+
+
+@pytest.fixture
+def package_with_tan(tmp_path: Path) -> PackageCopy:
+    """The package copied into a temporary folder, with ``tan`` appended to its op table."""
+    import microgrsucc
+
+    copy = tmp_path / "microgrsucc"
+    shutil.copytree(Path(microgrsucc.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    with (copy / "ops.py").open("a") as table:
+        table.write(TAN)
+    return PackageCopy(tmp_path)

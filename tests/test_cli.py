@@ -307,15 +307,12 @@ def test_the_console_script_runs(tmp_path: Path) -> None:
         [*console_script(), "graph", "x * x", "--set", "x=3", "-o", str(tmp_path / "g.gv")],
         capture_output=True,
         text=True,
-        timeout=30,
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.splitlines()[:2] == ["x * x = 9.0", "d/dx = 6.0"]
     assert (tmp_path / "g.gv").exists()
 
-    done = subprocess.run(
-        [*console_script(), "graph", "10**10**10"], capture_output=True, text=True, timeout=30
-    )
+    done = subprocess.run([*console_script(), "graph", "10**10**10"], capture_output=True, text=True)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == (
         "microgrsucc graph: error: 10.0 ** 10000000000.0: the result is too large for a float\n"

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import math
-import os
 import re
-import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +19,9 @@ from microgrsucc.datasets import make_moons
 from microgrsucc.nn import MLP
 from microgrsucc.optim import SGD, Adam
 from microgrsucc.testing.strategies import Graph, graphs
+
+if TYPE_CHECKING:  # the fixture's type, for readers and editors
+    from conftest import PackageCopy
 
 BACKENDS = ["python", "numpy"]
 TOLERANCE = {"python": 1e-12, "numpy": 1e-10}
@@ -374,11 +373,6 @@ def test_the_numpy_backend_takes_an_array_of_samples() -> None:
         step.backward(np.array([[1j, 2.0, 1.0]]))
 
 
-TAN = """
-tan = Primitive("tan", 1, math.tan, lambda F, x, out: 1.0 + out * out)
-PRIMITIVES[tan.name] = tan
-"""
-
 CHECK_TAN = """
 import math
 import microgrsucc as mg
@@ -395,16 +389,8 @@ print("tan compiles")
 """
 
 
-def test_an_op_appended_to_the_table_compiles(tmp_path: Path) -> None:
-    package = Path(mg.__file__).parent
-    copy = tmp_path / "microgrsucc"
-    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    with (copy / "ops.py").open("a") as table:
-        table.write(TAN)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    ran = subprocess.run(
-        [sys.executable, "-c", CHECK_TAN], env=env, cwd=tmp_path, capture_output=True, text=True
-    )
+def test_an_op_appended_to_the_table_compiles(package_with_tan: PackageCopy) -> None:
+    ran = package_with_tan.python("-c", CHECK_TAN)
     assert ran.returncode == 0, ran.stderr
     assert "tan compiles" in ran.stdout
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -117,3 +118,39 @@ def test_use_mistakes_name_the_op() -> None:
         custom_op("sqrt_op", lambda x: math.sqrt(x), lambda F, x, out: 0.5 / out)(-1.0)
     assert repr(softplus) == "<custom op softplus/1>"
     assert "softplus" not in OP_DOMAINS and "softplus" not in ops.PRIMITIVES  # the table is left alone
+
+
+def test_a_numpy_float32_result_becomes_a_python_float() -> None:
+    unary = custom_op("f32_scale", lambda x: np.float32(x) * np.float32(1.1), 1.1)
+    binary = custom_op("f32_mul", lambda x, y: np.float32(x) * np.float32(y), lambda F, x, y, out: (y, x))
+    for out in (unary(Value(3.0)), binary(Value(3.0), 1.1), unary(3.0) * 1.0):
+        assert type(out.data) is float
+    assert unary(3.0).data == float(np.float32(3.0) * np.float32(1.1))
+    assert type(jvp(unary, (3.0,), (1.0,))[0]) is float
+
+
+@pytest.mark.parametrize("bad", [1j, None, "0.5", [1.0]], ids=["complex", "None", "str", "list"])
+def test_a_result_that_is_no_real_number_is_a_type_error_naming_the_op(bad: object) -> None:
+    unary = custom_op("bad_unary", lambda x: bad, 1.0)
+    binary = custom_op("bad_binary", lambda x, y: bad, (1.0, 1.0))
+    for call, name in (
+        (lambda: unary(Value(1.0)), "bad_unary"),
+        (lambda: binary(Value(1.0), 2.0), "bad_binary"),
+        (lambda: jvp(unary, (1.0,), (1.0,)), "bad_unary"),
+    ):
+        with pytest.raises(TypeError, match=rf"custom op {name}: forward must return a real number"):
+            call()
+
+
+def test_the_wrong_number_of_partials_is_a_type_error_naming_the_op() -> None:
+    unary = custom_op("two_for_one", lambda x: x, lambda F, x, out: (1.0, 2.0))
+    binary = custom_op("one_for_two", lambda x, y: x + y, lambda F, x, y, out: 1.0)
+    for call, name in (
+        (lambda: unary(Value(1.0)).backward(), "two_for_one"),
+        (lambda: binary(Value(1.0), Value(2.0)).backward(), "one_for_two"),
+        (lambda: grad(binary)(1.0, 2.0), "one_for_two"),
+        (lambda: jvp(binary, (1.0, 2.0), (1.0, 0.0)), "one_for_two"),
+        (lambda: binary(Value(1.0), Value(2.0)).backward(create_graph=True), "one_for_two"),
+    ):
+        with pytest.raises(TypeError, match=rf"custom op {name}: derivative must give \d partial"):
+            call()

@@ -1,4 +1,5 @@
-"""Value construction, the recorded graph, backward() semantics, no_grad, detach, errors."""
+"""Value construction, the recorded graph, backward() semantics, no_grad, detach, errors, and the
+Python idioms users type first (format specs, comparisons, max, dict keys)."""
 
 from __future__ import annotations
 
@@ -260,17 +261,19 @@ def test_no_grad_is_per_thread() -> None:
 
     def other_thread() -> None:
         inside.wait()
-        seen.append(x + 1)  # another thread's no_grad() must not reach this op
-        release.set()
+        try:
+            seen.append(x + 1)  # another thread's no_grad() must not reach this op
+        finally:
+            release.set()  # whatever happened: the main thread must not wait forever
 
     t = threading.Thread(target=other_thread)
     t.start()
     with mg.no_grad():
         inside.set()
-        release.wait(5)
+        release.wait()  # no timeout: the op above runs while this thread is inside no_grad()
         mine = x + 1
     t.join()
-    assert mine.is_leaf and not seen[0].is_leaf
+    assert mine.is_leaf and len(seen) == 1 and not seen[0].is_leaf
 
 
 def test_detach_cuts_the_graph() -> None:
@@ -325,3 +328,112 @@ def test_a_failing_backward_leaves_the_graph_usable() -> None:
         (bad(h) + h).backward()
     (h + h).backward()  # no node is left waiting on the failed pass
     assert h.grad == 2.0 and x.grad == 8.0
+
+
+def test_backward_after_a_leaf_changed_uses_the_forward_pass_values() -> None:
+    p = Value(1.0, label="p")
+    loss = p * p
+    loss.backward()
+    p.data -= 0.5  # an optimizer step
+    loss.backward()
+    assert p.grad == 4.0  # 2 * 1.0 twice, as README says; was 3.0 (one pass at 1.0, one at 0.5)
+    assert loss.local_grads() == (1.0, 1.0)  # the partials as the forward pass saw them
+    q = Value(2.0)
+    opt = mg.optim.SGD([q], lr=0.25)
+    loss = q * q
+    loss.backward()
+    opt.step()
+    loss.backward()
+    assert q.grad == 8.0 and q.data == 1.0
+
+
+def test_a_gradient_graph_after_a_leaf_changed_is_refused_naming_it() -> None:
+    p = Value(1.0, label="p")
+    loss = (p * 3.0).exp()
+    p.data = 2.0
+    with pytest.raises(RuntimeError, match=r"operand 0 \(p\) of 1.0 \* 3.0 was changed to 2.0"):
+        loss.backward(create_graph=True)
+    with pytest.raises(RuntimeError, match=r"\(p\)"):
+        mg.gradients(loss, [p], create_graph=True)
+    p.data = 1.0  # put back: the graph is consistent again
+    loss.backward(create_graph=True)
+    assert math.isclose(p.grad.data, 3 * math.exp(3.0))
+
+
+def test_format_spec_applies_to_the_data() -> None:
+    loss = Value(0.123456789, label="loss") * 1.0
+    assert f"{loss:.4f}" == "0.1235" and f"{loss:>10.2e}" == "  1.23e-01"
+    assert f"{loss}" == repr(loss) == format(loss, "")  # no spec: the repr, as for any object
+    with pytest.raises(ValueError):
+        f"{loss:q}"  # a spec floats do not take fails as it would on the float
+
+
+def test_comparisons_give_plain_bools_and_are_not_recorded() -> None:
+    a, b = Value(1.0), Value(2.0)
+    reflected = 2 > a  # noqa: SIM300  # the number on the left
+    results = [
+        a < b,
+        a <= b,
+        a > b,
+        a >= b,
+        a < 2,
+        reflected,
+        a <= 1.0,
+        a >= Fraction(1, 2),
+        a < np.float64(3.0),
+    ]
+    assert results == [True, True, False, False, True, True, True, True, True]
+    assert all(type(r) is bool for r in results)
+    loss = a * a
+    if loss < 0.01:  # the training-loop idiom
+        pytest.fail("1.0 is not below 0.01")
+    assert loss.inputs == (a, a)  # comparing added no node
+    with pytest.raises(TypeError):
+        a < "1"  # noqa: B015  # an unordered type fails as Python says
+    with pytest.raises(TypeError):
+        a < True  # noqa: B015  # bools are not numbers here, as everywhere in the engine
+
+
+def test_max_min_and_sorted_return_the_values_themselves() -> None:
+    values = [Value(3.0), Value(-1.0), Value(7.5), Value(0.0)]
+    assert max(values) is values[2] and min(values) is values[1]
+    assert [v.data for v in sorted(values)] == [-1.0, 0.0, 3.0, 7.5]
+    best = max(values)
+    best.backward()  # still a node of the graph: max picked it, it did not copy it
+    assert values[2].grad == 1.0
+
+
+def test_equality_and_hash_are_by_identity_so_values_are_dict_keys() -> None:
+    a, b = Value(1.0), Value(1.0)
+    assert a == a and a != b and not (a == b)  # noqa: SIM201  # same number, different nodes
+    assert a != 1.0  # never equal to a number: == is not a comparison of data
+    table = {a: "a", b: "b"}
+    assert table[a] == "a" and table[b] == "b" and len({a, b, a}) == 2
+    grads = mg.gradients(a * b, [a, b])
+    assert dict(zip([a, b], grads, strict=True)) == {a: 1.0, b: 1.0}
+
+
+def test_gradients_and_zero_grad_take_a_single_value() -> None:
+    x, y = Value(3.0), Value(-2.0)
+    out = x * x * y
+    assert mg.gradients(out, x) == -12.0  # a single Value in, a single gradient out
+    assert mg.gradients(out, [x]) == [-12.0] and mg.gradients(out, (x, y)) == [-12.0, 9.0]
+    out.backward()
+    mg.zero_grad(x)
+    assert x.grad == 0.0 and y.grad == 9.0
+    mg.zero_grad([y])
+    assert y.grad == 0.0
+    with pytest.raises(TypeError, match="gradients: input 0 must be a Value"):
+        mg.gradients(out, [1.0])
+
+
+def test_backward_accepts_retain_graph_as_pytorch_code_passes_it() -> None:
+    x = Value(0.5)
+    y = x.exp() * x
+    y.backward(retain_graph=True)
+    y.backward(retain_graph=False)  # graphs are always kept: a second pass works either way
+    assert math.isclose(x.grad, 2 * (1 + 0.5) * math.exp(0.5))
+    y2 = x * x
+    x.grad = 0.0
+    y2.backward(retain_graph=True, create_graph=True)
+    assert isinstance(x.grad, Value) and x.grad.data == 1.0

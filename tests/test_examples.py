@@ -1,4 +1,8 @@
-"""Each example, run as a user runs it: a subprocess in a fresh folder, within a minute."""
+"""Each example, run as a user runs it: a subprocess in a fresh folder.
+
+The moons runs train for seconds and plot with matplotlib: they are marked ``training`` (left
+out of a plain pytest; ``pytest -m training`` runs them, as .ci/run does) and ``plots``.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +21,29 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def run_example(name: str, *args: str, cwd: Path) -> str:
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / name), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [sys.executable, str(EXAMPLES / name), *args], cwd=cwd, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_every_example_answers_help_and_does_nothing_else(name: str, tmp_path: Path) -> None:
+    out = run_example(name, "--help", cwd=tmp_path)
+    assert out.startswith(f"usage: {name} [-h]")
+    assert list(tmp_path.iterdir()) == []  # it trained and wrote nothing
+
+
+def test_moons_without_matplotlib_names_the_extra_before_training(tmp_path: Path) -> None:
+    hide = "import sys, runpy; sys.modules['matplotlib'] = None; sys.argv[0] = sys.argv[1]; del sys.argv[1]"
+    run = f"{hide}; runpy.run_path(sys.argv[0], run_name='__main__')"
+    done = subprocess.run(
+        [sys.executable, "-c", run, str(EXAMPLES / "moons.py")], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 1 and done.stdout == ""  # refused before the first step
+    assert (
+        done.stderr == "moons.py plots with matplotlib, which is not installed: pip install '.[examples]'\n"
+    )
 
 
 def assert_png(path: Path) -> None:
@@ -78,6 +97,8 @@ def test_two_layer_network_matches_the_formulas_and_draws_the_graph(tmp_path: Pa
     assert_png(tmp_path / "pictures" / "two_layer_network.png")
 
 
+@pytest.mark.training
+@pytest.mark.plots
 def test_moons_trains_to_full_accuracy_and_saves_both_plots(tmp_path: Path) -> None:
     out = run_example("moons.py", "--out", str(tmp_path), cwd=tmp_path)
     progress = re.findall(r"^step\s+(\d+)\s+loss (\d+\.\d+)\s+accuracy (\d+)%", out, flags=re.MULTILINE)
@@ -88,6 +109,8 @@ def test_moons_trains_to_full_accuracy_and_saves_both_plots(tmp_path: Path) -> N
     assert_png(tmp_path / "moons_loss.png")
 
 
+@pytest.mark.training
+@pytest.mark.plots
 def test_moons_compile_trains_as_eager_does_and_prints_both_step_times(tmp_path: Path) -> None:
     compiled = run_example("moons.py", "--compile", "--steps", "10", "--out", str(tmp_path), cwd=tmp_path)
     eager = run_example("moons.py", "--steps", "10", "--out", str(tmp_path), cwd=tmp_path)
@@ -100,6 +123,8 @@ def test_moons_compile_trains_as_eager_does_and_prints_both_step_times(tmp_path:
     assert re.search(r"^compiled training: \d+\.\d ms per step$", compiled, flags=re.MULTILINE)
 
 
+@pytest.mark.training
+@pytest.mark.plots
 def test_moons_writes_into_the_current_folder_by_default(tmp_path: Path) -> None:
     run_example("moons.py", "--steps", "2", cwd=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["moons_decision_boundary.png", "moons_loss.png"]

@@ -20,8 +20,8 @@ import pytest
 import microgrsucc
 
 ROOT = Path(__file__).resolve().parent.parent
-# The folders the test suite and the README need beside the package.
-SHIPPED = ("tests", "examples", "docs", "benchmarks")
+# The folders the test suite, the README and the docs site need beside the package.
+SHIPPED = ("tests", "examples", "docs", "tools", "benchmarks")
 NOT_SOURCE = (
     ".git",
     ".venv*",
@@ -56,7 +56,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[tarfile.TarFile, zi
         ],
         capture_output=True,
         text=True,
-        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "deprecat" not in (done.stdout + done.stderr).lower()  # e.g. the old license table
@@ -87,7 +86,7 @@ def test_the_sdist_carries_what_the_tests_and_the_readme_need(
     built: tuple[tarfile.TarFile, zipfile.ZipFile],
 ) -> None:
     files = sdist_files(built[0])
-    for name in ("LICENSE", "README.md", "pyproject.toml", "conftest.py", "tests/conftest.py"):
+    for name in ("LICENSE", "README.md", "pyproject.toml", "conftest.py", "tests/conftest.py", "mkdocs.yml"):
         assert name in files
     for folder in SHIPPED:
         missing = tree_files(folder) - files
@@ -97,13 +96,15 @@ def test_the_sdist_carries_what_the_tests_and_the_readme_need(
     assert not [name for name in files if "__pycache__" in name or name.endswith(".pyc")]
 
 
-def test_every_relative_link_of_the_readme_is_in_the_sdist(
+def test_every_relative_link_of_the_readme_and_the_docs_is_in_the_sdist(
     built: tuple[tarfile.TarFile, zipfile.ZipFile],
 ) -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    targets = {t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", readme)}
-    relative = {t for t in targets if t and "://" not in t}
-    assert {"docs/chapter-network.png", "microgrsucc/ops.py"} <= relative  # the pattern finds links
+    relative = set()
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        targets = {t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8"))}
+        folder = page.parent.relative_to(ROOT)
+        relative |= {(folder / t).as_posix().removeprefix("./") for t in targets if t and "://" not in t}
+    assert {"docs/chapter-network.png", "docs/tutorial.md", "LICENSE"} <= relative  # the pattern finds links
     assert relative <= sdist_files(built[0])
 
 

@@ -1,9 +1,9 @@
 # ruff: noqa: RUF001  -- the page prints the sign U+00D7
 """The interactive page: one self-contained file; in a real browser it replays backward() exactly.
 
-The browser tests drive the system Chromium through playwright (never a browser playwright
-downloads). Without Chromium they are skipped on a developer's machine and fail in CI (CI set),
-which installs it.
+The browser tests (marker ``browser``: ``pytest -m browser``, as .ci/run does) drive the system
+Chromium through playwright (never a browser playwright downloads). Without Chromium or
+playwright they are skipped on a developer's machine and fail in CI (CI set), which installs both.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -102,15 +101,9 @@ def test_the_page_needs_the_value_not_a_drawn_graph(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    if CHROMIUM is None or sync_playwright is None:
-        missing = "the chromium package (apt install chromium)" if CHROMIUM is None else "playwright"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser tests: install {missing}")
-        pytest.skip(f"no {missing}")
+    # The browser marker made sure Chromium and playwright are here (conftest.py's NEEDS).
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=CHROMIUM,

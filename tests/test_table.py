@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import ast
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import microgrsucc as mg
 from microgrsucc import ops
 from microgrsucc.forward import Dual
 from microgrsucc.functions import FUNCTIONS
+
+if TYPE_CHECKING:  # the fixture's type, for readers and editors
+    from conftest import PackageCopy
 
 PACKAGE = Path(mg.__file__).parent
 
@@ -57,12 +57,6 @@ def test_methods_functions_and_forward_mode_come_from_the_table() -> None:
     assert set(mg.__all__) >= functions
 
 
-# Appended to a copy of ops.py: the issue's contract for adding an op.
-TAN = """
-tan = Primitive("tan", 1, math.tan, lambda F, x, out: 1.0 + out * out)
-PRIMITIVES[tan.name] = tan
-"""
-
 # Run against that copy: tan must work everywhere an op is used, with nothing else written.
 CHECKS = """
 import math
@@ -102,23 +96,13 @@ print("tan works")
 """
 
 
-def test_one_entry_appended_to_the_table_is_an_op_everywhere(tmp_path: Path) -> None:
-    copy = tmp_path / "microgrsucc"
-    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    with (copy / "ops.py").open("a") as table:
-        table.write(TAN)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    ran = subprocess.run(
-        [sys.executable, "-c", CHECKS], env=env, cwd=tmp_path, capture_output=True, text=True
-    )
+def test_one_entry_appended_to_the_table_is_an_op_everywhere(package_with_tan: PackageCopy) -> None:
+    ran = package_with_tan.python("-c", CHECKS)
     assert ran.returncode == 0, ran.stderr
     assert "tan works" in ran.stdout
     cli = "import sys; from microgrsucc.cli import main; sys.exit(main(sys.argv[1:]))"
-    command = [sys.executable, "-c", cli, "graph", "tan(x)*2", "--set", "x=0.5"]
-    graph = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
+    graph = package_with_tan.python("-c", cli, "graph", "tan(x)*2", "--set", "x=0.5")
     assert graph.returncode == 0, graph.stderr
     assert "tan(x)*2 = 1.09260" in graph.stdout and "d/dx = 2.59689" in graph.stdout, graph.stdout
-    help_text = subprocess.run(
-        [*command[:3], "graph", "--help"], env=env, cwd=tmp_path, capture_output=True, text=True
-    )
+    help_text = package_with_tan.python("-c", cli, "graph", "--help")
     assert " tan" in help_text.stdout.replace("\n", " ")

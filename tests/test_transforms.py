@@ -1,17 +1,23 @@
-"""grad, value_and_grad, hessian: closed forms to third order, random graphs, nesting, errors."""
+"""grad, value_and_grad, hessian: closed forms to third order, random graphs, nesting, errors;
+and what the transforms leave alone: .grad, the no_grad mode, keyword arguments, no cycles."""
 
 from __future__ import annotations
 
+import gc
 import math
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import assume, given
+from hypothesis import strategies as st
 
 import microgrsucc as mg
-from microgrsucc import Value, grad, hessian, value_and_grad
-from microgrsucc.testing import central_difference, differences_agree
+from microgrsucc import Value, custom_op, grad, hessian, jvp, value_and_grad
+from microgrsucc.backward import below
+from microgrsucc.testing import central_difference, differences_agree, gradcheck, gradgradcheck
 from microgrsucc.testing.strategies import Graph, graphs, reals
 
 # f and its first three derivatives in closed form, with a domain where all are tame.
@@ -195,3 +201,159 @@ def test_mistakes_are_named(call: Callable[[], Any], error: type[Exception], wor
     with pytest.raises(error) as caught:
         call()
     assert words in str(caught.value), str(caught.value)
+
+
+def test_transforms_and_create_graph_work_inside_no_grad() -> None:
+    # The F.value makes this cube's second derivative wrong (a constant).
+    flat = custom_op("flat_cube", lambda x: x**3, lambda F, x, out: 3.0 * F.value(x) ** 2)
+    x = Value(2.0)
+    y = x**3  # recorded outside
+    with mg.no_grad():
+        assert grad(lambda v: v**3)(2.0) == 12.0  # was 0.0
+        assert grad(grad(lambda v: v**3))(2.0) == 12.0
+        assert hessian(lambda a, b: a * a * b)(3.0, 5.0) == [[10.0, 6.0], [6.0, 0.0]]  # was zeros
+        assert value_and_grad(lambda v: v**3)(2.0) == (8.0, 12.0)
+        assert gradcheck(lambda v: v**3, 2.0)  # was a false error
+        assert gradgradcheck(flat, 1.5, raise_exception=False) is False  # was a false True
+        first = mg.gradients(y, [x], create_graph=True)[0]
+        assert isinstance(first, Value) and mg.gradients(first, [x]) == [12.0]
+        y.backward(create_graph=True)  # torch builds the gradient graph here too
+        assert isinstance(x.grad, Value) and not x.grad.is_leaf
+        second_from = x.grad
+        x.grad = 0.0
+        second_from.backward()
+        assert x.grad == 12.0
+        assert (x * x).is_leaf  # and no_grad still holds for the caller's own ops
+    assert mg.is_grad_enabled()
+
+
+@given(graphs(max_ops=5), st.floats(-1e6, 1e6, allow_nan=False))
+def test_gradients_and_every_transform_leave_every_grad_untouched(f: Graph, sentinel: float) -> None:
+    params = [Value(x) for x in f.inputs]
+    root = f(*params)
+    nodes = list(below(root))
+    for k, node in enumerate(nodes):
+        node.grad = sentinel + k
+    n = tuple(range(len(params)))
+    mg.gradients(root, params)
+    mg.gradients(root, params, create_graph=True)
+    grad(f, argnums=n)(*params)  # the parameters themselves as arguments
+    value_and_grad(lambda t: f(*params) * t)(1.0)  # and reached through a closure
+    hessian(f)(*params)
+    grad(grad(lambda t: f(*params) * t * t))(1.0)
+    jvp(lambda t: f(*params) * t, (1.0,), (1.0,))
+    gradcheck(lambda t: f(*params) * t, 1.0, raise_exception=False)
+    assert [node.grad for node in nodes] == [sentinel + k for k in range(len(nodes))]
+
+
+def test_grad_in_one_thread_and_backward_in_another_on_shared_parameters() -> None:
+    params = [Value(float(k % 7 - 3), label=f"w{k}") for k in range(30)]
+    rounds = 300
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def accumulate() -> None:
+        try:
+            start.wait()
+            for _ in range(rounds):
+                sum((w * w for w in params), Value(0.0)).backward()  # each adds 2w to w.grad
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    def differentiate() -> None:
+        try:
+            start.wait()
+            for _ in range(rounds):
+                cubes = sum((w * w * w for w in params), Value(0.0))
+                assert mg.gradients(cubes, params) == [3 * w.data**2 for w in params]
+                grad(lambda *ws: sum((w * w * w for w in ws), Value(0.0)), argnums=(0, 1))(*params)
+        except BaseException as err:  # pragma: no cover - reported below
+            errors.append(err)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=accumulate), threading.Thread(target=differentiate)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors
+    assert [w.grad for w in params] == [rounds * 2 * w.data for w in params]  # exact: small integers
+
+
+def test_repeated_argnums_give_the_partial_in_each_place() -> None:
+    assert grad(lambda a, b: a * b, argnums=(0, 0))(2.0, 3.0) == (3.0, 3.0)  # was (0.0, 3.0)
+    assert grad(lambda a, b: a * b, argnums=(0, -2))(2.0, 3.0) == (3.0, 3.0)
+    assert value_and_grad(lambda a, b: a * b * b, argnums=(1, 0, 1))(2.0, 3.0) == (18.0, (12.0, 9.0, 12.0))
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [float, math.sin, math.exp, int, round, lambda v: v.item()],
+    ids=["float", "math.sin", "math.exp", "int", "round", "item"],
+)
+@pytest.mark.parametrize("transform", ["grad", "value_and_grad", "hessian", "jvp"])
+def test_converting_a_traced_value_to_a_number_is_a_type_error(
+    convert: Callable[[Any], Any], transform: str
+) -> None:
+    f = lambda v: convert(v * 2) * v  # the lost derivative would be silent
+    calls = {
+        "grad": lambda: grad(f)(1.0),
+        "value_and_grad": lambda: value_and_grad(f)(1.0),
+        "hessian": lambda: hessian(f)(1.0),
+        "jvp": lambda: jvp(f, (1.0,), (1.0,)),
+    }
+    with pytest.raises(TypeError) as caught:
+        calls[transform]()
+    message = str(caught.value)
+    assert "microgrsucc.sin" in message and "lose its derivative" in message, message
+
+
+def test_floats_outside_transforms_and_of_constants_inside_still_work() -> None:
+    v = Value(2.5) * 2
+    assert float(v) == v.item() == 5.0 and int(v) == 5 and round(v) == 5 and math.sin(v) == math.sin(5.0)
+    c = Value(3.0)
+    assert grad(lambda x: x * float(c))(1.0) == 3.0  # c does not depend on x: a constant, allowed
+    assert grad(lambda x: x * c.item())(1.0) == 3.0
+
+
+def test_keyword_arguments_pass_through_undifferentiated() -> None:
+    def f(x: Any, *, scale: float = 1.0, square: bool = False) -> Any:
+        return scale * (x * x if square else x * x * x)
+
+    assert grad(f)(2.0, scale=2.0) == 24.0
+    assert grad(f)(2.0, scale=2.0, square=True) == 8.0
+    assert value_and_grad(f)(2.0, scale=3.0) == (24.0, 36.0)
+    assert hessian(f)(2.0, scale=2.0) == [[24.0]]
+    assert jvp(f, (2.0,), (1.0,), scale=0.5) == (4.0, 6.0)
+
+
+def _live_values() -> int:
+    return sum(isinstance(o, Value) for o in gc.get_objects())
+
+
+def test_gradients_and_grad_leave_no_reference_cycle() -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        before = _live_values()
+        x = Value(1.5)
+        y = x**3 + x.sin()
+        first = mg.gradients(y, [x], create_graph=True)[0]
+        mg.gradients(first, [x])
+        grad(grad(lambda v: v**3 * v.tanh()))(x)
+        hessian(lambda a, b: a * b * b)(x, Value(2.0))
+        del x, y, first
+        assert _live_values() == before  # freed by reference counting alone
+        # backward(create_graph=True) does make one (x <-> x.grad), as README says.
+        x = Value(1.5)
+        (x**3).backward(create_graph=True)
+        del x
+        assert _live_values() > before
+    finally:
+        gc.enable()
+    gc.collect()
+    assert _live_values() == before
