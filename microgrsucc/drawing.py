@@ -30,6 +30,7 @@ from microgrsucc.explain import (
     short,
     wrap,
 )
+from microgrsucc.formula import formula
 from microgrsucc.layout import (
     LayoutProgramError,
     find_layout_program,
@@ -361,11 +362,25 @@ def _derivative_label(name: str, partial: float, color: str | None) -> str:
 def _chain_rule_caption(rule: ChainRule) -> list[str]:
     leaf = rule.names[rule.node]
     how = f"{rule.count} path" + ("s" if rule.count != 1 else "")
-    return [
+    lines = [
         f"The chain rule for {leaf}: multiply the local derivatives along each path up to "
         f"{rule.names[rule.root]} ({how}), add the paths:",
         *rule.lines(),
     ]
+    if rule.paths:  # the same product with each local derivative in symbols, from the op table
+        lines += ["In symbols:", *_wrapped(str(formula(rule.root, rule.node)), 90)]
+    return lines
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """A formula broken before a factor (`` · ``) past ``width`` characters, indented after."""
+    lines = [""]
+    for k, piece in enumerate(text.split(" · ")):
+        if k and len(lines[-1]) + 3 + len(piece) > width:
+            lines.append("    · " + piece)
+        else:
+            lines[-1] += (" · " if k else "") + piece
+    return lines
 
 
 def _caption(lines: list[str]) -> str:

@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Any
 
 from microgrsucc.explain import Graph, chain_rule, is_constant, wrap
+from microgrsucc.formula import formula
 from microgrsucc.value import Value
 
 __all__ = ["ELEMENT_IDS", "MAX_RULES", "RULE_BUDGET", "RULE_WIDTH", "element_id", "html"]
@@ -79,7 +80,10 @@ def html(root: Value, svg: str, *, max_nodes: int | None) -> str:
         if spent > RULE_BUDGET:  # a large graph: the rest show their paths and grad, not the rule
             break
         rule = chain_rule(root, node, graph=graph)
-        rules[index[node]] = {"lines": rule.lines(width=RULE_WIDTH)}
+        rules[index[node]] = {
+            "lines": rule.lines(width=RULE_WIDTH),
+            "formula": str(formula(root, node, graph=graph)) if rule.paths and node is not root else None,
+        }
         spent += len(rule.nodes)
     # The pass the page replays is the last backward() the engine ran, seeded with what it left
     # in the root (backward(0.0) leaves 0). With no backward() yet, it shows what backward() does.

@@ -238,6 +238,13 @@
       const pre = document.createElement("pre");
       pre.textContent = info.lines.join("\n");
       rule.append(pre);
+      if (info.formula) {
+        rule.append(div("In symbols, each local derivative from the op table:"));
+        const symbols = document.createElement("pre");
+        symbols.className = "formula";
+        symbols.textContent = info.formula.split(" \u00B7 ").join("\n    \u00B7 ");
+        rule.append(symbols);
+      }
     }
     rule.append(div(nodes[i].grad === null
       ? "The engine holds no grad for " + wrap(nodes[i].name) + " yet: call backward()."

@@ -22,6 +22,7 @@ import microgrsucc
 from microgrsucc.cli import chapter
 from microgrsucc.cli.expr import CONSTANTS, FUNCTIONS, parse
 from microgrsucc.drawing import RANKDIRS, LayoutProgramError
+from microgrsucc.formula import formula
 from microgrsucc.rendering import FORMATS, render
 from microgrsucc.value import Value
 
@@ -176,6 +177,10 @@ def _demo(args: argparse.Namespace) -> int:
     for row in rows:
         numbers = f"{row.engine:>17.12f}{row.book:>18.12f}{row.engine - row.book:>12.1e}"
         print(f"  dC/d{row.name} {row.formula:<4}{numbers}")
+    print()
+    print("  The same, derived by the engine with symbolic local derivatives (microgrsucc.formula):")
+    for row in rows:
+        print(f"  {row.formula:<4}{formula(net.C, getattr(net, row.name))}")
     print()
 
     _make_folder(args.out)
