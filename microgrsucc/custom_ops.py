@@ -117,6 +117,7 @@ def _checked_forward(name: str, forward: Callable[..., float]) -> Callable[..., 
         return float(out)
 
     checked.__name__ = checked.__qualname__ = getattr(forward, "__name__", name)
+    checked.__wrapped__ = forward  # type: ignore[attr-defined]  # the expression tree derives the user's own
     return checked
 
 
@@ -146,6 +147,7 @@ def _checked_derivative(name: str, arity: int, derivative: Callable[..., Any]) -
                 )
         return out[0] if arity == 1 else tuple(out)
 
+    checked.__wrapped__ = derivative  # type: ignore[attr-defined]
     return checked
 
 

@@ -367,7 +367,7 @@ def _chain_rule_caption(rule: ChainRule) -> list[str]:
         f"{rule.names[rule.root]} ({how}), add the paths:",
         *rule.lines(),
     ]
-    if rule.paths:  # the same product with each local derivative in symbols, from the op table
+    if rule.paths and sum(map(len, rule.paths)) <= 60:  # the product in symbols, from the op table
         lines += ["In symbols:", *_wrapped(str(formula(rule.root, rule.node)), 90)]
     return lines
 

@@ -21,6 +21,7 @@ values, which is ``leaf.grad`` after one ``root.backward()``.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,9 +30,10 @@ from typing import Any
 from microgrsucc import ops
 from microgrsucc.compiler import tree as T
 from microgrsucc.explain import MAX_PATHS, Graph, chain_rule, label_text, short
+from microgrsucc.ops import Primitive
 from microgrsucc.value import Value
 
-__all__ = ["Formula", "formula", "evaluate", "local_derivative", "symbol_of"]
+__all__ = ["Formula", "Symbols", "derived", "evaluate", "formula", "local_derivative", "to_text"]
 
 _INFIX = ("+", "-", "*", "/", "**")
 _MATH: dict[str, Callable[..., Any]] = {"abs": abs, "is_integer": float.is_integer}
@@ -82,45 +84,56 @@ def formula(root: Value, leaf: Value, *, graph: Graph | None = None) -> Formula:
     """
     graph = Graph(root) if graph is None else graph
     rule = chain_rule(root, leaf, graph=graph)
-    names: dict[str, float] = {}
     if rule.count and not rule.paths:
         raise ValueError(
             f"{rule.count} paths lead from {rule.names[leaf]} up to the root: more than "
             f"explain.MAX_PATHS ({MAX_PATHS}) to write out"
         )
-    terms = []
-    for path in rule.paths:
-        factors = [local_derivative(consumer, k, names) for consumer, k in path]
-        terms.append(_tidy(factors))
-    return Formula(_name(root, rule.names[root]), _name(leaf, rule.names[leaf]), tuple(terms), names)
+    symbols = Symbols(graph.names)
+    terms = tuple(
+        _tidy([local_derivative(consumer, k, symbols) for consumer, k in path]) for path in rule.paths
+    )
+    return Formula(_name(root, rule.names[root]), _name(leaf, rule.names[leaf]), terms, symbols.values)
 
 
-def symbol_of(node: Value, values: dict[str, float]) -> T.Node:
-    """The tree that stands for ``node`` in a formula: its label, its expression, or its number."""
-    text = label_text(node)
-    if text is not None:
-        values[text] = node.data
-        return T.Symbol(text)
-    if node.is_leaf:
-        return T.Const(node.data)
-    return expression(node, values)
+class Symbols:
+    """How formulas write a graph's nodes, and the value of each symbol they use.
+
+    A labelled node is its label; a leaf without one its number; an unlabelled result of an
+    op its expression (``w1*a0``, ``sigmoid(z2)``), or, where ``names`` (``explain.names``)
+    found that too long, its short name ``#N``, a symbol of its own.
+    """
+
+    def __init__(self, names: dict[Value, str]) -> None:
+        self.names = names
+        self.values: dict[str, float] = {}
+
+    def of(self, node: Value) -> T.Node:
+        """The tree that stands for ``node``."""
+        text = label_text(node)
+        if text is None and node.is_leaf:
+            return T.Const(node.data)
+        if text is None and not self.names.get(node, "#").startswith("#"):
+            return self.expression(node)
+        name = text or self.names.get(node, "#?")
+        self.values[name] = node.data
+        return T.Symbol(name)
+
+    def expression(self, node: Value) -> T.Node:
+        """What an op computes, written with its operands' symbols: ``w1*a0``, ``sigmoid(z2)``."""
+        op = node.primitive
+        assert op is not None
+        args = [self.of(p) for p in node.inputs]
+        if op.name in _INFIX and len(args) == 2:
+            return T.Binary(op.name, args[0], args[1])
+        if op.name == "neg":
+            return T.Unary("neg", args[0])
+        if op.name.startswith("**"):  # a constant power: its exponent is part of the op
+            return T.Binary("**", args[0], T.Const(float(op.name[2:])))
+        return T.Call(op.name, tuple(args))
 
 
-def expression(node: Value, values: dict[str, float]) -> T.Node:
-    """What an op computes, written with its operands' symbols: ``w1*a0``, ``sigmoid(z2)``."""
-    op = node.primitive
-    assert op is not None
-    args = [symbol_of(p, values) for p in node.inputs]
-    if op.name in _INFIX and len(args) == 2:
-        return T.Binary(op.name, args[0], args[1])
-    if op.name == "neg":
-        return T.Unary("neg", args[0])
-    if op.name.startswith("**"):  # a constant power: its exponent is part of the op
-        return T.Binary("**", args[0], T.Const(float(op.name[2:])))
-    return T.Call(op.name, tuple(args))
-
-
-def local_derivative(consumer: Value, k: int, values: dict[str, float]) -> T.Node:
+def local_derivative(consumer: Value, k: int, symbols: Symbols) -> T.Node:
     """∂consumer/∂(its input k) as a tree of symbols, the branch taken at the recorded values.
 
     Where the op's derivative cannot be derived as a tree (a custom op of foreign code), the
@@ -128,16 +141,16 @@ def local_derivative(consumer: Value, k: int, values: dict[str, float]) -> T.Nod
     """
     op = consumer.primitive
     assert op is not None
-    partials = _derived(op).partials
+    partials = derived(op).partials
     if partials is None:
         name = f"∂{consumer.op}/∂arg{k + 1}"
-        values[name] = consumer.local_grads()[k]
+        symbols.values[name] = consumer.local_grads()[k]
         return T.Symbol(name)
     recorded = {"out": consumer.data}
-    binding: dict[str, T.Node] = {"out": symbol_of(consumer, values)}
+    binding: dict[str, T.Node] = {"out": symbols.of(consumer)}
     for symbol, p in zip(T.arguments(len(consumer.inputs)), consumer.inputs, strict=True):
         recorded[symbol.name] = p.data
-        binding[symbol.name] = symbol_of(p, values)
+        binding[symbol.name] = symbols.of(p)
     return _substitute(_taken(partials[k], recorded), binding)
 
 
@@ -170,9 +183,16 @@ def evaluate(n: T.Node, values: dict[str, float]) -> float:
     raise TypeError(f"not a tree node: {n!r}")
 
 
-# Deriving an op explores every branch of its table functions (0.3 ms for sigmoid, 3 ms for
-# **): once per op is enough, and a page writes the formulas of up to 80 nodes.
-_derived = functools.lru_cache(maxsize=512)(T.derive)
+@functools.lru_cache(maxsize=512)  # 0.3 ms for sigmoid, 3 ms for **: once per op is enough
+def derived(op: Primitive) -> T.Derived:
+    """``compiler.tree.derive(op)``; for a custom op, of the user's own forward and derivative
+    (``custom_op`` wraps them in checks of their results, which the tree cannot run on symbols)."""
+    forward = inspect.unwrap(op.forward)
+    derivative = inspect.unwrap(op.derivative) if callable(op.derivative) else op.derivative
+    if forward is op.forward and derivative is op.derivative:
+        return T.derive(op)
+    own = T.derive(Primitive(op.name, op.arity, forward, derivative))
+    return T.Derived(op, own.forward, own.partials)
 
 
 # --- tidying a product as by hand ---------------------------------------------------------------
@@ -253,6 +273,11 @@ def _sum(terms: tuple[tuple[float, tuple[T.Node, ...]], ...], printer: Callable[
             parts.insert(0, short(coefficient) if coefficient >= 0 or not out else f"({short(coefficient)})")
         out.append(times.join(parts))
     return " + ".join(f"[{t}]" if len(terms) > 1 else t for t in out)
+
+
+def to_text(n: T.Node) -> str:
+    """A tree as the formulas print it: ``a2(1 − a2)``, ``exp(x)``, ``1/(x + 1)``."""
+    return _text(n, 0)
 
 
 def _text(n: T.Node, outer: int, *, factor: bool = False) -> str:

@@ -17,11 +17,13 @@ import functools
 import html as html_module
 import json
 import re
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from microgrsucc.explain import Graph, chain_rule, is_constant, wrap
-from microgrsucc.formula import formula
+from microgrsucc.explain import Graph, chain_rule, is_constant, label_text, wrap
+from microgrsucc.formula import Symbols, formula, local_derivative, to_text
+from microgrsucc.javascript import NotPrintable, op_object
 from microgrsucc.value import Value
 
 __all__ = ["ELEMENT_IDS", "MAX_RULES", "RULE_BUDGET", "RULE_WIDTH", "element_id", "html"]
@@ -51,13 +53,24 @@ def _grad_starts_none() -> bool:
     return Value(0.0).grad is None
 
 
-def html(root: Value, svg: str, *, max_nodes: int | None) -> str:
-    """The page for ``root``, around ``svg``: the graph as ``draw(root, max_nodes=...)`` lays it out."""
+def html(root: Value, svg: str, *, max_nodes: int | None, parameters: Sequence[Value] | None = None) -> str:
+    """The page for ``root``, around ``svg``: the graph as ``draw(root, max_nodes=...)`` lays it out.
+
+    ``parameters`` are the leaves the page's train control moves (default: every leaf with a
+    label); they must be leaves of the graph.
+    """
     graph = Graph(root)
     index, named, order = graph.index, graph.names, graph.order
     total = len(index)
     shown = total if max_nodes is None else min(total, max_nodes)
+    if parameters is None:
+        parameters = [v for v in index if v.is_leaf and label_text(v) is not None]
+    for p in parameters:
+        if not isinstance(p, Value) or p not in index or not p.is_leaf:
+            raise ValueError(f"parameters= takes leaves of the graph below the root, got {p!r}")
+    ops, script, fallback = _operations(root, index, shown)
     nodes: list[dict[str, Any]] = []
+    symbols = Symbols(named)
     for node, i in index.items():
         if i >= shown:
             break
@@ -70,6 +83,11 @@ def html(root: Value, svg: str, *, max_nodes: int | None) -> str:
                 "constant": is_constant(node),
                 "inputs": [index[p] for p in node.inputs],
                 "local": list(node.local_grads()),
+                "op": None if node.op is None else ops.get(node.primitive),
+                "opName": node.op,
+                "localText": []
+                if fallback
+                else [to_text(local_derivative(node, k, symbols)) for k in range(len(node.inputs))],
             }
         )
     visible = [node for node in index if index[node] < shown]
@@ -104,16 +122,44 @@ def html(root: Value, svg: str, *, max_nodes: int | None) -> str:
         "total": total,
         "rootName": named[root],
         "ids": ELEMENT_IDS,
+        "live": not fallback,
+        "fallback": fallback,
+        "params": [index[p] for p in parameters if index[p] < shown],
     }
     parts = {
         "TITLE": html_module.escape(f"{named[root]}: backward() step by step"),
         "STYLE": _asset("page.css"),
         "SVG": _svg_body(svg),
         "DATA": _script_json(data),
+        "OPS": script,
         "SCRIPT": _asset("page.js"),
     }
     # One pass over the template, so a label that reads "__DATA__" is not filled in itself.
-    return re.sub(r"__(TITLE|STYLE|SVG|DATA|SCRIPT)__", lambda m: parts[m.group(1)], _asset("page.html"))
+    return re.sub(r"__(TITLE|STYLE|SVG|DATA|OPS|SCRIPT)__", lambda m: parts[m.group(1)], _asset("page.html"))
+
+
+LIVE_NODES = 500
+"""The page computes in the browser (editable leaves, training) for graphs of up to this many nodes."""
+
+
+def _operations(root: Value, index: dict[Value, int], shown: int) -> tuple[dict[Any, int], str, str]:
+    """The graph's ops, numbered, and the JavaScript array of them printed from the compiler's
+    tree (``javascript.op_object``); or, when the page cannot compute, why (and ``null``)."""
+    if shown < len(index):
+        return {}, "null", "the page shows part of the graph, so it replays the recorded numbers"
+    if len(index) > LIVE_NODES:
+        return {}, "null", f"the graph has over {LIVE_NODES} nodes: the page replays the recorded numbers"
+    numbered: dict[Any, int] = {}
+    printed: list[str] = []
+    try:
+        for node in index:
+            op = node.primitive
+            if op is not None and op not in numbered:
+                numbered[op] = len(printed)
+                printed.append(op_object(op))
+    except NotPrintable as err:
+        return {}, "null", f"{err}: the page replays the recorded numbers and cannot recompute them"
+    return numbered, "[\n" + ",\n".join(printed) + "\n]", ""
 
 
 def _any_grad(nodes: list[Value]) -> bool:

@@ -71,7 +71,8 @@ def render(
         program: the layout program; default ``find_layout_program()``: the system ``dot``,
             else ``graphviz-pure`` (which writes no PDF yet).
         **options: ``draw``'s keywords (``rankdir``, ``max_nodes``, ``local_grads``,
-            ``highlight``), with a Value only.
+            ``highlight``), with a Value only; for ``.html`` also ``parameters``, the leaves
+            the page's train control moves (default: every leaf with a label).
 
     Returns:
         ``path``, as a ``pathlib.Path``.
@@ -92,7 +93,9 @@ def render(
             f"cannot tell the picture format from {str(path)!r}: "
             f"end the name with one of {', '.join(FORMATS)}"
         )
+    parameters = None
     if isinstance(root_or_digraph, Value):
+        parameters = options.pop("parameters", None) if fmt == "html" else None
         unknown = sorted(set(options) - set(_DRAW_OPTIONS))
         if unknown:
             raise TypeError(f"render() got options draw() does not take: {unknown}")
@@ -124,7 +127,8 @@ def render(
     if fmt == "html":
         assert isinstance(root_or_digraph, Value)
         max_nodes = options.get("max_nodes", MAX_NODES)
-        text = page.html(root_or_digraph, laid_out.decode("utf-8"), max_nodes=max_nodes)
+        svg = laid_out.decode("utf-8")
+        text = page.html(root_or_digraph, svg, max_nodes=max_nodes, parameters=parameters)
         laid_out = text.encode("utf-8")
     write_atomically(path, laid_out)
     return path

@@ -25,7 +25,7 @@ from microgrsucc import Value, draw, layout, render
 from microgrsucc.cli import main
 from microgrsucc.cli.chapter import DEFAULTS, Network, network
 from microgrsucc.engine import backward_order
-from microgrsucc.explain import number, walk
+from microgrsucc.explain import Graph, number, walk, wrap
 from microgrsucc.layout import find_layout_program
 
 pytestmark = pytest.mark.dot  # the page holds the SVG the layout program wrote
@@ -50,7 +50,7 @@ def page_for(root: Value, path: Path, **options: Any) -> str:
 def test_the_page_is_one_small_file_that_needs_no_network(tmp_path: Path) -> None:
     text = page_for(chapter().C, tmp_path / "c.html")
     assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
-    assert len(text.encode()) < 200_000  # a 16-node graph
+    assert len(text.encode()) < 150_000  # a 16-node graph, its script and style included
     assert text.count("<script") == 1 and "<script src" not in text
     assert "<link" not in text and "@import" not in text and "url(" not in text
     # The only addresses are the SVG namespaces, which are names, never fetched.
@@ -439,4 +439,198 @@ def test_after_backward_of_zero_the_page_never_claims_grads_the_engine_does_not_
         assert float(final[index[x]]) == pytest.approx(2 * 0.7 * math.cos(0.49), rel=1e-15)
         assert "as backward() left it" not in page.text("#explain")
         assert "as backward() will compute it" in page.text("#explain")
+    assert page.errors == []
+
+
+# --- the living page: edit a leaf, train, step forward, practise ----------------------------------
+
+CHAPTER_PARAMETERS = ("w1", "b1", "w2", "b2")
+
+
+def live_chapter_page(browser: Any, tmp_path: Path) -> tuple[Page, Network, dict[Value, int]]:
+    net = chapter()
+    parameters = [getattr(net, name) for name in CHAPTER_PARAMETERS]
+    page = Page(browser, render(net.C, tmp_path / "live.html", rankdir="TB", parameters=parameters))
+    return page, net, walk(net.C)
+
+
+def numbers_on_the_page(page: Page) -> dict[str, float]:
+    """Every node's data and grad and every arrow's local derivative, full precision."""
+    found = page.page.eval_on_selector_all(
+        "#graph g[id]",
+        "gs => gs.flatMap(g => [['value', g.getAttribute('data-value')],"
+        " ['grad', g.getAttribute('data-grad')], ['local', g.getAttribute('data-local')]]"
+        ".filter(([, v]) => v !== null && v !== '')"
+        ".map(([k, v]) => [g.id + ':' + k, Number(v)]))",
+    )
+    return dict(found)
+
+
+def set_leaf(page: Page, i: int, value: float) -> None:
+    page.page.fill(f"#leaf-{i}", repr(value))
+    page.page.dispatch_event(f"#leaf-{i}", "change")
+
+
+def engine_numbers(net: Network, index: dict[Value, int]) -> dict[str, float]:
+    numbers = {}
+    for node, i in index.items():
+        numbers[f"v{i}:value"] = node.data
+        numbers[f"v{i}:grad"] = float(node.grad)
+        for k, d in enumerate(node.local_grads()):
+            numbers[f"e{i}_{k}:local"] = d
+    return numbers
+
+
+@pytest.mark.browser
+def test_changing_w1_in_the_page_recomputes_every_number_as_the_engine_does(
+    browser: Any, tmp_path: Path
+) -> None:
+    page, net, index = live_chapter_page(browser, tmp_path)
+    w1 = 2.75
+    set_leaf(page, index[net.w1], w1)
+    step_to_the_end(page)
+    shown = numbers_on_the_page(page)
+    engine = network(**{**DEFAULTS, "w1": w1})
+    engine.C.backward()
+    expected = engine_numbers(engine, walk(engine.C))
+    assert set(expected) <= set(shown)
+    for key, want in expected.items():
+        assert shown[key] == pytest.approx(want, rel=1e-12, abs=1e-15), key
+    assert page.shown_grad(index[net.w1]) == f"grad {number(engine.w1.grad)}"
+    texts = page.page.eval_on_selector_all(f"#v{index[net.a1]} text", "ts => ts.map(t => t.textContent)")
+    assert f"data {number(engine.a1.data)}" in texts
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_train_takes_sgd_steps_on_the_parameters_and_the_loss_falls(browser: Any, tmp_path: Path) -> None:
+    page, net, index = live_chapter_page(browser, tmp_path)
+    page.page.fill("#lr", "2.5")
+    for _ in range(4):
+        page.page.click("#train")
+    losses = page.text("#losses").split(": ", 1)[1].split(" → ")
+    assert len(losses) == 5 and [float(x) for x in losses] == sorted(map(float, losses), reverse=True)
+    # The same four steps by the engine: a forward pass at the parameters, backward, then
+    # p.data -= lr * p.grad (a graph differentiates at the values its forward pass saw).
+    values = dict(DEFAULTS)
+    for _ in range(4):
+        engine = network(**values)
+        engine.C.backward()
+        values.update(
+            {
+                name: getattr(engine, name).data - 2.5 * getattr(engine, name).grad
+                for name in CHAPTER_PARAMETERS
+            }
+        )
+    final = network(**values)
+    shown = numbers_on_the_page(page)
+    for name in CHAPTER_PARAMETERS:
+        assert shown[f"v{index[getattr(net, name)]}:value"] == pytest.approx(values[name], rel=1e-12), name
+    assert shown["v0:value"] == pytest.approx(final.C.data, rel=1e-12)
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_the_forward_pass_steps_node_by_node(browser: Any, tmp_path: Path) -> None:
+    page, net, index = live_chapter_page(browser, tmp_path)
+    forward = list(reversed(backward_order(net.C)))
+    page.page.click("#fwd-step")
+    assert page.text("#step-count") == f"forward 1 of {len(forward)}"
+    assert f"w1*a0 = w1 * a0 = 0.6000 * 0.5000 = {number(net.w1.data * 0.5)}" in page.text("#explain")
+    texts = page.page.eval_on_selector_all(f"#v{index[net.a2]} text", "ts => ts.map(t => t.textContent)")
+    assert "data —" in texts  # not computed yet
+    for k in range(2, len(forward) + 1):
+        page.page.click("#fwd-step")
+        node = forward[k - 1]
+        assert page.page.get_attribute(f"#v{index[node]}", "class").endswith("mg-active")
+        assert f"= {number(node.data)}" in page.text("#explain")
+    assert f"Done: C = {number(net.C.data)}" in page.text("#explain")
+    page.page.click("#step")  # back to backward()
+    assert page.text("#step-count") == f"step 1 of {len(forward)}"
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_practice_checks_each_grad_gives_hints_and_keeps_score(browser: Any, tmp_path: Path) -> None:
+    page, net, index = live_chapter_page(browser, tmp_path)
+    page.page.click("#practice")
+    assert page.shown_grad(index[net.w1]) == "grad ?" and page.shown_grad(0) == "grad ?"
+    asked = [*backward_order(net.C)]
+    asked += [v for v in sorted(walk(net.C), key=index.__getitem__) if v.is_leaf and v.label is not None]
+    wrong = 0
+    for k, node in enumerate(asked):
+        assert wrap_name(node, net) in page.text("#question")
+        if k % 3 == 1:  # a wrong answer first: the hint names the upstream grad and the arrow's formula
+            page.page.fill("#answer", "123")
+            page.page.click("#check")
+            wrong += 1
+            verdict = page.text("#verdict")
+            assert "Not quite" in verdict and "upstream" in verdict
+        answer = float(node.grad) * (1 + 5e-4)  # within rel 1e-3 of the engine's grad
+        page.page.fill("#answer", repr(answer))
+        page.page.press("#answer", "Enter")
+        assert "Right" in page.text("#verdict"), node
+        assert page.shown_grad(index[node]) == f"grad {number(node.grad)}"
+    score = page.text("#score")
+    assert f"{len(asked)} right, {len(asked) - wrong} on the first try, {len(asked) + wrong} answers" in score
+    page.page.click("#practice")
+    assert page.page.is_hidden("#quiz")
+    assert page.errors == []
+
+
+def wrap_name(node: Value, net: Network) -> str:
+    return wrap(Graph(net.C).names[node]) + ".grad"
+
+
+@pytest.mark.browser
+def test_a_hint_shows_the_symbolic_local_derivative_on_the_arrow(browser: Any, tmp_path: Path) -> None:
+    page, net, _ = live_chapter_page(browser, tmp_path)
+    page.page.click("#practice")
+    for node in backward_order(net.C):  # right answers up to z1, then a wrong one
+        if node is net.z1:
+            break
+        page.page.fill("#answer", repr(float(node.grad)))
+        page.page.press("#answer", "Enter")
+    assert "What is z1.grad?" in page.text("#question")
+    page.page.fill("#answer", "0")
+    page.page.click("#check")
+    hint = page.text("#verdict")
+    assert f"upstream a1.grad = {number(net.a1.grad)}" in hint
+    assert f"∂a1/∂z1 = a1(1 − a1) = {number(net.a1.data * (1 - net.a1.data))}" in hint
+
+
+@pytest.mark.browser
+def test_an_op_javascript_cannot_compute_falls_back_to_the_static_page(browser: Any, tmp_path: Path) -> None:
+    import microgrsucc as mg
+
+    erf = mg.custom_op("erf", math.erf, lambda F, x, out: 2 / math.sqrt(math.pi) * F.exp(-x * x))
+    x = Value(0.3, label="x")
+    y = erf(x) * 2.0
+    y.backward()
+    page = Page(browser, render(y, tmp_path / "erf.html"))
+    assert page.page.is_hidden("#live")
+    assert "erf" in page.text("#static-note") and "replays the numbers" in page.text("#static-note")
+    step_to_the_end(page)
+    assert float(page.grads()[walk(y)[x]]) == x.grad
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_a_custom_op_is_printed_into_the_page_from_its_table_entry(browser: Any, tmp_path: Path) -> None:
+    import microgrsucc as mg
+
+    softplus = mg.custom_op("softplus", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
+    x = Value(0.3, label="x")
+    y = softplus(x * x)
+    y.backward()
+    page = Page(browser, render(y, tmp_path / "softplus.html"))
+    assert page.page.is_visible("#live")
+    set_leaf(page, walk(y)[x], -1.7)
+    step_to_the_end(page)
+    engine_x = Value(-1.7, label="x")
+    engine_y = softplus(engine_x * engine_x)
+    engine_y.backward()
+    shown = numbers_on_the_page(page)
+    assert shown["v0:value"] == pytest.approx(engine_y.data, rel=1e-12)
+    assert shown[f"v{walk(y)[x]}:grad"] == pytest.approx(engine_x.grad, rel=1e-12)
     assert page.errors == []

@@ -45,6 +45,7 @@
   function roomOf(text) {
     if (rooms.has(text)) return rooms.get(text);
     const group = text.closest("g.node");
+    if (group === null) return Infinity; // an arrow's label: nothing to run into
     const box = group.querySelector("polygon, ellipse, path").getBBox();
     const x = text.getBBox().x, y = Number(text.getAttribute("y"));
     let right = box.x + box.width - 3;
@@ -76,9 +77,9 @@
 
   // --- backward(), step by step ---------------------------------------------------------------
   // Replays the first k steps of backward(): the same products and sums, in the same order.
-  function replay(k) {
+  function replay(k, seed) {
     grads = nodes.map(() => null);
-    grads[0] = DATA.seed;
+    grads[0] = seed === undefined ? DATA.seed : seed;
     last = null;
     for (let s = 0; s < k; s++) {
       const n = order[s], g = grads[n], updates = [];
@@ -95,7 +96,7 @@
   // backward() calls until zero_grad(), so it may hold more than this one pass gave it.
   function held() {
     const differ = [];
-    if (!DATA.called) return differ;
+    if (!DATA.called || edited) return differ;
     nodes.forEach((node, i) => {
       if (node.grad !== null && !Object.is(node.grad, grads[i])) {
         differ.push({ i: i, pass: grads[i] });
@@ -124,13 +125,15 @@
   }
 
   function show() {
+    fwd = null;
     replay(done);
     const differ = done === order.length ? held() : [];
     nodes.forEach((node, i) => {
       const t = gradText(i);
       const g = el(id.node(i));
       if (g) g.setAttribute("data-grad", grads[i] === null ? "" : String(grads[i]));
-      if (t) setText(t, "grad " + fmt(grads[i]));
+      const hidden = quiz !== null && !quiz.revealed.has(i);
+      if (t) setText(t, "grad " + (hidden ? "?" : fmt(quiz !== null ? quiz.full[i] : grads[i])));
     });
     ["mg-active", "mg-active-op", "mg-updated", "mg-flow"].forEach(clear);
     const box = el("explain");
@@ -146,6 +149,7 @@
       return;
     }
     const n = last.n, node = nodes[n];
+    if (quiz !== null) return; // practising: the steps would give the answers away
     inView(n);
     mark(id.node(n), "mg-active");
     mark(id.op(n), "mg-active-op");
@@ -237,7 +241,7 @@
     if (info) {
       const pre = document.createElement("pre");
       pre.textContent = info.lines.join("\n");
-      rule.append(pre);
+      if (!edited) rule.append(pre); // its numbers are those the graph was drawn with
       if (info.formula) {
         rule.append(div("In symbols, each local derivative from the op table:"));
         const symbols = document.createElement("pre");
@@ -246,10 +250,17 @@
         rule.append(symbols);
       }
     }
+    if (edited) {
+      replay(order.length);
+      rule.append(div("At the values in the page, " + wrap(nodes[i].name) + ".grad = " + fmt(grads[i]) + "."));
+      replay(done);
+      return;
+    }
     rule.append(div(nodes[i].grad === null
       ? "The engine holds no grad for " + wrap(nodes[i].name) + " yet: call backward()."
       : "The engine holds " + wrap(nodes[i].name) + ".grad = " + fmt(nodes[i].grad) + "."));
   }
+  let chosen = null;
 
   // --- fit, pan and zoom: the SVG's viewBox is the part of the graph in view -------------------
   const full = svg.viewBox.baseVal;
@@ -320,6 +331,259 @@
   });
   window.addEventListener("resize", apply);
 
+  // --- the forward pass, one node at a time ----------------------------------------------------
+  const forwardOrder = order.slice().reverse();
+  let fwd = null; // while stepping forward: how many nodes are computed
+  const INFIX = { "+": 1, "-": 1, "*": 1, "/": 1, "**": 1 };
+  const dataText = (i) => {
+    const g = el(id.node(i));
+    return g ? Array.from(g.querySelectorAll("text")).find((t) => t.textContent.startsWith("data ")) : undefined;
+  };
+  function written(n, show) {
+    const node = nodes[n], args = node.inputs.map(show);
+    if (INFIX[node.opName] && args.length === 2) return args[0] + " " + node.opName + " " + args[1];
+    if (node.opName.startsWith("**")) return args[0] + node.opName;
+    if (node.opName === "neg") return "-" + args[0];
+    return node.opName + "(" + args.join(", ") + ")";
+  }
+  function showForward() {
+    const computed = new Set(forwardOrder.slice(0, fwd));
+    nodes.forEach((node, i) => {
+      const t = dataText(i), g = gradText(i);
+      if (t && !node.leaf) setText(t, "data " + (computed.has(i) ? fmt(node.data) : "\u2014"));
+      if (g) setText(g, "grad \u2014");
+    });
+    ["mg-active", "mg-active-op", "mg-updated", "mg-flow"].forEach(clear);
+    const box = el("explain");
+    box.replaceChildren();
+    el("step-count").textContent = "forward " + fwd + " of " + forwardOrder.length;
+    el("fwd-back").disabled = fwd === 0;
+    el("fwd-step").disabled = fwd === forwardOrder.length;
+    if (fwd === 0) {
+      box.append(div("The forward pass: the leaves hold their values; each step computes one node " +
+        "from its inputs, each after the nodes it uses. The grads come later, from backward()."));
+      return;
+    }
+    const n = forwardOrder[fwd - 1];
+    mark(id.node(n), "mg-active");
+    mark(id.op(n), "mg-active-op");
+    nodes[n].inputs.forEach((j, k) => { mark(id.node(j), "mg-updated"); mark(id.edge(n, k), "mg-flow"); });
+    inView(n);
+    box.append(div("Forward " + fwd + ": " + nodes[n].name + " = " + written(n, (j) => wrap(nodes[j].name)) +
+      " = " + written(n, (j) => factor(nodes[j].data)) + " = " + fmt(nodes[n].data)));
+    if (fwd === forwardOrder.length) box.append(div("Done: " + DATA.rootName + " = " + fmt(nodes[0].data) +
+      ". Now backward() can run: press step."));
+  }
+  function forward(k) {
+    if (quiz !== null) return;
+    stop();
+    fwd = Math.max(0, Math.min(forwardOrder.length, k));
+    showForward();
+  }
+  el("fwd-step").addEventListener("click", () => forward(fwd === null ? 1 : fwd + 1));
+  el("fwd-back").addEventListener("click", () => forward(fwd === null ? forwardOrder.length - 1 : fwd - 1));
+
+  // --- the living page: change a leaf, train, and every number follows --------------------------
+  let edited = false;
+  const live = DATA.live && OPS !== null;
+  const short = (x) => (Number.isInteger(x) && Math.abs(x) < 1e6 ? String(x) : fmt(x));
+  // Every node's data and every arrow's local derivative from the leaves, by the printed ops.
+  function recompute() {
+    const before = nodes.map((node) => [node.data, node.local]);
+    try {
+      forwardOrder.forEach((n) => {
+        const node = nodes[n], op = OPS[node.op], args = node.inputs.map((j) => nodes[j].data);
+        node.data = op.f(...args);
+        node.local = op.d(...args, node.data);
+      });
+    } catch (err) {
+      nodes.forEach((node, i) => { node.data = before[i][0]; node.local = before[i][1]; });
+      throw err;
+    }
+    edited = true;
+  }
+  function refreshNumbers() {
+    nodes.forEach((node, i) => {
+      const g = el(id.node(i));
+      if (!g) return;
+      g.setAttribute("data-value", String(node.data));
+      const t = dataText(i);
+      if (t && !node.constant) setText(t, "data " + fmt(node.data));
+      node.inputs.forEach((j, k) => {
+        const e = el(id.edge(i, k));
+        if (!e) return;
+        e.setAttribute("data-local", String(node.local[k]));
+        const label = Array.from(e.querySelectorAll("text")).find((x) => x.textContent.includes(" = "));
+        if (!label) return;
+        if (label.dataset.prefix === undefined) {
+          label.dataset.prefix = label.textContent.slice(0, label.textContent.lastIndexOf(" = "));
+        }
+        setText(label, label.dataset.prefix + " = " + short(node.local[k]));
+      });
+    });
+  }
+  function changed(note) {
+    refreshNumbers();
+    if (quiz !== null) startPractice();
+    go(done);
+    if (chosen !== null) choose(chosen);
+    if (note) el("static-note").textContent = note;
+  }
+  const inputs = new Map();
+  function setLeaf(i, value) {
+    const old = nodes[i].data;
+    nodes[i].data = value;
+    try {
+      recompute();
+    } catch (err) {
+      nodes[i].data = old;
+      inputs.get(i).value = String(old);
+      changed(String(err.message) + ": " + nodes[i].name + " is back to " + fmt(old) + ".");
+      return;
+    }
+    losses.splice(0, losses.length, nodes[0].data); // a new start: the loss from here
+    el("losses").textContent = DATA.rootName + ": " + fmt(nodes[0].data);
+    changed("");
+  }
+  const losses = [];
+  function train() {
+    const lr = Number(el("lr").value);
+    if (!Number.isFinite(lr)) return;
+    replay(order.length, 1.0);
+    const step = DATA.params.map((p) => [p, nodes[p].data - lr * (grads[p] === null ? 0 : grads[p])]);
+    const old = step.map(([p]) => nodes[p].data);
+    step.forEach(([p, v]) => { nodes[p].data = v; });
+    try {
+      recompute();
+    } catch (err) {
+      step.forEach(([p], k) => { nodes[p].data = old[k]; });
+      changed(String(err.message) + ": the step is undone.");
+      return;
+    }
+    step.forEach(([p, v]) => { inputs.get(p).value = String(v); });
+    losses.push(nodes[0].data);
+    el("losses").textContent = DATA.rootName + ": " + losses.map(fmt).join(" \u2192 ");
+    changed("");
+  }
+  if (live) {
+    el("live").hidden = false;
+    const box = el("leaves");
+    nodes.forEach((node, i) => {
+      if (!node.leaf || node.constant) return;
+      const label = document.createElement("label");
+      label.htmlFor = "leaf-" + i;
+      label.textContent = node.name + (DATA.params.includes(i) ? " (parameter)" : "");
+      const input = document.createElement("input");
+      input.type = "number";
+      input.step = "any";
+      input.id = "leaf-" + i;
+      input.value = String(node.data);
+      input.addEventListener("change", () => {
+        const v = Number(input.value);
+        if (input.value.trim() !== "" && Number.isFinite(v)) setLeaf(i, v);
+      });
+      inputs.set(i, input);
+      box.append(label, input);
+    });
+    el("train").addEventListener("click", train);
+    el("train").disabled = DATA.params.length === 0;
+    losses.push(nodes[0].data);
+    el("losses").textContent = DATA.rootName + ": " + fmt(nodes[0].data);
+    refreshNumbers();
+  } else {
+    el("static-note").textContent = "This page replays the numbers backward() recorded: " + DATA.fallback + ".";
+  }
+
+  // --- practice: the learner works out each grad ----------------------------------------------
+  let quiz = null;
+  const consumers = nodes.map(() => []);
+  order.forEach((n) => nodes[n].inputs.forEach((j, k) => { if (j < shown) consumers[j].push([n, k]); }));
+  function startPractice() {
+    replay(order.length);
+    const full = grads.slice();
+    const leaves = nodes.map((_, i) => i).filter((i) => nodes[i].leaf && !nodes[i].constant && full[i] !== null);
+    const asked = order.concat(leaves);
+    quiz = quiz === null ? { right: 0, first: 0, tries: 0 } : quiz;
+    Object.assign(quiz, { asked: asked, k: 0, full: full, revealed: new Set(), missed: false });
+    el("quiz").hidden = false;
+    el("practice").classList.add("on");
+    ask();
+  }
+  function ask() {
+    const q = el("question");
+    el("verdict").replaceChildren();
+    el("score").textContent = "score: " + quiz.right + " right, " + quiz.first + " on the first try, " +
+      quiz.tries + " answers";
+    if (quiz.k === quiz.asked.length) {
+      q.textContent = "Every grad is worked out. Press practice to leave, or change a number and go again.";
+      return;
+    }
+    const i = quiz.asked[quiz.k];
+    clear("mg-active");
+    mark(id.node(i), "mg-active");
+    inView(i);
+    q.textContent = i === 0
+      ? "What is " + wrap(nodes[0].name) + ".grad? backward() starts the root with it."
+      : "What is " + wrap(nodes[i].name) + ".grad? Add, over the arrows leaving it, (the grad of the op's " +
+        "output) \u00D7 (the local derivative on the arrow).";
+    el("answer").value = "";
+    el("answer").focus();
+  }
+  function check() {
+    if (quiz === null || quiz.k === quiz.asked.length) return;
+    const i = quiz.asked[quiz.k], want = quiz.full[i];
+    const got = Number(el("answer").value.replace("\u2212", "-"));
+    const right = Number.isFinite(want)
+      ? Math.abs(got - want) <= 1e-3 * Math.abs(want) || got === want
+      : String(want) === String(got);
+    quiz.tries += 1;
+    el("score").textContent = "score: " + quiz.right + " right, " + quiz.first + " on the first try, " +
+      quiz.tries + " answers";
+    const verdict = el("verdict");
+    verdict.replaceChildren();
+    if (right) {
+      quiz.right += 1;
+      if (!quiz.missed) quiz.first += 1;
+      quiz.missed = false;
+      quiz.revealed.add(i);
+      quiz.k += 1;
+      show();
+      ask();
+      const ok = div("Right: " + wrap(nodes[i].name) + ".grad = " + fmt(want) + ".");
+      ok.className = "right";
+      el("verdict").append(ok);
+      return;
+    }
+    quiz.missed = true;
+    const miss = div("Not quite. " + wrap(nodes[i].name) + ".grad is not " + el("answer").value + ". Hint:");
+    miss.className = "miss";
+    const list = document.createElement("ul");
+    if (i === 0) list.append(li("backward() starts the root with " + fmt(DATA.seed) + "."));
+    consumers[i].forEach(([n, k]) => {
+      const out = wrap(nodes[n].name), upstream = quiz.revealed.has(n) ? fmt(quiz.full[n]) : "?";
+      list.append(li("upstream " + out + ".grad = " + upstream + "; on the arrow \u2202" + out + "/\u2202" +
+        wrap(nodes[i].name) + " = " + (nodes[n].localText[k] || "") + " = " + short(nodes[n].local[k])));
+    });
+    verdict.append(miss, list);
+  }
+  el("practice").addEventListener("click", () => {
+    if (quiz !== null) {
+      quiz = null;
+      el("quiz").hidden = true;
+      el("practice").classList.remove("on");
+      go(done);
+      return;
+    }
+    stop();
+    startPractice();
+    show();
+  });
+  el("check").addEventListener("click", check);
+  el("answer").addEventListener("keydown", (event) => {
+    if (event.key === "Enter") { event.preventDefault(); check(); }
+    event.stopPropagation(); // typing is not a step key
+  });
+
   el("reset").addEventListener("click", () => go(0));
   el("back").addEventListener("click", () => go(done - 1));
   el("step").addEventListener("click", () => go(done + 1));
@@ -329,6 +593,7 @@
   el("fit").addEventListener("click", fit);
   document.addEventListener("keydown", (event) => {
     if (event.target instanceof HTMLButtonElement && event.key === " ") return;
+    if (event.target instanceof HTMLInputElement) return; // typing a number is not a step key
     const keys = {
       ArrowRight: () => go(done + 1), ArrowLeft: () => go(done - 1), Home: () => go(0), " ": play,
       "+": () => zoom(1.25), "=": () => zoom(1.25), "-": () => zoom(0.8), "0": fit,
@@ -339,7 +604,8 @@
     if (drag !== null && drag.moved) return;
     const g = event.target.closest("g.node");
     const i = g ? nodeOf.get(g.id) : undefined;
-    choose(i === undefined ? null : i);
+    chosen = i === undefined ? null : i;
+    choose(chosen);
   });
   if (DATA.shown < DATA.total) {
     el("left-out").textContent = "The graph has " + DATA.total + " nodes; this page shows the " +
