@@ -37,7 +37,7 @@ from microgrsucc.layout import (
     import_graphviz,
     point_graphviz_at_layout_program,
 )
-from microgrsucc.page import element_id
+from microgrsucc.page import edge_id, node_id, op_id, output_id
 from microgrsucc.value import Value
 
 if TYPE_CHECKING:  # graphviz is an optional dependency: imported when a picture is asked for
@@ -236,16 +236,16 @@ def digraph(
         )
         if node.op is None:
             continue
-        op_id = element_id("op", i)
-        _op_node(dot, node, op_id, on_path=on)
-        _edge(dot, op_id, element_id("node", i), id=element_id("output", i), **_edge_style(on))
+        op = op_id(i)
+        _op_node(dot, node, op, on_path=on)
+        _edge(dot, op, node_id(i), id=output_id(i), **_edge_style(on))
         operand_roles = roles(node)
         partials = node.local_grads() if local_grads else ()
         for k, p in enumerate(node.inputs):
             j = index[p]
             if j >= shown and j not in elided:
                 elided.add(j)
-                _node(dot, element_id("node", j), "<…>", id=element_id("node", j), shape="plaintext")
+                _node(dot, node_id(j), "<…>", id=node_id(j), shape="plaintext")
             attrs = _edge_style(None if rule is None else (node, k) in rule.edges)
             label = (
                 []
@@ -260,7 +260,7 @@ def digraph(
                 label.append(_derivative_label(named[p], partials[k], attrs.get("fontcolor")))
             if label:
                 attrs["label"] = f"<{'<BR/>'.join(label)}>"
-            _edge(dot, element_id("node", j), op_id, id=element_id("edge", i, k), **attrs)
+            _edge(dot, node_id(j), op, id=edge_id(i, k), **attrs)
 
     if rule is not None:
         caption += _chain_rule_caption(rule)
@@ -284,7 +284,7 @@ def _value_node(
 ) -> None:
     ink = _FAINT if on_path is False else _INK
     border = _PATH if on_path else ink
-    box = element_id("node", i)
+    box = node_id(i)
     if is_constant(node):  # the 2 of x * 2: the engine made it from a plain number
         _node(
             dot,
@@ -321,7 +321,7 @@ def _value_node(
     _node(dot, box, f"<{table}>", id=box, shape="plain")
 
 
-def _op_node(dot: Any, node: Value, op_id: str, *, on_path: bool | None) -> None:
+def _op_node(dot: Any, node: Value, name: str, *, on_path: bool | None) -> None:
     op = node.primitive
     assert op is not None
     symbol = op.symbol
@@ -329,9 +329,9 @@ def _op_node(dot: Any, node: Value, op_id: str, *, on_path: bool | None) -> None
     ink = _FAINT if on_path is False else _INK
     _node(
         dot,
-        op_id,
+        name,
         f"<{_font(_h(symbol), color=ink)}>",
-        id=op_id,
+        id=name,
         shape="circle" if short else "ellipse",
         style="filled",
         fillcolor="#ffe8d6" if on_path else "#ececec",

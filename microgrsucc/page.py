@@ -26,7 +26,17 @@ from microgrsucc.formula import Symbols, formula, local_derivative, to_text
 from microgrsucc.javascript import NotPrintable, op_object
 from microgrsucc.value import Value
 
-__all__ = ["ELEMENT_IDS", "MAX_RULES", "RULE_BUDGET", "RULE_WIDTH", "element_id", "html"]
+__all__ = [
+    "ELEMENT_IDS",
+    "MAX_RULES",
+    "RULE_BUDGET",
+    "RULE_WIDTH",
+    "edge_id",
+    "html",
+    "node_id",
+    "op_id",
+    "output_id",
+]
 
 MAX_RULES = 80
 """The page carries the written-out chain rule of at most this many nodes (leaves first)."""
@@ -37,15 +47,34 @@ RULE_BUDGET = 200_000
 RULE_WIDTH = 46
 """The chain rule's lines are wrapped between terms to this many characters: the side panel's width."""
 
-ELEMENT_IDS = {"node": "v{i}", "op": "v{i}op", "edge": "e{i}_{k}", "output": "o{i}"}
-"""The ids of the SVG's groups, which ``draw`` writes and the page's script finds: the box of
-node ``i`` (numbered by ``explain.walk``), its op, the arrow from its ``k``-th input into the
-op, and the arrow from the op to the box. The script reads them from ``DATA.ids``."""
+# The ids of the SVG's groups, which ``draw`` writes and the page's script finds, defined once
+# here: the box of node ``i`` (numbered by ``explain.walk``), its op, the arrow from its
+# ``k``-th input into the op, and the arrow from the op to the box.
 
 
-def element_id(kind: str, i: int, k: int = 0) -> str:
-    """The id of one of the SVG's groups: ``element_id("edge", 3, 1) == "e3_1"``."""
-    return ELEMENT_IDS[kind].format(i=i, k=k)
+def node_id(i: int | str) -> str:
+    return f"v{i}"
+
+
+def op_id(i: int | str) -> str:
+    return f"v{i}op"
+
+
+def edge_id(i: int | str, k: int | str) -> str:
+    return f"e{i}_{k}"
+
+
+def output_id(i: int | str) -> str:
+    return f"o{i}"
+
+
+ELEMENT_IDS = {
+    "node": node_id("{i}"),
+    "op": op_id("{i}"),
+    "edge": edge_id("{i}", "{k}"),
+    "output": output_id("{i}"),
+}
+"""The same ids as templates, for the page's script (``DATA.ids``): ``{"node": "v{i}", ...}``."""
 
 
 def _grad_starts_none() -> bool:

@@ -193,7 +193,11 @@ def _demo(args: argparse.Namespace) -> int:
     ]
     try:
         for name, highlight, note in pictures:
-            path = render(net.C, args.out / name, rankdir=args.rankdir, highlight=highlight)
+            # The page trains the weights and biases; a0 and y are the data.
+            page: dict[str, Any] = (
+                {"parameters": [net.w1, net.b1, net.w2, net.b2]} if name.endswith(".html") else {}
+            )
+            path = render(net.C, args.out / name, rankdir=args.rankdir, highlight=highlight, **page)
             print(f"wrote {path}" + (f"  ({note})" if note else ""))
     except LayoutProgramError as err:
         # Still leave something to look at: the DOT text needs no layout program.
