@@ -5,7 +5,7 @@
   marker turns it on); ``.ci/run`` runs them all.
 - The markers of tests that need a tool beyond the ``test`` extra (``NEEDS``): without it they
   are skipped with one line saying what to install, except under CI (``CI`` set), where a
-  missing tool is a failure, not a skip.
+  missing tool is a failure, not a skip; so is a ``pytest.importorskip`` that skips.
 - README.md's python blocks (pytest-markdown-docs) run each in an empty folder; a block that
   asks for the ``training`` fixture (```` ```python fixture:training ````) is marked ``training``.
 - ``pytest path/to/checkout`` collects what a plain ``pytest`` in the checkout does (the
@@ -20,7 +20,7 @@ import os
 import re
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,7 @@ OPT_IN = {
 def _modules(*names: str) -> Callable[[], str | None]:
     def missing() -> str | None:
         absent = [name for name in names if importlib.util.find_spec(name) is None]
-        return " and ".join(absent) or None
+        return ", ".join(absent) or None
 
     return missing
 
@@ -77,25 +77,24 @@ def _opted_in(config: pytest.Config) -> set[str]:
     return words & OPT_IN.keys()
 
 
+_LEFT_OUT = pytest.StashKey[Counter[str]]()  # how many tests of each OPT_IN marker were left out
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if "training" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.training)
     on = _opted_in(config)
     left: Counter[str] = Counter()
-    kept = []
+    kept, deselected = [], []
     for item in items:
         off = [name for name in OPT_IN if name not in on and item.get_closest_marker(name)]
         left.update(off)
-        if off:
-            config.hook.pytest_deselected(items=[item])
-        else:
-            kept.append(item)
+        (deselected if off else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
     items[:] = kept
     config.stash[_LEFT_OUT] = left
-
-
-_LEFT_OUT = pytest.StashKey[Counter[str]]()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
@@ -113,8 +112,35 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             continue
         message = f"{marker} tests need {missing}: {install}"
         if os.environ.get("CI"):
-            pytest.fail(f"CI must run the {message}", pytrace=False)
+            pytest.fail(f"under CI these run, not skip: {message}", pytrace=False)
         pytest.skip(message)
+
+
+def _fail_a_missing_import_under_ci(report: pytest.CollectReport | pytest.TestReport) -> None:
+    # pytest.importorskip's skip ("could not import 'graphviz'") is a missing tool too.
+    if os.environ.get("CI") and report.skipped and "could not import" in str(report.longrepr):
+        where = report.longrepr
+        reason = where[2] if isinstance(where, tuple) else where  # (path, line, "Skipped: ...")
+        report.outcome = "failed"
+        report.longrepr = f"under CI these run, not skip: {reason}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    _fail_a_missing_import_under_ci(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    _fail_a_missing_import_under_ci(report)
+    return report
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:

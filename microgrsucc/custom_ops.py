@@ -15,7 +15,7 @@ linear op may give its constant partials instead of a function.
 >>> import math
 >>> import microgrsucc as mg
 >>> softplus = mg.custom_op(
-...     "softplus", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x)
+...     "smooth_relu", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x)
 ... )
 >>> mg.grad(softplus)(0.0), mg.grad(mg.grad(softplus))(0.0)
 (0.5, 0.25)

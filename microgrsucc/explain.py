@@ -76,6 +76,8 @@ def number(x: Any) -> str:
     >>> number(0.0148352), number(-0.0), number(-1e-9), number(2.5e7), number(float("nan"))
     ('0.0148', '0', '-1.000e-09', '2.500e+07', 'nan')
     """
+    if x is None:  # a grad no backward() has reached
+        return "None"
     if isinstance(x, Value):  # a gradient after backward(create_graph=True)
         x = x.data
     x = float(x)

@@ -30,6 +30,9 @@ def operands_of(op: Primitive, operands: tuple[Operand, ...]) -> list[Value]:
 
 
 def _function(op: Primitive) -> Callable[..., Value]:
+    if isinstance(op, ops.Parametric):
+        return _with_constants(op)
+
     def function(*operands: Operand) -> Value:
         values = operands_of(op, operands)
         # The method of the most derived operand's class, so a Dual keeps its tangent.
@@ -38,6 +41,19 @@ def _function(op: Primitive) -> Callable[..., Value]:
 
     function.__name__ = function.__qualname__ = op.name
     function.__doc__ = f"``{op.name}`` of Values or plain numbers, as a Value (see microgrsucc.ops)."
+    return function
+
+
+def _with_constants(op: ops.Parametric) -> Callable[..., Value]:
+    def function(x: Operand, *constants: Any, **named: Any) -> Value:
+        (value,) = operands_of(op, (x,))
+        return getattr(type(value), op.name)(value, *constants, **named)  # type: ignore[no-any-return]
+
+    function.__name__ = function.__qualname__ = op.name
+    shown = ", ".join(f"{p}={d!r}" for p, d in zip(op.parameters, op.defaults, strict=True))
+    function.__doc__ = (
+        f"``{op.name}(x, {shown})`` of a Value or a plain number, as a Value (see microgrsucc.ops)."
+    )
     return function
 
 
@@ -64,7 +80,7 @@ def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bo
 
     >>> x = Value(3.0)
     >>> gradients(x * x, x), x.grad
-    (6.0, 0.0)
+    (6.0, None)
     """
     if isinstance(inputs, Value):
         return gradients(root, [inputs], gradient, create_graph=create_graph)[0]
@@ -88,7 +104,23 @@ def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bo
     return [grads.get(x, 0.0) for x in inputs]
 
 
-def zero_grad(values: Value | Iterable[Value]) -> None:
-    """Set the ``grad`` of a Value, or of each Value, to 0.0 (leaf gradients otherwise accumulate)."""
+def zero_grad(values: Value | Iterable[Value], set_to_none: bool = True) -> None:
+    """Clear the ``grad`` of a Value, or of each Value (leaf gradients otherwise accumulate).
+
+    Args:
+        values: one Value or an iterable of them.
+        set_to_none: as in PyTorch (and its default), set ``grad`` to None, which means "no
+            gradient": an optimizer then leaves the Value alone until a ``backward()`` reaches
+            it. ``False`` sets a gradient to 0.0, a gradient of zero (which weight decay and
+            momentum still act on); a ``grad`` that is None stays None, as in PyTorch.
+
+    >>> x = Value(3.0)
+    >>> (x * x).backward()
+    >>> zero_grad(x); x.grad is None
+    True
+    """
     for v in (values,) if isinstance(values, Value) else values:
-        v.grad = 0.0
+        if set_to_none or v.grad is None:
+            v.grad = None
+        else:
+            v.grad = 0.0

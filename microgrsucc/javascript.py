@@ -42,6 +42,7 @@ _MATH.update(
     isnan="Number.isNaN",
     is_integer="Number.isInteger",
     isinf="((v) => v === Infinity || v === -Infinity)",
+    copysign="((a, b) => (b < 0 || Object.is(b, -0) ? -Math.abs(a) : Math.abs(a)))",
 )
 _COMPARE = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "===", "!=": "!=="}
 

@@ -23,6 +23,7 @@ __all__ = [
     "installed_graphviz_pure",
     "is_graphviz_pure",
     "lay_out",
+    "program_for",
     "point_graphviz_at_layout_program",
     "write_atomically",
 ]
@@ -67,6 +68,30 @@ def installed_graphviz_pure() -> str | None:
 
 def is_graphviz_pure(program: Path) -> bool:
     return program.stem == "graphviz-pure"
+
+
+def program_for(fmt: str, path: Path, program: str | os.PathLike[str] | None = None) -> Path:
+    """The layout program that will write ``path`` in ``fmt`` (png, svg, pdf; html lays out an SVG).
+
+    Args:
+        fmt: the picture format, as ``drawing.FORMATS`` names it (not ``dot``: that needs none).
+        path: the file to be written, for the message.
+        program: the program asked for; default ``find_layout_program()``.
+
+    Raises:
+        LayoutProgramError: there is no layout program, or it cannot write ``fmt``
+            (graphviz-pure writes no PDF yet). Raised before anything is laid out, so a caller
+            (the command line) can refuse ``-o`` before it prints anything.
+    """
+    found = find_layout_program() if program is None else Path(program)
+    if found is None:
+        raise LayoutProgramError(f"no Graphviz layout program to write {path}: {INSTALL_HINT}")
+    if fmt == "pdf" and is_graphviz_pure(found):
+        raise LayoutProgramError(
+            f"graphviz-pure cannot write PDF yet ({path}): write .svg or .png instead, "
+            "or install Graphviz (apt install graphviz, brew install graphviz) for .pdf"
+        )
+    return found
 
 
 def point_graphviz_at_layout_program(graphviz_module: Any) -> None:

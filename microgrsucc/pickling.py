@@ -38,7 +38,7 @@ def new_leaf(cls: type) -> Any:
     for name in _GRAPH_FIELDS:
         setattr(out, name, None)
     out._pending = 0
-    out.grad = 0.0
+    out.grad = None
     out.label = None
     return out
 

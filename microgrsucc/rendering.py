@@ -12,14 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from microgrsucc import page
 from microgrsucc.drawing import MAX_NODES, digraph
-from microgrsucc.layout import (
-    INSTALL_HINT,
-    LayoutProgramError,
-    find_layout_program,
-    is_graphviz_pure,
-    lay_out,
-    write_atomically,
-)
+from microgrsucc.layout import lay_out, program_for, write_atomically
 from microgrsucc.value import Value
 
 if TYPE_CHECKING:  # graphviz is an optional dependency: imported when a picture is asked for
@@ -113,17 +106,7 @@ def render(
     if fmt == "dot":
         write_atomically(path, source.encode("utf-8"))
         return path
-    if program is None:
-        program = find_layout_program()
-        if program is None:
-            raise LayoutProgramError(f"no Graphviz layout program to write {path}: {INSTALL_HINT}")
-    program = Path(program)
-    if fmt == "pdf" and is_graphviz_pure(program):
-        raise LayoutProgramError(
-            f"graphviz-pure cannot write PDF yet ({path}): write .svg or .png instead, "
-            "or install Graphviz (apt install graphviz, brew install graphviz) for .pdf"
-        )
-    laid_out = lay_out(program, source, "svg" if fmt == "html" else fmt, path)
+    laid_out = lay_out(program_for(fmt, path, program), source, "svg" if fmt == "html" else fmt, path)
     if fmt == "html":
         assert isinstance(root_or_digraph, Value)
         max_nodes = options.get("max_nodes", MAX_NODES)

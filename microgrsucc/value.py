@@ -1,6 +1,6 @@
 """``Value``, the node of a computation graph, and the recording of ops.
 
-Applying an op records a node that points at the ``Primitive`` (``ops.py``), at its inputs
+Applying an op records a node that points at the ``Primitive`` (``microgrsucc/ops/``), at its inputs
 and at their values; ``backward()`` hands the graph to ``backward.py``. Every op method
 (``x.exp()``, ``x + y``, ``x ** 2``) is made here from ``ops.PRIMITIVES`` at import time.
 
@@ -38,7 +38,7 @@ class Value(OpMethods):
     """A scalar node of a computation graph.
 
     ``data`` is the node's value (always a float); after ``root.backward()``, ``grad`` is
-    d(root)/d(this node).
+    d(root)/d(this node). Before that, ``grad`` is None (no gradient yet), as in PyTorch.
 
     >>> x = Value(3.0, label="x")
     >>> y = x * x + 1
@@ -52,7 +52,7 @@ class Value(OpMethods):
     __array_ufunc__ = None
 
     data: float
-    grad: Any  # a float; a Value after backward(create_graph=True)
+    grad: Any  # None until a backward() reaches it; a float, or a Value after create_graph=True
     label: str | None
     _op: Primitive | None  # None for a leaf
     _a: Any  # first input; for ops of three or more inputs, the tuple of all inputs
@@ -65,7 +65,7 @@ class Value(OpMethods):
 
     def __init__(self, data: SupportsFloat, label: str | None = None) -> None:
         self.data = to_float(data, "Value")
-        self.grad = 0.0
+        self.grad = None
         self.label = check_label(label)
         self._op = self._a = self._b = self._xa = self._xb = None
         self._pending = 0
@@ -186,7 +186,7 @@ class Value(OpMethods):
         if not isinstance(gradient, Value):
             gradient = to_float(gradient, "backward(gradient)")
         if self._op is None:
-            self.grad = self.grad + gradient
+            self.grad = gradient if self.grad is None else self.grad + gradient
             return
         try:
             reverse.count_consumers(self)
@@ -199,8 +199,6 @@ class Value(OpMethods):
         except BaseException:
             for node in reverse.below(self):  # leave no half-counted node behind for the next pass
                 node._pending = 0
-                if node.grad is None:
-                    node.grad = 0.0
             raise
 
 
@@ -231,7 +229,7 @@ def _refuse_concrete(v: Value, how: str) -> None:
 def _leaf(data: float, origin: Any = None) -> Value:
     out: Value = _new(Value)
     out.data = data
-    out.grad = 0.0
+    out.grad = None
     out.label = None
     out._op = out._a = out._b = out._xb = None
     out._xa = origin  # as_value for a leaf made from a plain number: explain.is_constant reads it
@@ -267,7 +265,7 @@ def _unary(op: Primitive, cls: type[Value]) -> Callable[[Value], Value]:
             raise op_error(op, err, xd) from None
         out: Value = _new(cls)
         out.data = data
-        out.grad = 0.0
+        out.grad = None
         out.label = None
         out._op = op
         out._a = x
@@ -298,7 +296,7 @@ def _binary(op: Primitive, cls: type[Value]) -> Callable[[Value, Operand], Value
             raise op_error(op, err, xd, yd) from None
         out: Value = _new(cls)
         out.data = data
-        out.grad = 0.0
+        out.grad = None
         out.label = None
         out._op = op
         out._a = x
@@ -322,7 +320,7 @@ def _nary(op: Primitive, cls: type[Value]) -> Callable[..., Value]:
             raise op_error(op, err, *values) from None
         out: Value = _new(cls)
         out.data = data
-        out.grad = 0.0
+        out.grad = None
         out.label = None
         out._b = out._xb = None
         out._pending = 0
@@ -354,7 +352,7 @@ def install_ops(cls: type, make: Callable[[Primitive], Callable[..., Any]]) -> N
             continue
         apply = make(op)
         if op.name.isidentifier():
-            setattr(cls, op.name, apply)
+            setattr(cls, op.name, op.method(apply, make) if isinstance(op, ops.Parametric) else apply)
         if op.operator:
             setattr(cls, f"__{op.operator}__", apply)
             if op.arity == 2:

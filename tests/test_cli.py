@@ -202,7 +202,7 @@ USER_ERRORS = [
     (["graph", "x +"], "syntax erro"),
     (["graph", "foo(x)", "--set", "x=1"], "unknown function foo"),
     (["graph", "x.real", "--set", "x=1"], "attribute access is not allowed"),
-    (["graph", "__import__('os').system('true')"], "only calls of abs, cos, exp"),
+    (["graph", "__import__('os').system('true')"], "only calls of abs, acos, acosh"),
     (["graph", "_x"], "names starting with an underscore are not allowed"),
     (["graph", "[x for x in y]"], "a comprehension is not allowed"),
     (["graph", "x * y", "--set", "x=1"], "y has no value: add --set y=VALUE"),
@@ -234,6 +234,14 @@ USER_ERRORS = [
     (["demo", "--bogus"], "microgrsucc demo: error: unrecognized arguments: --bogus"),
     (["demo", "--rankdir", "XY"], "microgrsucc demo: error: argument --rankdir: invalid choice: 'XY'"),
     (["demo", "--out"], "microgrsucc demo: error: argument --out: expected one argument"),
+    # The forms a user tries first for the variables, and a product written as in algebra.
+    (
+        ["graph", "x*y", "-x", "1", "-y", "2"],
+        "-x 1 -y 2; give each variable its own --set: --set x=1 --set y=2",
+    ),
+    (["graph", "x*y", "--set", "x=1", "y=2"], "arguments: y=2; give each variable its own --set: --set y=2"),
+    (["graph", "2x", "--set", "x=1"], "invalid decimal literal; write 2*x for 2 times x"),
+    (["graph", "x + 0.5pi", "--set", "x=1"], "; write 0.5*pi for 0.5 times pi"),
 ]
 
 
@@ -280,9 +288,23 @@ def test_no_layout_program_for_a_png(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, no_layout_program: None
 ) -> None:
     pytest.importorskip("graphviz")
-    status, _, err = run(capsys, "graph", "x", "--set", "x=1", "-o", str(tmp_path / "g.png"))
-    assert status == 2 and err.count("\n") == 1
+    status, out, err = run(capsys, "graph", "x", "--set", "x=1", "-o", str(tmp_path / "g.png"))
+    assert status == 2 and err.count("\n") == 1 and out == ""  # refused before anything is printed
     assert "no Graphviz layout program" in err and ".dot and .gv files need neither" in err
+
+
+def test_a_pdf_the_layout_program_cannot_write_is_refused_before_anything_is_printed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pure = tmp_path / "bin" / "graphviz-pure"  # never run: refused by its name alone
+    monkeypatch.setattr(layout, "find_layout_program", lambda: pure)
+    status, out, err = run(capsys, "graph", "x*x", "--set", "x=1", "-o", str(tmp_path / "g.pdf"))
+    assert (status, out) == (2, "")
+    assert (
+        err.startswith("microgrsucc graph: error: graphviz-pure cannot write PDF yet")
+        and err.count("\n") == 1
+    )
+    assert not (tmp_path / "g.pdf").exists()
 
 
 def test_a_huge_graph_is_drawn_with_a_note(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

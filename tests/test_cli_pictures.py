@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import struct
 import subprocess
 import sys
@@ -29,6 +30,15 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return status, out, err
 
 
+def ignored_in_a_checkout(name: str) -> bool:
+    """Whether the checkout's .gitignore ignores a file of this name at its top (where a user runs demo)."""
+    gitignore = Path(__file__).resolve().parent.parent / ".gitignore"
+    if not gitignore.exists():
+        pytest.skip("no .gitignore: not a checkout")
+    patterns = [line.strip() for line in gitignore.read_text().splitlines() if not line.startswith("#")]
+    return any(p and not p.startswith("!") and fnmatch.fnmatch(name, p.lstrip("/")) for p in patterns)
+
+
 def png_size(path: Path) -> tuple[int, int]:
     data = path.read_bytes()
     assert data[:8] == PNG_SIGNATURE
@@ -47,6 +57,7 @@ def test_demo_writes_the_network_the_page_and_the_chain_rule_for_w1_and_w2(
     for name in names:
         assert f"wrote {tmp_path / name}" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+    assert [name for name in names if not ignored_in_a_checkout(name)] == []  # run in a checkout: no noise
     width, height = png_size(tmp_path / "chapter-network.png")
     assert height > width  # top to bottom by default, not a 4442 x 205 strip
     assert "formula (B)" in out and "formula (A)" in out

@@ -72,7 +72,10 @@ def test_the_engine_floors_import_only_downward() -> None:
     graph = _graph()
     for i, module in enumerate(FLOORS):
         below = set(FLOORS[:i])
-        assert graph[module] <= below, f"{module} imports {graph[module] - below}"
+        # A floor that is a package (ops: primitive, elementary, activations) imports its own modules.
+        inside = [m for m in graph if m == module or m.startswith(f"{module}.")]
+        imported = {t for m in inside for t in graph[m]} - set(inside)
+        assert imported <= below, f"{module} imports {imported - below}"
 
 
 def test_no_module_imports_a_siblings_private_name() -> None:

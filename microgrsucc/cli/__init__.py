@@ -23,6 +23,7 @@ from microgrsucc.cli import chapter
 from microgrsucc.cli.expr import CONSTANTS, FUNCTIONS, parse
 from microgrsucc.drawing import RANKDIRS, LayoutProgramError
 from microgrsucc.formula import formula
+from microgrsucc.layout import program_for
 from microgrsucc.rendering import FORMATS, render
 from microgrsucc.value import Value
 
@@ -73,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args, extra = parser.parse_known_args(argv)
         if extra:  # said by the command's own parser, so the line starts "microgrsucc demo:"
-            getattr(args, "parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+            message = f"unrecognized arguments: {' '.join(extra)}{_set_hint(extra)}"
+            getattr(args, "parser", parser).error(message)
     except SystemExit as done:  # --help, --version and usage errors: return, don't exit
         return done.code if isinstance(done.code, int) else 2
     run: Callable[[argparse.Namespace], int] | None = getattr(args, "run", None)
@@ -90,6 +92,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (_UserError, *_USER_ERRORS) as err:
         print(f"{args.prog}: error: {_message(err)}", file=sys.stderr)
         return 2
+
+
+def _set_hint(extra: Sequence[str]) -> str:
+    """Variables given as ``-x 1 -y 2`` or ``--set x=1 y=2``: the --set options that mean it."""
+    settings, rest = [], list(extra)
+    while rest:
+        arg = rest.pop(0)
+        name, equals, value = arg.lstrip("-").partition("=")
+        if not name.isidentifier():
+            return ""
+        if not equals:  # -x 1: the value is the next argument
+            if not arg.startswith("-") or not rest:
+                return ""
+            value = rest.pop(0)
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        settings.append(f"--set {name}={value}")
+    return f"; give each variable its own --set: {' '.join(settings)}"
 
 
 def _message(err: BaseException) -> str:
@@ -218,8 +240,12 @@ def _make_folder(folder: Path) -> None:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    if args.output is not None and args.output.suffix.lower() not in FORMATS:
-        raise _UserError(f"-o {args.output}: end the file name with one of {', '.join(FORMATS)}")
+    if args.output is not None:
+        fmt = FORMATS.get(args.output.suffix.lower())
+        if fmt is None:
+            raise _UserError(f"-o {args.output}: end the file name with one of {', '.join(FORMATS)}")
+        if fmt != "dot":
+            program_for(fmt, args.output)  # no program, or one that cannot write it: before any output
     expression = parse(args.expr)
     values = _values(args.values)
     missing = [name for name in expression.variables if name not in values]

@@ -19,7 +19,7 @@ from typing import Any
 from microgrsucc import ops
 from microgrsucc.compiler import eager, python_code
 from microgrsucc.compiler.python_code import DOMAIN_ERRORS, Replay, generated_code_error
-from microgrsucc.compiler.trace import Trace, primitive_of, trace
+from microgrsucc.compiler.trace import PARAM, Trace, primitive_of, trace
 from microgrsucc.core import is_real, modes_set, state
 from microgrsucc.value import Value
 
@@ -41,6 +41,7 @@ class _Compiled:
             self.batch, self.source = python_code.generate(t)
         self._value: Callable[..., Any] | None = None
         self.table = [(op, op.forward, op.derivative) for op in t.used_primitives()]
+        self.reached = _reached(t)
 
     def value(self, *args: Any) -> Any:
         if self._value is None:  # written on first use: a training loop may never need it
@@ -160,9 +161,9 @@ class CompiledLoss:
             result = eager.replay(compiled.trace, self.params, rows, backward=True)
         total, grads = result
         scale = 1.0 / count if reduction == "mean" else 1.0
-        for p, g in zip(self.params, grads, strict=True):
-            old = p.grad
-            p.grad = (0.0 if old is None else old) + float(g) * scale
+        for p, g, reached in zip(self.params, grads, compiled.reached, strict=True):
+            if reached:  # as backward(): a parameter the loss does not use keeps grad None
+                p.grad = g * scale if p.grad is None else p.grad + g * scale
         return float(total) * scale
 
 
@@ -178,6 +179,20 @@ def compile(
     Parameter values are read at each call, so optimizers work unchanged between calls.
     """
     return CompiledLoss(sample_loss, params, backend)
+
+
+def _reached(t: Trace) -> list[bool]:
+    """For each parameter, whether the root depends on it (nodes come after their inputs)."""
+    needed = [False] * len(t.kinds)
+    needed[t.root] = True
+    reached = [False] * t.param_count
+    for i in range(t.root, -1, -1):
+        if needed[i]:
+            for j in t.args[i]:
+                needed[j] = True
+            if t.kinds[i] == PARAM:
+                reached[int(t.payload[i])] = True
+    return reached
 
 
 def _need_numpy() -> None:

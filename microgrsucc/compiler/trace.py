@@ -219,7 +219,7 @@ class Tracer(Value):
 def _new_tracer(trace: Trace, index: int) -> Tracer:
     t: Tracer = object.__new__(Tracer)
     t.trace, t.index = trace, index
-    t.grad = 0.0
+    t.grad = None
     t.label = None
     t._op = t._a = t._b = t._xa = t._xb = None
     t._pending = 0

@@ -179,7 +179,7 @@ def check_primitive(
     atol: float = 1e-9,
     rtol: float = 1e-7,
 ) -> tuple[str, ...]:
-    """Check one op at one point the way the test suite checks every op of ``ops.py``.
+    """Check one op at one point the way the test suite checks every op of the table (``microgrsucc/ops/``).
 
     ``op`` is a ``Primitive`` or a ``custom_op``; ``args`` a point inside its domain. The checks:
 
@@ -202,7 +202,7 @@ def check_primitive(
 
     >>> import math
     >>> import microgrsucc as mg
-    >>> softplus = mg.custom_op("softplus", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
+    >>> softplus = mg.custom_op("sp", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
     >>> check_primitive(softplus, 0.5, reference=lambda x: math.log1p(math.exp(x)))
     ('value', 'reverse', 'forward', 'second order', 'nan')
     """
