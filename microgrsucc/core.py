@@ -20,6 +20,7 @@ from microgrsucc.ops import Primitive
 
 __all__ = [
     "call",
+    "check_label",
     "detect_anomaly",
     "enable_grad",
     "is_grad_enabled",
@@ -60,6 +61,15 @@ def to_float(x: object, where: str) -> float:
         return float(x)  # type: ignore[arg-type]
     except OverflowError:
         raise OverflowError(f"{where}: {reprlib.repr(x)} is too large for a float") from None
+
+
+def check_label(label: object) -> Any:
+    """A Value's label as given: a str or None; ``TypeError`` for anything else (``label=1``)."""
+    if label is None or isinstance(label, str):
+        return label
+    raise TypeError(
+        f"Value(label=...) takes a str or None, got {type(label).__name__}: {reprlib.repr(label)}"
+    )
 
 
 # --- errors ------------------------------------------------------------------------------------

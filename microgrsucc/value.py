@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, SupportsFloat, Union
 
 from microgrsucc import backward as reverse
 from microgrsucc import ops, pickling
-from microgrsucc.core import is_real, modes_set, recording_gradients, state, to_float
+from microgrsucc.core import check_label, is_real, modes_set, recording_gradients, state, to_float
 from microgrsucc.ops import Primitive
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class Value(OpMethods):
     def __init__(self, data: SupportsFloat, label: str | None = None) -> None:
         self.data = to_float(data, "Value")
         self.grad = None
-        self.label = label
+        self.label = check_label(label)
         self._op = self._a = self._b = self._xa = self._xb = self._out = None
         self._pending = 0
 
@@ -291,7 +291,7 @@ def _compare(test: Callable[[float, float], bool], v: Value, other: object) -> b
 
 def _computed_without_graph(v: Value) -> bool:
     """An op's result computed under no_grad(), as opposed to a leaf the user made."""
-    return v._op is None and v._xa is not None
+    return v._op is None and isinstance(v._xa, Primitive)
 
 
 def _warn_conversion(v: Value, how: str) -> None:
@@ -337,24 +337,26 @@ def _refuse_concrete(v: Value, how: str) -> None:
 # --- leaves -------------------------------------------------------------------------------------
 
 
-def _leaf(data: float) -> Value:
+def _leaf(data: float, origin: Any = None) -> Value:
     out: Value = _new(Value)
     out.data = data
     out.grad = None
     out.label = None
-    out._op = out._a = out._b = out._xa = out._xb = out._out = None
+    out._op = out._a = out._b = out._xb = out._out = None
+    # What a leaf's _xa says: None, made by the user; as_value, made from a plain number
+    # (explain.is_constant reads it); a Primitive, computed by that op under no_grad().
+    out._xa = origin
     out._pending = 0
     return out
 
 
 def as_value(x: object, where: str | None = None) -> Any:
-    """The one way a number becomes a leaf: a Value as it is, a real number as a new leaf; else
-    a ``TypeError`` naming ``where``, or with no ``where``, ``NotImplemented`` (for operators)."""
+    """A Value as it is, a number as a new leaf; else TypeError naming where, or NotImplemented."""
     if isinstance(x, Value):
         return x
     if where is None and not is_real(x):
         return NotImplemented
-    return _leaf(to_float(x, where or "operand"))
+    return _leaf(to_float(x, where or "operand"), as_value)
 
 
 # The Value counterpart of ops.FLOAT: derivatives evaluated with it record a graph. Filled with
