@@ -11,8 +11,9 @@ and the targets (plain numbers), and returns one Value: the ``"mean"`` over the 
 >>> loss.data, x.grad
 (1000.0, 1.0)
 
-The two losses on logits go through ``logsumexp`` with the maximum subtracted, so they stay
-finite, in value and gradient, for logits of any size.
+The two losses on logits subtract the maximum before ``exp``, so they stay finite, in value
+and gradient, for finite logits of any size; at infinite and NaN logits they give what
+PyTorch float64 gives (see each function).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import operator
 from collections.abc import Sequence
 from typing import Any, Literal, SupportsFloat, SupportsIndex
 
+from microgrsucc.custom_ops import custom_op
+from microgrsucc.softmax import log_softmax, softmax
 from microgrsucc.value import Operand, Value
 
 __all__ = [
@@ -31,6 +34,14 @@ __all__ = [
     "hinge_loss",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "nll_loss",
+    "kl_div",
+    "binary_cross_entropy",
+    "log_softmax",
+    "softmax",
 ]
 
 Reduction = Literal["mean", "sum"]
@@ -43,38 +54,73 @@ def _value(x: Operand) -> Value:
 def logsumexp(xs: Sequence[Operand]) -> Value:
     """``log(sum(exp(x) for x in xs))`` without overflow, as ``torch.logsumexp``.
 
+    Args:
+        xs: one or more Values or numbers.
+
+    Returns:
+        A Value. Any NaN input makes it NaN (every gradient NaN); any ``+inf`` input makes it
+        ``+inf``, with gradient NaN for the ``+inf`` inputs and 0 for the others, as PyTorch.
+
+    Raises:
+        ValueError: ``xs`` is empty.
+
     >>> round(logsumexp([1000.0, 1000.0]).data, 6)
     1000.693147
 
     When every input is ``-inf`` the result is ``-inf``, as in PyTorch, and each input's
     gradient is ``1/len(xs)``: the softmax's limit as the inputs fall together (PyTorch and
-    JAX give NaN there, from ``0/0``). Any ``+inf`` input makes it ``+inf``.
+    JAX give NaN there, from ``0/0``).
     """
     values = [_value(x) for x in xs]
     if not values:
         raise ValueError("logsumexp of an empty sequence")
     # Shifting by the max keeps every exp() in (0, 1]. The shift is a plain float, not a node:
     # the result does not depend on it, so it owes no gradient.
-    m = max(v.data for v in values)
+    m = _max([v.data for v in values])
     if m == -math.inf:
         # The sum of the exps is 0, whose log the engine refuses; the mean is -inf as well.
         return _reduce(values, "mean", "logsumexp")
     if m == math.inf:
-        m = 0.0
+        # Shift by the largest finite input instead: exp(inf) = inf keeps the sum inf, and
+        # no finite input's exp overflows (exp(1000) raises, where a tensor would give inf).
+        m = max((d for v in values if math.isfinite(d := v.data)), default=0.0)
     total = (values[0] - m).exp()
     for v in values[1:]:
         total = total + (v - m).exp()
     return total.log() + m
 
 
+def _max(data: list[float]) -> float:
+    """The largest number, or NaN if any is NaN (Python's max() depends on where the NaN is)."""
+    m = max(data)
+    return m if m == m and all(d == d for d in data) else math.nan
+
+
 def _softplus(x: Value) -> Value:
     # log(1 + exp(x)) = logsumexp(0, x): smooth at 0, unlike relu(x) + log(1 + exp(-|x|)),
     # whose relu and abs have derivative 0 at x = 0 and give a gradient of 0 instead of 0.5.
+    if x.data == math.inf:
+        # softplus(x) -> x with slope 1: logsumexp would give the +inf input a NaN gradient
+        # (exp(inf) * 0), where PyTorch's logsigmoid(-inf) has gradient 1.
+        return x + 0.0
     return logsumexp([0.0, x])
 
 
 def logsigmoid(x: Operand) -> Value:
-    """``log(sigmoid(x))``, finite for any ``x`` (as ``torch.nn.functional.logsigmoid``)."""
+    """``log(sigmoid(x))``, finite for any finite ``x`` (as ``torch.nn.functional.logsigmoid``).
+
+    Args:
+        x: a Value or a number.
+
+    Returns:
+        A Value with gradient ``1 - sigmoid(x)``: 1 at ``x = -inf``, 0 at ``+inf``, as PyTorch.
+
+    >>> y = Value(-1000.0)
+    >>> out = logsigmoid(y)
+    >>> out.backward()
+    >>> out.data, y.grad
+    (-1000.0, 1.0)
+    """
     return -_softplus(-_value(x))
 
 
@@ -104,7 +150,25 @@ def mse_loss(
     target: Operand | Sequence[Operand],
     reduction: Reduction = "mean",
 ) -> Value:
-    """Squared error ``(input - target)**2``, averaged (or summed) over the samples."""
+    """Squared error ``(input - target)**2``, averaged (or summed) over the samples.
+
+    As ``torch.nn.functional.mse_loss``.
+
+    Args:
+        input: the model's output, one Value (or number) or a sequence of them, one per sample.
+        target: the wanted values, matching ``input``; Values here get gradients too.
+        reduction: ``"mean"`` (the default) or ``"sum"`` over the samples.
+
+    Returns:
+        One Value.
+
+    Raises:
+        ValueError: ``input`` and ``target`` differ in length, there are no samples, or
+            ``reduction`` is unknown.
+
+    >>> mse_loss([1.0, 2.0], [0.0, 0.0]).data
+    2.5
+    """
     return _reduce([(x - t) ** 2 for x, t in _pairs(input, target, "mse_loss")], reduction, "mse_loss")
 
 
@@ -117,6 +181,24 @@ def hinge_loss(
     """Max-margin loss ``relu(margin - target * input)`` for targets -1 or +1 (micrograd's demo loss).
 
     A sample costs nothing once its score is on the right side by at least ``margin``.
+    PyTorch has no such function; it matches ``torch.relu(margin - target * input)``, except
+    at a NaN score, whose gradient here is NaN (PyTorch's relu passes the gradient through).
+
+    Args:
+        input: the model's scores, one Value or a sequence of them, one per sample.
+        target: -1 or +1 for each sample (plain numbers).
+        margin: how far past 0 a score must be to cost nothing.
+        reduction: ``"mean"`` (the default) or ``"sum"`` over the samples.
+
+    Returns:
+        One Value.
+
+    Raises:
+        ValueError: a target other than -1 or +1, lengths that differ, no samples, or an
+            unknown ``reduction``.
+
+    >>> hinge_loss([2.0, 0.5], [1, 1]).data  # (0 + 0.5) / 2
+    0.25
     """
     terms = []
     for x, t in _pairs(input, target, "hinge_loss"):
@@ -133,14 +215,29 @@ def binary_cross_entropy_with_logits(
 ) -> Value:
     """Binary cross-entropy of ``sigmoid(input)`` against targets in [0, 1], from the logits.
 
-    ``-t log sigmoid(x) - (1 - t) log sigmoid(-x)`` is computed as ``softplus(x) - t x``,
-    whose gradient ``sigmoid(x) - t`` stays exact for any logit.
+    ``-t log sigmoid(x) - (1 - t) log sigmoid(-x)`` is computed as PyTorch computes it,
+    ``(1 - t) x - logsigmoid(x)``, whose gradient ``sigmoid(x) - t`` stays exact for any
+    logit, infinite ones included (``x = inf, t = 0`` costs ``inf`` with gradient 1). Where
+    the value is ``inf - inf`` or ``0 * inf`` (an infinite logit the target does not pick
+    wholly, or ``x = inf, t = 1``), it is NaN, as in PyTorch.
+
+    Args:
+        input: the logits, one Value (or number) or a sequence of them, one per sample.
+        target: the wanted probability of class 1 for each sample, in [0, 1].
+        reduction: ``"mean"`` (the default) or ``"sum"`` over the samples.
+
+    Returns:
+        One Value.
+
+    Raises:
+        ValueError: a target outside [0, 1] (NaN included), lengths that differ, no samples,
+            or an unknown ``reduction``.
     """
     terms = []
     for x, t in _pairs(input, target, "binary_cross_entropy_with_logits"):
         if not 0.0 <= float(t) <= 1.0:
             raise ValueError(f"binary_cross_entropy_with_logits: targets must be in [0, 1], got {t!r}")
-        terms.append(_softplus(x) - float(t) * x)
+        terms.append((1.0 - float(t)) * x - logsigmoid(x))
     return _reduce(terms, reduction, "binary_cross_entropy_with_logits")
 
 
@@ -155,6 +252,19 @@ def _is_index(t: object) -> bool:
     return True
 
 
+def _nll_of_softmax(values: list[Value], index: int) -> Value:
+    """``-log_softmax(values)[index]`` as PyTorch's kernel computes it.
+
+    Shifted by the max, with no exception for an infinite max: any infinite logit makes every
+    value and gradient of the sample NaN (``inf - inf``), as in ``torch.nn.functional.cross_entropy``.
+    """
+    m = _max([v.data for v in values])
+    total = (values[0] - m).exp()
+    for v in values[1:]:
+        total = total + (v - m).exp()
+    return total.log() + m - values[index]
+
+
 def cross_entropy(
     input: Sequence[Operand] | Sequence[Sequence[Operand]],
     target: SupportsIndex | Sequence[SupportsIndex],
@@ -164,7 +274,21 @@ def cross_entropy(
 
     ``input`` is one sample's logits with an integer target (an ``int``, a numpy integer, ...),
     or a list of them with a list of targets. Each sample costs
-    ``logsumexp(logits) - logits[target]``.
+    ``logsumexp(logits) - logits[target]``, computed as PyTorch does: finite for finite logits
+    of any size; NaN, in value and every gradient of the sample, if a logit is infinite or NaN.
+
+    Args:
+        input: one sample's logits (a sequence of C Values or numbers), or a sequence of N
+            such samples.
+        target: the class index in ``[0, C)`` of the sample, or a sequence of N of them.
+        reduction: ``"mean"`` (the default) or ``"sum"`` over the samples.
+
+    Returns:
+        One Value.
+
+    Raises:
+        ValueError: a target that is not an integer class index, a number of targets other than
+            the number of samples, or an unknown ``reduction``.
 
     >>> round(cross_entropy([0.0, 0.0], 1).data, 6)  # log 2
     0.693147
@@ -181,6 +305,207 @@ def cross_entropy(
         index = operator.index(t) if _is_index(t) else -1  # type: ignore[arg-type]
         if not 0 <= index < len(logits):
             raise ValueError(f"cross_entropy: target {t!r} is not a class index in [0, {len(logits)})")
-        values = [_value(x) for x in logits]
-        terms.append(logsumexp(values) - values[index])
+        terms.append(_nll_of_softmax([_value(x) for x in logits], index))
     return _reduce(terms, reduction, "cross_entropy")
+
+
+# --- more of torch.nn.functional's losses (softmax, log_softmax: softmax.py) ------------------------
+
+
+def _check_reduction(reduction: str, name: str, allowed: tuple[str, ...] = ("mean", "sum")) -> None:
+    if reduction not in allowed:
+        choices = " or ".join(repr(r) for r in allowed)
+        raise ValueError(f"{name}: reduction must be {choices}, got {reduction!r}")
+
+
+def l1_loss(
+    input: Operand | Sequence[Operand],
+    target: Operand | Sequence[Operand],
+    reduction: Reduction = "mean",
+) -> Value:
+    """Absolute error ``|input - target|``, averaged (or summed) over the samples; its slope at
+    a tie is 0 (torch's ``sign``).
+
+    >>> l1_loss([1.0, -2.0], [0.0, 0.0]).data
+    1.5
+    """
+    _check_reduction(reduction, "l1_loss")
+    return _reduce([abs(x - t) for x, t in _pairs(input, target, "l1_loss")], reduction, "l1_loss")
+
+
+def smooth_l1_loss(
+    input: Operand | Sequence[Operand],
+    target: Operand | Sequence[Operand],
+    reduction: Reduction = "mean",
+    beta: float = 1.0,
+) -> Value:
+    """``0.5 d**2 / beta`` where ``|d| < beta`` (``d = input - target``), else ``|d| - 0.5 beta``:
+    quadratic near 0, linear beyond; ``beta = 0`` is ``l1_loss`` (as torch's).
+
+    Raises:
+        ValueError: for a negative ``beta`` (torch's message).
+    """
+    _check_reduction(reduction, "smooth_l1_loss")
+    if beta < 0.0:
+        raise ValueError("smooth_l1_loss does not support negative values for beta.")
+    terms = []
+    for x, t in _pairs(input, target, "smooth_l1_loss"):
+        d = x - t
+        terms.append(0.5 * d * d / beta if abs(d.data) < beta else abs(d) - 0.5 * beta)
+    return _reduce(terms, reduction, "smooth_l1_loss")
+
+
+def huber_loss(
+    input: Operand | Sequence[Operand],
+    target: Operand | Sequence[Operand],
+    reduction: Reduction = "mean",
+    delta: float = 1.0,
+) -> Value:
+    """``0.5 d**2`` where ``|d| < delta`` (``d = input - target``), else ``delta (|d| - 0.5 delta)``:
+    ``smooth_l1_loss`` times ``beta``, with ``delta`` for ``beta`` (as torch's).
+
+    Raises:
+        ValueError: for ``delta <= 0`` (torch's message).
+    """
+    _check_reduction(reduction, "huber_loss")
+    if not delta > 0.0:
+        raise ValueError("huber_loss does not support non-positive values for delta.")
+    terms = []
+    for x, t in _pairs(input, target, "huber_loss"):
+        d = x - t
+        terms.append(0.5 * d * d if abs(d.data) < delta else delta * (abs(d) - 0.5 * delta))
+    return _reduce(terms, reduction, "huber_loss")
+
+
+def _rows(input: Sequence[Any], name: str) -> tuple[list[list[Value]], bool]:
+    """One sample's list of Values, or a list of such lists; and whether it was a batch."""
+    if not input:
+        raise ValueError(f"{name}: no inputs")
+    batch = isinstance(input[0], Sequence)
+    rows = [list(row) for row in input] if batch else [list(input)]
+    if any(not row for row in rows):
+        raise ValueError(f"{name}: an empty row")
+    return [[_value(x) for x in row] for row in rows], batch
+
+
+def nll_loss(
+    input: Sequence[Operand] | Sequence[Sequence[Operand]],
+    target: SupportsIndex | Sequence[SupportsIndex],
+    reduction: Reduction = "mean",
+) -> Value:
+    """Negative log-likelihood ``-input[target]`` of log-probabilities (``log_softmax``'s output),
+    with class-index targets: one sample's list with an integer target, or lists of both.
+
+    ``cross_entropy(logits, t)`` is ``nll_loss(log_softmax(logits), t)``.
+
+    >>> nll_loss([[-1.0, -2.0], [-0.5, -3.0]], [1, 0]).data
+    1.25
+    """
+    _check_reduction(reduction, "nll_loss")
+    rows, batch = _rows(input, "nll_loss")
+    many = batch and hasattr(target, "__len__")  # a list, tuple or numpy array of indices
+    targets: list[Any] = list(target) if many else [target]  # type: ignore[arg-type]
+    if len(targets) != len(rows):
+        raise ValueError(f"nll_loss: {len(rows)} samples but {len(targets)} targets")
+    terms = []
+    for row, t in zip(rows, targets, strict=True):
+        index = operator.index(t) if _is_index(t) else -1
+        if not 0 <= index < len(row):
+            raise ValueError(f"nll_loss: target {t!r} is not a class index in [0, {len(row)})")
+        terms.append(-row[index])
+    return _reduce(terms, reduction, "nll_loss")
+
+
+def kl_div(
+    input: Sequence[Operand] | Sequence[Sequence[Operand]],
+    target: Sequence[SupportsFloat] | Sequence[Sequence[SupportsFloat]],
+    reduction: Literal["mean", "sum", "batchmean"] = "mean",
+    log_target: bool = False,
+) -> Value:
+    """KL divergence of the distribution ``target`` from ``exp(input)``, as
+    ``torch.nn.functional.kl_div``: ``input`` holds log-probabilities, ``target`` probabilities
+    (log-probabilities with ``log_target=True``); each element costs ``t (log t - x)``, and 0
+    where ``t = 0``.
+
+    ``reduction`` is torch's: ``"mean"`` over all the elements, ``"batchmean"`` over the rows
+    (the KL divergence of each sample, averaged: a single row counts its elements as rows, as
+    torch's first dimension does), or ``"sum"``.
+
+    >>> round(kl_div([math.log(0.5), math.log(0.5)], [0.25, 0.75], reduction="sum").data, 6)
+    0.130812
+    """
+    _check_reduction(reduction, "kl_div", ("mean", "sum", "batchmean"))
+    rows, batch = _rows(input, "kl_div")
+    given: list[Any] = list(target)
+    targets: list[list[Any]] = [list(row) for row in given] if batch else [given]
+    if [len(r) for r in targets] != [len(r) for r in rows]:
+        raise ValueError("kl_div: input and target must have the same shape")
+    terms = []
+    for row, target_row in zip(rows, targets, strict=True):
+        for x, written in zip(row, target_row, strict=True):
+            t = float(written)
+            if log_target:
+                terms.append(math.exp(t) * (t - x))
+            else:  # torch's xlogy: 0 log 0 is 0; a negative target gives NaN, as torch's
+                terms.append(-t * x if t == 0.0 else (t * math.log(t) if t > 0.0 else math.nan) - t * x)
+    total = _reduce(terms, "sum", "kl_div")
+    if reduction == "mean":
+        return total / len(terms)
+    if reduction == "batchmean":
+        return total / len(rows) if batch else total / len(terms)
+    return total
+
+
+# binary_cross_entropy is a custom op, so its slope is torch's formula
+# (x - t) / max(x (1 - x), 1e-12), finite at 0 and 1, rather than the 0 slope of its clamped logs.
+_BCE_EPSILON = 1e-12
+
+
+def _clamped_log(x: float) -> float:
+    """log(x) at least -100 (torch's clamp, so a probability of 0 costs 100, not inf)."""
+    return max(math.log(x), -100.0) if x > 0.0 else -100.0
+
+
+def _bce_forward(x: float, t: float) -> float:
+    if not 0.0 <= x <= 1.0:
+        raise ValueError("all elements of input should be between 0 and 1")
+    return -(t * _clamped_log(x) + (1.0 - t) * _clamped_log(1.0 - x))
+
+
+def _bce_derivative(F: Any, x: Any, t: Any, out: Any) -> tuple[Any, Any]:
+    x0 = F.value(x)
+    spread = x0 * (1.0 - x0)
+    dx = (x - t) / (x * (1.0 - x)) if spread > _BCE_EPSILON else (x - t) / _BCE_EPSILON
+    return dx, _clamped_log(1.0 - x0) - _clamped_log(x0)
+
+
+_BCE = custom_op(
+    "binary_cross_entropy", _bce_forward, _bce_derivative, domain=(((0.01, 0.99),), ((0.0, 1.0),))
+)
+
+
+def binary_cross_entropy(
+    input: Operand | Sequence[Operand],
+    target: SupportsFloat | Sequence[SupportsFloat],
+    reduction: Reduction = "mean",
+) -> Value:
+    """Binary cross-entropy of probabilities ``input`` in [0, 1] against targets:
+    ``-(t log x + (1 - t) log(1 - x))``, with each log clamped at -100 as torch's, so a
+    probability of exactly 0 or 1 costs at most 100; its slope is torch's
+    ``(x - t) / max(x (1 - x), 1e-12)``. From logits, ``binary_cross_entropy_with_logits`` is
+    exact for any logit.
+
+    Raises:
+        ValueError: for an input outside [0, 1] or NaN (torch's message).
+
+    >>> binary_cross_entropy([0.0, 1.0], [1.0, 1.0], reduction="sum").data
+    100.0
+    """
+    _check_reduction(reduction, "binary_cross_entropy")
+    terms = []
+    for x, t in _pairs(input, target, "binary_cross_entropy"):
+        try:
+            terms.append(_BCE(x, float(t)))
+        except ValueError as err:  # the engine names the op and operands; torch's words say why
+            raise ValueError(f"binary_cross_entropy: {err}") from None
+    return _reduce(terms, reduction, "binary_cross_entropy")

@@ -1,5 +1,5 @@
 """Shared test setup: hypothesis profiles (``ci`` loads itself when ``CI`` is set) and
-``package_with_tan``, a copy of the package with one op appended to its table. The markers
+``package_with_sec``, a copy of the package with one op appended to its table. The markers
 (``slow`` and the others a plain ``pytest`` leaves out) are the checkout's conftest.py's."""
 
 from __future__ import annotations
@@ -37,10 +37,11 @@ settings.register_profile(
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
-# Appended to a copy of ops.py: the contract for adding an op is this one entry and nothing else.
-TAN = """
-tan = Primitive("tan", 1, math.tan, lambda F, x, out: 1.0 + out * out)
-PRIMITIVES[tan.name] = tan
+# Appended to a copy of a family module of the table: the contract for adding an op is this one
+# entry and nothing else. sec is no entry of the table; its derivative uses tan, one that is.
+SEC = """
+sec = Primitive("sec", 1, lambda x: 1.0 / math.cos(x), lambda F, x, out: out * F.tan(x))
+register(sec)
 """
 
 
@@ -57,12 +58,19 @@ class PackageCopy:
 
 
 @pytest.fixture
-def package_with_tan(tmp_path: Path) -> PackageCopy:
-    """The package copied into a temporary folder, with ``tan`` appended to its op table."""
+def package_with_sec(tmp_path: Path) -> PackageCopy:
+    """The package copied into a temporary folder, with ``sec`` appended to its op table."""
     import microgrsucc
 
     copy = tmp_path / "microgrsucc"
     shutil.copytree(Path(microgrsucc.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    with (copy / "ops.py").open("a") as table:
-        table.write(TAN)
+    with (copy / "ops" / "elementary.py").open("a") as table:
+        table.write(SEC)
     return PackageCopy(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def torch() -> object:
+    """PyTorch, the differential tests' reference engine (``pip install '.[reference]'``):
+    without it they skip, with one line in the summary (under CI they fail, see conftest.py)."""
+    return pytest.importorskip("torch", reason="could not import 'torch': pip install '.[reference]'")

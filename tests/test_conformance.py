@@ -1,12 +1,13 @@
 """The conformance suite: every primitive of ``ops.PRIMITIVES``, checked the same way.
 
-The primitives are read from the table at import time, so an op appended to ``ops.py`` is
-checked with nothing else written (its domain comes from ``strategies.op_arguments``). The
-checks are ``microgrsucc.testing.check_primitive``'s, the same a user runs on a custom op:
-value against an independent high-precision reference, reverse mode against central
-differences, forward mode equal to reverse, second order against differences of the first,
-and NaN propagation. Below them: each branch point (0 for relu, abs, sqrt and powers) with
-PyTorch's float64 conventions, and every message of ``detect_anomaly``.
+The primitives are read from the table at import time, so an op appended to the table
+(``microgrsucc/ops/``) is checked with nothing else written (its domain comes from
+``strategies.op_arguments``). The checks are ``microgrsucc.testing.check_primitive``'s, the
+same a user runs on a custom op: value against an independent high-precision reference,
+reverse mode against central differences, forward mode equal to reverse, second order
+against differences of the first, and NaN propagation. Below them: the members of the
+families with other constants, each kink and domain edge with PyTorch's float64 conventions,
+and every message of ``detect_anomaly``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from microgrsucc.testing.strategies import op_arguments, reals
 NAMES = sorted(ops.PRIMITIVES)
 
 # --- independent references: exact rational arithmetic, or decimal at 60 digits -------------
-# Written apart from ops.py on purpose (math.exp would be the op's own forward). An op
+# Written apart from microgrsucc/ops on purpose (math.exp would be the op's own forward). An op
 # without an entry here is reported as unchecked in value, never compared with itself.
 
 DIGITS = 60
@@ -118,6 +119,63 @@ REFERENCES: dict[str, Callable[..., float]] = {
 }
 
 
+# The newer entries' references: mpmath at 60 digits (mpf(float) is exact), written from each
+# op's textbook or PyTorch definition, not from ops/.
+try:
+    import mpmath
+except ImportError:  # pragma: no cover - the test extra installs it
+    mpmath = None
+
+
+def _mp(f: Callable[..., Any]) -> Callable[..., float]:
+    def reference(*xs: float) -> float:
+        assert mpmath is not None
+        with mpmath.workdps(DIGITS):
+            return float(f(*[mpmath.mpf(x) for x in xs]))
+
+    return reference
+
+
+def _clip(x: Fraction, low: float, high: float) -> Fraction:
+    return min(max(x, Fraction(low)), Fraction(high))
+
+
+_SELU = ("1.6732632423543772848170429916717", "1.0507009873554804934193349852946")  # torch's digits
+
+if mpmath is not None:
+    mp = mpmath
+    REFERENCES.update({
+        "tan": _mp(mp.tan), "asin": _mp(mp.asin), "acos": _mp(mp.acos), "atan": _mp(mp.atan),
+        "sinh": _mp(mp.sinh), "cosh": _mp(mp.cosh), "asinh": _mp(mp.asinh), "acosh": _mp(mp.acosh),
+        "atanh": _mp(mp.atanh), "log1p": _mp(mp.log1p), "expm1": _mp(mp.expm1),
+        "log2": _mp(lambda x: mp.log(x, 2)), "log10": _mp(mp.log10), "exp2": _mp(lambda x: mp.power(2, x)),
+        "erf": _mp(mp.erf), "erfc": _mp(mp.erfc),
+        "maximum": _exact(max), "minimum": _exact(min),
+        "atan2": _mp(mp.atan2), "hypot": _mp(mp.hypot),
+        "fmod": _exact(lambda x, y: x - y * math.trunc(x / y)),
+        "remainder": _exact(lambda x, y: x - y * math.floor(x / y)),
+        "softplus": _mp(lambda x: x if x > 20 else mp.log1p(mp.exp(x))),  # torch's threshold=20
+        "leaky_relu": _exact(lambda x: x if x > 0 else x / 100),
+        "elu": _mp(lambda x: x if x > 0 else mp.expm1(x)),
+        "celu": _mp(lambda x: x if x > 0 else mp.expm1(x)),  # alpha = 1
+        "selu": _mp(lambda x: mp.mpf(_SELU[1]) * (x if x > 0 else mp.mpf(_SELU[0]) * mp.expm1(x))),
+        "gelu": _mp(lambda x: x / 2 * mp.erfc(-x / mp.sqrt(2))),
+        "silu": _mp(lambda x: x / (1 + mp.exp(-x))),
+        "mish": _mp(lambda x: x * mp.tanh(mp.log1p(mp.exp(x)))),
+        "softsign": _exact(lambda x: x / (1 + abs(x))),
+        "hardtanh": _exact(lambda x: _clip(x, -1, 1)),
+        "relu6": _exact(lambda x: _clip(x, 0, 6)),
+        "hardsigmoid": _exact(lambda x: _clip(x + 3, 0, 6) / 6),
+        "hardswish": _exact(lambda x: x * _clip(x + 3, 0, 6) / 6),
+        "clamp": _exact(lambda x: x),  # the table's entry has no bounds; bounded ones are below
+    })  # fmt: skip
+
+# A composite of rounded steps is as accurate as its conditioning allows: gelu's erfc(-x/√2)
+# has the relative condition number ~x² in the left tail, so its rounding of x/√2 costs up to
+# that many ulps; the others are a few operations of a few ulps each.
+VALUE_RTOL = {"gelu": 1e-12, "mish": 1e-14, "silu": 5e-15, "selu": 5e-15, "hypot": 5e-15}
+
+
 def test_the_references_are_right_where_the_answer_is_known() -> None:
     assert REFERENCES["sin"](math.pi / 6) == pytest.approx(0.5, rel=1e-15)
     assert REFERENCES["sin"](1e22) == -0.8522008497671888  # a famous hard argument reduction
@@ -136,17 +194,26 @@ def _with_reference(name: str) -> Any:
 
 # --- the checks, one test per check and primitive ------------------------------------------
 
+# The default run spends about the same on the whole table however long it grows: fewer
+# examples per op as ops are added (the profile's 100 for a table of 15); -m slow runs
+# thousands per op.
+QUICK = settings(max_examples=max(10, settings.default.max_examples * 15 // len(NAMES)))
+
 
 @pytest.mark.parametrize("name", [_with_reference(name) for name in NAMES])
+@QUICK
 @given(data=st.data())
 def test_value_matches_a_high_precision_reference(name: str, data: st.DataObject) -> None:
     args = data.draw(op_arguments(name))
     # Within 4.5 ulps of the correctly rounded value (math's functions are within 1-2).
-    judged = check_primitive(ops.PRIMITIVES[name], *args, reference=REFERENCES[name], checks=["value"])
+    rtol = VALUE_RTOL.get(name, 1e-15)
+    op = ops.PRIMITIVES[name]
+    judged = check_primitive(op, *args, reference=REFERENCES[name], checks=["value"], value_rtol=rtol)
     assert judged == ("value",)
 
 
 @pytest.mark.parametrize("name", NAMES)
+@QUICK
 @given(data=st.data())
 def test_reverse_mode_matches_central_differences(name: str, data: st.DataObject) -> None:
     op = ops.PRIMITIVES[name]
@@ -156,12 +223,14 @@ def test_reverse_mode_matches_central_differences(name: str, data: st.DataObject
 
 
 @pytest.mark.parametrize("name", NAMES)
+@QUICK
 @given(data=st.data())
 def test_forward_mode_equals_reverse_mode(name: str, data: st.DataObject) -> None:
     assert check_primitive(ops.PRIMITIVES[name], *data.draw(op_arguments(name)), checks=["forward"])
 
 
 @pytest.mark.parametrize("name", NAMES)
+@QUICK
 @given(data=st.data())
 def test_second_order_matches_differences_of_the_first(name: str, data: st.DataObject) -> None:
     judged = check_primitive(ops.PRIMITIVES[name], *data.draw(op_arguments(name)), checks=["second order"])
@@ -176,11 +245,14 @@ def test_every_check_over_thousands_of_points(name: str, data: st.DataObject) ->
     op = ops.PRIMITIVES[name]
     args = data.draw(op_arguments(name))
     assume(differences_agree(op.forward, args, -1))
-    judged = check_primitive(op, *args, reference=REFERENCES.get(name))
+    judged = check_primitive(
+        op, *args, reference=REFERENCES.get(name), value_rtol=VALUE_RTOL.get(name, 1e-15)
+    )
     assert set(judged) >= set(CHECKS) - {"value", "second order"}
 
 
 @pytest.mark.parametrize("name", NAMES)
+@QUICK
 @given(data=st.data())
 def test_a_nan_input_gives_nan(name: str, data: st.DataObject) -> None:
     assert check_primitive(ops.PRIMITIVES[name], *data.draw(op_arguments(name)), checks=["nan"]) == ("nan",)
@@ -200,8 +272,52 @@ def test_a_power_by_a_constant_conforms(n: float, x: float) -> None:
     assert (Value(x) ** n).op == op.name  # what x ** n records
 
 
+def _inside(lo: float, hi: float) -> Callable[[Fraction], Fraction]:
+    return lambda x: min(max(x, Fraction(lo)), Fraction(hi))
+
+
+# Members of the families with constants other than the table's defaults, with references.
+VARIANTS: list[tuple[ops.Primitive, Callable[..., float] | None]] = [
+    (ops.leaky_relu_of(0.2), _exact(lambda x: x if x > 0 else x / 5)),
+    (ops.leaky_relu_of(-1.5), _exact(lambda x: x if x > 0 else -3 * x / 2)),
+    (ops.elu_of(0.5), None),
+    (ops.celu_of(2.0), None),
+    (ops.gelu_of("tanh"), None),
+    (ops.softplus_of(2.0, 5.0), None),
+    (ops.softplus_of(-1.0), None),
+    (ops.hardtanh_of(-2.0, 3.0), _exact(_inside(-2.0, 3.0))),
+    (ops.clamp_of(-1.0, 2.0), _exact(_inside(-1.0, 2.0))),
+    (ops.clamp_of(None, 0.5), _exact(lambda x: min(x, Fraction(1, 2)))),
+    (ops.clamp_of(0.5, None), _exact(lambda x: max(x, Fraction(1, 2)))),
+]
+if mpmath is not None:
+    half, two = mpmath.mpf(1) / 2, mpmath.mpf(2)
+    k = mpmath.sqrt(2 / mpmath.pi)
+    VARIANTS[2:7] = [
+        (ops.elu_of(0.5), _mp(lambda x: x if x > 0 else half * mpmath.expm1(x))),
+        (ops.celu_of(2.0), _mp(lambda x: x if x > 0 else two * mpmath.expm1(x / 2))),
+        # x/2 (1 + tanh u) = x / (1 + exp(-2u)): the same number, without 1 + tanh's cancellation
+        (ops.gelu_of("tanh"), _mp(lambda x: x / (1 + mpmath.exp(-2 * k * (x + 0.044715 * x**3))))),
+        (ops.softplus_of(2.0, 5.0), _mp(lambda x: x if 2 * x > 5 else mpmath.log1p(mpmath.exp(2 * x)) / 2)),
+        (ops.softplus_of(-1.0), _mp(lambda x: x if -x > 20 else -mpmath.log1p(mpmath.exp(-x)))),
+    ]
+
+
+@QUICK
+@pytest.mark.parametrize("op, reference", VARIANTS, ids=[op.symbol for op, _ in VARIANTS])
+@given(data=st.data())
+def test_ops_with_other_constants_conform(
+    op: ops.Primitive, reference: Callable[..., float] | None, data: st.DataObject
+) -> None:
+    """A family's other members are primitives of their own, checked as the table's entries."""
+    args = data.draw(st.tuples(*[st.one_of(*[reals(a, b) for a, b in part]) for part in op.domain]))
+    assume(differences_agree(op.forward, args, -1))
+    judged = check_primitive(op, *args, reference=reference, value_rtol=1e-13)
+    assert set(judged) >= {"value", "reverse", "forward", "nan"} if reference else {"reverse", "forward"}
+
+
 def test_the_checker_runs_every_check_on_a_custom_op() -> None:
-    softplus = custom_op("softplus", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
+    softplus = custom_op("smooth_relu", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
     reference = _decimal(lambda x: (1 + x.exp()).ln())
     assert check_primitive(softplus, 0.7, reference=reference) == CHECKS
     assert check_primitive(softplus.primitive, -2.0, reference=reference) == CHECKS  # a Primitive too
@@ -314,6 +430,90 @@ def test_branch_points(
         assert got[2] == second
 
 
+_SELU_SLOPE_AT_0 = float(Fraction(_SELU[0]) * Fraction(_SELU[1]))
+_INF, _NAN = math.inf, math.nan
+
+# PyTorch's float64 value and slopes at each kink and domain edge of the newer entries,
+# written from torch's derivative formulas (tools/autograd/derivatives.yaml).
+KINKS: list[tuple[str, Callable[..., Any], tuple[float, ...], float, tuple[float, ...]]] = [
+    ("leaky_relu'(0) is the negative slope", mg.leaky_relu, (0.0,), 0.0, (0.01,)),
+    ("leaky_relu(0.2)'(0)", lambda x: x.leaky_relu(0.2), (0.0,), 0.0, (0.2,)),
+    ("elu'(0) is alpha", lambda x: x.elu(alpha=0.5), (0.0,), 0.0, (0.5,)),
+    ("selu'(0) is scale * alpha", mg.selu, (0.0,), 0.0, (_SELU_SLOPE_AT_0,)),
+    ("celu'(0) is 1", lambda x: x.celu(2.0), (0.0,), 0.0, (1.0,)),
+    ("hardtanh'(-1) is 0", mg.hardtanh, (-1.0,), -1.0, (0.0,)),
+    ("hardtanh'(1) is 0", mg.hardtanh, (1.0,), 1.0, (0.0,)),
+    ("relu6'(0) is 0", mg.relu6, (0.0,), 0.0, (0.0,)),
+    ("relu6'(6) is 0", mg.relu6, (6.0,), 6.0, (0.0,)),
+    ("hardsigmoid'(-3) is 0", mg.hardsigmoid, (-3.0,), 0.0, (0.0,)),
+    ("hardsigmoid'(3) is 0", mg.hardsigmoid, (3.0,), 1.0, (0.0,)),
+    ("hardswish'(-3) is 0", mg.hardswish, (-3.0,), 0.0, (0.0,)),
+    ("hardswish'(3) is 1", mg.hardswish, (3.0,), 3.0, (1.0,)),
+    ("clamp' is 1 at the lower bound", lambda x: x.clamp(0.0, 1.0), (0.0,), 0.0, (1.0,)),
+    ("clamp' is 1 at the upper bound", lambda x: x.clamp(0.0, 1.0), (1.0,), 1.0, (1.0,)),
+    ("clamp with min > max is max", lambda x: x.clamp(2.0, 1.0), (1.5,), 1.0, (0.0,)),
+    ("softplus is linear only above the threshold", lambda x: x.softplus(threshold=1.0), (2.0,), 2.0, (1.0,)),
+    ("log1p(-1) is -inf", mg.log1p, (-1.0,), -_INF, (_INF,)),
+    ("log2(0) is -inf", mg.log2, (0.0,), -_INF, (_INF,)),
+    ("log10(0) is -inf", mg.log10, (0.0,), -_INF, (_INF,)),
+    ("atanh(1) is inf", mg.atanh, (1.0,), _INF, (_INF,)),
+    ("atanh(-1) is -inf", mg.atanh, (-1.0,), -_INF, (_INF,)),
+    ("asin'(1) is inf", mg.asin, (1.0,), math.pi / 2, (_INF,)),
+    ("acos'(1) is -inf", mg.acos, (1.0,), 0.0, (-_INF,)),
+    ("acosh'(1) is inf", mg.acosh, (1.0,), 0.0, (_INF,)),
+    ("maximum gives each input half at a tie", mg.maximum, (1.0, 1.0), 1.0, (0.5, 0.5)),
+    ("minimum gives each input half at a tie", mg.minimum, (1.0, 1.0), 1.0, (0.5, 0.5)),
+    ("atan2(0, 0) is 0 with slopes 0", mg.atan2, (0.0, 0.0), 0.0, (0.0, 0.0)),
+    ("hypot(0, 0) has no slope", mg.hypot, (0.0, 0.0), 0.0, (_NAN, _NAN)),
+    ("d/dy fmod(x, y) is -trunc(x/y)", mg.fmod, (-5.5, 2.0), -1.5, (1.0, 2.0)),
+    ("d/dy remainder(x, y) is -floor(x/y)", mg.remainder, (-5.5, 2.0), 0.5, (1.0, 3.0)),
+]
+
+
+@pytest.mark.parametrize("what, f, args, value, partials", KINKS, ids=[k[0] for k in KINKS])
+def test_kinks_and_edges_follow_pytorch(
+    what: str, f: Callable[..., Any], args: tuple[float, ...], value: float, partials: tuple[float, ...]
+) -> None:
+    leaves = [Value(a) for a in args]
+    out = f(*leaves)
+    out.backward()
+    got = tuple(leaf.grad for leaf in leaves)
+    assert out.data == value and got == pytest.approx(partials, nan_ok=True, rel=1e-15), (out.data, got)
+    assert jvp(f, args, (1.0,) * len(args))[1] == pytest.approx(sum(partials), nan_ok=True, rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    "f, x, message",
+    [
+        (mg.log1p, -2.0, r"^log1p\(-2.0\): the operand must be >= -1$"),
+        (mg.asin, 1.5, r"^asin\(1.5\): the operand must be in \[-1, 1\]$"),
+        (mg.atanh, -1.5, r"^atanh\(-1.5\): the operand must be in \[-1, 1\]$"),
+        (mg.acosh, 0.5, r"^acosh\(0.5\): the operand must be >= 1$"),
+        (mg.log2, -1.0, r"^log2\(-1.0\): the operand must be >= 0$"),
+    ],
+)
+def test_a_domain_error_names_the_op_and_operand(f: Callable[..., Any], x: float, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        f(Value(x))
+
+
+def test_a_division_by_zero_in_fmod_and_remainder_is_a_zero_division_error() -> None:
+    with pytest.raises(ZeroDivisionError, match=r"^fmod\(1.0, 0.0\)"):
+        mg.fmod(1.0, 0.0)
+    with pytest.raises(ZeroDivisionError, match=r"^remainder\(1.0, 0.0\)"):
+        mg.remainder(1.0, 0.0)
+
+
+def test_forwards_are_stable_at_the_extremes() -> None:
+    assert mg.softplus(1e3).data == 1e3 and mg.softplus(-1e3).data == 0.0
+    assert mg.softplus(Value(800.0), threshold=1e4).data == 800.0  # log(1 + exp(800)) without overflow
+    assert mg.log1p(1e-300).data == 1e-300 and mg.expm1(1e-300).data == 1e-300
+    assert mg.gelu(-40.0).data == 0.0 and mg.gelu(Value(-40.0), approximate="tanh").data == 0.0
+    assert mg.mish(1e3).data == 1e3 and mg.silu(-1e3).data == 0.0
+    assert mg.gelu(-10.0).data == pytest.approx(-7.619853024160525e-23, rel=1e-14)  # x Φ(x), not 0
+    assert grad(mg.softplus)(-1e3) == 0.0 and grad(mg.softplus)(1e3) == 1.0
+
+
 VERTICAL_TANGENTS = pytest.mark.parametrize("f", [mg.sqrt, lambda x: x**0.5], ids=["sqrt", "x**0.5"])
 
 
@@ -356,6 +556,7 @@ def test_pow_at_the_edges_of_its_domain() -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
+@QUICK
 @given(data=st.data())
 def test_detect_anomaly_names_each_op_that_makes_a_nan(name: str, data: st.DataObject) -> None:
     args = list(data.draw(op_arguments(name)))

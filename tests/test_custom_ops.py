@@ -15,7 +15,7 @@ from microgrsucc import Value, custom_op, grad, jvp, ops
 from microgrsucc.testing import differences_agree, gradcheck, gradgradcheck
 from microgrsucc.testing.strategies import OP_DOMAINS, Graph, graphs, reals
 
-softplus = custom_op("softplus", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
+softplus = custom_op("smooth_relu", lambda x: math.log1p(math.exp(x)), lambda F, x, out: F.sigmoid(x))
 # Three inputs, so the n-ary path of the engine is used: x*y + z with partials (y, x, 1).
 fma = custom_op("fma", lambda x, y, z: x * y + z, lambda F, x, y, z, out: (y, x, 1.0))
 # A linear op may give its partials as constants.
@@ -56,7 +56,7 @@ def test_drawing_shows_the_custom_op() -> None:
     pytest.importorskip("graphviz")
     x = Value(0.5, label="x")
     source = mg.draw(softplus(x) * x, max_nodes=None).source
-    assert "softplus" in source and "x" in source
+    assert "smooth_relu" in source and "x" in source
 
 
 @given(reals(-4, 4), reals(-4, 4), reals(-4, 4))
@@ -70,7 +70,7 @@ def test_custom_ops_pass_gradcheck_and_gradgradcheck(x: float, y: float, z: floa
     graphs(
         primitives=[*ops.PRIMITIVES.values(), softplus, fma],
         domains={
-            "softplus": st.tuples(reals(-5, 5)),
+            "smooth_relu": st.tuples(reals(-5, 5)),
             "fma": st.tuples(reals(-3, 3), reals(-3, 3), reals(-3, 3)),
         },
     )
@@ -116,8 +116,8 @@ def test_use_mistakes_name_the_op() -> None:
         jvp(lambda a: fma(a, a), (1.0,), (1.0,))
     with pytest.raises(ValueError, match=r"sqrt_op\(-1.0\)"):
         custom_op("sqrt_op", lambda x: math.sqrt(x), lambda F, x, out: 0.5 / out)(-1.0)
-    assert repr(softplus) == "<custom op softplus/1>"
-    assert "softplus" not in OP_DOMAINS and "softplus" not in ops.PRIMITIVES  # the table is left alone
+    assert repr(softplus) == "<custom op smooth_relu/1>"
+    assert "smooth_relu" not in OP_DOMAINS and "smooth_relu" not in ops.PRIMITIVES  # the table is left alone
 
 
 def test_a_numpy_float32_result_becomes_a_python_float() -> None:

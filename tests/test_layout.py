@@ -10,7 +10,7 @@ import microgrsucc
 PACKAGE = Path(microgrsucc.__file__).parent
 
 # The engine's floors, bottom up; everything else sits on top of them.
-FLOORS = ["ops", "core", "backward", "pickling", "value", "functions"]
+FLOORS = ["ops", "core", "backward", "pickling", "value", "recording", "functions"]
 
 
 def _module(path: Path) -> str:
@@ -72,7 +72,10 @@ def test_the_engine_floors_import_only_downward() -> None:
     graph = _graph()
     for i, module in enumerate(FLOORS):
         below = set(FLOORS[:i])
-        assert graph[module] <= below, f"{module} imports {graph[module] - below}"
+        # A floor that is a package (ops: primitive, elementary, activations) imports its own modules.
+        inside = [m for m in graph if m == module or m.startswith(f"{module}.")]
+        imported = {t for m in inside for t in graph[m]} - set(inside)
+        assert imported <= below, f"{module} imports {imported - below}"
 
 
 def test_no_module_imports_a_siblings_private_name() -> None:

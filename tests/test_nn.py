@@ -123,10 +123,11 @@ def test_a_shared_random_gives_each_model_fresh_weights() -> None:
 
 def test_zero_grad_clears_every_parameter() -> None:
     model = MLP(2, [4, 1], seed=0)
+    assert all(p.grad is None for p in model.parameters())  # no gradient yet, as in PyTorch
     model([1.0, -1.0]).backward()  # type: ignore[union-attr]
-    assert any(p.grad != 0.0 for p in model.parameters())
+    assert any(p.grad not in (None, 0.0) for p in model.parameters())
     model.zero_grad()
-    assert all(p.grad == 0.0 for p in model.parameters())
+    assert all(p.grad is None for p in model.parameters())
 
 
 def test_module_base_has_no_parameters() -> None:
@@ -152,10 +153,39 @@ def test_wrong_input_length_raises() -> None:
 
 
 @pytest.mark.parametrize(
+    ("model", "name"),
+    [(MLP(2, [3, 1], seed=0), "MLP"), (Layer(2, 3, seed=0), "Layer"), (Neuron(2, seed=0), "Neuron")],
+)
+@pytest.mark.parametrize(
+    "batch",
+    [
+        [[0.1, 0.2], [0.3, 0.4]],  # as many samples as inputs: each sample met a weight
+        np.array([[0.1, 0.2], [0.3, 0.4]]),
+        np.zeros((5, 2)),  # another number of samples
+        [(0.1, 0.2)] * 3,
+    ],
+)
+def test_a_batch_given_to_a_model_says_it_takes_one_sample_and_how_to_map(
+    model: Module, name: str, batch: object
+) -> None:
+    with pytest.raises(
+        TypeError, match=rf"^{name} takes one sample.*batch of \d+ samples.*\[model\(x\) for x in X\]"
+    ):
+        model(batch)  # type: ignore[operator]
+    outputs = [model(x) for x in batch]  # type: ignore[operator, attr-defined]  # the advice works
+    assert len(outputs) == len(batch)  # type: ignore[arg-type]
+
+
+def test_one_sample_as_a_numpy_row_is_not_a_batch() -> None:
+    model = MLP(2, [3, 1], seed=0)
+    assert model(np.array([0.1, 0.2])).data == model([0.1, 0.2]).data  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
     ("make", "message"),
     [
         (lambda: MLP(2, [3], activation="softmax"), "unknown activation 'softmax'"),
-        (lambda: MLP(2, [3], output_activation="gelu"), "unknown activation 'gelu'"),
+        (lambda: MLP(2, [3], output_activation="swish"), "unknown activation 'swish'"),
         (lambda: MLP(2, []), "nouts is empty"),
         (lambda: Layer(2, 0), "at least one neuron"),
         (lambda: Neuron(0), "at least one input"),
@@ -275,6 +305,32 @@ def test_load_state_dict_refuses_and_changes_nothing(state: object, error: type,
     assert n.state_dict() == before  # nothing half-loaded: "w0" came first and is unchanged
 
 
+def test_load_state_dict_not_strict_loads_what_it_can_and_returns_the_other_keys() -> None:
+    n = Neuron(2, seed=0)
+    before = n.state_dict()
+    result = n.load_state_dict({"w1": 5.0, "bias": 1.0, "w9": 2.0}, strict=False)
+    # As torch's _IncompatibleKeys: missing in parameter order, unexpected in the dict's order.
+    assert result.missing_keys == ["w0", "b"]
+    assert result.unexpected_keys == ["bias", "w9"]
+    assert n.state_dict() == {**before, "w1": 5.0}
+
+
+def test_load_state_dict_strict_returns_no_incompatible_keys() -> None:
+    n = Neuron(2, seed=0)
+    result = n.load_state_dict(n.state_dict())
+    assert (result.missing_keys, result.unexpected_keys) == ([], [])
+    assert repr(result) == "<All keys matched successfully>"  # PyTorch's words
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_value_too_large_for_a_float_names_its_key(strict: bool) -> None:
+    n = Neuron(2, seed=0)
+    before = n.state_dict()
+    with pytest.raises(OverflowError, match="load_state_dict for Neuron: 'w1' is too large for a float"):
+        n.load_state_dict({"w0": 1.0, "w1": 10**400, "b": 0.0}, strict=strict)
+    assert n.state_dict() == before
+
+
 def test_load_state_dict_takes_a_zero_dimensional_array() -> None:
     n = Neuron(1, bias=False, seed=0)
     n.load_state_dict({"w0": np.array(2.5)})
@@ -320,3 +376,67 @@ def test_models_work_with_multiprocessing() -> None:
         states = pool.map(MLP.state_dict, [model])
     assert outputs == [_output(model, x) for x in inputs]
     assert states == [model.state_dict()]
+
+
+# --- activations by name: every unary op of the table, checked against PyTorch ------------------
+
+_TORCH_ACTIVATIONS = ["gelu", "silu", "leaky_relu", "elu", "selu", "celu", "softplus", "mish", "hardswish",
+                      "hardsigmoid", "relu6", "hardtanh", "softsign", "tanh", "sigmoid", "relu"]  # fmt: skip
+
+
+def test_every_unary_op_of_the_table_is_an_activation() -> None:
+    from microgrsucc import ops
+    from microgrsucc.nn import ACTIVATIONS
+
+    unary = {name for name, op in ops.PRIMITIVES.items() if op.arity == 1 and name.isidentifier()}
+    assert set(ACTIVATIONS) == unary - {"clamp", "neg"} | {"linear"}
+    assert MLP(2, [3, 1], activation="gelu", seed=0)([0.5, -1.0]).data == pytest.approx(
+        _two_layer(MLP(2, [3, 1], activation="gelu", seed=0), [0.5, -1.0], "gelu")
+    )
+    with pytest.raises(ValueError, match="unknown activation 'gelu_new'"):
+        Layer(2, 3, activation="gelu_new")
+
+
+def _two_layer(model: MLP, x: list[float], activation: str) -> float:
+    """The model's output written out by hand with the table's function: an independent sum."""
+    import microgrsucc as mg
+
+    act = getattr(mg, activation)
+    first, last = model.layers
+    hidden = [
+        act(sum(w.data * xi for w, xi in zip(n.w, x, strict=True)) + n.b.data).data for n in first.neurons
+    ]
+    (out,) = last.neurons
+    return sum(w.data * h for w, h in zip(out.w, hidden, strict=True)) + out.b.data  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("activation", _TORCH_ACTIVATIONS)
+def test_an_mlp_with_each_activation_matches_pytorch(activation: str) -> None:
+    """Output and every weight's gradient against the same network in torch float64."""
+    torch = pytest.importorskip("torch")
+    model = MLP(3, [4, 4, 1], activation=activation, seed=1)
+    x = [0.3, -1.7, 2.2]
+    out = model(x)
+    out.backward()  # type: ignore[union-attr]
+    layers = []
+    for layer in model.layers:
+        linear = torch.nn.Linear(layer.nin, layer.nout, dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(
+                torch.tensor([[w.data for w in n.w] for n in layer.neurons], dtype=torch.float64)
+            )
+            linear.bias.copy_(torch.tensor([n.b.data for n in layer.neurons], dtype=torch.float64))  # type: ignore[union-attr]
+        layers.append(linear)
+    act = getattr(torch.nn.functional, activation, None) or getattr(torch, activation)
+    h = torch.tensor(x, dtype=torch.float64)
+    for i, linear in enumerate(layers):
+        h = linear(h)
+        if i < len(layers) - 1:
+            h = act(h)
+    h.sum().backward()
+    assert out.data == pytest.approx(h.item(), rel=1e-12, abs=1e-14)  # type: ignore[union-attr]
+    for layer, linear in zip(model.layers, layers, strict=True):
+        grads = [[w.grad for w in n.w] for n in layer.neurons]
+        # torch's hardsigmoid slope is float32's 1/6 (docs/ops.md): a relative 3e-8 apart.
+        rtol = 1e-7 if activation == "hardsigmoid" else 1e-10
+        assert np.allclose(grads, linear.weight.grad.numpy(), rtol=rtol, atol=1e-14)  # type: ignore[union-attr]

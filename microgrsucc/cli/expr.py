@@ -1,8 +1,9 @@
 """A safe parser for arithmetic expressions typed by a user, evaluated with Values.
 
 The grammar: numbers, the constants ``pi`` and ``e``, variable names, ``+ - * / **``, unary
-minus (and plus), parentheses and calls of one argument to the unary ops of the table
-(``exp``, ``log``, ``tanh``, ...). The text is parsed
+minus (and plus), parentheses and calls of the table's ops (``exp(x)``, ``atan2(y, x)``,
+``maximum(x, 0)``), an op with constants taking them as number literals by name
+(``leaky_relu(x, negative_slope=0.2)``, ``gelu(x, approximate="tanh")``). The text is parsed
 with ``ast`` and every node checked against that grammar; nothing is ever passed to ``eval``.
 
 >>> e = parse("tanh(x * y) + 1")
@@ -36,10 +37,8 @@ somewhere between 1000 and 10,000 levels depending on its version; this limit is
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 """Names an expression may use as numbers (as in ``math``); they are not variables."""
 
-FUNCTIONS: dict[str, Callable[[Value], Value]] = {
-    name: f for name, f in functions.FUNCTIONS.items() if ops.PRIMITIVES[name].arity == 1
-}
-"""The functions an expression may call, each of one Value: the table's unary ops."""
+FUNCTIONS: dict[str, Callable[..., Value]] = dict(functions.FUNCTIONS)
+"""The functions an expression may call: the table's ops named like identifiers."""
 
 _BINARY: dict[type[ast.operator], Callable[[Value, Value], Value]] = {
     ast.Add: Value.__add__,
@@ -154,6 +153,9 @@ def parse(text: str) -> Expression:
             names.append(node)
         elif isinstance(node, ast.Call):
             called.add(id(node.func))
+            # A constant's literal was checked with its call: only the operands are expressions.
+            stack.extend((child, depth + 1) for child in [node.func, *node.args])
+            continue
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
     for name in names:
         if name.id in FUNCTIONS and id(name) not in called:
@@ -202,8 +204,18 @@ def _check(node: ast.AST, text: str) -> None:
             raise ExpressionError(f"only calls of {_function_list()} are allowed{_show(node, text)}")
         if func.id not in FUNCTIONS:
             raise ExpressionError(f"unknown function {func.id}: the functions are {_function_list()}")
-        if node.keywords or len(node.args) != 1 or isinstance(node.args[0], ast.Starred):
-            raise ExpressionError(f"{func.id}() takes exactly one argument{_show(node, text)}")
+        entry = ops.PRIMITIVES[func.id]
+        if len(node.args) != entry.arity or any(isinstance(a, ast.Starred) for a in node.args):
+            raise ExpressionError(f"{func.id}() takes exactly {_count(entry.arity)}{_show(node, text)}")
+        names = entry.parameters if isinstance(entry, ops.Parametric) else ()
+        for keyword in node.keywords:
+            if keyword.arg not in names:
+                takes = f"only the constants {', '.join(names)}" if names else "no constants"
+                raise ExpressionError(f"{func.id}() takes {takes}{_show(node, text)}")
+            if _constant(keyword.value) is None:
+                raise ExpressionError(
+                    f"{func.id}(): the constant {keyword.arg} must be a number or a string{_show(node, text)}"
+                )
         return
     if isinstance(node, ast.operator | ast.unaryop | ast.expr_context):
         return  # checked with their BinOp/UnaryOp; Load is the context of every Name
@@ -213,6 +225,24 @@ def _check(node: ast.AST, text: str) -> None:
 
 def _function_list() -> str:
     return ", ".join(sorted(FUNCTIONS))
+
+
+def _count(arity: int) -> str:
+    return "one argument" if arity == 1 else f"{arity} arguments"
+
+
+def _constant(node: ast.expr) -> float | str | None:
+    """A constant of an op written as a literal: a number (``-0.2``) or a string (``"tanh"``)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        return None
+    number = node
+    while isinstance(number, ast.UnaryOp) and isinstance(number.op, (ast.USub, ast.UAdd)):
+        number = number.operand
+    if not (isinstance(number, ast.Constant) and isinstance(number.value, (int, float))):
+        return None
+    return _literal(node)
 
 
 def _to_float(value: float) -> float:
@@ -262,7 +292,7 @@ def _operands(node: ast.expr) -> list[ast.expr]:
     if isinstance(node, ast.UnaryOp):
         return [node.operand]
     assert isinstance(node, ast.Call)
-    return [node.args[0]]
+    return list(node.args)
 
 
 def _apply(node: ast.expr, results: Mapping[ast.AST, Value]) -> Value:
@@ -273,7 +303,11 @@ def _apply(node: ast.expr, results: Mapping[ast.AST, Value]) -> Value:
         out = -x
     elif isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
-        out = FUNCTIONS[node.func.id](results[node.args[0]])
+        constants = {k.arg: _constant(k.value) for k in node.keywords if k.arg}
+        try:
+            out = FUNCTIONS[node.func.id](*[results[a] for a in node.args], **constants)
+        except TypeError as err:  # constants the op refuses (clamp with no bound)
+            raise ExpressionError(str(err)) from None
     else:
         assert isinstance(node, ast.BinOp)
         left = results[node.left]

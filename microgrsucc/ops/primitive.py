@@ -1,0 +1,207 @@
+"""What an entry of the table is: ``Primitive``, ``Parametric`` (an op with constants), and the
+registry ``PRIMITIVES`` that the family modules fill.
+
+A derivative is written once, in terms of the inputs ``x`` (and ``y``), the op's output
+``out`` and a namespace ``F`` of elementary functions. ``backward()`` calls it with floats
+and ``F = FLOAT`` for plain first-order gradients (fast), and with Values and ``F`` = the
+Value methods (``value.VALUE``) when ``create_graph=True``, so the gradient is itself a
+graph that can be differentiated again; forward mode (``forward.Dual``) calls it with
+floats. A unary op returns one partial; an op of n inputs returns a tuple of n partials,
+in input order. ``F.value(x)`` is the plain number inside, for branching.
+
+Forward functions take and return floats. They raise ``ValueError`` with a short reason for
+inputs outside their domain; the engine prefixes the op and its operands to every error.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from functools import lru_cache
+from types import SimpleNamespace
+from typing import Any
+
+__all__ = ["Primitive", "Parametric", "PRIMITIVES", "FLOAT", "DEFAULT_DOMAIN", "Domain", "register"]
+
+# A derivative is a function of (F, *inputs, out) whose inputs are floats or Values, or, for a
+# linear op, its constant partials; so it is typed Any.
+Derivative = Any
+
+# Where tests and random graphs draw an op's arguments: per argument, one or more intervals.
+Domain = tuple[tuple[tuple[float, float], ...], ...]
+
+DEFAULT_DOMAIN: tuple[tuple[float, float], ...] = ((-1.0, 1.0),)
+"""Each argument's interval for an op that declares no domain: moderate reals."""
+
+
+class Primitive:
+    """One op: its name, arity, float forward and local derivative.
+
+    A name that is an identifier becomes a Value method and a module-level function
+    (``x.exp()``, ``microgrsucc.exp``) and a function of the command line's expressions;
+    ``operator`` makes it a Python operator too (``"add"``: ``__add__`` and ``__radd__``).
+    ``domain`` says where tests draw its arguments, away from kinks and domain edges: per
+    argument, a tuple of intervals; ``DEFAULT_DOMAIN`` for each argument when not given.
+    ``symbol`` is how pictures write it (the name when not given).
+
+    >>> from microgrsucc.ops import mul
+    >>> mul.forward(3.0, 4.0), mul.derivative(FLOAT, 3.0, 4.0, 12.0)
+    (12.0, (4.0, 3.0))
+    """
+
+    __slots__ = ("name", "arity", "forward", "derivative", "constant", "operator", "domain", "symbol")
+
+    def __init__(
+        self,
+        name: str,
+        arity: int,
+        forward: Callable[..., float],
+        derivative: Derivative,
+        *,
+        operator: str | None = None,
+        domain: Domain | None = None,
+        symbol: str | None = None,
+    ) -> None:
+        self.name = name
+        self.arity = arity
+        self.forward = forward
+        self.derivative = derivative
+        # A linear op's partials do not depend on its inputs (1 and 1 for +): write them as a
+        # number or tuple instead of a function and backward() reads them without a call.
+        self.constant = not callable(derivative)
+        self.operator = operator
+        self.domain: Domain = domain if domain is not None else (DEFAULT_DOMAIN,) * arity
+        self.symbol = symbol or name  # how pictures write the op
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}/{self.arity}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A built-in pickles by name, so an unpickled graph shares the table's entries.
+        if PRIMITIVES.get(self.name) is self:
+            return (_builtin, (self.name,))
+        return (_custom, (self.name, self.arity, self.forward, self.derivative, self.domain, self.symbol))
+
+
+def _builtin(name: str) -> Primitive:
+    return PRIMITIVES[name]
+
+
+def _custom(
+    name: str, arity: int, forward: Callable[..., float], derivative: Derivative, domain: Domain, symbol: str
+) -> Primitive:
+    return Primitive(name, arity, forward, derivative, domain=domain, symbol=symbol)
+
+
+class Parametric(Primitive):
+    """A unary op with constants (``leaky_relu``'s ``negative_slope``): one primitive per value
+    of the constants, made on demand by ``family`` (cached) and pickled as ``family(*constants)``.
+
+    The constants' names and defaults are ``family``'s parameters (PyTorch's); the table holds
+    the instance with the defaults under the plain name. The method and the function
+    (``x.leaky_relu(0.2)``, ``microgrsucc.leaky_relu(x, negative_slope=0.2)``) take the constants
+    by position or by name and apply the instance they name; ``x ** 2`` (``pow_const``) is the
+    same idea, through the operator. Pictures show the constants that are not the defaults.
+
+    >>> from microgrsucc.ops import leaky_relu
+    >>> leaky_relu.parameters, leaky_relu.constants
+    (('negative_slope',), (0.01,))
+    >>> slope = leaky_relu.family(0.2)
+    >>> slope.forward(-1.0), slope.symbol
+    (-0.2, 'leaky_relu(negative_slope=0.2)')
+    """
+
+    __slots__ = ("family", "parameters", "constants", "defaults")
+
+    def __init__(
+        self,
+        name: str,
+        family: Callable[..., Primitive],
+        constants: tuple[Any, ...],
+        forward: Callable[..., float],
+        derivative: Derivative,
+        *,
+        domain: Domain | None = None,
+    ) -> None:
+        signature = inspect.signature(family).parameters.values()
+        self.family, self.constants = family, constants
+        self.parameters = tuple(p.name for p in signature)
+        self.defaults = tuple(p.default for p in signature)
+        changed = [
+            f"{p}={c!r}" for p, c, d in zip(self.parameters, constants, self.defaults, strict=True) if c != d
+        ]
+        symbol = f"{name}({', '.join(changed)})" if changed else name
+        super().__init__(name, 1, forward, derivative, domain=domain, symbol=symbol)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if PRIMITIVES.get(self.name) is self:
+            return (_builtin, (self.name,))
+        return (self.family, self.constants)
+
+    def method(
+        self, apply: Callable[..., Any], make: Callable[[Primitive], Callable[..., Any]]
+    ) -> Callable[..., Any]:
+        """The method of this op for a class whose op functions ``make`` makes (``recording.install_ops``):
+        ``x.leaky_relu()`` is ``apply``, the table's entry; ``x.leaky_relu(0.2)`` or
+        ``x.leaky_relu(negative_slope=0.2)`` applies the family's member for 0.2."""
+        by_constants = lru_cache(maxsize=256)(lambda constants: make(self.family(*constants)))
+
+        def method(x: Any, *args: Any, **kwargs: Any) -> Any:
+            if not args and not kwargs:
+                if self.constants == (None,) * len(self.constants):  # clamp: torch refuses no bounds too
+                    raise TypeError(f"{self.name}: give at least one of {', '.join(self.parameters)}")
+                return apply(x)
+            return by_constants(self.bind(args, kwargs))(x)
+
+        method.__name__ = method.__qualname__ = self.name
+        return method
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """The constants that ``args`` and ``kwargs`` name (the defaults for the rest), as
+        ``family`` takes them; a ``TypeError`` naming the op for too many, an unknown or a
+        repeated one."""
+        names = self.parameters
+        if len(args) > len(names):
+            raise TypeError(f"{self.name} takes {len(names)} constant(s) {names}, got {len(args)}")
+        given = dict(zip(names, args, strict=False))  # fewer args than names: the rest by name
+        for key, value in kwargs.items():
+            if key not in names:
+                raise TypeError(f"{self.name} got an unexpected keyword argument {key!r}; it takes {names}")
+            if key in given:
+                raise TypeError(f"{self.name} got multiple values for argument {key!r}")
+            given[key] = value
+        return tuple(given.get(n, d) for n, d in zip(names, self.defaults, strict=True))
+
+
+def constant(x: Any, op: str, parameter: str) -> float:
+    """A real constant of an op as a float, else a ``TypeError`` naming the op and parameter."""
+    if isinstance(x, bool) or not hasattr(x, "__float__"):
+        raise TypeError(f"{op}: {parameter} must be a real number, got {type(x).__name__}")
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: {parameter} must be a real number, got {type(x).__name__}") from None
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+"""The table: every built-in op by name, in the order the family modules list them."""
+
+
+def register(*entries: Primitive) -> None:
+    """Add entries to the table (``PRIMITIVES[op.name] = op`` says the same for one)."""
+    for op in entries:
+        PRIMITIVES[op.name] = op
+
+
+# The table's forwards by name (F.cos), for derivatives evaluated without a graph, and
+# value: the plain number inside, for branching (the identity here). The forwards are added
+# by functions.py once the table is complete, so an op appended to the table is in it too; a
+# plain namespace, so that reading F.cos in a derivative stays a fast lookup.
+FLOAT = SimpleNamespace(value=float)
+
+
+def vertical(F: Any, x: Any, sign: float = 1.0) -> Any:
+    """The slope of a vertical tangent: ±inf; as a graph, one whose own slope is NaN (undefined),
+    so a second derivative there says so rather than the 0 of a constant."""
+    return sign * math.inf if F is FLOAT else (x * 0.0 + 1.0) * (sign * math.inf)
