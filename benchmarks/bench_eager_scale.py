@@ -33,7 +33,7 @@ from pathlib import Path
 CHILD = """
 import gc, json, resource, statistics, sys, time
 sys.path.insert(0, sys.argv[1]); sys.path.insert(1, sys.argv[2])
-import microgrsucc, bench_step
+import microgrsucc
 from microgrsucc.backward import below
 from microgrsucc.datasets import make_moons
 assert microgrsucc.__file__.startswith(sys.argv[1]), microgrsucc.__file__
@@ -47,7 +47,6 @@ if setting == "floats":
 else:
     xs, classes = make_moons(batch, noise=0.1, seed=0)
     ys = [1 if c == 1 else -1 for c in classes]
-    engine = bench_step.engines(with_pytorch=False)[0]
     # bench_step's step, with the loss kept to count its nodes once.
     import random, itertools
     rng = random.Random(1)
