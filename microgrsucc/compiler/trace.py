@@ -26,7 +26,8 @@ from microgrsucc.backward import postorder
 from microgrsucc.core import enable_grad, is_real, state, to_float
 from microgrsucc.functions import operands_of
 from microgrsucc.ops import Primitive
-from microgrsucc.value import Value, install_ops, recorder
+from microgrsucc.recording import install_ops, recorder
+from microgrsucc.value import Value
 
 __all__ = ["CONST", "INPUT", "OP", "PARAM", "Trace", "Tracer", "trace", "primitive_of"]
 

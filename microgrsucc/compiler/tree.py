@@ -43,7 +43,7 @@ import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from microgrsucc import ops
+from microgrsucc import custom_ops, ops
 from microgrsucc.ops import Primitive
 
 __all__ = [
@@ -587,11 +587,16 @@ _OPERATORS = {operator.add, operator.sub, operator.mul, operator.truediv, operat
 
 
 def _unwrapped(fn: Any) -> Any:
-    """The user's function inside a checking wrapper (``functools.wraps`` convention): a custom
-    op's checks of a result's type are for numbers, not for trees."""
-    while hasattr(fn, "__wrapped__"):
-        fn = fn.__wrapped__
-    return fn
+    """The user's function inside a checking wrapper (``functools.wraps``'s ``__wrapped__``, or
+    a custom op's checked forward and derivative, which hold it as ``function``): the checks
+    of a result's type are for numbers, not for trees."""
+    while True:
+        inner = getattr(fn, "__wrapped__", None)
+        if inner is None and isinstance(fn, custom_ops.CHECKED):
+            inner = fn.function
+        if inner is None:
+            return fn
+        fn = inner
 
 
 def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
