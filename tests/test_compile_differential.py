@@ -823,7 +823,8 @@ def test_compiled_losses_give_eager_results(loss: Loss, data: st.DataObject) -> 
 
 
 @pytest.mark.slow
-@settings(parent=settings.get_profile("thorough"), suppress_health_check=list(HealthCheck))
+# 2,000 examples of losses five times larger: about 0.2 s each.
+@settings(parent=settings.get_profile("thorough"), max_examples=2000, suppress_health_check=list(HealthCheck))
 @given(loss=losses(budget=160, loop=1000), data=st.data())
 def test_thousands_of_compiled_losses_give_eager_results(loss: Loss, data: st.DataObject) -> None:
     check(loss, data, more=60)
