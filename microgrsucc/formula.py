@@ -29,7 +29,7 @@ from typing import Any
 
 from microgrsucc import ops
 from microgrsucc.compiler import tree as T
-from microgrsucc.explain import MAX_PATHS, Graph, chain_rule, label_text, short
+from microgrsucc.explain import MAX_PATHS, Graph, chain_rule, label_text, short, wrap
 from microgrsucc.ops import Primitive
 from microgrsucc.value import Value
 
@@ -143,7 +143,8 @@ def local_derivative(consumer: Value, k: int, symbols: Symbols) -> T.Node:
     assert op is not None
     partials = derived(op).partials
     if partials is None:
-        name = f"∂{consumer.op}/∂arg{k + 1}"
+        out, x = (symbols.names.get(v, "?") for v in (consumer, consumer.inputs[k]))
+        name = f"∂{wrap(out)}/∂{wrap(x)}"  # as the chain rule in numbers writes it
         symbols.values[name] = consumer.local_grads()[k]
         return T.Symbol(name)
     recorded = {"out": consumer.data}

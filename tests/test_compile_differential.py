@@ -55,13 +55,13 @@ def _bounded(x: float) -> float:
 
 
 CUSTOM: dict[str, mg.CustomOp] = {
-    "softplus": mg.custom_op("softplus", _softplus, lambda F, x, out: F.sigmoid(x)),
+    "softplus": mg.custom_op("smooth_relu", _softplus, lambda F, x, out: F.sigmoid(x)),
     "leaky": mg.custom_op("leaky", _leaky, lambda F, x, out: 1.0 if F.value(x) > 0.0 else 0.01),
     "twice": mg.custom_op("twice", lambda x: 2.0 * x, 2.0),
     "bounded": mg.custom_op("bounded", _bounded, lambda F, x, out: 0.5 / out),
     "cube": mg.custom_op("cube", lambda x: x**3, lambda F, x, out: 3.0 * x * x),
     "hypot": mg.custom_op(
-        "hypot",
+        "hypot2",
         lambda x, y: math.hypot(x, y),
         lambda F, x, y, out: (x / out, y / out) if F.value(out) != 0.0 else (0.0, 0.0),
     ),
