@@ -561,10 +561,11 @@ def test_network_shapes_compile_to_valid_code_on_both_backends(
     loss, params = losses[shape]
     samples = [(0.5, 1.0, 0.3), (0.25, 2.0, 1.0), (-1.5, 0.5, -2.0)]
     step = mg.compile(loss, params, backend=backend)
-    want_total, _want = eager(loss, params, samples)
-    total, _got = compiled(step, samples)
+    want_total, want = eager(loss, params, samples)
+    total, got = compiled(step, samples)
     assert replays == []
     assert total == pytest.approx(want_total, rel=1e-12)
+    assert_close(got, want, TOLERANCE[backend])
 
 
 # --- every op of the table, and members of its families, compiled ---------------------------
@@ -604,4 +605,5 @@ def test_every_op_of_the_table_compiles_to_code_that_runs(
 
     monkeypatch.setattr(mg.compiler.eager, "replay", no_replay)
     _, got = compiled(step, samples)
+
     assert_close(got, want, TOLERANCE[backend])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 import random
 from typing import Any
 
@@ -57,11 +58,9 @@ def evaluate(n: Node, env: dict[str, float]) -> Any:
         return -a if n.op == "neg" else abs(a)
     if isinstance(n, Binary):
         a, b = evaluate(n.a, env), evaluate(n.b, env)
-        return (
-            {"+": a + b, "-": a - b, "*": a * b}.get(n.op)
-            if n.op in "+-*"
-            else (a / b if n.op == "/" else a**b)
-        )
+        arithmetic = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+        arithmetic.update({"**": operator.pow, "//": operator.floordiv, "%": operator.mod})
+        return arithmetic[n.op](a, b)
     if isinstance(n, Compare):
         a, b = evaluate(n.a, env), evaluate(n.b, env)
         return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}[n.op]

@@ -20,7 +20,7 @@ from microgrsucc import ops
 from microgrsucc.compiler import eager, python_code
 from microgrsucc.compiler.python_code import DOMAIN_ERRORS, Replay, generated_code_error
 from microgrsucc.compiler.trace import PARAM, Trace, primitive_of, trace
-from microgrsucc.core import is_real, modes_set, state
+from microgrsucc.core import is_real, modes_set, state, to_float
 from microgrsucc.value import Value
 
 __all__ = ["BACKENDS", "CompiledLoss", "compile"]
@@ -101,8 +101,7 @@ class CompiledLoss:
 
     def __call__(self, *sample: Any) -> float:
         """``sample_loss(*sample).data``, computed by the generated code; no graph is kept."""
-        _check_sample(sample, len(sample), 0)
-        sample = tuple(map(float, sample))  # float64 at the boundary, as Value converts its data
+        sample = _floats(sample, len(sample), 0)  # float64 at the boundary, as Value converts its data
         compiled = self._compiled(len(sample))
         if not (modes_set[0] and state.anomaly):
             try:
@@ -129,12 +128,8 @@ class CompiledLoss:
                 array: Any = rows
                 rows = array.astype(float).tolist()  # Python floats: float64 at the boundary
         else:
-            kinds = _plain(rows, nargs)
-            if kinds is None:
-                for k, sample in enumerate(rows):
-                    _check_sample(sample, nargs, k)
-            if kinds != {float} and self.backend == "python":
-                rows = [tuple(map(float, sample)) for sample in rows]
+            if _plain(rows, nargs) != {float}:  # ints, numpy scalars...: converted here, in order
+                rows = [_floats(sample, nargs, k) for k, sample in enumerate(rows)]
         compiled = self._compiled(nargs)
         count = len(rows)
         values = [p.data for p in self.params]
@@ -163,20 +158,56 @@ class CompiledLoss:
         scale = 1.0 / count if reduction == "mean" else 1.0
         for p, g, reached in zip(self.params, grads, compiled.reached, strict=True):
             if reached:  # as backward(): a parameter the loss does not use keeps grad None
-                p.grad = g * scale if p.grad is None else p.grad + g * scale
+                p.grad = float(g) * scale if p.grad is None else p.grad + float(g) * scale
         return float(total) * scale
 
 
 def compile(
     sample_loss: Callable[..., Any], params: Iterable[Value], backend: str = "python"
 ) -> CompiledLoss:
-    """Compile ``sample_loss(*sample) -> Value`` for the parameters ``params``.
+    """Compile a per-sample loss into a training step that gives eager mode's numbers, faster.
 
-    The loss is traced on its first call (again for another number of arguments, a
-    changed parameter list or a changed op of the table) and replayed as generated code:
-    ``backend="python"`` loops over the samples in plain Python; ``backend="numpy"``
-    computes a whole batch with numpy arrays (``pip install "microgrsucc[fast]"``).
-    Parameter values are read at each call, so optimizers work unchanged between calls.
+    ``sample_loss`` is traced once on symbols (again for another number of arguments, a
+    changed parameter list, a changed op of the table, or a parameter whose ``.data`` the
+    loss read and which has changed since) and replayed as generated code: ``"python"``
+    loops over the samples in plain Python; ``"numpy"`` computes a whole batch with numpy
+    arrays (``pip install "microgrsucc[fast]"``). Parameter values are read at each call,
+    so optimizers work unchanged between calls. Every sample is made float64 at the
+    boundary, as ``Value`` converts its data. See docs/compile.md.
+
+    Args:
+        sample_loss: ``sample_loss(*sample) -> Value``, the loss of one sample; each
+            argument is a scalar (a float when run eagerly, a traced value when compiled).
+            It may branch on parameters' ``.data`` and on constants, not on its arguments.
+        params: the leaf Values to differentiate for, as ``model.parameters()``; a list
+            that is changed in place is picked up at the next call.
+        backend: ``"python"`` (default) or ``"numpy"``.
+
+    Returns:
+        A ``CompiledLoss`` ``step``: ``step(*sample)`` is the loss of one sample (a float,
+        no graph kept); ``step.backward(samples, reduction="mean")`` adds d(total)/dp to
+        each ``p.grad`` (None counts as 0) and returns the total, the mean (or with
+        ``reduction="sum"`` the sum) of the losses of ``samples`` — a sequence of argument
+        tuples, or a 2-d numpy array of shape (samples, arguments). ``step.source(n)`` is
+        the generated code for samples of ``n`` arguments.
+
+    Raises:
+        TypeError: ``sample_loss`` is not callable, ``params`` is not a list of Values, a
+            sample is not a tuple of real numbers, or the loss does what a trace cannot
+            replay (a Python branch on a sample, ``float()`` of one, a gradient inside it).
+        ValueError: an unknown backend, a parameter that is not a leaf or is repeated, or
+            samples with different numbers of arguments.
+        ImportError: ``backend="numpy"`` without numpy installed.
+
+        A sample outside an op's domain raises eager mode's own error from ``backward``
+        or the call (``ValueError``, ``ZeroDivisionError``, ``OverflowError``), naming
+        the op and its operands; no gradient is written then.
+
+    >>> import microgrsucc as mg
+    >>> w = mg.Value(2.0)
+    >>> step = mg.compile(lambda x, y: (w * x - y) ** 2, [w])
+    >>> step.backward([(3.0, 5.0), (1.0, 1.0)], reduction="sum"), w.grad
+    (2.0, 8.0)
     """
     return CompiledLoss(sample_loss, params, backend)
 
@@ -231,8 +262,11 @@ def _rows(samples: Iterable[Sequence[Any]]) -> Sequence[Sequence[Any]]:
             raise ValueError(
                 f"compile: an array of samples must be 2-d (samples, arguments), got {rows.shape}"
             )
-        if rows.dtype.kind not in "fiu":
-            raise TypeError(f"compile: an array of samples must hold real numbers, got dtype {rows.dtype}")
+        if rows.dtype.kind not in "fiu" and rows.size:
+            raise TypeError(
+                f"compile: argument 0 of sample 0 must be a real number, got {rows.dtype} "
+                f"(an array of samples must hold real numbers, got dtype {rows.dtype})"
+            )
     elif isinstance(samples, Iterable) and not isinstance(samples, (str, bytes)):
         rows = samples if isinstance(samples, (list, tuple)) else list(samples)
     else:
@@ -266,11 +300,14 @@ def _plain(rows: Sequence[Sequence[Any]], nargs: int) -> set[type] | None:
     return kinds if kinds <= _PLAIN else None
 
 
-def _check_sample(sample: Any, nargs: int, k: int) -> None:
+def _floats(sample: Any, nargs: int, k: int) -> tuple[float, ...]:
+    """Sample ``k`` as float64 numbers, checked argument by argument in the order eager mode
+    converts them: a non-real is a TypeError, an int past the floats an OverflowError."""
     if isinstance(sample, (str, bytes)) or not (isinstance(sample, Sequence) or _is_array(sample)):
         raise TypeError(f"compile: sample {k} must be a tuple of arguments, got {type(sample).__name__}")
     if len(sample) != nargs:
         raise ValueError(f"compile: sample {k} has {len(sample)} argument(s), the first has {nargs}")
+    out = []
     for i, x in enumerate(sample):
         cls = x.__class__
         if cls is not float and cls is not int and not is_real(x):
@@ -278,3 +315,5 @@ def _check_sample(sample: Any, nargs: int, k: int) -> None:
                 f"compile: argument {i} of sample {k} must be a real number, got {cls.__name__}: "
                 f"{reprlib.repr(x)}"
             )
+        out.append(to_float(x, f"compile: argument {i} of sample {k}"))
+    return tuple(out)

@@ -3,15 +3,21 @@
 Each node that varies per sample is a column of shape (batch,), or a column of a block
 (``layers.py``): a layer's dots are one matrix product, a unary op of a whole layer one
 call. What does not vary is computed once, as Python floats, as in the python backend.
-Gradients of the parameters are summed over the batch into one array. A table function's
-domain check becomes a test of the whole column (``_guard``); where it fails, or where
-the total is not finite, the batch is handed to the eager engine, which raises its own
-error or gives its own result.
+Gradients of the parameters are summed over the batch into one array.
+
+Each op's code is its tree (``tree.derive``) written by ``NumpyPrinter``: every branch of
+a ``Select`` is computed and ``where`` picks per sample. A ``Raise`` becomes a mask of the
+samples whose path reaches it (``_guard``), and each math function notes the samples
+where ``math``'s would raise (``_Checked``: a NaN from numbers, an infinity from finite
+numbers), only on the branch the sample takes. Those samples, and only those, are run by
+the eager engine afterwards, which raises its own error; NaN and infinity otherwise flow
+through the arrays as through eager mode.
 """
 
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import threading
 from collections.abc import Callable
@@ -73,21 +79,38 @@ def _guard(failed: Any, value: Any) -> Any:
     return value
 
 
-def _checked(f: Callable[..., Any]) -> Callable[..., Any]:
+class _Checked:
     """numpy's ``f`` noting where math's would raise: a NaN from numbers (ValueError) or an
-    infinity from finite numbers (OverflowError), as CPython's math module decides."""
+    infinity from finite numbers (OverflowError), as CPython's math module decides. ``on``
+    notes only the samples in a mask (those that take the branch the call is in)."""
 
-    def call(*args: Any) -> Any:
-        r = f(*args)
+    def __init__(self, f: Callable[..., Any]) -> None:
+        self.f = f
+
+    def __call__(self, *args: Any) -> Any:
+        r = self.f(*args)
         if not math.isfinite(np.sum(r)):  # one pass; a finite sum has no inf or NaN in it
-            nan_in = np.logical_or.reduce([np.isnan(a) for a in args])
-            finite_in = np.logical_and.reduce([np.isfinite(a) for a in args])
-            bad = (np.isnan(r) & ~nan_in) | (np.isinf(r) & finite_in)
-            if np.any(bad):
-                _suspect(np.broadcast_to(bad, np.shape(r)))
+            _note(r, args, None)
         return r
 
-    return call
+    def on(self, where: Callable[[], Any], *args: Any) -> Any:
+        r = self.f(*args)
+        if not math.isfinite(np.sum(r)):
+            _note(r, args, where)
+        return r
+
+
+def _note(r: Any, args: tuple[Any, ...], where: Callable[[], Any] | None) -> None:
+    nan_in = functools.reduce(np.logical_or, [np.isnan(a) for a in args])  # arrays and floats
+    finite_in = functools.reduce(np.logical_and, [np.isfinite(a) for a in args])
+    bad = (np.isnan(r) & ~nan_in) | (np.isinf(r) & finite_in)
+    if where is not None:
+        bad = bad & where()
+    if np.any(bad):
+        _suspect(np.broadcast_to(bad, np.shape(r)))
+
+
+_checked = _Checked
 
 
 # math functions that never raise for a float: numpy's are called as they are.
@@ -156,40 +179,58 @@ class NumpyPrinter(PythonPrinter):
 
     def expr(self, n: Node, env: dict[str, str]) -> str:
         if not any(isinstance(m, Raise) for m in walk(n)):
-            return self.value(n, env)
+            return self.value(n, env, [])
         mask = self.mask(_raising(n, []), env)
         value = _without_raise(n)
-        shown = self.value(value, env) if value is not None else "nan"
+        shown = self.value(value, env, []) if value is not None else "nan"
         return f"_guard({mask}, {shown})"
 
-    def value(self, n: Node, env: dict[str, str]) -> str:
+    def value(self, n: Node, env: dict[str, str], path: Path) -> str:
+        """``n`` as numpy code; ``path`` holds the conditions under which its value is used, so a
+        function's check notes only the samples that take this branch."""
         if isinstance(n, Binary) and n.op == "**":
-            return f"_pow({self.value(n.a, env)}, {self.value(n.b, env)})"  # checked for overflow
+            return self.checked("_pow", [n.a, n.b], env, path)  # Python's ** raises on overflow
         if isinstance(n, (Binary, Compare)):
-            return f"({self.value(n.a, env)} {n.op} {self.value(n.b, env)})"
+            return f"({self.value(n.a, env, path)} {n.op} {self.value(n.b, env, path)})"
         if isinstance(n, Call):
-            return f"{self.function(n.fn)}({', '.join(self.value(a, env) for a in n.args)})"
+            if n.fn in _TOTAL or n.fn == "is_integer":
+                return f"{self.function(n.fn)}({', '.join(self.value(a, env, path) for a in n.args)})"
+            return self.checked(self.function(n.fn), list(n.args), env, path)
         if isinstance(n, Unary):
-            a = self.value(n.a, env)
+            a = self.value(n.a, env, path)
             return f"(-{a})" if n.op == "neg" else f"np.abs({a})"
+        if isinstance(n, Select):
+            for shape, code in _IDIOMS:
+                if isinstance(n.cond, Compare) and same(n, _substituted(shape, n.cond.a)):
+                    return code.format(self.value(n.cond.a, env, path))
+            cond = self.value(n.cond, env, path)
+            yes = self.value(n.yes, env, [*path, (n.cond, True)])
+            no = self.value(n.no, env, [*path, (n.cond, False)])
+            return f"where({cond}, {yes}, {no})"
         return super().expr(n, env)
+
+    def checked(self, f: str, args: list[Node], env: dict[str, str], path: Path) -> str:
+        shown = ", ".join(self.value(a, env, path) for a in args)
+        if not path:
+            return f"{f}({shown})"
+        return f"{f}.on(lambda: {self.mask([path], env)}, {shown})"
 
     def function(self, name: str) -> str:
         return f"np_{name}"
 
-    def select(self, n: Select, env: dict[str, str]) -> str:
-        for shape, code in _IDIOMS:
-            if isinstance(n.cond, Compare) and same(n, _substituted(shape, n.cond.a)):
-                return code.format(self.value(n.cond.a, env))
-        return f"where({self.value(n.cond, env)}, {self.value(n.yes, env)}, {self.value(n.no, env)})"
-
-    def mask(self, paths: list[list[tuple[Node, bool]]], env: dict[str, str]) -> str:
+    def mask(self, paths: list[Path], env: dict[str, str]) -> str:
         """The samples that take one of ``paths`` (each a list of conditions and their truth)."""
         terms = []
         for path in paths:
-            tests = [self.value(c, env) if truth else f"~{self.value(c, env)}" for c, truth in path]
-            terms.append(" & ".join(tests) if tests else "True")
+            tests = [
+                self.value(c, env, []) if truth else f"np.logical_not({self.value(c, env, [])})"
+                for c, truth in path
+            ]
+            terms.append(" & ".join(f"({t})" for t in tests) if tests else "True")
         return " | ".join(f"({t})" for t in terms)
+
+
+Path = list[tuple[Node, bool]]
 
 
 def _raising(n: Node, path: list[tuple[Node, bool]]) -> list[list[tuple[Node, bool]]]:
@@ -256,10 +297,13 @@ def _elementwise(f: Callable[..., float]) -> Callable[..., Any]:
         except (ArithmeticError, ValueError):
             return None
 
-    per_element = np.frompyfunc(one, 1 if f in (math.erf, math.erfc, math.gamma, math.lgamma) else 2, 1)
+    per_element: dict[int, Any] = {}  # by the number of arguments
 
     def call(*args: Any) -> Any:
-        r = per_element(*args)
+        ufunc = per_element.get(len(args))
+        if ufunc is None:
+            ufunc = per_element[len(args)] = np.frompyfunc(one, len(args), 1)
+        r = ufunc(*args)
         failed = np.asarray(r == None)  # noqa: E711  (elementwise, on an object array)
         if np.any(failed):
             _suspect(failed)
@@ -371,9 +415,17 @@ class _Emitter:
         if plan.varying[t.root]:
             contrib[t.root] = [("_ones", 0)]
 
+        # A parameter's contributions are summed per sample first, in the order the eager
+        # engine adds them, then over the batch: terms that cancel in a sample cancel here too.
+        summed: list[int] = []
+
         def sink(j: int, c: str) -> str | None:
             if t.kinds[j] == PARAM:
-                return f"G[{t.payload[j]}] += np.sum({c})"
+                pj = int(t.payload[j])
+                if pj not in summed:
+                    summed.append(pj)
+                    return f"gc{pj} = {c}"
+                return f"gc{pj} = gc{pj} + {c}"
             if t.kinds[j] == OP and not plan.varying[j]:
                 carried.add(j)
                 return f"h{j} += np.sum({c})"
@@ -465,6 +517,7 @@ class _Emitter:
                                     )
                                 else:
                                     contrib.setdefault(a, []).append((f"_dA{b.name}[:, {col}]", 0))
+        out += [f"G[{pj}] += np.sum(gc{pj})" for pj in summed]
         out[:] = [s for s in out if s != "pass"]
         self.contrib = contrib
 

@@ -1,7 +1,8 @@
 """What both backends need to know about a trace before writing code.
 
-Which nodes the root uses; which vary per sample (they depend on a sample argument; the
-rest is computed once per call, outside the loop over samples); which need a gradient
+Which nodes are computed (every op the loss computed, used or not); which vary per
+sample (they depend on a sample argument; the rest is computed once per call, outside
+the loop over samples); which need a gradient
 (they depend on a parameter: backward is pruned to those); which must have a name (used
 twice, read by a derivative, or computed outside the loop) and which are inlined into
 their one consumer. Each op's code is a tree from ``tree.derive``, which a backend's
@@ -82,7 +83,9 @@ class Plan:
         self.trace, self.printer = trace, printer
         n = len(trace.kinds)
         kinds, args = trace.kinds, trace.args
-        live = [False] * n
+        # Every op the loss computed is computed again, used or not: eager mode runs the whole
+        # function, so an op whose result is dropped still raises its domain error.
+        live = [kinds[i] == OP for i in range(n)]
         live[trace.root] = True
         for i in range(n - 1, -1, -1):
             if live[i]:

@@ -23,9 +23,11 @@ from typing import Any, NoReturn
 
 from microgrsucc import ops
 from microgrsucc.backward import postorder
-from microgrsucc.core import enable_grad, is_real, to_float
+from microgrsucc.core import enable_grad, is_real, state, to_float
+from microgrsucc.functions import operands_of
 from microgrsucc.ops import Primitive
-from microgrsucc.value import Value, install_ops, recorder
+from microgrsucc.recording import install_ops, recorder
+from microgrsucc.value import Value
 
 __all__ = ["CONST", "INPUT", "OP", "PARAM", "Trace", "Tracer", "trace", "primitive_of"]
 
@@ -199,14 +201,6 @@ class Tracer(Value):
     def detach(self) -> Value:
         self._refuse("called detach() on")
 
-    def refuse_gradients(self) -> NoReturn:
-        """``gradients``/``grad`` of a traced value: refused, its graph is not the engine's."""
-        raise TypeError(
-            f"compile: sample_loss took a gradient (grad, value_and_grad, hessian or gradients) "
-            f"of {self.trace.describe(self.index)}; compile cannot trace a derivative inside the "
-            "loss: write the derivative as ops, or use the eager engine for this loss"
-        )
-
     def backward(self, gradient: Any = 1.0, **kwargs: Any) -> None:
         self._refuse("called backward() on")
 
@@ -305,6 +299,13 @@ def _quiet(op: Primitive) -> Callable[..., Any]:
     return run
 
 
+def _quiet_custom(op: Primitive, *operands: Any) -> Any:
+    """A custom op (``CustomOp`` looks for ``apply_op``) of a watched parameter."""
+    if any(isinstance(x, Tracer) for x in operands):
+        return _record(op)(*operands)
+    return _quiet(op)(*operands_of(op, operands))
+
+
 _watched_classes: dict[type, type] = {}
 
 
@@ -313,7 +314,7 @@ def _watched_class(cls: type) -> type:
     if made is None:
         made = type(f"Watched{cls.__name__}", (cls,), {"__slots__": (), "data": property(_read, _write)})
         install_ops(made, _quiet)
-        made.apply_op = staticmethod(lambda op, *operands: _quiet(op)(*operands))  # type: ignore[attr-defined]
+        made.apply_op = staticmethod(_quiet_custom)  # type: ignore[attr-defined]
         _watched_classes[cls] = made
     return made
 
@@ -326,6 +327,7 @@ class _watching:
         self.saved: list[tuple[Value, type]] = []
 
     def __enter__(self) -> None:
+        state.compiling += 1
         self.outer = getattr(_watch, "trace", None)
         _watch.trace = self.trace
         for p in self.params:
@@ -338,3 +340,4 @@ class _watching:
         for p, cls in self.saved:
             p.__class__ = cls
         _watch.trace = self.outer
+        state.compiling -= 1

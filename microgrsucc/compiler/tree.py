@@ -21,7 +21,8 @@ The nodes (all immutable, with ``__slots__``):
 ``Call``       a function of ``math`` by name (``exp``, ``atan2``, ``erf``...), or one of
                ``PREDICATES`` (``isfinite``, ``isnan``, ``isinf``, ``is_integer``: a truth value)
 ``Unary``      ``-a`` (``"neg"``) or ``abs(a)`` (``"abs"``)
-``Binary``     ``a + b``, ``-``, ``*``, ``/``, ``**`` (Python's float semantics)
+``Binary``     ``a + b``, ``-``, ``*``, ``/``, ``**``, ``//``, ``%`` (Python's float semantics:
+               ``//`` floors, ``%`` takes the divisor's sign)
 ``Compare``    ``a < b``, ``<=``, ``>``, ``>=``, ``==``, ``!=``: a truth value
 ``Select``     ``yes if cond else no`` (``cond`` a truth value; NaN compares false)
 ``Raise``      the table's function raises here (a domain error): no value
@@ -42,7 +43,7 @@ import types
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from microgrsucc import ops
+from microgrsucc import custom_ops, ops
 from microgrsucc.ops import Primitive
 
 __all__ = [
@@ -87,36 +88,48 @@ class Node:
     __slots__ = ()
     __array_ufunc__ = None  # numpy scalars defer to our reflected operators
 
-    # arithmetic
+    # arithmetic (of two constants: computed, as the table's function would)
     def __add__(self, o: Any) -> Node:
-        return Binary("+", self, node(o))
+        return _binary("+", self, o)
 
     def __radd__(self, o: Any) -> Node:
-        return Binary("+", node(o), self)
+        return _binary("+", o, self)
 
     def __sub__(self, o: Any) -> Node:
-        return Binary("-", self, node(o))
+        return _binary("-", self, o)
 
     def __rsub__(self, o: Any) -> Node:
-        return Binary("-", node(o), self)
+        return _binary("-", o, self)
 
     def __mul__(self, o: Any) -> Node:
-        return Binary("*", self, node(o))
+        return _binary("*", self, o)
 
     def __rmul__(self, o: Any) -> Node:
-        return Binary("*", node(o), self)
+        return _binary("*", o, self)
 
     def __truediv__(self, o: Any) -> Node:
-        return Binary("/", self, node(o))
+        return _binary("/", self, o)
 
     def __rtruediv__(self, o: Any) -> Node:
-        return Binary("/", node(o), self)
+        return _binary("/", o, self)
+
+    def __floordiv__(self, o: Any) -> Node:
+        return _binary("//", self, o)
+
+    def __rfloordiv__(self, o: Any) -> Node:
+        return _binary("//", o, self)
+
+    def __mod__(self, o: Any) -> Node:
+        return _binary("%", self, o)
+
+    def __rmod__(self, o: Any) -> Node:
+        return _binary("%", o, self)
 
     def __pow__(self, o: Any) -> Node:
-        return Binary("**", self, node(o))
+        return _power(self, node(o))
 
     def __rpow__(self, o: Any) -> Node:
-        return Binary("**", node(o), self)
+        return _power(node(o), self)
 
     def __neg__(self) -> Node:
         return Unary("neg", self)
@@ -128,23 +141,23 @@ class Node:
         return Unary("abs", self)
 
     # comparisons: truth values, decided per path by the explorer
-    def __lt__(self, o: Any) -> Compare:
-        return Compare("<", self, node(o))
+    def __lt__(self, o: Any) -> Any:
+        return _compare("<", self, o)
 
-    def __le__(self, o: Any) -> Compare:
-        return Compare("<=", self, node(o))
+    def __le__(self, o: Any) -> Any:
+        return _compare("<=", self, o)
 
-    def __gt__(self, o: Any) -> Compare:
-        return Compare(">", self, node(o))
+    def __gt__(self, o: Any) -> Any:
+        return _compare(">", self, o)
 
-    def __ge__(self, o: Any) -> Compare:
-        return Compare(">=", self, node(o))
+    def __ge__(self, o: Any) -> Any:
+        return _compare(">=", self, o)
 
-    def __eq__(self, o: Any) -> Compare:  # type: ignore[override]
-        return Compare("==", self, node(o))
+    def __eq__(self, o: Any) -> Any:
+        return _compare("==", self, o)
 
-    def __ne__(self, o: Any) -> Compare:  # type: ignore[override]
-        return Compare("!=", self, node(o))
+    def __ne__(self, o: Any) -> Any:
+        return _compare("!=", self, o)
 
     __hash__ = object.__hash__
 
@@ -214,7 +227,7 @@ class Unary(Node):
 
 
 class Binary(Node):
-    """``a op b`` for ``op`` in ``+ - * / **``, with Python's float semantics."""
+    """``a op b`` for ``op`` in ``+ - * / ** // %``, with Python's float semantics."""
 
     __slots__ = ("op", "a", "b")
     op: str
@@ -269,6 +282,40 @@ def _frozen(self: Node, name: str, value: Any) -> None:
 
 
 Node.__setattr__ = _frozen  # type: ignore[method-assign,assignment]
+
+
+_ARITHMETIC: dict[str, Callable[[float, float], float]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "**": operator.pow,
+    "%": operator.mod, "//": operator.floordiv,
+}  # fmt: skip
+_COMPARISONS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq, "!=": operator.ne,
+}  # fmt: skip
+
+
+def _binary(op: str, a: Any, b: Any) -> Node:
+    a, b = node(a), node(b)
+    if isinstance(a, Const) and isinstance(b, Const):
+        return Const(_ARITHMETIC[op](a.value, b.value))  # raises where Python's float op raises
+    return Binary(op, a, b)
+
+
+def _compare(op: str, a: Any, b: Any) -> Any:
+    a, b = node(a), node(b)
+    if isinstance(a, Const) and isinstance(b, Const):
+        return _COMPARISONS[op](a.value, b.value)  # a plain bool: no branch point
+    return Compare(op, a, b)
+
+
+def _power(a: Node, b: Node) -> Node:
+    """``a ** b`` as Python's float pow: where the base is 0 and the exponent negative it raises
+    ZeroDivisionError, so a table function catching it (a vertical slope) branches there."""
+    if isinstance(a, Const) and isinstance(b, Const):
+        return _binary("**", a, b)
+    if (b < 0.0) and (a == 0.0):
+        raise ZeroDivisionError("0.0 cannot be raised to a negative power")
+    return Binary("**", a, b)
 
 
 def node(x: Any) -> Node:
@@ -517,6 +564,7 @@ def _with_symbolic_globals(fn: Any) -> Any:
     ``_power_partial`` runs that on symbols as well. Builtins are returned as they are
     (``abs``, ``max`` and ``min`` work on nodes through their operators).
     """
+    fn = _unwrapped(fn)
     if not isinstance(fn, types.FunctionType):
         return fn
     table = fn.__globals__
@@ -538,7 +586,21 @@ def _copy(fn: types.FunctionType, new_globals: dict[str, Any]) -> types.Function
 _OPERATORS = {operator.add, operator.sub, operator.mul, operator.truediv, operator.neg, operator.pow, abs}
 
 
+def _unwrapped(fn: Any) -> Any:
+    """The user's function inside a checking wrapper (``functools.wraps``'s ``__wrapped__``, or
+    a custom op's checked forward and derivative, which hold it as ``function``): the checks
+    of a result's type are for numbers, not for trees."""
+    while True:
+        inner = getattr(fn, "__wrapped__", None)
+        if inner is None and isinstance(fn, custom_ops.CHECKED):
+            inner = fn.function
+        if inner is None:
+            return fn
+        fn = inner
+
+
 def _run(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    fn = _unwrapped(fn)
     if fn in _OPERATORS:
         return fn(*args)
     if isinstance(fn, types.BuiltinFunctionType) and getattr(math, fn.__name__, None) is fn:
@@ -597,6 +659,8 @@ def _derive(op: Primitive) -> Derived:
     else:
         try:
             found = _explore(lambda: _with_symbolic_globals(op.derivative)(SYMBOLIC_F, *args, OUT))
+            if op.arity == 1 and isinstance(found, tuple) and len(found) == 1:
+                found = found[0]  # a custom op's one partial, given as a 1-tuple
             partials = (found,) if op.arity == 1 else tuple(found)
             if len(partials) != op.arity or not all(isinstance(p, Node) for p in partials):
                 partials = None

@@ -130,6 +130,12 @@ def _between(low: float, high: float) -> Domain:
     return (tuple((a, b) for a, b in parts if a < b),)
 
 
+def _apart(kink: float) -> Domain:
+    """Moderate reals on both sides of one kink, for tests to draw from."""
+    parts = [(-30.0, kink - 0.1), (kink + 0.1, 30.0)]
+    return (tuple((a, b) for a, b in parts if a < b) or _MID,)
+
+
 @lru_cache(maxsize=256)
 def softplus_of(beta: float = 1.0, threshold: float = 20.0) -> Primitive:
     """``log(1 + exp(beta x)) / beta``, and ``x`` where ``beta x > threshold`` (torch's)."""
@@ -140,7 +146,7 @@ def softplus_of(beta: float = 1.0, threshold: float = 20.0) -> Primitive:
         "softplus", softplus_of, (b, t),
         lambda x: _softplus(x, b, t),
         lambda F, x, out: _softplus_slope(F, x, b, t),
-        domain=(_MID,),
+        domain=_apart(t / b),  # x = threshold / beta: the linear regime starts there
     )  # fmt: skip
 
 
