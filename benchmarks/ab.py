@@ -6,6 +6,9 @@ each timing ``--steps`` steps (after a warm-up step) with that checkout's packag
 
     git worktree add /tmp/base HEAD~1
     python benchmarks/ab.py /tmp/base . [--rounds 10] [--steps 5]
+
+With ``--compile BACKEND --batch N`` the step timed is bench_compile.py's compiled step
+(``microgrsucc.compile``, that backend, N half-moons samples) instead; wall and CPU time.
 """
 
 from __future__ import annotations
@@ -35,6 +38,24 @@ for _ in range(int(sys.argv[3])):
 print(json.dumps(times))
 """
 
+# The same for bench_compile.py's compiled step: argv[4] the backend, argv[5] the batch.
+CHILD_COMPILE = """
+import gc, json, sys, time
+sys.path.insert(0, sys.argv[1]); sys.path.insert(1, sys.argv[2])
+import microgrsucc, bench_compile
+assert microgrsucc.__file__.startswith(sys.argv[1]), microgrsucc.__file__
+xs, ys = bench_compile.data(int(sys.argv[5]))
+step = bench_compile.compiled_step(sys.argv[4], xs, ys)
+step(); step()
+times = []
+for _ in range(int(sys.argv[3])):
+    step(); gc.collect()
+    start, cpu = time.perf_counter(), time.process_time()
+    step()
+    times.append([time.perf_counter() - start, time.process_time() - cpu])
+print(json.dumps(times))
+"""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,7 +63,12 @@ def main() -> None:
     parser.add_argument("new", type=Path, help="the checkout with the change")
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--compile", choices=["python", "numpy"], help="time a compiled step instead")
+    parser.add_argument("--batch", type=int, default=100, help="samples per compiled step")
     args = parser.parse_args()
+    if args.compile:
+        compare_compiled(args)
+        return
     benchmarks = str(Path(__file__).resolve().parent)
     times: dict[str, list[float]] = {"base": [], "new": []}
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -61,6 +87,27 @@ def main() -> None:
     print(f"base {args.base}: {base * 1e3:.2f} ms")
     print(f"new  {args.new}: {new * 1e3:.2f} ms")
     print(f"new / base = {new / base:.3f}")
+
+
+def compare_compiled(args: argparse.Namespace) -> None:
+    benchmarks = str(Path(__file__).resolve().parent)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.setdefault("OPENBLAS_NUM_THREADS", "1")
+    found: dict[str, list[list[float]]] = {"base": [], "new": []}
+    for _ in range(args.rounds):
+        for name, tree in (("base", args.base), ("new", args.new)):
+            command = [sys.executable, "-c", CHILD_COMPILE, str(tree.resolve()), benchmarks, str(args.steps)]
+            command += [args.compile, str(args.batch)]
+            out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
+            found[name].extend(json.loads(out))
+    wall = {k: statistics.median(t[0] for t in v) for k, v in found.items()}
+    cpu = {k: statistics.median(t[1] for t in v) for k, v in found.items()}
+    print(
+        f"compile {args.compile}, batch {args.batch}: {args.rounds} rounds x {args.steps} steps, interleaved"
+    )
+    for name, tree in (("base", args.base), ("new", args.new)):
+        print(f"{name} {tree}: median {wall[name] * 1e3:.3f} ms wall, {cpu[name] * 1e3:.3f} ms CPU")
+    print(f"new / base = {wall['new'] / wall['base']:.3f} wall, {cpu['new'] / cpu['base']:.3f} CPU")
 
 
 if __name__ == "__main__":

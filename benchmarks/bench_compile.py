@@ -114,8 +114,7 @@ def variants(xs: list[tuple[float, float]], ys: list[int]) -> dict[str, Callable
     array = np.array(rows)
     made = {
         "python": (python_code.generate(traced)[0], rows),
-        "python, fresh names": (python_code.generate(traced, registers=False)[0], rows),
-        "python, nothing inlined": (python_code.generate(traced, inline=False, registers=False)[0], rows),
+        "python, nothing inlined": (python_code.generate(traced, inline=False)[0], rows),
         "numpy": (numpy_code.generate(traced)[0], array),
         "numpy, no matrix products": (numpy_code.generate(traced, matmul=False)[0], array),
     }

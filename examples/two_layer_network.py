@@ -5,8 +5,8 @@
 
 Builds ``z1 = w1*a0 + b1, a1 = sigmoid(z1), z2 = w2*a1 + b2, a2 = sigmoid(z2),
 C = 1/2 (y - a2)**2``, runs ``backward()``, prints each gradient next to the chapter's formula
-(A), (B) and the two bias formulas, and writes the graph picture ``two_layer_network.png``
-into DIR (default: the current folder).
+(A), (B) and the two bias formulas, and writes the graph picture ``two_layer_network.png``,
+drawn top to bottom as ``microgrsucc demo`` draws it, into DIR (default: the current folder).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"largest difference: {worst:.1e}")
 
     args.out.mkdir(parents=True, exist_ok=True)
-    print("wrote", render(net.C, args.out / "two_layer_network.png"))
+    print("wrote", render(net.C, args.out / "two_layer_network.png", rankdir="TB"))
     return 0 if worst < 1e-12 else 1
 
 

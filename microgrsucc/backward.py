@@ -1,9 +1,9 @@
 """Reverse mode over a recorded graph: the consumer count, then one propagation loop.
 
 This floor knows the node's fields (``_op``, ``_a``, ``_b``, the recorded input values
-``_xa``/``_xb``, ``grad``, ``_pending``) but not the ``Value`` class: whoever calls it hands in
-the namespace ``F`` that derivatives are evaluated with, so recording a gradient graph
-(``create_graph=True``) needs no import of ``Value`` here.
+``_xa``/``_xb`` and output value ``_out``, ``grad``, ``_pending``) but not the ``Value``
+class: whoever calls it hands in the namespace ``F`` that derivatives are evaluated with, so
+recording a gradient graph (``create_graph=True``) needs no import of ``Value`` here.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def propagate(root: Node, F: Any, check: bool) -> None:
                 check_unchanged(node, (a,), (node._xa,))
                 d = op.derivative(F, a, node)
             else:
-                d = op.derivative(F, node._xa, node.data)
+                d = op.derivative(F, node._xa, node._out)
             ga = a.grad
             a.grad = g * d if ga is None else ga + g * d
             if check:
@@ -110,7 +110,7 @@ def propagate(root: Node, F: Any, check: bool) -> None:
                 check_unchanged(node, (a, b), (node._xa, node._xb))
                 da, db = op.derivative(F, a, b, node)
             else:
-                da, db = op.derivative(F, node._xa, node._xb, node.data)
+                da, db = op.derivative(F, node._xa, node._xb, node._out)
             ga = a.grad
             a.grad = g * da if ga is None else ga + g * da
             gb = b.grad  # read after a's update: b may be a
@@ -133,7 +133,7 @@ def propagate(root: Node, F: Any, check: bool) -> None:
                 check_unchanged(node, a, node._xa)
                 partials = op.derivative(F, *a, node)
             else:
-                partials = op.derivative(F, *node._xa, node.data)
+                partials = op.derivative(F, *node._xa, node._out)
             for p, d in zip(a, partials, strict=True):
                 gp = p.grad
                 p.grad = g * d if gp is None else gp + g * d
@@ -147,8 +147,14 @@ def propagate(root: Node, F: Any, check: bool) -> None:
 
 
 def check_unchanged(node: Node, inputs: Sequence[Node], values: Sequence[float]) -> None:
-    """A gradient graph is built from the inputs themselves, so they must hold the values the
-    op saw; a plain backward() needs no check, since it reads the recorded values."""
+    """A gradient graph is built from the inputs and the output themselves, so they must hold
+    the values the op saw; a plain backward() needs no check, since it reads the recorded values."""
+    then = node._out
+    if node.data is not then and node.data != then and not (node.data != node.data and then != then):
+        raise RuntimeError(
+            f"backward(create_graph=True): the result of {call(node._op, values)} was changed to "
+            f"{node.data!r} after the forward pass; recompute the graph"
+        )
     for i, (x, then) in enumerate(zip(inputs, values, strict=True)):
         if x.data is not then and x.data != then and not (x.data != x.data and then != then):
             name = "" if x.label is None else f" ({x.label})"
@@ -174,7 +180,7 @@ def local_grads(node: Node) -> tuple[float, ...]:
     op: Primitive | None = node._op
     if op is None:
         return ()
-    d = op.derivative if op.constant else op.derivative(ops.FLOAT, *recorded(node), node.data)
+    d = op.derivative if op.constant else op.derivative(ops.FLOAT, *recorded(node), node._out)
     return tuple(float(p) for p in ((d,) if op.arity == 1 else d))
 
 
@@ -206,7 +212,7 @@ def backward_into(root: Node, gradient: Any, F: Any, check: bool) -> dict[Node, 
             check_unchanged(node, inputs, values)
             d = op.derivative(F, *inputs, node)
         else:
-            d = op.derivative(F, *values, node.data)
+            d = op.derivative(F, *values, node._out)
         partials = (d,) if op.arity == 1 else d
         g = grads[node]
         for i, (p, dp) in enumerate(zip(inputs, partials, strict=True)):

@@ -8,6 +8,7 @@ them; the package's public names are re-exported from ``microgrsucc``.
 from __future__ import annotations
 
 import functools
+import inspect
 import numbers
 import reprlib
 import threading
@@ -19,6 +20,7 @@ from microgrsucc.ops import Primitive
 
 __all__ = [
     "call",
+    "check_label",
     "detect_anomaly",
     "enable_grad",
     "is_grad_enabled",
@@ -26,6 +28,7 @@ __all__ = [
     "modes_set",
     "no_grad",
     "op_error",
+    "recording_gradients",
     "set_grad_enabled",
     "state",
     "to_float",
@@ -60,6 +63,15 @@ def to_float(x: object, where: str) -> float:
         raise OverflowError(f"{where}: {reprlib.repr(x)} is too large for a float") from None
 
 
+def check_label(label: object) -> Any:
+    """A Value's label as given: a str or None; ``TypeError`` for anything else (``label=1``)."""
+    if label is None or isinstance(label, str):
+        return label
+    raise TypeError(
+        f"Value(label=...) takes a str or None, got {type(label).__name__}: {reprlib.repr(label)}"
+    )
+
+
 # --- errors ------------------------------------------------------------------------------------
 
 
@@ -85,21 +97,12 @@ def op_error(op: Primitive, err: Exception, *operands: float) -> Exception:
 
 
 # --- modes: no_grad(), enable_grad(), set_grad_enabled(), detect_anomaly(), tracing ----------
-# Each thread has its own modes, in ``state``. ``modes_set`` counts the threads whose
-# modes are not the defaults (grad on, no anomaly check), so the common case costs each op
-# one read of ``modes_set`` instead of a thread-local lookup.
-
-
-class _State(threading.local):
-    grad_enabled = True
-    anomaly = 0
-    traced: list[Any]  # the inputs of the transforms running in this thread
-
-    def __init__(self) -> None:
-        self.traced = []
-
-
-state = _State()
+# Each thread has its own modes, in ``state``, and a switch holds for one block or one call
+# in one thread: a decorated function saves and restores the modes on each call (and on each
+# resume of a generator), so two threads calling it never see each other's modes.
+# ``modes_set`` counts the threads whose modes are not the defaults (grad on, no anomaly
+# check), so the common case costs each op one read of ``modes_set`` instead of a
+# thread-local lookup.
 
 
 # How many threads have a mode that is not the default; a one-item list, so the recording
@@ -108,44 +111,121 @@ modes_set = [0]
 _modes_lock = threading.Lock()
 
 
+class _Counted:
+    """Held by a thread while its modes are not the defaults: one count in ``modes_set``.
+
+    It lives in the thread's ``state``, so a thread that ends with a mode still set (a
+    ``set_grad_enabled(False)`` call never undone) gives its count back when Python drops
+    the thread's locals; otherwise every op in the process would stay on the slow path.
+    """
+
+    def __init__(self) -> None:
+        with _modes_lock:
+            modes_set[0] += 1
+
+    def __del__(self) -> None:
+        with _modes_lock:
+            modes_set[0] -= 1
+
+
+class _State(threading.local):
+    grad_enabled = True
+    anomaly = 0
+    counted: _Counted | None = None
+    traced: list[Any]  # the inputs of the transforms running in this thread
+    compiling = 0  # how many compile() traces are running in this thread
+
+    def __init__(self) -> None:
+        self.traced = []
+
+
+state = _State()
+
+
 def _set_modes(grad_enabled: bool, anomaly: int) -> None:
-    was_default = state.grad_enabled and not state.anomaly
     state.grad_enabled = grad_enabled
     state.anomaly = anomaly
-    now_default = grad_enabled and not anomaly
-    if was_default != now_default:
-        with _modes_lock:
-            modes_set[0] += 1 if was_default else -1
+    if grad_enabled and not anomaly:
+        state.counted = None  # gives the count back
+    elif state.counted is None:
+        state.counted = _Counted()
+
+
+class _Saved(threading.local):
+    """The modes each open ``with`` block of one switch found on entry, per thread."""
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[bool, int]] = []
 
 
 class _Mode:
     """A per-thread switch usable as a context manager or a decorator, bare or called.
 
-    Each ``with`` block restores, on exit, the modes it found on entry.
+    Each ``with`` block restores, on exit, the modes it found on entry; a decorated
+    function does the same around each call, in the calling thread.
     """
 
-    _saved: list[tuple[bool, int]]
+    _saved: _Saved
 
     def __new__(cls, fn: Any = None) -> Any:
         self = super().__new__(cls)
-        self._saved = []  # one entry per open block, so one instance can nest and recurse
+        self._saved = _Saved()  # per thread, one entry per open block: nests and recurses
         return self if fn is None else self(fn)
 
     def _modes(self) -> tuple[bool, int]:
         raise NotImplementedError
 
     def __enter__(self) -> None:
-        self._saved.append((state.grad_enabled, state.anomaly))
+        self._saved.stack.append((state.grad_enabled, state.anomaly))
         _set_modes(*self._modes())
 
     def __exit__(self, *exc_info: object) -> None:
-        _set_modes(*self._saved.pop())
+        _set_modes(*self._saved.stack.pop())
 
     def __call__(self, fn: _F) -> _F:
+        if inspect.isgeneratorfunction(fn):
+            return self._wrap_generator(fn)
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self:
+            saved = state.grad_enabled, state.anomaly
+            _set_modes(*self._modes())
+            try:
                 return fn(*args, **kwargs)
+            finally:
+                _set_modes(*saved)
+
+        return wrapper  # type: ignore[return-value]
+
+    def _wrap_generator(self, fn: _F) -> _F:
+        """The generator's body runs under the mode on each resume, and the caller's
+        modes come back at each ``yield`` (as torch wraps each ``send``)."""
+
+        def resume(step: Callable[..., Any], *args: Any) -> Any:
+            saved = state.grad_enabled, state.anomaly
+            _set_modes(*self._modes())
+            try:
+                return step(*args)
+            finally:
+                _set_modes(*saved)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            gen = resume(fn, *args, **kwargs)
+            try:
+                response = resume(gen.send, None)
+                while True:
+                    try:
+                        request = yield response
+                    except GeneratorExit:
+                        resume(gen.close)
+                        raise
+                    except BaseException as err:
+                        response = resume(gen.throw, err)
+                    else:
+                        response = resume(gen.send, request)
+            except StopIteration as stop:
+                return stop.value
 
         return wrapper  # type: ignore[return-value]
 
@@ -153,8 +233,10 @@ class _Mode:
 class no_grad(_Mode):
     """Ops record no graph in this thread while it is open (as ``torch.no_grad``).
 
-    Also a decorator, bare (``@no_grad``) or called (``@no_grad()``). Transforms, ``gradients``
-    and ``backward(create_graph=True)`` record what they need all the same.
+    Also a decorator, bare (``@no_grad``) or called (``@no_grad()``), of functions and
+    generator functions: the mode holds for each call, in the calling thread. Transforms,
+    ``gradients`` and ``backward(create_graph=True)`` record what they need all the same.
+    A result computed under it is a leaf with no graph: ``backward()`` on it raises.
 
     >>> from microgrsucc import Value
     >>> x = Value(2.0)
@@ -178,7 +260,9 @@ class enable_grad(_Mode):
 class set_grad_enabled(_Mode):
     """Turn recording on or off in this thread (as ``torch.set_grad_enabled``).
 
-    Called, it switches at once; used with ``with``, the previous mode comes back on exit.
+    Called, it switches at once; used with ``with``, the previous mode comes back on exit;
+    used as a decorator (``@set_grad_enabled(False)``), the call is undone and the mode
+    holds for each call of the function, as in torch.
 
     >>> with set_grad_enabled(False):
     ...     is_grad_enabled()
@@ -191,7 +275,7 @@ class set_grad_enabled(_Mode):
         self = super().__new__(cls)
         self._mode = bool(mode)
         # As in torch, the call itself switches; the with block only restores on exit.
-        self._saved.append((state.grad_enabled, state.anomaly))
+        self._saved.stack.append((state.grad_enabled, state.anomaly))
         _set_modes(self._mode, state.anomaly)
         return self
 
@@ -202,7 +286,11 @@ class set_grad_enabled(_Mode):
         pass  # the call has switched already; __exit__ restores what it found
 
     def __call__(self, fn: _F) -> _F:
-        raise TypeError("set_grad_enabled is a context manager or a call, not a decorator")
+        if not callable(fn):
+            raise TypeError(f"set_grad_enabled decorates a function, got {type(fn).__name__}")
+        if self._saved.stack:  # a decorator, not a switch: undo the constructor's switch
+            _set_modes(*self._saved.stack.pop())
+        return super().__call__(fn)
 
 
 class detect_anomaly(_Mode):
@@ -213,6 +301,15 @@ class detect_anomaly(_Mode):
 
     def _modes(self) -> tuple[bool, int]:
         return state.grad_enabled, state.anomaly + 1
+
+
+class recording_gradients(_Mode):
+    """Ops record (as in ``enable_grad``) with no per-op anomaly check: for building the
+    gradient graph of ``create_graph=True``, whose gradients are checked per node of the
+    user's graph instead, so that an error names the op the user wrote."""
+
+    def _modes(self) -> tuple[bool, int]:
+        return True, 0
 
 
 def is_grad_enabled() -> bool:

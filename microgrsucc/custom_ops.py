@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import pickle
 import reprlib
 from collections.abc import Callable
 from typing import Any
 
-from microgrsucc import ops
+from microgrsucc import ops, pickling
 from microgrsucc.forward import Dual, lift
 from microgrsucc.functions import operands_of
 from microgrsucc.ops import Primitive
-from microgrsucc.value import Operand, Value, recorder
+from microgrsucc.recording import recorder
+from microgrsucc.value import Operand, Value
 
 __all__ = ["CustomOp", "custom_op"]
 
@@ -95,36 +97,74 @@ def custom_op(
     if type(arity) is not int or arity < 1:
         raise ValueError(f"custom_op {name}: arity must be a positive int, got {arity!r}")
     if callable(derivative):
-        derivative = _checked_derivative(name, arity, derivative)
+        derivative = _CheckedDerivative(name, arity, derivative)
     else:
         _check_constant(name, derivative, arity)
-    return CustomOp(Primitive(name, arity, _checked_forward(name, forward), derivative, domain=domain))
+    return CustomOp(Primitive(name, arity, _CheckedForward(name, arity, forward), derivative, domain=domain))
 
 
-def _checked_forward(name: str, forward: Callable[..., float]) -> Callable[..., float]:
+# The user's functions are wrapped in classes, not closures, so that a graph using the op
+# pickles whenever the user's forward and derivative do (module-level functions).
+
+
+class _Wrapped:
+    """One of the user's functions, checked on each call; picklable by reference to it.
+
+    The compiler derives ``function`` itself (``compiler.tree``): the checks are for numbers.
+    Not ``__wrapped__``, which doctest's finder would follow from the class.
+    """
+
+    __slots__ = ("name", "arity", "function", "__name__")
+
+    def __init__(self, name: str, arity: int, function: Callable[..., Any]) -> None:
+        self.name, self.arity, self.function = name, arity, function
+        self.__name__ = getattr(function, "__name__", name)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        qualname = getattr(self.function, "__qualname__", "")
+        if "<" in qualname:  # a lambda or a function defined inside another one
+            pickling.abandon()  # the graph's pickle ends here
+            raise pickle.PicklingError(
+                f"custom op {self.name}: {self.__name__!r} ({qualname}) is not a module-level "
+                "function, so a graph using the op cannot be pickled; define the op's forward "
+                "and derivative with def at the top of a module"
+            )
+        return (type(self), (self.name, self.arity, self.function))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Wrapped:
+        return self  # immutable: a copied graph shares the op's functions
+
+
+CHECKED = _Wrapped
+"""The class of a custom op's checked functions, for the compiler to see through."""
+
+
+class _CheckedForward(_Wrapped):
     """The user's forward, its result made a float: a numpy float32 must not leak into the
     graph, and a complex, None or str result is refused naming the op."""
 
-    def checked(*xs: float) -> float:
-        out = forward(*xs)
+    __slots__ = ()
+
+    def __call__(self, *xs: float) -> float:
+        out = self.function(*xs)
         if out.__class__ is float:
             return out
         if isinstance(out, bool) or not isinstance(out, numbers.Real):
             raise TypeError(
-                f"custom op {name}: forward must return a real number, got {type(out).__name__}: "
+                f"custom op {self.name}: forward must return a real number, got {type(out).__name__}: "
                 f"{reprlib.repr(out)}"
             )
         return float(out)
 
-    checked.__name__ = checked.__qualname__ = getattr(forward, "__name__", name)
-    return checked
 
-
-def _checked_derivative(name: str, arity: int, derivative: Callable[..., Any]) -> Callable[..., Any]:
+class _CheckedDerivative(_Wrapped):
     """The user's derivative, checked for one partial per input, each a real number or a Value."""
 
-    def checked(F: Any, *args: Any) -> Any:
-        d = derivative(F, *args)
+    __slots__ = ()
+
+    def __call__(self, F: Any, *args: Any) -> Any:
+        name, arity = self.name, self.arity
+        d = self.function(F, *args)
         partials = (d,) if arity == 1 and not isinstance(d, (tuple, list)) else d
         if not isinstance(partials, (tuple, list)) or len(partials) != arity:
             got = f"{len(partials)} partials" if isinstance(partials, (tuple, list)) else type(d).__name__
@@ -145,8 +185,6 @@ def _checked_derivative(name: str, arity: int, derivative: Callable[..., Any]) -
                     f"{reprlib.repr(p)}"
                 )
         return out[0] if arity == 1 else tuple(out)
-
-    return checked
 
 
 def _positional_parameters(name: str, forward: Callable[..., float]) -> int:

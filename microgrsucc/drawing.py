@@ -15,46 +15,49 @@ digraph {
 from __future__ import annotations
 
 import html
-import os
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from microgrsucc import page
-from microgrsucc.explain import ChainRule, Graph, chain_rule, clean, number, roles, short, wrap
+from microgrsucc.explain import (
+    ChainRule,
+    Graph,
+    chain_rule,
+    clean,
+    is_constant,
+    label_text,
+    number,
+    roles,
+    short,
+    wrap,
+)
+from microgrsucc.formula import formula
 from microgrsucc.layout import (
     LayoutProgramError,
     find_layout_program,
     import_graphviz,
-    lay_out,
     point_graphviz_at_layout_program,
-    program_for,
-    write_atomically,
 )
+from microgrsucc.page import edge_id, node_id, op_id, output_id
 from microgrsucc.value import Value
 
 if TYPE_CHECKING:  # graphviz is an optional dependency: imported when a picture is asked for
     import graphviz
 
-__all__ = ["MAX_NODES", "FORMATS", "RANKDIRS", "LayoutProgramError", "draw", "find_layout_program", "render"]
+__all__ = ["MAX_NODES", "RANKDIRS", "LayoutProgramError", "digraph", "draw", "find_layout_program"]
 
 MAX_NODES = 500
 """``draw``'s default node limit: past a few hundred nodes a picture is no longer readable."""
 
-FORMATS: dict[str, str] = {
-    ".png": "png",
-    ".svg": "svg",
-    ".pdf": "pdf",
-    ".html": "html",
-    ".dot": "dot",
-    ".gv": "dot",
-}
-"""The file suffixes ``render`` writes, and the format of each (``html``: the interactive page)."""
-
 RANKDIRS = ("LR", "RL", "TB", "BT")
 """The directions ``draw`` lays a graph out in (Graphviz's ``rankdir``): left to right, top to bottom..."""
 
-_FONT = "Helvetica"  # fontconfig finds a sans-serif for it everywhere (DejaVu Sans, Liberation Sans)
+
+# The fonts a bare Debian has (fonts-dejavu-core), named so that both layout programs size the
+# labels by that font's widths: system dot asks fontconfig, graphviz-pure has DejaVu Sans's
+# widths built in (for "Helvetica" it would use Helvetica's, and a browser drawing the SVG in
+# DejaVu Sans, which is wider, would run the text past its boxes). Courier is 0.6 em a letter,
+# as DejaVu Sans Mono is, and the SVG names it with a monospace fallback.
+_FONT = "DejaVu Sans"
 _MONO = "Courier"
 _INK, _FAINT, _PATH = "#222222", "#b4b4b4", "#d9480f"
 _FILL = {"root": "#d6e9f8", "leaf": "#fff1c9", "interior": "#ffffff", "start": "#ffd8a8"}
@@ -116,30 +119,71 @@ def draw(
     - **Boxes.** A Value's box shows its name, its data and its grad (4 decimals; 0 is ``0``,
       never ``-0.0000``; tiny and huge numbers in exponent form). The name is its label in
       bold, or, for an unlabelled result of an op, the expression it computes in grey
-      (``w1*a0``; ``#N`` when that is long). Leaves with a label, the inputs and parameters
-      you made, are filled pale yellow. **A leaf without a label is drawn as a constant**: a
-      small dashed box holding its value, as for the ``2`` of ``x * 2`` (label a leaf to see
-      its grad). The root is filled blue, with a thick border.
+      (``w1*a0``; ``#N`` when that is long). Every leaf you made, the inputs and parameters,
+      labelled or not, is filled pale yellow and shows its data and grad. A grad of None (no
+      ``backward()`` yet) is left out: the box shows the data alone. Only the constants the
+      engine made from plain numbers (the ``2`` of ``x * 2``) are small dashed boxes holding
+      their value. The root is filled blue, with a thick border.
     - **Ops** sit between their inputs and their output; a Value used twice is drawn once with
       two arrows. Where the operands' order matters (``-``, ``/``, ``**``, custom ops of two or
       more inputs) each arrow says which operand it is (``a``/``b``, ``base``/``exponent``,
       ``arg 1``...).
     - **Local derivatives.** With ``local_grads`` each arrow into an op reads ∂out/∂in at the
       recorded values (``∂/∂w = 2.5``), from the op table, so custom ops get it too. A node's
-      grad is the sum over its arrows of the op output's grad times the arrow's number. The
-      default, None, shows them once gradients exist (the root's grad is not 0).
+      grad is the sum over its arrows of the op output's grad times the arrow's number.
     - **highlight=leaf** draws every path from that Value up to the root in orange and the rest
       in grey, and captions the picture with the chain rule for it: the product of the local
       derivatives along each path, summed over the paths, and its value, which is
-      ``leaf.grad`` after one ``root.backward()``. ``ValueError`` if it is not in the graph.
+      ``leaf.grad`` after one ``root.backward()``.
 
-    ``rankdir`` is Graphviz's direction, in any case: ``"LR"`` (left to right), ``"TB"``
-    (top to bottom), ``"RL"``, ``"BT"``. Past ``max_nodes`` Values only the ``max_nodes``
-    nearest the root are drawn: each input left out becomes a "…" node, the caption says how
-    many are shown, and a ``UserWarning`` says so too. ``max_nodes=None`` draws them all. The
-    walk is iterative, so graphs of any depth draw. Labels are escaped, so nothing in them is
-    read as DOT or markup. In Jupyter the returned graph displays itself inline.
+    Past ``max_nodes`` Values only the ``max_nodes`` nearest the root are drawn: each input
+    left out becomes a "…" node, the caption says how many are shown, and a ``UserWarning``
+    says so too. The walk is iterative, so graphs of any depth draw. Labels are escaped, so
+    nothing in them is read as DOT or markup; a blank label counts as none, and one longer
+    than ``explain.MAX_LABEL`` characters is cut with an ellipsis. Text is set in DejaVu Sans,
+    so the SVG reads the same whichever layout program sized it. In Jupyter the returned graph
+    displays itself inline.
+
+    Args:
+        root: the Value whose graph is drawn (the loss, usually); it is the blue box.
+        rankdir: Graphviz's direction, in any case: ``"LR"`` (left to right), ``"TB"`` (top
+            to bottom), ``"RL"``, ``"BT"``.
+        max_nodes: the most Values drawn, those nearest the root; None draws them all.
+        local_grads: write each arrow's local derivative. None (the default) writes them once
+            gradients exist (the root's grad is neither None nor 0).
+        highlight: a Value of the graph whose paths to the root are drawn apart, with the
+            chain rule for it as the caption.
+
+    Returns:
+        A ``graphviz.Digraph``; ``.source`` is its DOT text.
+
+    Raises:
+        TypeError: ``root`` or ``highlight`` is not a Value, or a label is not a str.
+        ValueError: an unknown ``rankdir``, ``max_nodes`` below 1, or a ``highlight`` that is
+            not in the graph below ``root``.
+        ModuleNotFoundError: the ``graphviz`` package is not installed (the ``render`` extra).
     """
+    return digraph(
+        root,
+        rankdir=rankdir,
+        max_nodes=max_nodes,
+        local_grads=local_grads,
+        highlight=highlight,
+        grad_cells=False,
+    )
+
+
+def digraph(
+    root: Value,
+    *,
+    rankdir: str,
+    max_nodes: int | None,
+    local_grads: bool | None,
+    highlight: Value | None,
+    grad_cells: bool,
+) -> graphviz.Digraph:
+    """``draw``, where ``grad_cells`` gives every box a grad cell (``grad —`` for None), which
+    the interactive page fills in as it steps through ``backward()``."""
     if not isinstance(root, Value):
         raise TypeError(f"draw() expects a Value, got {type(root).__name__}")
     direction = rankdir.upper() if isinstance(rankdir, str) else rankdir
@@ -156,7 +200,7 @@ def draw(
     index, named = graph.index, graph.names
     rule = None if highlight is None else chain_rule(root, highlight, graph=graph)
     if local_grads is None:
-        local_grads = number(root.grad) != "0"
+        local_grads = root.grad is not None and number(root.grad) != "0"
     total = len(index)
     shown = total if max_nodes is None else min(total, max_nodes)
 
@@ -180,19 +224,28 @@ def draw(
         if i >= shown:
             break
         on = None if rule is None else node in rule.nodes
-        _value_node(dot, node, i, named[node], across=across, on_path=on, start=node is highlight)
+        _value_node(
+            dot,
+            node,
+            i,
+            named[node],
+            across=across,
+            on_path=on,
+            start=node is highlight,
+            grad_cell=grad_cells,
+        )
         if node.op is None:
             continue
-        op_id = f"v{i}op"
-        _op_node(dot, node, op_id, on_path=on)
-        _edge(dot, op_id, f"v{i}", id=f"o{i}", **_edge_style(on))
+        op = op_id(i)
+        _op_node(dot, node, op, on_path=on)
+        _edge(dot, op, node_id(i), id=output_id(i), **_edge_style(on))
         operand_roles = roles(node)
         partials = node.local_grads() if local_grads else ()
         for k, p in enumerate(node.inputs):
             j = index[p]
             if j >= shown and j not in elided:
                 elided.add(j)
-                _node(dot, f"v{j}", "<…>", id=f"v{j}", shape="plaintext")
+                _node(dot, node_id(j), "<…>", id=node_id(j), shape="plaintext")
             attrs = _edge_style(None if rule is None else (node, k) in rule.edges)
             label = (
                 []
@@ -207,7 +260,7 @@ def draw(
                 label.append(_derivative_label(named[p], partials[k], attrs.get("fontcolor")))
             if label:
                 attrs["label"] = f"<{'<BR/>'.join(label)}>"
-            _edge(dot, f"v{j}", op_id, id=f"e{i}_{k}", **attrs)
+            _edge(dot, node_id(j), op, id=edge_id(i, k), **attrs)
 
     if rule is not None:
         caption += _chain_rule_caption(rule)
@@ -219,16 +272,25 @@ def draw(
 
 
 def _value_node(
-    dot: Any, node: Value, i: int, name: str, *, across: bool, on_path: bool | None, start: bool
+    dot: Any,
+    node: Value,
+    i: int,
+    name: str,
+    *,
+    across: bool,
+    on_path: bool | None,
+    start: bool,
+    grad_cell: bool,
 ) -> None:
     ink = _FAINT if on_path is False else _INK
     border = _PATH if on_path else ink
-    if node.is_leaf and node.label is None:  # a constant that came from a plain number
+    box = node_id(i)
+    if is_constant(node):  # the 2 of x * 2: the engine made it from a plain number
         _node(
             dot,
-            f"v{i}",
+            box,
             f"<{_font(_h(f'{node.data:.6g}'), color=ink)}>",
-            id=f"v{i}",
+            id=box,
             shape="box",
             style="rounded,dashed",
             color=border,
@@ -241,15 +303,14 @@ def _value_node(
         return
     kind = "root" if i == 0 else "leaf" if node.is_leaf else "interior"
     fill = _FILL["start"] if start else _FILL[kind]
-    if node.label is not None:
-        title = f"<B>{_font(_h(node.label), color=ink)}</B>"
-    else:
-        title = f"<I>{_font(_h(name), color=_FAINT if on_path is False else '#666666')}</I>"
-    cells = [
-        title,
-        _font(f"data {number(node.data)}", color=ink),
-        _font(f"grad {number(node.grad)}", color=ink),
-    ]
+    cells = []
+    if label_text(node) is not None:
+        cells.append(f"<B>{_font(_h(name), color=ink)}</B>")
+    elif not node.is_leaf:  # a leaf the user made without a label is named by its data alone
+        cells.append(f"<I>{_font(_h(name), color=_FAINT if on_path is False else '#666666')}</I>")
+    cells.append(_font(f"data {number(node.data)}", color=ink))
+    if node.grad is not None or grad_cell:  # None: no gradient yet, so the data alone
+        cells.append(_font(f"grad {'—' if node.grad is None else number(node.grad)}", color=ink))
     joiner = "" if across else "</TR><TR>"
     row = joiner.join(f"<TD>{cell}</TD>" for cell in cells)
     thick = i == 0 or on_path
@@ -257,10 +318,10 @@ def _value_node(
         f'<TABLE BORDER="{2 if thick else 1}" CELLBORDER="0" CELLSPACING="0" CELLPADDING="4" '
         f'COLOR="{border}" BGCOLOR="{fill}"><TR>{row}</TR></TABLE>'
     )
-    _node(dot, f"v{i}", f"<{table}>", id=f"v{i}", shape="plain")
+    _node(dot, box, f"<{table}>", id=box, shape="plain")
 
 
-def _op_node(dot: Any, node: Value, op_id: str, *, on_path: bool | None) -> None:
+def _op_node(dot: Any, node: Value, name: str, *, on_path: bool | None) -> None:
     op = node.primitive
     assert op is not None
     symbol = op.symbol
@@ -268,9 +329,9 @@ def _op_node(dot: Any, node: Value, op_id: str, *, on_path: bool | None) -> None
     ink = _FAINT if on_path is False else _INK
     _node(
         dot,
-        op_id,
+        name,
         f"<{_font(_h(symbol), color=ink)}>",
-        id=op_id,
+        id=name,
         shape="circle" if short else "ellipse",
         style="filled",
         fillcolor="#ffe8d6" if on_path else "#ececec",
@@ -301,11 +362,25 @@ def _derivative_label(name: str, partial: float, color: str | None) -> str:
 def _chain_rule_caption(rule: ChainRule) -> list[str]:
     leaf = rule.names[rule.node]
     how = f"{rule.count} path" + ("s" if rule.count != 1 else "")
-    return [
+    lines = [
         f"The chain rule for {leaf}: multiply the local derivatives along each path up to "
         f"{rule.names[rule.root]} ({how}), add the paths:",
         *rule.lines(),
     ]
+    if rule.paths and sum(map(len, rule.paths)) <= 60:  # the product in symbols, from the op table
+        lines += ["In symbols:", *_wrapped(str(formula(rule.root, rule.node)), 90)]
+    return lines
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """A formula broken before a factor (`` · ``) past ``width`` characters, indented after."""
+    lines = [""]
+    for k, piece in enumerate(text.split(" · ")):
+        if k and len(lines[-1]) + 3 + len(piece) > width:
+            lines.append("    · " + piece)
+        else:
+            lines[-1] += (" · " if k else "") + piece
+    return lines
 
 
 def _caption(lines: list[str]) -> str:
@@ -316,60 +391,3 @@ def _caption(lines: list[str]) -> str:
         mono = line.startswith(" ") or line.startswith("\u2202")
         rows.append(_font(text, face=_MONO if mono else None) + '<BR ALIGN="LEFT"/>')
     return f"<{''.join(rows)}>"
-
-
-# --- rendering -------------------------------------------------------------------------------
-
-
-def render(
-    root_or_digraph: Value | graphviz.Digraph,
-    path: str | os.PathLike[str],
-    *,
-    program: str | os.PathLike[str] | None = None,
-    **options: Any,
-) -> Path:
-    """Write a picture of the graph to ``path``, in the format its suffix names; return the path.
-
-    ``.png``, ``.svg`` and ``.pdf`` are laid out by ``program`` (default: ``find_layout_program()``;
-    graphviz-pure writes no PDF yet); ``.dot`` and ``.gv`` are the DOT text and need no program.
-    ``.html`` is one self-contained page (inline SVG, script and style; no network) that steps
-    through the backward pass and shows the chain rule for a leaf you click; it needs a Value.
-    ``options`` go to ``draw`` (``rankdir``, ``max_nodes``, ``local_grads``, ``highlight``)
-    when a Value is given.
-
-    The file is written whole or not at all: into a temporary file in the same folder, then
-    renamed over ``path``. On any failure the temporary file is removed, a file already at
-    ``path`` is left as it was, and the ``OSError`` names ``path``.
-
-    >>> render(Value(1.0, label="x"), "x.png")  # doctest: +SKIP
-    PosixPath('x.png')
-    """
-    path = Path(path)
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(
-            f"cannot tell the picture format from {str(path)!r}: "
-            f"end the name with one of {', '.join(FORMATS)}"
-        )
-    if isinstance(root_or_digraph, Value):
-        digraph = draw(root_or_digraph, **options)
-    elif not hasattr(root_or_digraph, "source"):
-        raise TypeError(f"render() expects a Value or a graphviz graph, got {type(root_or_digraph).__name__}")
-    elif options:
-        raise TypeError(f"render() takes draw options only with a Value, got {sorted(options)}")
-    elif fmt == "html":
-        raise TypeError("render() needs the Value, not a drawn graph, to write an HTML page")
-    else:
-        digraph = root_or_digraph
-    source: str = digraph.source
-    if fmt == "dot":
-        write_atomically(path, source.encode("utf-8"))
-        return path
-    laid_out = lay_out(program_for(fmt, path, program), source, "svg" if fmt == "html" else fmt, path)
-    if fmt == "html":
-        assert isinstance(root_or_digraph, Value)
-        max_nodes = options.get("max_nodes", MAX_NODES)
-        text = page.html(root_or_digraph, laid_out.decode("utf-8"), max_nodes=max_nodes)
-        laid_out = text.encode("utf-8")
-    write_atomically(path, laid_out)
-    return path

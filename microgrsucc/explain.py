@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from microgrsucc.backward import backward_order
-from microgrsucc.value import Value
+from microgrsucc.value import Value, as_value
 
 __all__ = [
     "ChainRule",
@@ -35,6 +35,8 @@ __all__ = [
     "chain_rule",
     "clean",
     "factor",
+    "is_constant",
+    "label_text",
     "names",
     "number",
     "roles",
@@ -47,6 +49,10 @@ MAX_PATHS = 4
 """``chain_rule`` writes out at most this many paths; past it, only how many and their sum."""
 
 _MAX_NAME = 20  # a derived expression longer than this is not a name worth reading
+
+MAX_LABEL = 200
+"""A label longer than this many characters is cut, with an ellipsis, where it is shown: past
+about 16,000 Graphviz cannot lay a label out, and far before that it is no longer a name."""
 
 # How tightly each infix op binds, for parentheses in derived names.
 _INFIX = {"+": 1, "-": 1, "*": 2, "/": 2, "**": 4}
@@ -70,6 +76,8 @@ def number(x: Any) -> str:
     >>> number(0.0148352), number(-0.0), number(-1e-9), number(2.5e7), number(float("nan"))
     ('0.0148', '0', '-1.000e-09', '2.500e+07', 'nan')
     """
+    if x is None:  # a grad no backward() has reached
+        return "None"
     if isinstance(x, Value):  # a gradient after backward(create_graph=True)
         x = x.data
     x = float(x)
@@ -91,6 +99,36 @@ def clean(text: str) -> str:
         c if unicodedata.category(c)[0] != "C" else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
         for c in text
     )
+
+
+def is_constant(node: Value) -> bool:
+    """True for a leaf the engine made from a plain number (the ``2`` of ``x * 2``).
+
+    A leaf the user made, ``Value(0.5)``, labelled or not, is an input or a parameter: the
+    pictures show its data and grad. ``as_value`` marks the leaves it makes from numbers.
+    """
+    return node._op is None and node._xa is as_value
+
+
+def label_text(node: Value) -> str | None:
+    """A node's label as the pictures show it: on one line, at most ``MAX_LABEL`` characters;
+    None for no label, or a blank one (``""``, spaces), which names nothing.
+
+    Raises:
+        TypeError: the label is not a str (it was set as an attribute after the Value was made).
+    """
+    label = node.label
+    if label is None:
+        return None
+    if not isinstance(label, str):
+        raise TypeError(
+            f"the label of Value(data={node.data!r}) must be a str or None, "
+            f"got {type(label).__name__} {label!r}"
+        )
+    text = clean(label)
+    if not text:
+        return None
+    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
 def walk(root: Value) -> dict[Value, int]:
@@ -127,8 +165,9 @@ def names(
     leaves = [node for node in index if node.is_leaf]
     order = backward_order(root) if order is None else order
     for node in leaves + order[::-1]:  # inputs before their consumers
-        if node.label is not None:
-            out[node], binding[node] = clean(node.label), _ATOM
+        text = label_text(node)
+        if text is not None:
+            out[node], binding[node] = text, _ATOM
         elif node.is_leaf:
             out[node], binding[node] = f"{node.data:.6g}", _ATOM if node.data >= 0 else 3
         else:

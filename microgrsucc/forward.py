@@ -7,7 +7,7 @@ runs backward, so one pass gives one directional derivative (see ``transforms.jv
 
 Because a Dual is a Value, code written for Values (operators, ``x.sin()``,
 ``microgrsucc.sin(x)``) runs on it unchanged; its op methods come from the same table, by
-``value.install_ops``. Plain Values and numbers meeting a Dual are constants: their tangent
+``recording.install_ops``. Plain Values and numbers meeting a Dual are constants: their tangent
 is 0. Tangents are floats, so forward mode does not nest with itself or with reverse-mode
 transforms.
 
@@ -26,7 +26,8 @@ from typing import Any, SupportsFloat
 from microgrsucc import ops
 from microgrsucc.core import call, modes_set, state, to_float
 from microgrsucc.ops import Primitive
-from microgrsucc.value import Value, as_value, install_ops, recorder
+from microgrsucc.recording import install_ops, recorder
+from microgrsucc.value import Value, as_value
 
 __all__ = ["Dual", "lift"]
 
@@ -55,7 +56,7 @@ class Dual(Value):
 def lift(op: Primitive) -> Callable[..., Any]:
     """The forward-mode version of ``op``: applied to Duals, Values or numbers, it returns a Dual.
 
-    The node is recorded as any Value's (``value.recorder``), so .op/.inputs, drawing and
+    The node is recorded as any Value's (``recording.recorder``), so .op/.inputs, drawing and
     the anomaly messages work; forward mode adds the tangent, its one rule. Returns
     NotImplemented for an operand that is not a real number, so Python's operator protocol
     raises its usual TypeError.
@@ -71,13 +72,15 @@ def lift(op: Primitive) -> Callable[..., Any]:
         partials = (
             constant
             if constant is not None
-            else op.derivative(ops.FLOAT, *(x.data for x in inputs), out.data)
+            else op.derivative(ops.FLOAT, *(x.data for x in inputs), out._out)
         )
         tangent = 0.0
         for d, x in zip((partials,) if op.arity == 1 else partials, inputs, strict=True):
-            # Constants contribute nothing, even where their partial is inf or nan
-            # (d/dy x**y at x < 0), since 0 * inf would make the tangent nan.
-            if x.__class__ is Dual and x.tangent:
+            # The same factors as reverse mode, a zero tangent included: 0 * inf is NaN
+            # there too (sqrt(x * x) at 0, as torch). Only a constant, which has no tangent
+            # at all, contributes nothing, even where its partial is inf or nan (d/dy x**y at
+            # x < 0), as torch skips an input without a tangent.
+            if x.__class__ is Dual:
                 tangent += d * x.tangent
         out.tangent = float(tangent)
         if modes_set[0] and state.anomaly and not math.isfinite(out.tangent):

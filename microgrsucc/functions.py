@@ -15,9 +15,10 @@ from typing import Any
 
 from microgrsucc import backward as reverse
 from microgrsucc import ops
-from microgrsucc.core import enable_grad, modes_set, state, to_float
+from microgrsucc.core import modes_set, recording_gradients, state, to_float
 from microgrsucc.ops import Primitive
-from microgrsucc.value import VALUE, Operand, Value, as_value
+from microgrsucc.recording import VALUE
+from microgrsucc.value import Operand, Value, as_value
 
 __all__ = ["FUNCTIONS", "gradients", "operands_of", "zero_grad"]
 
@@ -70,17 +71,36 @@ FUNCTIONS: dict[str, Callable[..., Value]] = {
 
 
 def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bool = False) -> Any:
-    """d(root)/d(x) for each x in ``inputs`` (a list; a single Value gives a single gradient).
+    """The gradients of ``root`` with respect to ``inputs``, without touching any ``.grad``.
 
-    Like ``torch.autograd.grad``: the building block of functional transforms. It reads and
-    writes no ``.grad``: the gradients live in storage of its own, so it is safe beside a
-    ``backward()`` running on shared parameters in another thread. Inputs the root does not
-    depend on get 0.0. It records the gradient graph for ``create_graph=True`` even inside
-    ``no_grad()``.
+    Like ``torch.autograd.grad``: the building block of the functional transforms. The
+    gradients live in storage of this call, so it is safe beside a ``backward()`` running
+    on shared parameters in another thread. Derivatives are taken at the values the
+    forward pass saw.
+
+    Args:
+        root: the Value to differentiate (a scalar).
+        inputs: a Value, or an iterable of Values, to differentiate with respect to.
+        gradient: d(loss)/d(root), the factor every gradient is multiplied by (a real
+            number or a Value); 1.0 gives plain derivatives.
+        create_graph: if True, every gradient is a Value with a graph (recorded even
+            inside ``no_grad()``), to differentiate again; one that is constant is a leaf.
+
+    Returns:
+        d(root)/d(x) times ``gradient`` for each x of ``inputs``, in order: a list, or a
+        single gradient for a single Value. An input the root does not depend on gets 0.0.
+        Floats, or Values with ``create_graph=True``.
+
+    Raises:
+        TypeError: ``root`` or an input is not a Value, or ``gradient`` is not a number.
+        RuntimeError: with ``create_graph=True``, a node's value was changed in place
+            after the forward pass.
+        FloatingPointError: inside ``detect_anomaly()``, a gradient is NaN or infinite
+            (the message names the op).
 
     >>> x = Value(3.0)
-    >>> gradients(x * x, x), x.grad
-    (6.0, 0.0)
+    >>> gradients(x * x, x), gradients(x * x, [x, Value(1.0)]), x.grad
+    (6.0, [6.0, 0.0], None)
     """
     if isinstance(inputs, Value):
         return gradients(root, [inputs], gradient, create_graph=create_graph)[0]
@@ -90,17 +110,43 @@ def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bo
             raise TypeError(f"gradients: input {i} must be a Value, got {type(x).__name__}")
     if not isinstance(root, Value):
         raise TypeError(f"gradients: the root must be a Value, got {type(root).__name__}")
+    if state.compiling:
+        raise TypeError(
+            "compile: sample_loss took a gradient (grad, value_and_grad, hessian or gradients); "
+            "compile cannot trace a derivative inside the loss (its value would be frozen at "
+            "trace time): write the derivative as ops, or use the eager engine for this loss"
+        )
     if not isinstance(gradient, Value):
         gradient = to_float(gradient, "gradients(gradient)")
     if create_graph:
-        with enable_grad():
-            grads = reverse.backward_into(root, gradient, VALUE, bool(state.anomaly))
-    else:
-        grads = reverse.backward_into(root, gradient, ops.FLOAT, bool(modes_set[0] and state.anomaly))
+        # Every gradient a Value, even through linear ops (whose partials are numbers); the
+        # anomaly check is per node of root's graph, so that its error names the user's op.
+        gradient = as_value(gradient)
+        check = bool(state.anomaly)
+        with recording_gradients():
+            grads = reverse.backward_into(root, gradient, VALUE, check)
+        return [grads[x] if x in grads else as_value(0.0) for x in inputs]
+    grads = reverse.backward_into(root, gradient, ops.FLOAT, bool(modes_set[0] and state.anomaly))
     return [grads.get(x, 0.0) for x in inputs]
 
 
-def zero_grad(values: Value | Iterable[Value]) -> None:
-    """Set the ``grad`` of a Value, or of each Value, to 0.0 (leaf gradients otherwise accumulate)."""
+def zero_grad(values: Value | Iterable[Value], set_to_none: bool = True) -> None:
+    """Clear the ``grad`` of a Value, or of each Value (leaf gradients otherwise accumulate).
+
+    Args:
+        values: one Value or an iterable of them.
+        set_to_none: as in PyTorch (and its default), set ``grad`` to None, which means "no
+            gradient": an optimizer then leaves the Value alone until a ``backward()`` reaches
+            it. ``False`` sets a gradient to 0.0, a gradient of zero (which weight decay and
+            momentum still act on); a ``grad`` that is None stays None, as in PyTorch.
+
+    >>> x = Value(3.0)
+    >>> (x * x).backward()
+    >>> zero_grad(x); x.grad is None
+    True
+    """
     for v in (values,) if isinstance(values, Value) else values:
-        v.grad = 0.0
+        if set_to_none or v.grad is None:
+            v.grad = None
+        else:
+            v.grad = 0.0

@@ -146,12 +146,16 @@ def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to a new file beside ``path``, then rename it over ``path``.
 
     A reader never sees half a file, and a failed write (a full disk, a file-size limit)
-    leaves what was at ``path`` untouched. The ``OSError`` raised names ``path``.
+    leaves what was at ``path`` untouched. A file already at ``path`` keeps its permissions;
+    a symbolic link at ``path`` stays one, and the file it points at is written. The
+    ``OSError`` raised names ``path``.
     """
-    mode = 0o666  # less the umask, as open() would give a new file
-    with contextlib.suppress(OSError):
-        mode = path.stat().st_mode & 0o7777
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    target = Path(os.path.realpath(path))  # through any symbolic links, to the file itself
+    try:
+        mode: int | None = target.stat().st_mode & 0o7777
+    except OSError:
+        mode = None  # a new file: 0o666 less the umask, as open() would give it
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as err:
@@ -159,9 +163,9 @@ def write_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
-        if mode != 0o666:
+        if mode is not None:
             os.chmod(temporary, mode)
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(temporary)

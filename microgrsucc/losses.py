@@ -11,8 +11,9 @@ and the targets (plain numbers), and returns one Value: the ``"mean"`` over the 
 >>> loss.data, x.grad
 (1000.0, 1.0)
 
-The two losses on logits go through ``logsumexp`` with the maximum subtracted, so they stay
-finite, in value and gradient, for logits of any size.
+The two losses on logits subtract the maximum before ``exp``, so they stay finite, in value
+and gradient, for finite logits of any size; at infinite and NaN logits they give what
+PyTorch float64 gives (see each function).
 """
 
 from __future__ import annotations
@@ -53,38 +54,73 @@ def _value(x: Operand) -> Value:
 def logsumexp(xs: Sequence[Operand]) -> Value:
     """``log(sum(exp(x) for x in xs))`` without overflow, as ``torch.logsumexp``.
 
+    Args:
+        xs: one or more Values or numbers.
+
+    Returns:
+        A Value. Any NaN input makes it NaN (every gradient NaN); any ``+inf`` input makes it
+        ``+inf``, with gradient NaN for the ``+inf`` inputs and 0 for the others, as PyTorch.
+
+    Raises:
+        ValueError: ``xs`` is empty.
+
     >>> round(logsumexp([1000.0, 1000.0]).data, 6)
     1000.693147
 
     When every input is ``-inf`` the result is ``-inf``, as in PyTorch, and each input's
     gradient is ``1/len(xs)``: the softmax's limit as the inputs fall together (PyTorch and
-    JAX give NaN there, from ``0/0``). Any ``+inf`` input makes it ``+inf``.
+    JAX give NaN there, from ``0/0``).
     """
     values = [_value(x) for x in xs]
     if not values:
         raise ValueError("logsumexp of an empty sequence")
     # Shifting by the max keeps every exp() in (0, 1]. The shift is a plain float, not a node:
     # the result does not depend on it, so it owes no gradient.
-    m = max(v.data for v in values)
+    m = _max([v.data for v in values])
     if m == -math.inf:
         # The sum of the exps is 0, whose log the engine refuses; the mean is -inf as well.
         return _reduce(values, "mean", "logsumexp")
     if m == math.inf:
-        m = 0.0
+        # Shift by the largest finite input instead: exp(inf) = inf keeps the sum inf, and
+        # no finite input's exp overflows (exp(1000) raises, where a tensor would give inf).
+        m = max((d for v in values if math.isfinite(d := v.data)), default=0.0)
     total = (values[0] - m).exp()
     for v in values[1:]:
         total = total + (v - m).exp()
     return total.log() + m
 
 
+def _max(data: list[float]) -> float:
+    """The largest number, or NaN if any is NaN (Python's max() depends on where the NaN is)."""
+    m = max(data)
+    return m if m == m and all(d == d for d in data) else math.nan
+
+
 def _softplus(x: Value) -> Value:
     # log(1 + exp(x)) = logsumexp(0, x): smooth at 0, unlike relu(x) + log(1 + exp(-|x|)),
     # whose relu and abs have derivative 0 at x = 0 and give a gradient of 0 instead of 0.5.
+    if x.data == math.inf:
+        # softplus(x) -> x with slope 1: logsumexp would give the +inf input a NaN gradient
+        # (exp(inf) * 0), where PyTorch's logsigmoid(-inf) has gradient 1.
+        return x + 0.0
     return logsumexp([0.0, x])
 
 
 def logsigmoid(x: Operand) -> Value:
-    """``log(sigmoid(x))``, finite for any ``x`` (as ``torch.nn.functional.logsigmoid``)."""
+    """``log(sigmoid(x))``, finite for any finite ``x`` (as ``torch.nn.functional.logsigmoid``).
+
+    Args:
+        x: a Value or a number.
+
+    Returns:
+        A Value with gradient ``1 - sigmoid(x)``: 1 at ``x = -inf``, 0 at ``+inf``, as PyTorch.
+
+    >>> y = Value(-1000.0)
+    >>> out = logsigmoid(y)
+    >>> out.backward()
+    >>> out.data, y.grad
+    (-1000.0, 1.0)
+    """
     return -_softplus(-_value(x))
 
 
@@ -114,7 +150,25 @@ def mse_loss(
     target: Operand | Sequence[Operand],
     reduction: Reduction = "mean",
 ) -> Value:
-    """Squared error ``(input - target)**2``, averaged (or summed) over the samples."""
+    """Squared error ``(input - target)**2``, averaged (or summed) over the samples.
+
+    As ``torch.nn.functional.mse_loss``.
+
+    Args:
+        input: the model's output, one Value (or number) or a sequence of them, one per sample.
+        target: the wanted values, matching ``input``; Values here get gradients too.
+        reduction: ``"mean"`` (the default) or ``"sum"`` over the samples.
+
+    Returns:
+        One Value.
+
+    Raises:
+        ValueError: ``input`` and ``target`` differ in length, there are no samples, or
+            ``reduction`` is unknown.
+
+    >>> mse_loss([1.0, 2.0], [0.0, 0.0]).data
+    2.5
+    """
     return _reduce([(x - t) ** 2 for x, t in _pairs(input, target, "mse_loss")], reduction, "mse_loss")
 
 
@@ -127,6 +181,24 @@ def hinge_loss(
     """Max-margin loss ``relu(margin - target * input)`` for targets -1 or +1 (micrograd's demo loss).
 
     A sample costs nothing once its score is on the right side by at least ``margin``.
+    PyTorch has no such function; it matches ``torch.relu(margin - target * input)``, except
+    at a NaN score, whose gradient here is NaN (PyTorch's relu passes the gradient through).
+
+    Args:
+        input: the model's scores, one Value or a sequence of them, one per sample.
+        target: -1 or +1 for each sample (plain numbers).
+        margin: how far past 0 a score must be to cost nothing.
+        reduction: ``"mean"`` (the default) or ``"sum"`` over the samples.
+
+    Returns:
+        One Value.
+
+    Raises:
+        ValueError: a target other than -1 or +1, lengths that differ, no samples, or an
+            unknown ``reduction``.
+
+    >>> hinge_loss([2.0, 0.5], [1, 1]).data  # (0 + 0.5) / 2
+    0.25
     """
     terms = []
     for x, t in _pairs(input, target, "hinge_loss"):
@@ -143,14 +215,29 @@ def binary_cross_entropy_with_logits(
 ) -> Value:
     """Binary cross-entropy of ``sigmoid(input)`` against targets in [0, 1], from the logits.
 
-    ``-t log sigmoid(x) - (1 - t) log sigmoid(-x)`` is computed as ``softplus(x) - t x``,
-    whose gradient ``sigmoid(x) - t`` stays exact for any logit.
+    ``-t log sigmoid(x) - (1 - t) log sigmoid(-x)`` is computed as PyTorch computes it,
+    ``(1 - t) x - logsigmoid(x)``, whose gradient ``sigmoid(x) - t`` stays exact for any
+    logit, infinite ones included (``x = inf, t = 0`` costs ``inf`` with gradient 1). Where
+    the value is ``inf - inf`` or ``0 * inf`` (an infinite logit the target does not pick
+    wholly, or ``x = inf, t = 1``), it is NaN, as in PyTorch.
+
+    Args:
+        input: the logits, one Value (or number) or a sequence of them, one per sample.
+        target: the wanted probability of class 1 for each sample, in [0, 1].
+        reduction: ``"mean"`` (the default) or ``"sum"`` over the samples.
+
+    Returns:
+        One Value.
+
+    Raises:
+        ValueError: a target outside [0, 1] (NaN included), lengths that differ, no samples,
+            or an unknown ``reduction``.
     """
     terms = []
     for x, t in _pairs(input, target, "binary_cross_entropy_with_logits"):
         if not 0.0 <= float(t) <= 1.0:
             raise ValueError(f"binary_cross_entropy_with_logits: targets must be in [0, 1], got {t!r}")
-        terms.append(_softplus(x) - float(t) * x)
+        terms.append((1.0 - float(t)) * x - logsigmoid(x))
     return _reduce(terms, reduction, "binary_cross_entropy_with_logits")
 
 
@@ -165,6 +252,19 @@ def _is_index(t: object) -> bool:
     return True
 
 
+def _nll_of_softmax(values: list[Value], index: int) -> Value:
+    """``-log_softmax(values)[index]`` as PyTorch's kernel computes it.
+
+    Shifted by the max, with no exception for an infinite max: any infinite logit makes every
+    value and gradient of the sample NaN (``inf - inf``), as in ``torch.nn.functional.cross_entropy``.
+    """
+    m = _max([v.data for v in values])
+    total = (values[0] - m).exp()
+    for v in values[1:]:
+        total = total + (v - m).exp()
+    return total.log() + m - values[index]
+
+
 def cross_entropy(
     input: Sequence[Operand] | Sequence[Sequence[Operand]],
     target: SupportsIndex | Sequence[SupportsIndex],
@@ -174,7 +274,21 @@ def cross_entropy(
 
     ``input`` is one sample's logits with an integer target (an ``int``, a numpy integer, ...),
     or a list of them with a list of targets. Each sample costs
-    ``logsumexp(logits) - logits[target]``.
+    ``logsumexp(logits) - logits[target]``, computed as PyTorch does: finite for finite logits
+    of any size; NaN, in value and every gradient of the sample, if a logit is infinite or NaN.
+
+    Args:
+        input: one sample's logits (a sequence of C Values or numbers), or a sequence of N
+            such samples.
+        target: the class index in ``[0, C)`` of the sample, or a sequence of N of them.
+        reduction: ``"mean"`` (the default) or ``"sum"`` over the samples.
+
+    Returns:
+        One Value.
+
+    Raises:
+        ValueError: a target that is not an integer class index, a number of targets other than
+            the number of samples, or an unknown ``reduction``.
 
     >>> round(cross_entropy([0.0, 0.0], 1).data, 6)  # log 2
     0.693147
@@ -191,8 +305,7 @@ def cross_entropy(
         index = operator.index(t) if _is_index(t) else -1  # type: ignore[arg-type]
         if not 0 <= index < len(logits):
             raise ValueError(f"cross_entropy: target {t!r} is not a class index in [0, {len(logits)})")
-        values = [_value(x) for x in logits]
-        terms.append(logsumexp(values) - values[index])
+        terms.append(_nll_of_softmax([_value(x) for x in logits], index))
     return _reduce(terms, reduction, "cross_entropy")
 
 

@@ -24,12 +24,13 @@ import numbers
 import operator
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import NamedTuple
 
 from microgrsucc import ops
 from microgrsucc.functions import zero_grad
 from microgrsucc.value import Operand, Value
 
-__all__ = ["ACTIVATIONS", "Module", "Neuron", "Layer", "MLP"]
+__all__ = ["ACTIVATIONS", "IncompatibleKeys", "Module", "Neuron", "Layer", "MLP"]
 
 
 def _identity(v: Value) -> Value:
@@ -68,6 +69,18 @@ def _check_activation(activation: str) -> str:
     return activation
 
 
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` returns, as PyTorch: the names it did not find, and did not know."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"  # PyTorch's words
+        return f"IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
+
+
 class Module:
     """Base class: something with parameters, called like a function."""
 
@@ -79,9 +92,9 @@ class Module:
         """``(name, parameter)`` pairs in the order of ``parameters()``, as in PyTorch."""
         return iter(())
 
-    def zero_grad(self) -> None:
-        """Set the ``grad`` of every parameter to 0.0."""
-        zero_grad(self.parameters())
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's ``grad``: to None (no gradient, the default, as PyTorch), else to 0.0."""
+        zero_grad(self.parameters(), set_to_none)
 
     def state_dict(self) -> dict[str, float]:
         """Every parameter's value by name: a plain dict of floats, ready for ``json``.
@@ -91,18 +104,35 @@ class Module:
         """
         return {name: p.data for name, p in self.named_parameters()}
 
-    def load_state_dict(self, state_dict: Mapping[str, object]) -> None:
+    def load_state_dict(self, state_dict: Mapping[str, object], strict: bool = True) -> IncompatibleKeys:
         """Set the parameters from a dict such as ``state_dict()`` returns.
 
-        As PyTorch's ``strict=True``: the keys must be exactly this module's parameter names and
-        each value one real number (a float, an int, a numpy scalar or a Value). Otherwise it
-        raises ``ValueError`` (missing or unexpected keys, all named; a list or an array where
-        one number belongs) or ``TypeError`` (not a number), before any parameter is changed.
+        As PyTorch's ``load_state_dict``. Each value must be one real number (a float, an int,
+        a numpy scalar or a Value); nothing is changed unless every value given is good.
+
+        Args:
+            state_dict: parameter name -> number.
+            strict: the keys must be exactly this module's parameter names (the default). With
+                ``False``, the parameters it names are set, the others keep their values, and
+                the names it lacks or does not know are returned instead of refused.
+
+        Returns:
+            ``IncompatibleKeys(missing_keys, unexpected_keys)``: lists of names, empty when
+            ``strict`` (it shows as ``<All keys matched successfully>`` then, as in PyTorch).
+
+        Raises:
+            ValueError: with ``strict``, missing or unexpected keys (all named); a list or an
+                array where one number belongs.
+            TypeError: ``state_dict`` is not a mapping, or a value is not a number.
+            OverflowError: a value too large for a float (``10**400``), naming its key.
 
         >>> a, b = Neuron(2, seed=0), Neuron(2, seed=1)
         >>> b.load_state_dict(a.state_dict())
+        <All keys matched successfully>
         >>> b.state_dict() == a.state_dict()
         True
+        >>> b.load_state_dict({"w0": 1.0, "bias": 0.0}, strict=False)
+        IncompatibleKeys(missing_keys=['w1', 'b'], unexpected_keys=['bias'])
         """
         if not isinstance(state_dict, Mapping):
             kind = type(state_dict).__name__
@@ -111,16 +141,19 @@ class Module:
         where = f"load_state_dict for {type(self).__name__}"
         missing = [name for name in params if name not in state_dict]
         unexpected = [name for name in state_dict if name not in params]
-        if missing or unexpected:
+        if strict and (missing or unexpected):
             problems = []
             if missing:
                 problems.append(f"missing keys {', '.join(map(repr, missing))}")
             if unexpected:
                 problems.append(f"unexpected keys {', '.join(map(repr, unexpected))}")
             raise ValueError(f"{where}: {'; '.join(problems)}")
-        values = {name: _parameter_value(where, name, state_dict[name]) for name in params}
-        for name, p in params.items():  # all checked: now nothing is left half-loaded
-            p.data = values[name]
+        values = {
+            name: _parameter_value(where, name, state_dict[name]) for name in params if name in state_dict
+        }
+        for name, value in values.items():  # all checked: now nothing is left half-loaded
+            params[name].data = value
+        return IncompatibleKeys(missing, unexpected)
 
     def _label(self) -> None:
         # Each module labels its parameters by their names; a containing module relabels them after.
@@ -133,7 +166,10 @@ def _parameter_value(where: str, name: str, x: object) -> float:
     if isinstance(x, Value):
         return x.data
     if isinstance(x, numbers.Real) and not isinstance(x, bool):
-        return float(x)
+        try:
+            return float(x)
+        except OverflowError:
+            raise OverflowError(f"{where}: {name!r} is too large for a float: {x!r:.40}") from None
     shape = getattr(x, "shape", None)
     if shape is not None and shape == ():  # a 0-d numpy array holds one number
         return _parameter_value(where, name, x.item())  # type: ignore[attr-defined]
@@ -141,6 +177,26 @@ def _parameter_value(where: str, name: str, x: object) -> float:
         what = f"an array of shape {shape}" if shape is not None else f"a {type(x).__name__} of {len(x)}"  # type: ignore[arg-type]
         raise ValueError(f"{where}: {name!r} is {what}, but the parameter is one number")
     raise TypeError(f"{where}: {name!r} must be a real number, got {type(x).__name__}: {x!r:.40}")
+
+
+def _batch_error(model: Module, x: object) -> TypeError | None:
+    """The error for a batch of samples given where one sample belongs, or None if ``x`` is not one."""
+    if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
+        return None
+    first = x[0] if len(x) else None  # type: ignore[index]
+    rows = (
+        getattr(x, "ndim", 1) > 1
+        or (isinstance(first, Sequence) and not isinstance(first, (str, bytes)))
+        or getattr(first, "ndim", 0) > 0
+    )
+    if not rows:
+        return None
+    nin = model.layers[0].nin if isinstance(model, MLP) else model.nin  # type: ignore[attr-defined]
+    name = type(model).__name__
+    return TypeError(
+        f"{name} takes one sample, a sequence of {nin} numbers, but got a batch of {len(x)} "
+        f"samples; call it once per sample: outputs = [model(x) for x in X]"
+    )
 
 
 class Neuron(Module):
@@ -171,13 +227,26 @@ class Neuron(Module):
         self._label()
 
     def __call__(self, x: Sequence[Operand]) -> Value:
+        """The neuron's output for one sample ``x`` of ``nin`` numbers or Values.
+
+        Raises:
+            ValueError: ``x`` does not hold ``nin`` inputs.
+            TypeError: ``x`` is a batch of samples (map it: ``[n(x) for x in X]``), or an
+                input is not a number.
+        """
         if len(x) != self.nin:
             # Checked here to name the module; micrograd's zip() silently drops the extras.
-            raise ValueError(f"{self!r} expects {self.nin} inputs, got {len(x)}")
+            raise _batch_error(self, x) or ValueError(f"{self!r} expects {self.nin} inputs, got {len(x)}")
         terms = (wi * xi for wi, xi in zip(self.w, x, strict=True))
-        total = self.b if self.b is not None else next(terms)
-        for term in terms:
-            total = total + term
+        try:  # costs nothing until an input fails to multiply: then say if it was a batch
+            total = self.b if self.b is not None else next(terms)
+            for term in terms:
+                total = total + term
+        except TypeError:
+            batch = _batch_error(self, x)
+            if batch is None:
+                raise
+            raise batch from None
         return ACTIVATIONS[self.activation](total)
 
     def parameters(self) -> list[Value]:
@@ -216,9 +285,16 @@ class Layer(Module):
         self._label()
 
     def __call__(self, x: Sequence[Operand]) -> list[Value]:
+        """Each neuron's output for one sample ``x``; raises as ``Neuron`` does, naming the Layer."""
         # A list even for one neuron, so a hidden layer of size 1 feeds the next layer
         # (micrograd unwraps it and the next layer fails).
-        return [n(x) for n in self.neurons]
+        try:
+            return [n(x) for n in self.neurons]
+        except (TypeError, ValueError):
+            batch = _batch_error(self, x)
+            if batch is None:
+                raise
+            raise batch from None
 
     def parameters(self) -> list[Value]:
         return [p for n in self.neurons for p in n.parameters()]
@@ -276,10 +352,22 @@ class MLP(Module):
         self._label()
 
     def __call__(self, x: Sequence[Operand]) -> Value | list[Value]:
-        out: Sequence[Operand] = x
-        for layer in self.layers:
-            out = layer(out)
-        values: list[Value] = out  # type: ignore[assignment]  # at least one layer ran
+        """The output for one sample ``x`` of ``nin`` numbers: a Value, or a list for several units.
+
+        Raises:
+            ValueError: ``x`` does not hold ``nin`` inputs.
+            TypeError: ``x`` is a batch of samples (map it: ``[model(x) for x in X]``), or an
+                input is not a number.
+        """
+        try:
+            values = self.layers[0](x)
+        except (TypeError, ValueError):
+            batch = _batch_error(self, x)
+            if batch is None:
+                raise
+            raise batch from None
+        for layer in self.layers[1:]:
+            values = layer(values)
         return values[0] if len(values) == 1 else values
 
     def parameters(self) -> list[Value]:

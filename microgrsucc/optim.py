@@ -1,9 +1,12 @@
-"""Optimizers with PyTorch's update rules: ``SGD`` and ``Adam``.
+"""Optimizers with PyTorch's update rules: ``SGD``, ``Adam`` and ``AdamW``.
 
 An optimizer holds a list of parameters (leaf Values) and, on ``step()``, changes each one's
 ``data`` using its ``grad``; ``zero_grad()`` clears the gradients before the next ``backward()``.
-A gradient left as a Value by ``backward(create_graph=True)`` counts by its float value, so
-``data`` stays a float.
+As in PyTorch, a parameter whose ``grad`` is None (no ``backward()`` has reached it since the
+last ``zero_grad()``) is skipped: it does not move, and its state (momentum, moments, step
+count) does not advance. State is kept per parameter, in ``optimizer.state[p]``, under
+PyTorch's names. A gradient left as a Value by ``backward(create_graph=True)`` counts by its
+float value, so ``data`` stays a float.
 
 >>> from microgrsucc import Value
 >>> w = Value(2.0)
@@ -23,11 +26,19 @@ from collections.abc import Iterable
 from microgrsucc.functions import zero_grad
 from microgrsucc.value import Value
 
-__all__ = ["Optimizer", "SGD", "Adam"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
 
 class Optimizer:
-    """Base class: the parameter list, ``zero_grad()``, and a ``step()`` for subclasses to write."""
+    """Base class: the parameter list, per-parameter ``state``, ``zero_grad()``, and a ``step()``.
+
+    Args:
+        params: the Values to optimize (a list or any iterable; each at most once).
+
+    Raises:
+        ValueError: the list is empty, or names a parameter twice.
+        TypeError: an entry is not a Value.
+    """
 
     def __init__(self, params: Iterable[Value]) -> None:
         self.params = list(params)
@@ -39,19 +50,35 @@ class Optimizer:
         if len({id(p) for p in self.params}) != len(self.params):
             # The parameter would be stepped twice per step().
             raise ValueError("optimizer got a parameter more than once")
+        # Made for a parameter at its first step with a gradient, as torch.optim's state.
+        self.state: dict[Value, dict[str, float]] = {}
 
-    def zero_grad(self) -> None:
-        """Set the ``grad`` of every parameter to 0.0."""
-        zero_grad(self.params)
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clear every parameter's ``grad``: to None (the default, as PyTorch), else to 0.0.
+
+        Args:
+            set_to_none: None means "no gradient", so the next ``step()`` leaves a parameter
+                that the next ``backward()`` does not reach alone. With ``False`` the gradient is
+                0.0, which weight decay, momentum and Adam's moments still act on.
+        """
+        zero_grad(self.params, set_to_none)
 
     def step(self) -> None:
-        """Update every parameter from its ``grad``."""
+        """Update every parameter that has a gradient from its ``grad``."""
         raise NotImplementedError
 
 
-def _grads(params: list[Value]) -> list[float]:
-    """Each parameter's gradient as a float (a Value after ``backward(create_graph=True)``)."""
-    return [g.data if isinstance(g, Value) else g for g in (p.grad for p in params)]
+def _float(g: object) -> float:
+    """A gradient as a float (a Value after ``backward(create_graph=True)``)."""
+    return g.data if isinstance(g, Value) else g  # type: ignore[return-value]
+
+
+def _lerp(start: float, end: float, weight: float) -> float:
+    """``start + weight * (end - start)`` as ``torch.lerp`` rounds it: from the nearer end, so
+    that weight 1 gives ``end`` exactly (with ``betas[0] = 0``, m is the gradient itself)."""
+    if weight < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1.0 - weight)
 
 
 def _check(name: str, value: float, ok: bool) -> None:
@@ -61,53 +88,105 @@ def _check(name: str, value: float, ok: bool) -> None:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent, optionally with momentum and weight decay (L2).
+    """Stochastic gradient descent, with optional momentum, dampening, Nesterov and weight decay.
 
-    As ``torch.optim.SGD``: ``g = grad + weight_decay * p``; with momentum, the buffer is
-    ``b = g`` on the first step and ``b = momentum * b + g`` after; then ``p -= lr * b``
-    (or ``p -= lr * g`` without momentum).
+    As ``torch.optim.SGD``: ``g = grad + weight_decay * p`` (``-grad`` with ``maximize``); with
+    momentum, the buffer is ``b = g`` on a parameter's first step and
+    ``b = momentum * b + (1 - dampening) * g`` after; the step uses ``g + momentum * b`` with
+    ``nesterov``, else ``b``; then ``p -= lr * step`` (``p -= lr * g`` without momentum).
+
+    Args:
+        params: the Values to optimize.
+        lr: learning rate, ``>= 0``.
+        momentum: momentum factor, ``>= 0``.
+        dampening: how much of each new gradient the buffer leaves out.
+        weight_decay: L2 penalty added to the gradient, ``>= 0``.
+        nesterov: Nesterov momentum (needs ``momentum > 0`` and ``dampening == 0``).
+        maximize: climb the objective instead of descending it.
+
+    Raises:
+        ValueError: a hyperparameter out of range, with PyTorch's message
+            (``Invalid learning rate: -1``), or ``nesterov`` without momentum or with dampening.
+
+    >>> w = Value(1.0)
+    >>> opt = SGD([w], lr=0.1, momentum=0.9, nesterov=True)
+    >>> (2 * w).backward(); opt.step()  # b = 2; w -= 0.1 * (2 + 0.9 * 2)
+    >>> round(w.data, 12)
+    0.62
     """
 
     def __init__(
-        self, params: Iterable[Value], lr: float, momentum: float = 0.0, weight_decay: float = 0.0
+        self,
+        params: Iterable[Value],
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
     ) -> None:
         _check("learning rate", lr, lr >= 0.0)  # also rejects NaN, unlike "lr < 0: raise"
         _check("momentum value", momentum, momentum >= 0.0)
         _check("weight_decay value", weight_decay, weight_decay >= 0.0)
+        if nesterov and (momentum <= 0.0 or dampening != 0.0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params)
         self.lr = lr
         self.momentum = momentum
+        self.dampening = dampening
         self.weight_decay = weight_decay
-        self._buffers: list[float] | None = None  # momentum buffers, made by the first step
+        self.nesterov = nesterov
+        self.maximize = maximize
 
     def step(self) -> None:
-        lr, momentum, wd = self.lr, self.momentum, self.weight_decay
-        grads = _grads(self.params)
-        if momentum == 0.0:
-            for p, g in zip(self.params, grads, strict=True):
-                p.data -= lr * (g + wd * p.data)
-            return
-        if self._buffers is None:  # PyTorch starts the buffer at the first gradient, not at 0
-            self._buffers = [g + wd * p.data for p, g in zip(self.params, grads, strict=True)]
-        else:
-            self._buffers = [
-                momentum * b + g + wd * p.data
-                for b, p, g in zip(self._buffers, self.params, grads, strict=True)
-            ]
-        for p, b in zip(self.params, self._buffers, strict=True):
-            p.data -= lr * b
+        lr, momentum, dampening, wd = self.lr, self.momentum, self.dampening, self.weight_decay
+        for p in self.params:
+            grad = p.grad
+            if grad is None:
+                continue
+            g = -_float(grad) if self.maximize else _float(grad)
+            if wd != 0.0:
+                g += wd * p.data
+            if momentum != 0.0:
+                state = self.state.get(p)
+                if state is None:  # PyTorch starts the buffer at the first gradient, not at 0
+                    b = g
+                    self.state[p] = state = {}
+                else:
+                    b = momentum * state["momentum_buffer"] + (1.0 - dampening) * g
+                state["momentum_buffer"] = b
+                g = g + momentum * b if self.nesterov else b
+            p.data -= lr * g
 
 
 class Adam(Optimizer):
-    """Adam with bias-corrected moment estimates, as ``torch.optim.Adam`` (no AMSGrad).
+    """Adam with bias-corrected moment estimates, as ``torch.optim.Adam``.
 
-    ``g = grad + weight_decay * p``; ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g²``;
-    at step ``t``: ``p -= lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)``.
+    For each parameter with a gradient, at its own step ``t``: ``g = grad + weight_decay * p``
+    (``-grad`` with ``maximize``); ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g²``
+    (with ``amsgrad``, ``v̂ = max(v̂, v)`` is used in place of ``v``);
+    ``p -= lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)``.
 
     ``eps=0`` is allowed, as in PyTorch, with PyTorch's result: a parameter whose gradients
     have all been 0 becomes NaN (0/0), which ``detect_anomaly()`` reports at the next op that
     uses it. Keep ``eps > 0`` to avoid that.
+
+    Args:
+        params: the Values to optimize.
+        lr: learning rate, ``>= 0``.
+        betas: decay rates ``(b1, b2)`` of the first and second moment, each in ``[0, 1)``.
+        eps: added to the denominator, ``>= 0``.
+        weight_decay: L2 penalty added to the gradient, ``>= 0``.
+        amsgrad: divide by the largest second moment seen so far (AMSGrad).
+        maximize: climb the objective instead of descending it.
+
+    Raises:
+        ValueError: a hyperparameter out of range, with PyTorch's message
+            (``Invalid beta parameter at index 1: 1.0``).
     """
+
+    _decoupled = False  # AdamW decays the parameter itself instead of adding to the gradient
 
     def __init__(
         self,
@@ -116,6 +195,9 @@ class Adam(Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
     ) -> None:
         _check("learning rate", lr, lr >= 0.0)
         _check("epsilon value", eps, eps >= 0.0)
@@ -127,23 +209,74 @@ class Adam(Optimizer):
         self.betas = betas
         self.eps = eps
         self.weight_decay = weight_decay
-        self.t = 0  # steps taken, for the bias corrections
-        self._m = [0.0] * len(self.params)
-        self._v = [0.0] * len(self.params)
+        self.amsgrad = amsgrad
+        self.maximize = maximize
 
     def step(self) -> None:
-        self.t += 1
+        lr, eps, wd = self.lr, self.eps, self.weight_decay
         b1, b2 = self.betas
-        # m and v start at 0, so early averages are too small by these factors.
-        step_size = self.lr / (1.0 - b1**self.t)
-        v_scale = math.sqrt(1.0 - b2**self.t)
-        m, v, eps, wd = self._m, self._v, self.eps, self.weight_decay
-        for i, (p, grad) in enumerate(zip(self.params, _grads(self.params), strict=True)):
-            g = grad + wd * p.data
-            m[i] = b1 * m[i] + (1.0 - b1) * g
-            v[i] = b2 * v[i] + (1.0 - b2) * g * g
-            denominator = math.sqrt(v[i]) / v_scale + eps
+        for p in self.params:
+            grad = p.grad
+            if grad is None:
+                continue
+            g = -_float(grad) if self.maximize else _float(grad)
+            state = self.state.get(p)
+            if state is None:
+                self.state[p] = state = {"step": 0.0, "exp_avg": 0.0, "exp_avg_sq": 0.0}
+                if self.amsgrad:
+                    state["max_exp_avg_sq"] = 0.0
+            t = state["step"] = state["step"] + 1.0
+            if wd != 0.0:
+                if self._decoupled:
+                    p.data *= 1.0 - lr * wd
+                else:
+                    g += wd * p.data
+            m = state["exp_avg"] = _lerp(state["exp_avg"], g, 1.0 - b1)
+            v = state["exp_avg_sq"] = b2 * state["exp_avg_sq"] + (1.0 - b2) * g * g
+            if self.amsgrad:
+                top = state["max_exp_avg_sq"]
+                v = state["max_exp_avg_sq"] = (
+                    top if top >= v or top != top else v
+                )  # NaN wins, as torch.maximum
+            # m and v start at 0, so early averages are too small by these factors.
+            step = -(lr / (1.0 - b1**t)) * m  # rounded first, as torch's addcdiv does
+            denominator = math.sqrt(v) / (1.0 - b2**t) ** 0.5 + eps
             if denominator == 0.0:  # only with eps=0: divide as IEEE floats (and PyTorch) do
-                p.data -= step_size * (math.nan if m[i] == 0.0 else math.copysign(math.inf, m[i]))
+                p.data += math.nan if step == 0.0 else math.copysign(math.inf, step)
             else:
-                p.data -= step_size * m[i] / denominator
+                p.data += step / denominator
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay, as ``torch.optim.AdamW``.
+
+    Each step first shrinks the parameter, ``p *= 1 - lr * weight_decay``, then takes Adam's
+    step without weight decay in the gradient. Only parameters with a gradient are decayed.
+
+    Args:
+        params: the Values to optimize.
+        lr: learning rate, ``>= 0``.
+        betas: decay rates ``(b1, b2)`` of the first and second moment, each in ``[0, 1)``.
+        eps: added to the denominator, ``>= 0``.
+        weight_decay: decoupled decay rate, ``>= 0`` (PyTorch's default, 0.01).
+        amsgrad: divide by the largest second moment seen so far (AMSGrad).
+        maximize: climb the objective instead of descending it.
+
+    Raises:
+        ValueError: a hyperparameter out of range, with PyTorch's message.
+    """
+
+    _decoupled = True
+
+    def __init__(
+        self,
+        params: Iterable[Value],
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)

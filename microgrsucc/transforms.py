@@ -128,7 +128,29 @@ def _differentiate(out: Value | float, nodes: Sequence[Value], nested: bool) -> 
 
 
 def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., tuple[Any, Any]]:
-    """A function returning ``(f(*args), df/dargs[argnums])``; a tuple of derivatives for a tuple.
+    """Create a function that evaluates both ``f`` and its gradient.
+
+    Args:
+        f: the function to differentiate. Its positional arguments at ``argnums`` are
+            scalars (plain real numbers or Values); it returns a scalar (a Value or a real
+            number), computed with operators, Value methods and ``microgrsucc``'s functions.
+            Keyword arguments pass through undifferentiated.
+        argnums: which positional argument(s) to differentiate with respect to: an int, or
+            a tuple of ints (default 0).
+
+    Returns:
+        A function with the signature of ``f`` returning ``(value, gradient)``: ``f``'s
+        value and its derivative in argument ``argnums``, or a tuple of partials for a tuple
+        of argnums. Plain floats when called with plain numbers; Values with graphs when
+        given Values or when called inside another reverse-mode transform (so transforms
+        nest).
+
+    Raises:
+        TypeError: ``f`` returns no scalar, an argument is no real number, ``argnums`` is
+            malformed, or ``f`` turns a Value that depends on an argument into a number
+            (``float(x)``, ``math.sin(x)``, ``f"{x:.3f}"``) or copies it (``copy.deepcopy``),
+            which would lose its derivative.
+        ValueError: an argnum is out of range; or an op's domain error, naming the op.
 
     >>> value_and_grad(lambda x, y: x * y, argnums=(0, 1))(3.0, 4.0)
     (12.0, (4.0, 3.0))
@@ -150,10 +172,26 @@ def _value_and_grad(f: Callable[..., Any], argnums: Argnums, name: str) -> Calla
 
 
 def grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
-    """A function returning df/dx at its arguments, for x the argument ``argnums``.
+    """Create a function that evaluates the gradient of ``f``.
 
-    A tuple of argnums gives a tuple of partials. Composes: ``grad(grad(f))`` is f''.
-    Keyword arguments pass through to f and are not differentiated (as in JAX).
+    Composes: ``grad(grad(f))`` is f''. Derivatives are taken at the values ``f`` computed.
+
+    Args:
+        f: the function to differentiate. Its positional arguments at ``argnums`` are
+            scalars (plain real numbers or Values); it returns a scalar (a Value or a real
+            number). Keyword arguments pass through to ``f`` undifferentiated (as in JAX).
+        argnums: which positional argument(s) to differentiate with respect to: an int, or
+            a tuple of ints (default 0).
+
+    Returns:
+        A function with the signature of ``f`` returning df/dx for x the argument
+        ``argnums``, or a tuple of partials for a tuple. Floats for plain numbers; Values
+        with graphs when given Values or inside another transform.
+
+    Raises:
+        TypeError: as ``value_and_grad``: no scalar result, a malformed argument, or a
+            traced Value made a number (``float``, ``math`` functions, formatting) or copied.
+        ValueError: an argnum out of range, or an op's domain error naming the op.
 
     >>> import microgrsucc as mg
     >>> grad(lambda x: mg.sin(x))(0.0)
@@ -168,9 +206,21 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
 
 
 def hessian(f: Callable[..., Any]) -> Callable[..., list[list[Any]]]:
-    """A function returning the n-by-n matrix of second partials of f over all its arguments.
+    """Create a function that evaluates the matrix of second partials of ``f``.
 
     One reverse pass for the gradient (kept as a graph), then one per argument over it.
+
+    Args:
+        f: a function of n scalar positional arguments (real numbers or Values) returning
+            a scalar; keyword arguments pass through undifferentiated.
+
+    Returns:
+        A function with the signature of ``f`` returning an n-by-n list of lists,
+        ``[i][j]`` = d²f/dx_i dx_j; floats, or Values when given Values or nested.
+
+    Raises:
+        TypeError: as ``grad``.
+        ValueError: an op's domain error, naming the op.
 
     >>> hessian(lambda x, y: x * x * y)(3.0, 5.0)
     [[10.0, 6.0], [6.0, 0.0]]
@@ -192,11 +242,26 @@ def jvp(
     tangents: Sequence[SupportsFloat],
     **kwargs: Any,
 ) -> tuple[float, float]:
-    """``(f(*primals), ∇f · tangents)`` in one forward pass of dual numbers (no backward pass).
+    """Evaluate ``f`` and its directional derivative in one forward pass of dual numbers.
 
-    Forward mode carries float tangents, so ``primals`` are plain numbers and jvp does not
-    nest inside ``grad`` or itself; use ``grad(grad(f))`` or ``hessian`` for higher order.
-    Keyword arguments pass through to f.
+    Forward mode multiplies the same local derivatives as reverse mode, a zero tangent
+    included (0 * inf is NaN in both, as in torch), so ``jvp`` and ``grad`` agree. Tangents
+    are floats, so ``jvp`` does not nest inside ``grad`` or itself; use ``grad(grad(f))``
+    or ``hessian`` for higher order.
+
+    Args:
+        f: a function of n scalar positional arguments returning a scalar; keyword
+            arguments pass through to it.
+        primals: the n plain real numbers to evaluate ``f`` at.
+        tangents: the direction, n plain real numbers.
+
+    Returns:
+        ``(f(*primals), ∇f · tangents)``, two floats.
+
+    Raises:
+        ValueError: ``primals`` and ``tangents`` differ in length; or an op's domain error.
+        TypeError: a primal or tangent is a Value or no real number, ``jvp`` runs inside a
+            reverse-mode transform, or ``f`` turns a Dual into a number.
 
     >>> import microgrsucc as mg
     >>> jvp(lambda x, y: x * mg.exp(y), (3.0, 0.0), (1.0, 2.0))

@@ -1,8 +1,9 @@
-"""``Value``, the node of a computation graph, and the recording of ops.
+"""``Value``, the node of a computation graph.
 
-Applying an op records a node that points at the ``Primitive`` (``microgrsucc/ops/``), at its inputs
-and at their values; ``backward()`` hands the graph to ``backward.py``. Every op method
-(``x.exp()``, ``x + y``, ``x ** 2``) is made here from ``ops.PRIMITIVES`` at import time.
+Applying an op records a node that points at the ``Primitive`` (``microgrsucc/ops/``), at its inputs,
+at their values and at its own value; ``backward()`` hands the graph to ``backward.py``. The
+op methods (``x.exp()``, ``x + y``, ``x ** 2``) are made by ``recording.py`` from
+``ops.PRIMITIVES`` at import time.
 
 Nodes are cheap on purpose: ``__slots__``, no per-node closure and no reference back from an
 input to its output, so a graph that is dropped is freed at once by reference counting.
@@ -10,24 +11,23 @@ input to its output, so a graph that is dropped is freed at once by reference co
 
 from __future__ import annotations
 
-import functools
-import math
 import operator
+import warnings
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, SupportsFloat, Union
 
 from microgrsucc import backward as reverse
 from microgrsucc import ops, pickling
-from microgrsucc.core import call, enable_grad, is_real, modes_set, op_error, state, to_float
+from microgrsucc.core import check_label, is_real, modes_set, recording_gradients, state, to_float
 from microgrsucc.ops import Primitive
 
 if TYPE_CHECKING:
     from microgrsucc.declarations import OpMethods
 else:
-    OpMethods = object  # the methods themselves are made by install_ops() below
+    OpMethods = object  # the methods themselves are made by recording.install_ops()
 
-__all__ = ["VALUE", "Operand", "Value", "as_value", "install_ops", "recorder"]
+__all__ = ["VALUE", "Operand", "Value", "as_value"]
 
 Operand = Union["Value", SupportsFloat]  # a Value or a real number (int, float, Fraction, numpy scalar)
 
@@ -38,7 +38,7 @@ class Value(OpMethods):
     """A scalar node of a computation graph.
 
     ``data`` is the node's value (always a float); after ``root.backward()``, ``grad`` is
-    d(root)/d(this node).
+    d(root)/d(this node). Before that, ``grad`` is None (no gradient yet), as in PyTorch.
 
     >>> x = Value(3.0, label="x")
     >>> y = x * x + 1
@@ -47,27 +47,30 @@ class Value(OpMethods):
     (10.0, 6.0)
     """
 
-    __slots__ = ("data", "grad", "label", "_op", "_a", "_b", "_xa", "_xb", "_pending")
+    __slots__ = ("data", "grad", "label", "_op", "_a", "_b", "_xa", "_xb", "_out", "_pending")
     # Lets numpy scalars on the left defer to our reflected operators (np.float64(2) * v).
     __array_ufunc__ = None
 
     data: float
-    grad: Any  # a float; a Value after backward(create_graph=True)
+    grad: Any  # None until a backward() reaches it; a float, or a Value after create_graph=True
     label: str | None
     _op: Primitive | None  # None for a leaf
     _a: Any  # first input; for ops of three or more inputs, the tuple of all inputs
     _b: Any  # second input of a binary op, else None
-    # The inputs' values when the op ran: backward() differentiates at these, so a leaf
-    # changed since (an optimizer step) cannot mix two states in one gradient.
-    _xa: Any  # the first input's value; for ops of three or more inputs, all of them
+    # The inputs' and the output's values when the op ran: backward() differentiates at
+    # these, so a leaf changed since (an optimizer step), or an output's .data changed in
+    # place (under no_grad), cannot mix two states in one gradient.
+    _xa: Any  # the first input's value; for ops of three or more inputs, all of them.
+    # On a leaf: None if the user made it, the Primitive if an op computed it under no_grad().
     _xb: Any  # the second input's value of a binary op, else None
+    _out: Any  # the output's value on an interior node, else None
     _pending: int  # during backward(): consumer edges whose gradient has not arrived yet
 
     def __init__(self, data: SupportsFloat, label: str | None = None) -> None:
         self.data = to_float(data, "Value")
-        self.grad = 0.0
-        self.label = label
-        self._op = self._a = self._b = self._xa = self._xb = None
+        self.grad = None
+        self.label = check_label(label)
+        self._op = self._a = self._b = self._xa = self._xb = self._out = None
         self._pending = 0
 
     # --- inspection ----------------------------------------------------------------------------
@@ -120,14 +123,21 @@ class Value(OpMethods):
             _refuse_concrete(self, "item()")
         return self.data
 
+    # Outside a transform, float() of a Value that may carry a gradient warns, as torch does
+    # for a tensor that requires grad: math.sin(x) would silently drop d/dx.
+
     def __float__(self) -> float:
         if state.traced:
             _refuse_concrete(self, "float()")
+        elif not _computed_without_graph(self):
+            _warn_conversion(self, "float()")
         return self.data
 
     def __int__(self) -> int:
         if state.traced:
             _refuse_concrete(self, "int()")
+        elif not _computed_without_graph(self):
+            _warn_conversion(self, "int()")
         return int(self.data)
 
     def __round__(self, ndigits: int | None = None) -> float | int:
@@ -139,7 +149,12 @@ class Value(OpMethods):
         return bool(self.data)
 
     def __format__(self, spec: str) -> str:
-        """``f"{loss:.4f}"`` formats ``.data``; an empty spec gives the repr."""
+        """``f"{loss:.4f}"`` formats ``.data``; an empty spec gives the repr.
+
+        Inside a transform, formatting a traced Value is refused as ``float()`` is: the
+        text would be read back as a constant (``float(f"{x:.17g}")``)."""
+        if spec and state.traced:
+            _refuse_concrete(self, f"format(..., {spec!r})")
         return format(self.data, spec) if spec else repr(self)
 
     # Comparisons give plain bools, as in PyTorch: they branch, they are not differentiable.
@@ -160,12 +175,45 @@ class Value(OpMethods):
     def __pos__(self) -> Value:
         return self
 
-    # --- pickling: iterative, so a graph of any depth pickles at the default recursion limit
+    # --- in place: under no_grad() (the optimizer idiom ``p -= lr * p.grad``), a Value's
+    # .data changes in place, as a tensor's does, for leaves and op results alike; a graph
+    # already recorded still differentiates at the values its forward pass saw. With grad
+    # recording on, ``x += y`` builds a node, as ``x = x + y`` does.
+
+    def __iadd__(self, other: Operand) -> Value:
+        return _in_place(self, other, "__add__")
+
+    def __isub__(self, other: Operand) -> Value:
+        return _in_place(self, other, "__sub__")
+
+    def __imul__(self, other: Operand) -> Value:
+        return _in_place(self, other, "__mul__")
+
+    def __itruediv__(self, other: Operand) -> Value:
+        return _in_place(self, other, "__truediv__")
+
+    def __ipow__(self, other: Operand) -> Value:
+        return _in_place(self, other, "__pow__")
+
+    # --- pickling and copy.deepcopy: one pickle keeps shared nodes shared, iteratively, so a
+    # graph of any depth pickles at the default recursion limit
     def __reduce__(self) -> tuple[Any, ...]:
+        if state.traced:
+            _refuse_concrete(self, "pickle or copy.deepcopy")
         return pickling.reduce(self)
 
-    def __setstate__(self, saved: dict[str, Any]) -> None:
+    def __setstate__(self, saved: Any) -> None:
         pickling.set_state(self, saved)
+
+    def __copy__(self) -> Value:
+        """A new node with the same fields: the same inputs, op and recorded values."""
+        out = _new(type(self))
+        for name in ("data", "grad", "label", "_op", "_a", "_b", "_xa", "_xb", "_out", "_pending"):
+            setattr(out, name, getattr(self, name, None))
+        if hasattr(self, "tangent"):  # a Dual
+            out.tangent = self.tangent  # type: ignore[attr-defined]
+        out._pending = 0
+        return out
 
     # --- gradients
     def detach(self) -> Value:
@@ -179,28 +227,60 @@ class Value(OpMethods):
 
         Leaf gradients accumulate across calls, as in PyTorch, until zeroed (``zero_grad``);
         interior ones hold the latest pass. Derivatives are taken at the values the forward
-        pass saw, so a leaf changed since (an optimizer step) mixes no two states. With
-        ``create_graph=True`` the gradients are Values with graphs (recorded even inside
-        ``no_grad()``). ``retain_graph`` is accepted and ignored: graphs are always kept.
+        pass saw, inputs and outputs alike, so a leaf changed since (an optimizer step) or a
+        ``.data`` edited in place mixes no two states (docs/semantics.md).
+
+        Args:
+            gradient: d(loss)/d(self), the factor every gradient is multiplied by (a real
+                number, or a Value); 1.0 gives plain derivatives.
+            retain_graph: accepted for PyTorch's signature and ignored: graphs are kept.
+            create_graph: if True, every gradient is a Value with its own graph (recorded
+                even inside ``no_grad()``), so it can be differentiated again; where a
+                gradient is constant, its own derivative is 0.
+
+        Returns:
+            None; the gradients are in the nodes' ``grad``.
+
+        Raises:
+            RuntimeError: this Value was computed under ``no_grad()`` (it has no graph;
+                torch says it "does not require grad"), or, with ``create_graph=True``, a
+                node's ``.data`` was changed after the forward pass.
+            FloatingPointError: inside ``detect_anomaly()``, a gradient is NaN or infinite;
+                the message names the op the user wrote, e.g. ``sqrt(0.0)``.
+            TypeError: ``gradient`` is not a real number or a Value.
+
+        >>> x = Value(3.0)
+        >>> (x * x).backward()
+        >>> x.grad
+        6.0
         """
         if not isinstance(gradient, Value):
             gradient = to_float(gradient, "backward(gradient)")
+            if create_graph:  # every gradient is then a Value, even through linear ops
+                gradient = _leaf(gradient)
         if self._op is None:
-            self.grad = self.grad + gradient
+            if _computed_without_graph(self):
+                raise RuntimeError(
+                    f"backward(): this Value (data={self.data!r}) was computed by "
+                    f"{self._xa.name!r} under no_grad(), so it has no graph to differentiate "
+                    "(as torch says, it does not require grad); compute it with recording on"
+                )
+            self.grad = gradient if self.grad is None else self.grad + gradient
             return
         try:
             reverse.count_consumers(self)
             self.grad = gradient
             if create_graph:
-                with enable_grad():
-                    reverse.propagate(self, VALUE, bool(state.anomaly))
+                # Anomalies are checked per node, on the gradients (check=...), so an error
+                # names the op the user wrote, not a product the derivative is built from.
+                check = bool(state.anomaly)
+                with recording_gradients():
+                    reverse.propagate(self, VALUE, check)
             else:
                 reverse.propagate(self, ops.FLOAT, bool(modes_set[0] and state.anomaly))
         except BaseException:
             for node in reverse.below(self):  # leave no half-counted node behind for the next pass
                 node._pending = 0
-                if node.grad is None:
-                    node.grad = 0.0
             raise
 
 
@@ -209,10 +289,43 @@ def _compare(test: Callable[[float, float], bool], v: Value, other: object) -> b
     return NotImplemented if o is NotImplemented else bool(test(v.data, o))  # type: ignore[arg-type]
 
 
+def _computed_without_graph(v: Value) -> bool:
+    """An op's result computed under no_grad(), as opposed to a leaf the user made."""
+    return v._op is None and isinstance(v._xa, Primitive)
+
+
+def _warn_conversion(v: Value, how: str) -> None:
+    warnings.warn(
+        f"{how} of a Value (data={v.data!r}) gives a plain number, cut from the graph: no "
+        "gradient flows through it. Use .item() or .data where a number is meant, and "
+        "microgrsucc.sin(x) (not math.sin(x)) for the op",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def _in_place(v: Value, other: Any, method: str) -> Value:
+    if state.grad_enabled or v.__class__ is not Value:  # a Dual keeps its tangent: no in-place
+        return getattr(v, method)(other)  # type: ignore[no-any-return]
+    if isinstance(other, Value):
+        other = other.data
+    elif not is_real(other):
+        return NotImplemented  # type: ignore[no-any-return]
+    out = getattr(Value, method)(_leaf(v.data), other)  # the op's own checks and errors
+    v.data = out.data
+    return v
+
+
 def _refuse_concrete(v: Value, how: str) -> None:
-    """TypeError for a Value that depends on a transform's input being made a number."""
+    """TypeError for a Value that depends on a transform's input being made a number or copied."""
     traced = set(state.traced)
     if any(node in traced for node in reverse.below(v)):
+        if how.startswith("pickle"):  # a copy's graph starts from a copy of the input
+            raise TypeError(
+                f"{how} of a Value that depends on the input of grad/value_and_grad/hessian/jvp "
+                f"(data={v.data!r}) would give a copy cut from that input, whose derivative is "
+                "lost (torch refuses to deepcopy such a tensor too); use the Value itself"
+            )
         raise TypeError(
             f"{how} of a Value that depends on the input of grad/value_and_grad/hessian/jvp "
             f"(data={v.data!r}) would cut it from the graph and lose its derivative; use "
@@ -221,180 +334,31 @@ def _refuse_concrete(v: Value, how: str) -> None:
         )
 
 
-# --- recording ops -----------------------------------------------------------------------------
-# Each op becomes one function, made once per primitive (not per node), that computes the
-# forward and records the node. _unary and _binary spell the node's fields out rather than
-# share a helper: one Python call per op is the budget (a shared helper would cost about 6%
-# of a training step).
+# --- leaves -------------------------------------------------------------------------------------
 
 
-def _leaf(data: float) -> Value:
+def _leaf(data: float, origin: Any = None) -> Value:
     out: Value = _new(Value)
     out.data = data
-    out.grad = 0.0
+    out.grad = None
     out.label = None
-    out._op = out._a = out._b = out._xa = out._xb = None
+    out._op = out._a = out._b = out._xb = out._out = None
+    # What a leaf's _xa says: None, made by the user; as_value, made from a plain number
+    # (explain.is_constant reads it); a Primitive, computed by that op under no_grad().
+    out._xa = origin
     out._pending = 0
     return out
 
 
 def as_value(x: object, where: str | None = None) -> Any:
-    """The one way a number becomes a leaf: a Value as it is, a real number as a new leaf; else
-    a ``TypeError`` naming ``where``, or with no ``where``, ``NotImplemented`` (for operators)."""
+    """A Value as it is, a number as a new leaf; else TypeError naming where, or NotImplemented."""
     if isinstance(x, Value):
         return x
     if where is None and not is_real(x):
         return NotImplemented
-    return _leaf(to_float(x, where or "operand"))
+    return _leaf(to_float(x, where or "operand"), as_value)
 
 
-def _after_op(out: Value) -> None:
-    """The slow path of recording an op, taken only while some thread has a mode set."""
-    if state.anomaly and not math.isfinite(out.data):
-        raise FloatingPointError(f"{call(out._op, reverse.recorded(out))} produced {out.data}")  # type: ignore[arg-type]
-    if not state.grad_enabled:
-        out._op = out._a = out._b = out._xa = out._xb = None
-
-
-def _unary(op: Primitive, cls: type[Value]) -> Callable[[Value], Value]:
-    forward = op.forward
-
-    def apply(x: Value) -> Value:
-        xd = x.data
-        try:
-            data = forward(xd)
-        except (ArithmeticError, ValueError) as err:
-            raise op_error(op, err, xd) from None
-        out: Value = _new(cls)
-        out.data = data
-        out.grad = 0.0
-        out.label = None
-        out._op = op
-        out._a = x
-        out._b = None
-        out._xa = xd
-        out._xb = None
-        out._pending = 0
-        if modes_set[0]:
-            _after_op(out)
-        return out
-
-    return apply
-
-
-def _binary(op: Primitive, cls: type[Value]) -> Callable[[Value, Operand], Value]:
-    forward = op.forward
-
-    def apply(x: Value, y: Any) -> Value:
-        if y.__class__ is not cls:
-            y = as_value(y)
-            if y is NotImplemented:
-                return NotImplemented  # type: ignore[no-any-return]  # Python then raises TypeError
-        xd = x.data
-        yd = y.data
-        try:
-            data = forward(xd, yd)
-        except (ArithmeticError, ValueError) as err:
-            raise op_error(op, err, xd, yd) from None
-        out: Value = _new(cls)
-        out.data = data
-        out.grad = 0.0
-        out.label = None
-        out._op = op
-        out._a = x
-        out._b = y
-        out._xa = xd
-        out._xb = yd
-        out._pending = 0
-        if modes_set[0]:
-            _after_op(out)
-        return out
-
-    return apply
-
-
-def _nary(op: Primitive, cls: type[Value]) -> Callable[..., Value]:
-    def apply(*inputs: Value) -> Value:
-        values = tuple(x.data for x in inputs)
-        try:
-            data = op.forward(*values)
-        except (ArithmeticError, ValueError) as err:
-            raise op_error(op, err, *values) from None
-        out: Value = _new(cls)
-        out.data = data
-        out.grad = 0.0
-        out.label = None
-        out._b = out._xb = None
-        out._pending = 0
-        out._op = op
-        out._a = inputs
-        out._xa = values
-        if modes_set[0]:
-            _after_op(out)
-        return out
-
-    return apply
-
-
-# --- the ops, from the table -------------------------------------------------------------------
-
-
-def install_ops(cls: type, make: Callable[[Primitive], Callable[..., Any]]) -> None:
-    """Give ``cls`` a method per primitive, plus its operator: ``cls`` is Value, or Dual.
-
-    ``make(op)`` returns the function applying ``op`` to an instance and an operand. A
-    primitive named like an identifier is a method of that name; one with an ``operator``
-    (``"add"``) is also ``__add__`` and, for two inputs, ``__radd__``. ``**`` is the one
-    rule for powers, here for Value and Dual, and through them for the command line: a
-    constant exponent is part of a unary op (``ops.pow_const``), so no gradient is owed
-    to it; a Value exponent is the second input of ``ops.pow``.
-    """
-    for op in ops.PRIMITIVES.values():
-        if op is ops.pow:
-            continue
-        apply = make(op)
-        if op.name.isidentifier():
-            setattr(cls, op.name, op.method(apply, make) if isinstance(op, ops.Parametric) else apply)
-        if op.operator:
-            setattr(cls, f"__{op.operator}__", apply)
-            if op.arity == 2:
-                setattr(cls, f"__r{op.operator}__", _reflected(apply))
-    by_node = make(ops.pow)
-    by_constant = functools.lru_cache(maxsize=256)(lambda n: make(ops.pow_const(n)))
-
-    def __pow__(self: Any, other: Any) -> Any:
-        if isinstance(other, Value):
-            return by_node(self, other)
-        if not is_real(other):
-            return NotImplemented
-        return by_constant(to_float(other, "**"))(self)
-
-    setattr(cls, "__pow__", __pow__)  # noqa: B010
-    setattr(cls, "__rpow__", _reflected(by_node))  # noqa: B010
-
-
-def _reflected(apply: Callable[..., Any]) -> Callable[[Any, Any], Any]:
-    """``other OP self``: the other operand, made a leaf, goes on the left."""
-
-    def rapply(self: Any, other: Any) -> Any:
-        left = as_value(other)
-        return left if left is NotImplemented else apply(left, self)
-
-    return rapply
-
-
-def recorder(op: Primitive, cls: type[Value] | None = None) -> Callable[..., Value]:
-    """The function that applies ``op`` to Values (the second operand of a binary op may be a
-    number) and records the node, an instance of ``cls`` (a Value by default; forward mode's
-    Dual adds its tangent to it). One per primitive, made once, not per node."""
-    cls = cls or Value
-    return _unary(op, cls) if op.arity == 1 else _binary(op, cls) if op.arity == 2 else _nary(op, cls)
-
-
-install_ops(Value, recorder)
-
-# The Value counterpart of ops.FLOAT: derivatives evaluated with it record a graph.
-VALUE = SimpleNamespace(
-    **{name: getattr(Value, name) for name in ops.PRIMITIVES if name.isidentifier()},
-    value=lambda v: v.data if isinstance(v, Value) else v,  # constants of an op stay numbers
-)
+# The Value counterpart of ops.FLOAT: derivatives evaluated with it record a graph. Filled with
+# the Value ops by recording.py once it has made them (as ops.FLOAT by functions.py).
+VALUE = SimpleNamespace(value=lambda v: v.data if isinstance(v, Value) else v)  # constants stay numbers

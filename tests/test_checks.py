@@ -71,7 +71,7 @@ def test_a_nan_derivative_fails() -> None:
     [
         (lambda: gradcheck(mg.sin), TypeError, "at least one argument"),
         (lambda: gradcheck(mg.sin, mg.Value(1.0)), TypeError, "argument 0 must be a plain number"),
-        (lambda: gradcheck(mg.sin, 1.0, eps=0.0), ValueError, "eps must be > 0"),
+        (lambda: gradcheck(mg.sin, 1.0, eps=0.0), ValueError, "eps must be a finite number > 0"),
         (lambda: gradgradcheck(mg.sin, "1"), TypeError, "gradgradcheck: argument 0 expects a real number"),  # type: ignore[arg-type]
     ],
 )
@@ -79,3 +79,30 @@ def test_mistakes_are_named(call: object, error: type[Exception], words: str) ->
     with pytest.raises(error) as caught:
         call()  # type: ignore[operator]
     assert words in str(caught.value), str(caught.value)
+
+
+def test_a_point_within_eps_of_the_domains_edge_is_named_as_the_step() -> None:
+    words = r"central differences in argument 0 evaluate f at 5e-07 ± eps"
+    with pytest.raises(ValueError, match=words) as caught:
+        gradcheck(mg.sqrt, 5e-7)
+    assert "sqrt(-5e-07)" in str(caught.value) and "smaller eps" in str(caught.value)
+    assert gradcheck(mg.sqrt, 5e-7, eps=1e-9)  # a step inside the domain judges it
+
+
+@pytest.mark.parametrize("check", [gradcheck, gradgradcheck])
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [
+        ({"eps": math.inf}, "eps must be a finite number > 0, got inf"),
+        ({"eps": -1e-6}, "eps must be a finite number > 0"),
+        ({"eps": math.nan}, "eps must be a finite number > 0, got nan"),
+        ({"atol": -1e-5}, "atol must be a finite number >= 0, got -1e-05"),
+        ({"atol": math.inf}, "atol must be a finite number >= 0"),
+        ({"rtol": math.nan}, "rtol must be a finite number >= 0, got nan"),
+    ],
+)
+def test_a_step_or_tolerance_no_check_could_use_is_refused_up_front(
+    check: object, option: dict[str, float], words: str
+) -> None:
+    with pytest.raises(ValueError, match=words):
+        check(mg.sqrt, 1.0, **option)  # type: ignore[operator]

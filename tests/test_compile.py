@@ -49,17 +49,19 @@ def eager_with_scales(
     saved = [p.grad for p in params]
     for p in params:
         p.grad = 0.0
-    losses = [sample_loss(*s) for s in samples]
-    total = sum(losses[1:], losses[0])
-    if mean:
-        total = total / len(losses)
-    total.backward()
-    grads = [p.grad for p in params]
-    nodes = below(total)
-    values = [abs(v.data) for v in nodes if math.isfinite(v.data)]
-    slopes = [abs(v.grad) for v in nodes if math.isfinite(v.grad)]
-    for p, g in zip(params, saved, strict=True):
-        p.grad = g
+    try:
+        losses = [sample_loss(*s) for s in samples]
+        total = sum(losses[1:], losses[0])
+        if mean:
+            total = total / len(losses)
+        total.backward()
+        grads = [p.grad for p in params]
+        nodes = below(total)
+        values = [abs(v.data) for v in nodes if math.isfinite(v.data)]
+        slopes = [abs(v.grad) for v in nodes if math.isfinite(v.grad)]
+    finally:  # a domain error leaves the parameters' grads as they were
+        for p, g in zip(params, saved, strict=True):
+            p.grad = g
     return total.data, grads, (max(values, default=0.0), max(slopes, default=0.0))
 
 
@@ -181,7 +183,7 @@ def check_graph(f: Graph, split: int, backend: str) -> None:
         with pytest.raises(type(err)) as raised:
             compiled(step, samples)
         assert str(raised.value) == str(err)
-        assert all(p.grad == 0.0 for p in params)  # nothing half-done
+        assert all(p.grad is None for p in params)  # nothing half-done
         return
     total, got = compiled(step, samples)
     tol = TOLERANCE[backend]
@@ -259,7 +261,7 @@ def test_domain_errors_are_the_eager_errors_and_leave_nothing_behind(
     with pytest.raises(error) as from_compiled:
         step.backward(samples)
     assert str(from_compiled.value) == str(from_eager.value)
-    assert w.grad == 0.0
+    assert w.grad is None
     with pytest.raises(error, match=re.escape(str(from_eager.value))):
         step(bad)
 
@@ -336,7 +338,7 @@ def test_bad_input_is_a_clear_error() -> None:
         mg.compile(lambda x: w * x, [w, w])
     with pytest.raises(ValueError, match="unknown backend 'jax'"):
         mg.compile(lambda x: w * x, [w], backend="jax")
-    assert w.grad == 0.0
+    assert w.grad is None
 
 
 def test_numpy_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -395,6 +397,177 @@ def test_an_op_appended_to_the_table_compiles(package_with_sec: PackageCopy) -> 
     assert "sec compiles" in ran.stdout
 
 
+# --- what the compiled step must never get wrong ----------------------------------------------------
+
+
+def _sq(w: Value) -> Callable[..., Value]:
+    return lambda a, b: w * (a - b) ** 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["uint8", "int64", "float32", "float64"])
+def test_array_samples_become_float64_at_the_boundary(backend: str, dtype: str) -> None:
+    import numpy as np
+
+    w = Value(0.5)
+    step = mg.compile(_sq(w), [w], backend=backend)
+    samples = np.array([[1, 2], [7, 3]], dtype=dtype)
+    want_total, want = eager(_sq(w), [w], [(1.0, 2.0), (7.0, 3.0)])  # uint8 1 - 2 wraps to 255
+    total, got = compiled(step, samples)
+    assert total == pytest.approx(want_total, rel=1e-12) and type(total) is float
+    assert got[0] == pytest.approx(want[0], rel=1e-12) and type(w.grad) is float
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tuples_of_numpy_and_big_integers_compute_in_float64(backend: str) -> None:
+    import numpy as np
+
+    w = Value(1.0)
+    step = mg.compile(lambda a, b: w * (a - b), [w], backend=backend)
+    big = [(2**60 + 1, 2**60)]  # exact integers differ by 1; as floats (as Values) they are equal
+    as_values = [(Value(2**60 + 1), Value(2**60))]
+    assert compiled(step, big) == eager(lambda a, b: w * (a - b), [w], as_values) == (0.0, [0.0])
+    small = [(np.uint8(1), np.uint8(2))]
+    assert compiled(step, small)[0] == -1.0 and step(np.uint8(1), np.uint8(2)) == -1.0
+    assert step(2**60 + 1, 2**60) == 0.0
+    with pytest.raises(TypeError, match="argument 1 of sample 0 must be a real number, got str"):
+        step.backward([(1.0, "2")])
+
+
+def test_float32_samples_leave_float64_parameters_after_a_step() -> None:
+    import json
+
+    import numpy as np
+
+    w = Value(0.5)
+    step = mg.compile(_sq(w), [w])
+    step.backward(np.array([[1.0, 2.5]], dtype=np.float32))
+    SGD([w], lr=0.1).step()
+    assert type(w.grad) is float and type(w.data) is float
+    json.dumps([w.data, w.grad])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_first_call_inside_no_grad_keeps_the_parameter_terms(backend: str) -> None:
+    w = Value(2.0)
+    step = mg.compile(lambda x: w * w + x, [w], backend=backend)
+    with mg.no_grad():
+        assert step(1.0) == 5.0
+    assert compiled(step, [(1.0,)]) == (5.0, [4.0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_parameter_data_read_in_the_loss_follows_the_parameter(backend: str) -> None:
+    w = Value(1.0)
+    step = mg.compile(lambda x: w * x * w.data, [w], backend=backend)
+    assert compiled(step, [(2.0,)]) == (2.0, [2.0])
+    w.data = 3.0
+    assert step(2.0) == 18.0
+    assert compiled(step, [(2.0,)]) == (18.0, [6.0])
+    branch = mg.compile(lambda x: w * x if w.data > 0 else -w * x, [w], backend=backend)
+    assert compiled(branch, [(2.0,)]) == (6.0, [2.0])
+    w.data = -1.0
+    assert compiled(branch, [(2.0,)]) == (2.0, [-2.0])
+
+
+def test_a_parameter_used_only_in_ops_is_not_guarded() -> None:
+    w = Value(1.0)
+    step = mg.compile(lambda x: w * x + w * w, [w])
+    step.backward([(2.0,)])
+    first = step._compiled(1)
+    w.data = 5.0
+    step.backward([(2.0,)])
+    assert step._compiled(1) is first and first.trace.guards == {}
+
+
+def test_a_gradient_inside_a_compiled_loss_is_refused() -> None:
+    w = Value(0.5)
+    step = mg.compile(lambda x: mg.grad(lambda t: w * t * t)(x), [w])
+    with pytest.raises(TypeError, match="compile: sample_loss took a gradient"):
+        step.backward([(3.0,)])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("make", [lambda w: lambda x: w, lambda w: lambda x: +w])
+def test_a_loss_that_is_a_parameter_has_gradient_one(
+    backend: str, make: Callable[[Value], Callable[..., Value]]
+) -> None:
+    w = Value(1.5)
+    step = mg.compile(make(w), [w], backend=backend)
+    assert compiled(step, [(2.0,), (3.0,)]) == (1.5, [1.0])
+    assert compiled(step, [(2.0,), (3.0,)], reduction="sum") == (3.0, [2.0])
+
+
+def test_one_nan_sample_stays_on_the_numpy_path(replays: list[int]) -> None:
+    model, sample_loss, samples = moons_problem()
+    samples = [*samples, (math.nan, 0.5, 1)]
+    step = mg.compile(sample_loss, model.parameters(), backend="numpy")
+    want_total, want = eager(sample_loss, model.parameters(), samples)
+    total, got = compiled(step, samples)
+    assert replays == []
+    assert math.isnan(total) and math.isnan(want_total)
+    assert [math.isnan(g) for g in got] == [math.isnan(g) for g in want]
+
+
+def test_a_domain_error_replays_only_the_samples_that_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    w = Value(1.0)
+    step = mg.compile(lambda x: (w * x).exp(), [w], backend="numpy")
+    replayed: list[int] = []
+    original = mg.compiler.eager.replay
+
+    def counted(trace: Any, params: Any, samples: Any, backward: bool) -> Any:
+        replayed.append(len(samples))
+        return original(trace, params, samples, backward)
+
+    monkeypatch.setattr(mg.compiler.eager, "replay", counted)
+    with pytest.raises(OverflowError):
+        step.backward([(1.0,)] * 50 + [(1e4,)])
+    assert replayed == [1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_bug_in_generated_code_is_an_error_not_a_silent_replay(
+    backend: str, replays: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = Value(1.0)
+    step = mg.compile(lambda x: (w * x).tanh(), [w], backend=backend)
+    step.backward([(1.0,)])
+    compiled_step = step._compiled(1)
+    real = compiled_step.batch
+
+    def broken(*args: Any) -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(compiled_step, "batch", broken)
+    with pytest.raises(RuntimeError, match="generated code raised KeyError"):
+        step.backward([(1.0,)])
+    assert replays == []
+    del real
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", ["nested", "mlp", "wide"])
+def test_network_shapes_compile_to_valid_code_on_both_backends(
+    backend: str, shape: str, replays: list[int]
+) -> None:
+    w1, w2 = Value(0.3), Value(-0.7)
+    model = MLP(2, [1, 1], bias=False, seed=0)
+    wide = [Value(0.01 * (k + 1)) for k in range(200)]
+    losses: dict[str, tuple[Callable[..., Value], list[Value]]] = {
+        "nested": (lambda a, b, y: (w2 * (w1 * a).tanh()).tanh() * y, [w1, w2]),
+        "mlp": (lambda a, b, y: (model([a, b]) - y) ** 2, model.parameters()),  # type: ignore[operator]
+        "wide": (lambda a, b, y: sum(((p * a).tanh() for p in wide), Value(0.0)) * y, wide),
+    }
+    loss, params = losses[shape]
+    samples = [(0.5, 1.0, 0.3), (0.25, 2.0, 1.0), (-1.5, 0.5, -2.0)]
+    step = mg.compile(loss, params, backend=backend)
+    want_total, want = eager(loss, params, samples)
+    total, got = compiled(step, samples)
+    assert replays == []
+    assert total == pytest.approx(want_total, rel=1e-12)
+    assert_close(got, want, TOLERANCE[backend])
+
+
 # --- every op of the table, and members of its families, compiled ---------------------------
 
 _TABLE_OPS = [op for op in mg.ops.PRIMITIVES.values() if op.name.isidentifier()] + [
@@ -432,4 +605,5 @@ def test_every_op_of_the_table_compiles_to_code_that_runs(
 
     monkeypatch.setattr(mg.compiler.eager, "replay", no_replay)
     _, got = compiled(step, samples)
+
     assert_close(got, want, TOLERANCE[backend])

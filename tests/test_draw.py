@@ -170,9 +170,31 @@ def test_leaves_the_user_made_look_different_from_constants() -> None:
     x = Value(3.0, label="x")
     source = draw(x * 2.0 + Value(1.0)).source
     lines = {labels(source)[name]: line for name, line in node_lines(source).items()}
-    assert 'shape="plain"' in lines["x data 3.0000 grad 0"] and "#fff1c9" in lines["x data 3.0000 grad 0"]
-    for constant in ("2", "1"):  # a plain number, and a Value made without a label
-        assert 'style="rounded,dashed"' in lines[constant] and "grad" not in constant
+    # No backward() yet: every grad is None, so each box shows its data alone.
+    assert 'shape="plain"' in lines["x data 3.0000"] and "#fff1c9" in lines["x data 3.0000"]
+    # A plain number the engine turned into a leaf is a constant: its value, no grad.
+    assert 'style="rounded,dashed"' in lines["2"]
+    # A Value the user made, even without a label, is an input or a parameter: data and grad.
+    assert 'shape="plain"' in lines["data 1.0000"] and "#fff1c9" in lines["data 1.0000"]
+
+
+def test_unlabelled_leaves_show_their_grads_as_micrograds_draw_dot_does() -> None:
+    x, w, b = Value(0.5), Value(-1.5), Value(0.25)  # micrograd's README makes its leaves so
+    y = (x * w + b).tanh()
+    y.backward()
+    texts = [text_of(label) for label in labels(draw(y).source).values()]
+    for leaf in (x, w, b):
+        assert f"data {number(leaf.data)} grad {number(leaf.grad)}" in texts
+
+
+def test_a_grad_of_none_is_no_gradient_yet_and_the_box_shows_the_data_alone() -> None:
+    x = Value(0.5, label="x")
+    y = x * 3.0
+    assert x.grad is None and y.grad is None  # a new Value's, as in PyTorch, before any backward()
+    source = draw(y).source
+    texts = set(map(text_of, labels(source).values()))
+    assert "x data 0.5000" in texts and "data 1.5000" in " ".join(texts)
+    assert "grad" not in " ".join(texts) and "∂" not in source  # no local derivatives without a backward
 
 
 def test_a_value_used_twice_is_drawn_once_with_two_edges() -> None:
@@ -221,10 +243,10 @@ def test_large_and_non_finite_numbers_stay_short() -> None:
     x = Value(1e300, label="x")
     y = x * 10.0
     boxes = value_boxes(draw(y).source)
-    assert "x data 1.000e+300 grad 0" in boxes
-    assert "x*10 data 1.000e+301 grad 0" in boxes
+    assert "x data 1.000e+300" in boxes  # no backward() yet: the data alone
+    assert "x*10 data 1.000e+301" in boxes
     z = Value(math.inf, label="z") * 0.0
-    assert "z*0 data nan grad 0" in value_boxes(draw(z).source)
+    assert "z*0 data nan" in value_boxes(draw(z).source)
 
 
 def test_gradients_that_are_values_are_drawn_by_their_data() -> None:
@@ -736,3 +758,64 @@ def test_labelled_parameters_of_an_mlp_are_boxes_and_its_inputs_constants() -> N
     for p in model.parameters():
         assert f"{p.label} data {number(p.data)} grad {number(p.grad)}" in boxes
     assert "0.5" in boxes and "-1" in boxes  # the inputs, plain numbers: constants
+
+
+def test_a_file_keeps_its_permissions_even_the_ones_a_new_file_would_not_get(tmp_path: Path) -> None:
+    shared = tmp_path / "shared.dot"
+    shared.write_text("old")
+    shared.chmod(0o666)  # wider than the umask gives a new file
+    render(chapter_cost(), shared)
+    assert shared.stat().st_mode & 0o777 == 0o666 and shared.read_text().startswith("digraph {")
+
+
+def test_a_symbolic_link_at_the_path_stays_a_link_and_its_file_is_written(tmp_path: Path) -> None:
+    (tmp_path / "pictures").mkdir()
+    real = tmp_path / "pictures" / "graph.dot"
+    real.write_text("old")
+    real.chmod(0o640)
+    link = tmp_path / "graph.dot"
+    link.symlink_to(real)
+    assert render(chapter_cost(), link) == link
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert real.read_text().startswith("digraph {") and real.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in (tmp_path / "pictures").iterdir()) == ["graph.dot"]
+    dangling = tmp_path / "later.dot"
+    dangling.symlink_to(tmp_path / "pictures" / "later.dot")  # a link to a file not written yet
+    render(chapter_cost(), dangling)
+    assert dangling.is_symlink() and (tmp_path / "pictures" / "later.dot").read_text().startswith("digraph {")
+
+
+# --- labels ---------------------------------------------------------------------------------
+
+
+def test_a_label_that_is_not_a_str_is_refused_where_it_is_given() -> None:
+    with pytest.raises(TypeError, match=r"Value\(label=...\) takes a str or None, got int: 1"):
+        Value(1.0, label=1)  # type: ignore[arg-type]
+    x = Value(1.0)
+    x.label = 1  # type: ignore[assignment]  # an attribute set later is caught where it is drawn
+    with pytest.raises(TypeError, match=r"label of Value\(data=1.0\) must be a str or None, got int 1"):
+        draw(x * 2.0)
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t\n  "])
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_a_blank_label_names_nothing_and_renders(blank: str, program: str, tmp_path: Path) -> None:
+    x = Value(2.0, label=blank)
+    y = x * 3.0
+    y.label = blank
+    y.backward()
+    svg = render(y, tmp_path / "blank.svg", program=program).read_text(encoding="utf-8")
+    assert "data 6.0000" in svg and "data 2.0000" in svg
+    texts = set(map(text_of, labels(draw(y).source).values()))
+    assert "data 2.0000 grad 3.0000" in texts  # x: a leaf the user made, unnamed
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_a_label_too_long_for_graphviz_is_cut_with_an_ellipsis(program: str, tmp_path: Path) -> None:
+    x = Value(2.0, label="w" * 20_000)
+    y = x.exp()
+    y.backward()
+    source = draw(y).source
+    assert "w" * 20_000 not in source and "w" * 199 + "…" in source
+    svg = render(y, tmp_path / "long.svg", program=program).read_text(encoding="utf-8")
+    assert "w" * 199 + "…" in svg

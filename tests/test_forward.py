@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pytest
@@ -53,7 +54,7 @@ def test_operators_with_numbers_and_plain_values_on_either_side() -> None:
     for case, (out, tangent) in cases.items():
         assert isinstance(out, Dual), case
         assert math.isclose(out.tangent, tangent, rel_tol=1e-12), (case, out.tangent)
-    assert c.grad == 0.0 and c.is_leaf
+    assert c.grad is None and c.is_leaf
 
 
 def test_module_functions_and_methods_keep_the_tangent() -> None:
@@ -111,3 +112,25 @@ def test_unsupported_nesting_is_a_type_error_not_a_wrong_number(call: object, wo
     with pytest.raises((TypeError, ValueError)) as caught:
         call()  # type: ignore[operator]
     assert words in str(caught.value), str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda x: mg.sqrt(x * x),  # d/dx x*x is 0 at 0, and sqrt's slope there is inf
+        lambda x: (x * 0.0).sqrt(),
+        lambda x: mg.log(x * x + 1.0) * 0.0 + mg.sqrt(x - x),
+    ],
+)
+def test_forward_mode_multiplies_a_zero_tangent_as_reverse_mode_does(f: Any) -> None:
+    # 0 * inf is NaN in both modes (torch gives NaN in both); a zero tangent is not skipped.
+    reverse = grad(f)(0.0)
+    _, tangent = jvp(f, (0.0,), (1.0,))
+    assert math.isnan(reverse) and math.isnan(tangent)
+
+
+def test_a_constant_has_no_tangent_even_where_its_partial_is_nan() -> None:
+    # d/dy x**y at x < 0 is NaN; y a constant contributes nothing, as torch skips an input
+    # without a tangent.
+    value, tangent = jvp(lambda x: x ** Value(2.0), (-3.0,), (1.0,))
+    assert (value, tangent) == (9.0, -6.0)

@@ -10,7 +10,7 @@ import microgrsucc
 PACKAGE = Path(microgrsucc.__file__).parent
 
 # The engine's floors, bottom up; everything else sits on top of them.
-FLOORS = ["ops", "core", "backward", "pickling", "value", "functions"]
+FLOORS = ["ops", "core", "backward", "pickling", "value", "recording", "functions"]
 
 
 def _module(path: Path) -> str:

@@ -123,10 +123,11 @@ def test_a_shared_random_gives_each_model_fresh_weights() -> None:
 
 def test_zero_grad_clears_every_parameter() -> None:
     model = MLP(2, [4, 1], seed=0)
+    assert all(p.grad is None for p in model.parameters())  # no gradient yet, as in PyTorch
     model([1.0, -1.0]).backward()  # type: ignore[union-attr]
-    assert any(p.grad != 0.0 for p in model.parameters())
+    assert any(p.grad not in (None, 0.0) for p in model.parameters())
     model.zero_grad()
-    assert all(p.grad == 0.0 for p in model.parameters())
+    assert all(p.grad is None for p in model.parameters())
 
 
 def test_module_base_has_no_parameters() -> None:
@@ -149,6 +150,35 @@ def test_wrong_input_length_raises() -> None:
         model([1.0, 2.0])
     with pytest.raises(ValueError, match="expects 3 inputs, got 4"):
         model([1.0, 2.0, 3.0, 4.0])
+
+
+@pytest.mark.parametrize(
+    ("model", "name"),
+    [(MLP(2, [3, 1], seed=0), "MLP"), (Layer(2, 3, seed=0), "Layer"), (Neuron(2, seed=0), "Neuron")],
+)
+@pytest.mark.parametrize(
+    "batch",
+    [
+        [[0.1, 0.2], [0.3, 0.4]],  # as many samples as inputs: each sample met a weight
+        np.array([[0.1, 0.2], [0.3, 0.4]]),
+        np.zeros((5, 2)),  # another number of samples
+        [(0.1, 0.2)] * 3,
+    ],
+)
+def test_a_batch_given_to_a_model_says_it_takes_one_sample_and_how_to_map(
+    model: Module, name: str, batch: object
+) -> None:
+    with pytest.raises(
+        TypeError, match=rf"^{name} takes one sample.*batch of \d+ samples.*\[model\(x\) for x in X\]"
+    ):
+        model(batch)  # type: ignore[operator]
+    outputs = [model(x) for x in batch]  # type: ignore[operator, attr-defined]  # the advice works
+    assert len(outputs) == len(batch)  # type: ignore[arg-type]
+
+
+def test_one_sample_as_a_numpy_row_is_not_a_batch() -> None:
+    model = MLP(2, [3, 1], seed=0)
+    assert model(np.array([0.1, 0.2])).data == model([0.1, 0.2]).data  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -273,6 +303,32 @@ def test_load_state_dict_refuses_and_changes_nothing(state: object, error: type,
     with pytest.raises(error, match=f"load_state_dict for Neuron: {message}|{message}"):
         n.load_state_dict(state)  # type: ignore[arg-type]
     assert n.state_dict() == before  # nothing half-loaded: "w0" came first and is unchanged
+
+
+def test_load_state_dict_not_strict_loads_what_it_can_and_returns_the_other_keys() -> None:
+    n = Neuron(2, seed=0)
+    before = n.state_dict()
+    result = n.load_state_dict({"w1": 5.0, "bias": 1.0, "w9": 2.0}, strict=False)
+    # As torch's _IncompatibleKeys: missing in parameter order, unexpected in the dict's order.
+    assert result.missing_keys == ["w0", "b"]
+    assert result.unexpected_keys == ["bias", "w9"]
+    assert n.state_dict() == {**before, "w1": 5.0}
+
+
+def test_load_state_dict_strict_returns_no_incompatible_keys() -> None:
+    n = Neuron(2, seed=0)
+    result = n.load_state_dict(n.state_dict())
+    assert (result.missing_keys, result.unexpected_keys) == ([], [])
+    assert repr(result) == "<All keys matched successfully>"  # PyTorch's words
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_a_value_too_large_for_a_float_names_its_key(strict: bool) -> None:
+    n = Neuron(2, seed=0)
+    before = n.state_dict()
+    with pytest.raises(OverflowError, match="load_state_dict for Neuron: 'w1' is too large for a float"):
+        n.load_state_dict({"w0": 1.0, "w1": 10**400, "b": 0.0}, strict=strict)
+    assert n.state_dict() == before
 
 
 def test_load_state_dict_takes_a_zero_dimensional_array() -> None:

@@ -284,7 +284,7 @@ def _engine_derivatives(op: ops.Primitive, args: tuple[float, ...]) -> Derivativ
         [float(h) for h in mg.gradients(g, leaves)] if isinstance(g, Value) else [0.0] * len(leaves)
         for g in firsts
     ]
-    return out.data, [float(g) for g in firsts], seconds
+    return out.data, [g.item() for g in firsts], seconds  # Values: item() says a number is meant
 
 
 def _same(a: float, b: float, rel: float, abs_: float) -> bool:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from microgrsucc import Value, detect_anomaly
-from microgrsucc.optim import SGD, Adam, Optimizer
+from microgrsucc.optim import SGD, Adam, AdamW, Optimizer
 from microgrsucc.testing.strategies import reals
 
 
@@ -94,12 +96,15 @@ def test_adam_steps_with_a_constant_gradient_stay_lr() -> None:
     assert trace == pytest.approx([-0.01, -0.02, -0.03, -0.04, -0.05], rel=1e-6)
 
 
-def test_zero_grad_clears_gradients() -> None:
+def test_zero_grad_sets_gradients_to_none_by_default_or_to_zero() -> None:
     a, b = Value(1.0), Value(2.0)
     optimizer = SGD([a, b], lr=0.1)
     (a * b).backward()
     assert (a.grad, b.grad) == (2.0, 1.0)
     optimizer.zero_grad()
+    assert (a.grad, b.grad) == (None, None)  # as torch's set_to_none=True default
+    (a * b).backward()
+    optimizer.zero_grad(set_to_none=False)
     assert (a.grad, b.grad) == (0.0, 0.0)
 
 
@@ -120,6 +125,14 @@ def test_params_may_be_a_generator() -> None:
         (lambda p: Adam(p, betas=(1.0, 0.999)), "Invalid beta parameter at index 0: 1.0"),
         (lambda p: Adam(p, betas=(0.9, -0.1)), "Invalid beta parameter at index 1: -0.1"),
         (lambda p: Adam(p, weight_decay=-0.1), "Invalid weight_decay value: -0.1"),
+        (lambda p: AdamW(p, lr=-1.0), "Invalid learning rate: -1.0"),
+        (lambda p: AdamW(p, betas=(0.9, 1.0)), "Invalid beta parameter at index 1: 1.0"),
+        (lambda p: AdamW(p, weight_decay=-0.1), "Invalid weight_decay value: -0.1"),
+        (lambda p: SGD(p, nesterov=True), "Nesterov momentum requires a momentum and zero dampening"),
+        (
+            lambda p: SGD(p, momentum=0.9, dampening=0.1, nesterov=True),
+            "Nesterov momentum requires a momentum and zero dampening",
+        ),
     ],
 )
 def test_bad_hyperparameters_raise_as_in_pytorch(make: object, message: str) -> None:
@@ -187,3 +200,188 @@ def test_adam_with_eps_zero_steps_normally_and_divides_by_zero_as_floats_do() ->
     (1e-200 * tiny).backward()  # g * g underflows to 0 while g does not: g / 0 = inf
     opt.step()
     assert tiny.data == -math.inf
+
+
+# --- parameters without a gradient, per-parameter state, the options ---------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: SGD(ps, lr=0.1, weight_decay=0.1),
+        lambda ps: SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1),
+        lambda ps: Adam(ps, lr=0.1, weight_decay=0.1),
+        lambda ps: AdamW(ps, lr=0.1),
+    ],
+)
+def test_a_parameter_the_loss_never_uses_does_not_move(make: object) -> None:
+    used, unused = Value(1.0), Value(1.0)
+    opt = make([used, unused])  # type: ignore[operator]
+    for _ in range(2):
+        opt.zero_grad()
+        (used * used).backward()
+        opt.step()
+    # PyTorch's loop leaves it at 1.0 (its grad stays None); decaying it would give 0.9801.
+    assert unused.data == 1.0
+    assert unused.grad is None
+    assert used.data != 1.0
+    assert unused not in opt.state
+
+
+def test_a_zero_gradient_is_a_gradient_that_weight_decay_acts_on() -> None:
+    p = Value(1.0)
+    opt = SGD([p], lr=0.1, weight_decay=0.1)
+    opt.zero_grad(set_to_none=False)
+    assert p.grad is None  # no gradient yet: torch's zero_grad(set_to_none=False) leaves None too
+    opt.step()
+    (p * 0.0).backward()
+    for _ in range(2):
+        opt.zero_grad(set_to_none=False)  # grad 0.0, not None: torch decays it too
+        opt.step()
+    assert p.data == pytest.approx(0.99**2)
+
+
+def test_adam_counts_steps_per_parameter() -> None:
+    # b gets its first gradient at the second step: its bias corrections are those of step 1,
+    # so its first move has size lr (Adam's first step is lr * g / |g|), as in PyTorch.
+    a, b = Value(1.0), Value(1.0)
+    opt = Adam([a, b], lr=0.1)
+    opt.zero_grad()
+    (3.0 * a).backward()
+    opt.step()
+    opt.zero_grad()
+    (3.0 * a + 5.0 * b).backward()
+    opt.step()
+    assert b.data == pytest.approx(0.9, rel=1e-9)
+    assert opt.state[a]["step"] == 2 and opt.state[b]["step"] == 1
+
+
+def test_sgd_dampening_scales_later_gradients_into_the_buffer() -> None:
+    # g = 2 each step: b1 = 2, b2 = 0.9*2 + 0.5*2 = 2.8; p = 1 - 0.2 - 0.28
+    trace = run(SGD([Value(1.0)], lr=0.1, momentum=0.9, dampening=0.5), linear, 2)
+    assert trace == pytest.approx([0.8, 0.52])
+
+
+def test_sgd_nesterov_steps_along_gradient_plus_momentum_times_buffer() -> None:
+    # g = 2: b1 = 2, step 2 + 0.9*2 = 3.8; b2 = 3.8, step 2 + 0.9*3.8 = 5.42
+    trace = run(SGD([Value(1.0)], lr=0.1, momentum=0.9, nesterov=True), linear, 2)
+    assert trace == pytest.approx([1.0 - 0.38, 0.62 - 0.542])
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda p: SGD([p], lr=0.1, maximize=True), [1.2, 1.4]),  # + lr * 2 each step
+        (lambda p: Adam([p], lr=0.1, maximize=True), [1.1, 1.2]),  # + lr each step (constant g)
+    ],
+)
+def test_maximize_climbs(make: object, expected: list[float]) -> None:
+    assert run(make(Value(1.0)), linear, 2) == pytest.approx(expected)  # type: ignore[operator]
+
+
+def test_adam_amsgrad_divides_by_the_largest_second_moment() -> None:
+    # Gradients 10 then 1, b1 = 0, b2 = 0.5: v1 = 50, v2 = 25.5, but v-hat stays 50;
+    # step 2 is lr * 1 / (sqrt(50 / 0.75) + 0) = 0.1 / sqrt(66.67).
+    p = Value(0.0)
+    opt = Adam([p], lr=0.1, betas=(0.0, 0.5), eps=0.0, amsgrad=True)
+    for g in (10.0, 1.0):
+        opt.zero_grad()
+        (g * p).backward()
+        opt.step()
+    first = -0.1 * 10.0 / math.sqrt(50.0 / 0.5)
+    assert p.data == pytest.approx(first - 0.1 * 1.0 / math.sqrt(50.0 / 0.75))
+    assert opt.state[p]["max_exp_avg_sq"] == 50.0
+
+
+def test_adamw_decays_the_parameter_not_the_gradient() -> None:
+    # First step: p = 1 * (1 - 0.1 * 0.5) = 0.95, then Adam's lr * g / |g| = 0.1: 0.85.
+    p = Value(1.0)
+    opt = AdamW([p], lr=0.1, weight_decay=0.5)
+    (3.0 * p).backward()
+    opt.step()
+    assert p.data == pytest.approx(0.85)
+
+
+# --- against torch.optim, float64 ----------------------------------------------------------------
+# Random problems of a few parameters and steps. Each step's loss is a random quadratic of a
+# random non-empty subset of the parameters, so some parameters get no gradient in some steps
+# (grad None after zero_grad(), or 0.0 with set_to_none=False), and optimizer state starts
+# at different steps for different parameters.
+
+KINDS = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}
+
+
+@st.composite
+def options(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
+    kind = draw(st.sampled_from(sorted(KINDS)))
+
+    def maybe(s: st.SearchStrategy[float]) -> st.SearchStrategy[float]:
+        return st.one_of(st.just(0.0), s)  # zero is a case of its own
+
+    opts: dict[str, Any] = {"lr": draw(reals(0.0, 1.0)), "maximize": draw(st.booleans())}
+    if kind == "SGD":
+        opts["momentum"] = draw(maybe(reals(0.0, 0.99)))
+        opts["dampening"] = draw(maybe(reals(0.0, 1.0)))
+        opts["weight_decay"] = draw(maybe(reals(0.0, 1.0)))
+        opts["nesterov"] = opts["momentum"] > 0.0 and opts["dampening"] == 0.0 and draw(st.booleans())
+    else:
+        opts["betas"] = (draw(maybe(reals(0.0, 0.999))), draw(maybe(reals(0.0, 0.9999))))
+        opts["eps"] = draw(st.sampled_from([1e-8, 0.0, 1e-3]))
+        opts["weight_decay"] = draw(maybe(reals(0.0, 1.0)))
+        opts["amsgrad"] = draw(st.booleans())
+    return kind, opts
+
+
+@st.composite
+def problems(draw: st.DrawFn) -> dict[str, Any]:
+    n = draw(st.integers(1, 4))
+    steps = draw(st.integers(1, 6))
+    return {
+        "start": draw(st.lists(reals(-3.0, 3.0), min_size=n, max_size=n)),
+        # Per step: which parameters the loss uses (at least one), and a, b of a p^2 + b p each.
+        "used": draw(
+            st.lists(
+                st.lists(st.booleans(), min_size=n, max_size=n).filter(any), min_size=steps, max_size=steps
+            )
+        ),
+        "coefficients": draw(st.lists(st.tuples(reals(-2.0, 2.0), reals(-2.0, 2.0)), min_size=n, max_size=n)),
+        "set_to_none": draw(st.booleans()),
+        "options": draw(options()),
+    }
+
+
+def same(a: float, b: float) -> bool:
+    return a == b or (a != a and b != b) or math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def check_against_torch(torch: Any, problem: dict[str, Any]) -> None:
+    kind, opts = problem["options"]
+    ours = [Value(x) for x in problem["start"]]
+    theirs = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in problem["start"]]
+    opt = KINDS[kind](ours, **opts)
+    reference = getattr(torch.optim, kind)(theirs, **opts, foreach=False)
+    for step, used in enumerate(problem["used"]):
+        for params, optimizer in ((ours, opt), (theirs, reference)):
+            optimizer.zero_grad(set_to_none=problem["set_to_none"])
+            terms = [
+                a * p * p + b * p
+                for p, (a, b), u in zip(params, problem["coefficients"], used, strict=True)
+                if u
+            ]
+            sum(terms[1:], terms[0]).backward()
+            optimizer.step()
+        for i, (p, q) in enumerate(zip(ours, theirs, strict=True)):
+            assert same(p.data, q.item()), f"step {step}, parameter {i}: {p.data!r} vs torch {q.item()!r}"
+
+
+@settings(max_examples=25)
+@given(problems())
+def test_optimizers_agree_with_torch_optim(torch: Any, problem: dict[str, Any]) -> None:
+    check_against_torch(torch, problem)
+
+
+@pytest.mark.slow
+@settings(parent=settings.get_profile("thorough"), max_examples=2000)
+@given(problems())
+def test_optimizers_agree_with_torch_optim_thoroughly(torch: Any, problem: dict[str, Any]) -> None:
+    check_against_torch(torch, problem)

@@ -21,8 +21,10 @@ from typing import Any, NoReturn
 import microgrsucc
 from microgrsucc.cli import chapter
 from microgrsucc.cli.expr import CONSTANTS, FUNCTIONS, parse
-from microgrsucc.drawing import FORMATS, RANKDIRS, LayoutProgramError, render
+from microgrsucc.drawing import RANKDIRS, LayoutProgramError
+from microgrsucc.formula import formula
 from microgrsucc.layout import program_for
+from microgrsucc.rendering import FORMATS, render
 from microgrsucc.value import Value
 
 # The errors a user can cause (the engine's domain errors are ValueError and ArithmeticError);
@@ -198,6 +200,10 @@ def _demo(args: argparse.Namespace) -> int:
         numbers = f"{row.engine:>17.12f}{row.book:>18.12f}{row.engine - row.book:>12.1e}"
         print(f"  dC/d{row.name} {row.formula:<4}{numbers}")
     print()
+    print("  The same, derived by the engine with symbolic local derivatives (microgrsucc.formula):")
+    for row in rows:
+        print(f"  {row.formula:<4}{formula(net.C, getattr(net, row.name))}")
+    print()
 
     _make_folder(args.out)
     pictures: list[tuple[str, Value | None, str]] = [
@@ -209,7 +215,11 @@ def _demo(args: argparse.Namespace) -> int:
     ]
     try:
         for name, highlight, note in pictures:
-            path = render(net.C, args.out / name, rankdir=args.rankdir, highlight=highlight)
+            # The page trains the weights and biases; a0 and y are the data.
+            page: dict[str, Any] = (
+                {"parameters": [net.w1, net.b1, net.w2, net.b2]} if name.endswith(".html") else {}
+            )
+            path = render(net.C, args.out / name, rankdir=args.rankdir, highlight=highlight, **page)
             print(f"wrote {path}" + (f"  ({note})" if note else ""))
     except LayoutProgramError as err:
         # Still leave something to look at: the DOT text needs no layout program.

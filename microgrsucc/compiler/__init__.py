@@ -18,8 +18,9 @@ from typing import Any
 
 from microgrsucc import ops
 from microgrsucc.compiler import eager, python_code
-from microgrsucc.compiler.trace import Trace, primitive_of, trace
-from microgrsucc.core import is_real, modes_set, state
+from microgrsucc.compiler.python_code import DOMAIN_ERRORS, Replay, generated_code_error
+from microgrsucc.compiler.trace import PARAM, Trace, primitive_of, trace
+from microgrsucc.core import is_real, modes_set, state, to_float
 from microgrsucc.value import Value
 
 __all__ = ["BACKENDS", "CompiledLoss", "compile"]
@@ -40,11 +41,15 @@ class _Compiled:
             self.batch, self.source = python_code.generate(t)
         self._value: Callable[..., Any] | None = None
         self.table = [(op, op.forward, op.derivative) for op in t.used_primitives()]
+        self.reached = _reached(t)
 
     def value(self, *args: Any) -> Any:
         if self._value is None:  # written on first use: a training loop may never need it
-            self._value = python_code.generate_value(self.trace)[0]
+            self._value, self._value_source = python_code.generate_value(self.trace)
         return self._value(*args)
+
+    def value_source(self) -> str:
+        return self._value_source if self._value is not None else ""
 
     def current(self) -> bool:
         return all(op.forward is f and op.derivative is d for op, f, d in self.table)
@@ -88,7 +93,7 @@ class CompiledLoss:
             self._table = dict(ops.PRIMITIVES)
             self._traces.clear()
         compiled = self._traces.get(nargs)
-        if compiled is None or not compiled.current():
+        if compiled is None or not compiled.current() or not compiled.trace.holds(self.params):
             compiled = self._traces[nargs] = _Compiled(
                 trace(self.sample_loss, self.params, nargs), self.backend
             )
@@ -96,13 +101,15 @@ class CompiledLoss:
 
     def __call__(self, *sample: Any) -> float:
         """``sample_loss(*sample).data``, computed by the generated code; no graph is kept."""
-        _check_sample(sample, len(sample), 0)
+        sample = _floats(sample, len(sample), 0)  # float64 at the boundary, as Value converts its data
         compiled = self._compiled(len(sample))
         if not (modes_set[0] and state.anomaly):
             try:
                 return float(compiled.value([p.data for p in self.params], *sample))
-            except Exception:
+            except DOMAIN_ERRORS:
                 pass  # the eager engine raises its own error, or agrees with a NaN
+            except Exception as err:
+                raise generated_code_error(err, compiled.value_source()) from err
         return eager.replay(compiled.trace, self.params, [sample], backward=False)[0]
 
     def backward(self, samples: Iterable[Sequence[Any]], reduction: str = "mean") -> float:
@@ -116,9 +123,13 @@ class CompiledLoss:
             raise ValueError(f"compile: reduction must be 'mean' or 'sum', got {reduction!r}")
         rows = _rows(samples)
         nargs = len(rows[0])
-        if not _is_array(rows) and not _plain(rows, nargs):
-            for k, sample in enumerate(rows):
-                _check_sample(sample, nargs, k)
+        if _is_array(rows):
+            if self.backend == "python":
+                array: Any = rows
+                rows = array.astype(float).tolist()  # Python floats: float64 at the boundary
+        else:
+            if _plain(rows, nargs) != {float}:  # ints, numpy scalars...: converted here, in order
+                rows = [_floats(sample, nargs, k) for k, sample in enumerate(rows)]
         compiled = self._compiled(nargs)
         count = len(rows)
         values = [p.data for p in self.params]
@@ -126,8 +137,18 @@ class CompiledLoss:
         if not (modes_set[0] and (state.anomaly or not state.grad_enabled)):
             try:
                 result = compiled.batch(values, rows, count)
-            except Exception:
+            except Replay as replay:
+                # A table function's domain check failed (or may have failed) for some samples:
+                # the eager engine runs those and raises its own error; if it does not, the
+                # generated result stands, or without one the whole batch is run eagerly.
+                if replay.samples is not None:
+                    suspects = [rows[k] for k in replay.samples]
+                    eager.replay(compiled.trace, self.params, suspects, backward=True)
+                result = replay.result
+            except DOMAIN_ERRORS:
                 result = None  # the eager engine raises its own error, or gives its result
+            except Exception as err:
+                raise generated_code_error(err, compiled.source) from err
         if result is None:
             if not state.grad_enabled:
                 total, _ = eager.replay(compiled.trace, self.params, rows, backward=False)
@@ -135,23 +156,74 @@ class CompiledLoss:
             result = eager.replay(compiled.trace, self.params, rows, backward=True)
         total, grads = result
         scale = 1.0 / count if reduction == "mean" else 1.0
-        for p, g in zip(self.params, grads, strict=True):
-            p.grad = p.grad + g * scale
+        for p, g, reached in zip(self.params, grads, compiled.reached, strict=True):
+            if reached:  # as backward(): a parameter the loss does not use keeps grad None
+                p.grad = float(g) * scale if p.grad is None else p.grad + float(g) * scale
         return float(total) * scale
 
 
 def compile(
     sample_loss: Callable[..., Any], params: Iterable[Value], backend: str = "python"
 ) -> CompiledLoss:
-    """Compile ``sample_loss(*sample) -> Value`` for the parameters ``params``.
+    """Compile a per-sample loss into a training step that gives eager mode's numbers, faster.
 
-    The loss is traced on its first call (again for another number of arguments, a
-    changed parameter list or a changed op of the table) and replayed as generated code:
-    ``backend="python"`` loops over the samples in plain Python; ``backend="numpy"``
-    computes a whole batch with numpy arrays (``pip install "microgrsucc[fast]"``).
-    Parameter values are read at each call, so optimizers work unchanged between calls.
+    ``sample_loss`` is traced once on symbols (again for another number of arguments, a
+    changed parameter list, a changed op of the table, or a parameter whose ``.data`` the
+    loss read and which has changed since) and replayed as generated code: ``"python"``
+    loops over the samples in plain Python; ``"numpy"`` computes a whole batch with numpy
+    arrays (``pip install "microgrsucc[fast]"``). Parameter values are read at each call,
+    so optimizers work unchanged between calls. Every sample is made float64 at the
+    boundary, as ``Value`` converts its data. See docs/compile.md.
+
+    Args:
+        sample_loss: ``sample_loss(*sample) -> Value``, the loss of one sample; each
+            argument is a scalar (a float when run eagerly, a traced value when compiled).
+            It may branch on parameters' ``.data`` and on constants, not on its arguments.
+        params: the leaf Values to differentiate for, as ``model.parameters()``; a list
+            that is changed in place is picked up at the next call.
+        backend: ``"python"`` (default) or ``"numpy"``.
+
+    Returns:
+        A ``CompiledLoss`` ``step``: ``step(*sample)`` is the loss of one sample (a float,
+        no graph kept); ``step.backward(samples, reduction="mean")`` adds d(total)/dp to
+        each ``p.grad`` (None counts as 0) and returns the total, the mean (or with
+        ``reduction="sum"`` the sum) of the losses of ``samples`` — a sequence of argument
+        tuples, or a 2-d numpy array of shape (samples, arguments). ``step.source(n)`` is
+        the generated code for samples of ``n`` arguments.
+
+    Raises:
+        TypeError: ``sample_loss`` is not callable, ``params`` is not a list of Values, a
+            sample is not a tuple of real numbers, or the loss does what a trace cannot
+            replay (a Python branch on a sample, ``float()`` of one, a gradient inside it).
+        ValueError: an unknown backend, a parameter that is not a leaf or is repeated, or
+            samples with different numbers of arguments.
+        ImportError: ``backend="numpy"`` without numpy installed.
+
+        A sample outside an op's domain raises eager mode's own error from ``backward``
+        or the call (``ValueError``, ``ZeroDivisionError``, ``OverflowError``), naming
+        the op and its operands; no gradient is written then.
+
+    >>> import microgrsucc as mg
+    >>> w = mg.Value(2.0)
+    >>> step = mg.compile(lambda x, y: (w * x - y) ** 2, [w])
+    >>> step.backward([(3.0, 5.0), (1.0, 1.0)], reduction="sum"), w.grad
+    (2.0, 8.0)
     """
     return CompiledLoss(sample_loss, params, backend)
+
+
+def _reached(t: Trace) -> list[bool]:
+    """For each parameter, whether the root depends on it (nodes come after their inputs)."""
+    needed = [False] * len(t.kinds)
+    needed[t.root] = True
+    reached = [False] * t.param_count
+    for i in range(t.root, -1, -1):
+        if needed[i]:
+            for j in t.args[i]:
+                needed[j] = True
+            if t.kinds[i] == PARAM:
+                reached[int(t.payload[i])] = True
+    return reached
 
 
 def _need_numpy() -> None:
@@ -190,8 +262,11 @@ def _rows(samples: Iterable[Sequence[Any]]) -> Sequence[Sequence[Any]]:
             raise ValueError(
                 f"compile: an array of samples must be 2-d (samples, arguments), got {rows.shape}"
             )
-        if rows.dtype.kind not in "fiu":
-            raise TypeError(f"compile: an array of samples must hold real numbers, got dtype {rows.dtype}")
+        if rows.dtype.kind not in "fiu" and rows.size:
+            raise TypeError(
+                f"compile: argument 0 of sample 0 must be a real number, got {rows.dtype} "
+                f"(an array of samples must hold real numbers, got dtype {rows.dtype})"
+            )
     elif isinstance(samples, Iterable) and not isinstance(samples, (str, bytes)):
         rows = samples if isinstance(samples, (list, tuple)) else list(samples)
     else:
@@ -216,18 +291,23 @@ def _is_array(x: object) -> bool:
 _PLAIN = {float, int}
 
 
-def _plain(rows: Sequence[Sequence[Any]], nargs: int) -> bool:
-    """True if every sample is a tuple or list of ``nargs`` floats or ints (checked in C loops)."""
-    if not {type(s) for s in rows} <= {tuple, list}:
-        return False
-    return set(map(len, rows)) == {nargs} and set(map(type, itertools.chain.from_iterable(rows))) <= _PLAIN
+def _plain(rows: Sequence[Sequence[Any]], nargs: int) -> set[type] | None:
+    """The types of the arguments if every sample is a tuple or list of ``nargs`` floats or
+    ints (checked in C loops), else None."""
+    if not {type(s) for s in rows} <= {tuple, list} or set(map(len, rows)) != {nargs}:
+        return None
+    kinds = set(map(type, itertools.chain.from_iterable(rows)))
+    return kinds if kinds <= _PLAIN else None
 
 
-def _check_sample(sample: Any, nargs: int, k: int) -> None:
+def _floats(sample: Any, nargs: int, k: int) -> tuple[float, ...]:
+    """Sample ``k`` as float64 numbers, checked argument by argument in the order eager mode
+    converts them: a non-real is a TypeError, an int past the floats an OverflowError."""
     if isinstance(sample, (str, bytes)) or not (isinstance(sample, Sequence) or _is_array(sample)):
         raise TypeError(f"compile: sample {k} must be a tuple of arguments, got {type(sample).__name__}")
     if len(sample) != nargs:
         raise ValueError(f"compile: sample {k} has {len(sample)} argument(s), the first has {nargs}")
+    out = []
     for i, x in enumerate(sample):
         cls = x.__class__
         if cls is not float and cls is not int and not is_real(x):
@@ -235,3 +315,5 @@ def _check_sample(sample: Any, nargs: int, k: int) -> None:
                 f"compile: argument {i} of sample {k} must be a real number, got {cls.__name__}: "
                 f"{reprlib.repr(x)}"
             )
+        out.append(to_float(x, f"compile: argument {i} of sample {k}"))
+    return tuple(out)

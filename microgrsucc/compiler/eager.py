@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from microgrsucc.compiler.trace import CONST, INPUT, OP, PARAM, Trace
-from microgrsucc.value import Value, as_value, recorder
+from microgrsucc.recording import recorder
+from microgrsucc.value import Value, as_value
 
 __all__ = ["replay"]
 

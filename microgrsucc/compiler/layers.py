@@ -146,15 +146,20 @@ def _map(blocks: list[Block], column: dict[int, tuple[Block, int]], arg: int, z:
 
 
 def _interior(plan: Plan, z: int, uses: list[int]) -> list[int]:
-    """The adds and products inside a dot (not z itself)."""
+    """The adds and products inside the dot ``z`` (not z itself, nor the products' operands):
+    the nodes ``_dot`` walked through."""
     t = plan.trace
-    add = ops.PRIMITIVES["+"]
+    add, mul = ops.PRIMITIVES["+"], ops.PRIMITIVES["*"]
     found: list[int] = []
-    stack = list(t.args[z])
+    stack = [z]
     while stack:
         i = stack.pop()
-        if t.kinds[i] == OP and uses[i] == 1 and plan.varying[i]:
+        if t.kinds[i] != OP or (i != z and not (uses[i] == 1 and plan.varying[i])):
+            continue
+        if t.ops[i] is add:
+            stack += t.args[i]
+        elif t.ops[i] is not mul:
+            continue
+        if i != z:
             found.append(i)
-            if t.ops[i] is add:
-                stack += t.args[i]
     return found

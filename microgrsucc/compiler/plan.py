@@ -1,101 +1,91 @@
 """What both backends need to know about a trace before writing code.
 
-Which nodes the root uses; which vary per sample (they depend on a sample argument; the
-rest is computed once per call, outside the loop over samples); which need a gradient
+Which nodes are computed (every op the loss computed, used or not); which vary per
+sample (they depend on a sample argument; the rest is computed once per call, outside
+the loop over samples); which need a gradient
 (they depend on a parameter: backward is pruned to those); which must have a name (used
 twice, read by a derivative, or computed outside the loop) and which are inlined into
-their one consumer. Each op's code comes from ``symbolic.derive``, rendered by a
-``Dialect``: plain Python on floats, or numpy on arrays.
+their one consumer. Each op's code is a tree from ``tree.derive``, which a backend's
+``Printer`` writes: plain Python on floats, or numpy on arrays.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from microgrsucc.compiler.symbolic import RAISE, Branch, OpCode, Sym, Tree, derive, literal
 from microgrsucc.compiler.trace import CONST, INPUT, OP, PARAM, Trace
+from microgrsucc.compiler.tree import OUT, Node, Symbol, arguments, derive, height, times, uses
 
-__all__ = ["Dialect", "Plan", "render"]
+__all__ = ["G", "Plan", "Printer"]
 
-_PLACEHOLDER = re.compile(r"\b_A(\d+)\b|\b_OUT\b|\b_G\b")
-
-
-class Dialect:
-    """How a backend writes a conditional and a failing path."""
-
-    def __init__(self, where: Callable[[str, str, str], str], fail: str, *, distribute: bool) -> None:
-        # distribute: scale each leaf of a conditional (Python evaluates one branch), or
-        # scale the whole conditional once (numpy evaluates every branch over the batch).
-        self.where, self.fail, self.distribute = where, fail, distribute
+G = Symbol("g")
+"""The gradient arriving at an op's output, in the scaled partial trees (``g * partial``)."""
 
 
-def render(tree: Tree, dialect: Dialect, scale: str | None = None) -> str:
-    """A decision tree as one expression; with ``scale``, each leaf times that expression."""
-    if scale is not None and isinstance(tree, Branch) and not dialect.distribute:
-        return f"({scale} * {render(tree, dialect)})"
-    if isinstance(tree, Branch):
-        yes, no = render(tree.yes, dialect, scale), render(tree.no, dialect, scale)
-        return yes if yes == no else dialect.where(tree.cond, yes, no)
-    if tree is RAISE:
-        return dialect.fail
-    leaf = tree.src if isinstance(tree, Sym) else literal(tree)
-    if scale is None:
-        return leaf
-    if leaf == "1.0":
-        return scale
-    if leaf == "(-1.0)":
-        return f"(-{scale})"
-    return f"({scale} * {leaf})"
+class Printer(Protocol):
+    """What a backend's printer of trees gives the plan."""
 
+    # True: a partial times g is written into each branch of a Select (Python evaluates one
+    # branch); False: around the whole Select (numpy evaluates every branch over the batch).
+    into_branches: bool
 
-def as_format(code: str) -> str:
-    """Code with its placeholders as ``str.format`` fields: ``{0}``, ``{1}``, ``{out}``, ``{g}``.
+    def expr(self, tree: Node, env: dict[str, str]) -> str:
+        """``tree`` as an expression; ``env`` gives the expression of each symbol."""
+        ...
 
-    Generated code has no braces of its own (numbers and names only), so ``format`` fills in
-    operands at the speed of a string method rather than a regular expression per node.
-    """
-
-    def field(m: re.Match[str]) -> str:
-        name = m.group(1) if m.group(1) is not None else ("out" if m.group(0) == "_OUT" else "g")
-        return "{" + name + "}"
-
-    return _PLACEHOLDER.sub(field, code)
-
-
-def _counts(code: str, arity: int) -> tuple[list[int], bool]:
-    return [code.count("{" + str(k) + "}") for k in range(arity)], "{out}" in code
+    def literal(self, x: float) -> str:
+        """A float as an exact literal."""
+        ...
 
 
 class _OpInfo:
-    """An op's code in one dialect, and which of its operands (and output) the code reads."""
+    """An op's trees for one printer, and which of its operands (and output) they read."""
 
-    def __init__(self, code: OpCode, dialect: Dialect) -> None:
-        arity = code.op.arity
-        self.forward = None if code.forward is None else as_format(render(code.forward, dialect))
+    def __init__(self, op: Any, printer: Printer) -> None:
+        derived = derive(op)
+        arity = op.arity
+        self.names = [a.name for a in arguments(arity)]
+        self.forward = derived.forward
         fwd = self.forward
-        self.forward_uses = [0] * arity if fwd is None else _counts(fwd, arity)[0]
-        if code.partials is None:  # a call of the table's derivative reads every input and out
-            self.partials: list[str | None] = [None] * arity
+        self.forward_uses = [0] * arity if fwd is None else [uses(fwd, n) for n in self.names]
+        self.forward_height = 1 if fwd is None else height(fwd)
+        self.partials: list[Node | None]
+        self.scaled: list[Node | None]
+        if derived.partials is None:  # a call of the table's derivative reads every input and out
+            self.partials = self.scaled = [None] * arity
             self.partial_uses = [[1] * arity for _ in range(arity)]
             self.reads_out = [True] * arity
+            self.g_uses = [1] * arity
+            self.scaled_height = [1] * arity
         else:
-            rendered = [as_format(render(p, dialect, "_G")) for p in code.partials]
-            self.partials = list(rendered)
-            found = [_counts(p, arity) for p in rendered]
-            self.partial_uses = [uses for uses, _ in found]
-            self.reads_out = [reads for _, reads in found]
+            self.partials = list(derived.partials)
+            scaled = [times(G, p, into_branches=printer.into_branches) for p in derived.partials]
+            self.scaled = list(scaled)
+            self.partial_uses = [[uses(p, n) for n in self.names] for p in scaled]
+            self.reads_out = [uses(p, OUT.name) > 0 for p in scaled]
+            self.g_uses = [uses(p, G.name) for p in scaled]
+            self.scaled_height = [height(p) for p in scaled]
+
+    def env(self, operands: list[str], out: str | None = None, g: str | None = None) -> dict[str, str]:
+        env = dict(zip(self.names, operands, strict=True))
+        if out is not None:
+            env[OUT.name] = out
+        if g is not None:
+            env[G.name] = g
+        return env
 
 
 class Plan:
     """The analysis of one trace for one dialect (see the module docstring)."""
 
-    def __init__(self, trace: Trace, dialect: Dialect, *, backward: bool, inline: bool = True) -> None:
-        self.trace, self.dialect = trace, dialect
+    def __init__(self, trace: Trace, printer: Printer, *, backward: bool, inline: bool = True) -> None:
+        self.trace, self.printer = trace, printer
         n = len(trace.kinds)
         kinds, args = trace.kinds, trace.args
-        live = [False] * n
+        # Every op the loss computed is computed again, used or not: eager mode runs the whole
+        # function, so an op whose result is dropped still raises its domain error.
+        live = [kinds[i] == OP for i in range(n)]
         live[trace.root] = True
         for i in range(n - 1, -1, -1):
             if live[i]:
@@ -112,9 +102,10 @@ class Plan:
             elif kinds[i] == OP:
                 self.varying[i] = any(self.varying[j] for j in args[i])
                 self.grad[i] = any(self.grad[j] for j in args[i])
-        self.forward_code: list[str | None] = [None] * n
-        self.partial_code: list[list[str | None] | None] = [None] * n
-        self._info: dict[int, _OpInfo] = {}
+        self.info: list[_OpInfo | None] = [None] * n  # each op node's trees
+        # Per op node, per input: True where a gradient flows to that input.
+        self.partial_needed: list[list[bool] | None] = [None] * n
+        infos: dict[int, _OpInfo] = {}
         uses = [0] * n
         named = [False] * n
         for i in range(n):
@@ -122,26 +113,25 @@ class Plan:
                 continue
             op = trace.ops[i]
             assert op is not None
-            info = self._info.get(id(op))
+            info = infos.get(id(op))
             if info is None:
-                info = self._info[id(op)] = _OpInfo(derive(op), dialect)
-            self.forward_code[i] = info.forward
+                info = infos[id(op)] = _OpInfo(op, printer)
+            self.info[i] = info
             for k, j in enumerate(args[i]):
                 uses[j] += 1
                 if info.forward_uses[k] > 1 or (self.varying[i] and not self.varying[j]):
                     named[j] = True
             if backward and self.grad[i]:
-                partials: list[str | None] = []
+                needed: list[bool] = []
                 for k, j in enumerate(args[i]):
+                    needed.append(self.grad[j])
                     if not self.grad[j]:
-                        partials.append(None)
                         continue
-                    partials.append(info.partials[k])
                     named[i] = named[i] or info.reads_out[k]
                     for kk, jj in enumerate(args[i]):
                         if info.partial_uses[k][kk]:
                             named[jj] = True
-                self.partial_code[i] = partials
+                self.partial_needed[i] = needed
         for i in range(n):
             if uses[i] != 1:
                 named[i] = True
@@ -160,7 +150,7 @@ class Plan:
     def leaf(self, i: int, param: Callable[[int], str], arg: Callable[[int], str]) -> str | None:
         kind = self.trace.kinds[i]
         if kind == CONST:
-            return literal(self.trace.payload[i])
+            return self.printer.literal(self.trace.payload[i])
         if kind == PARAM:
             return param(int(self.trace.payload[i]))
         if kind == INPUT:

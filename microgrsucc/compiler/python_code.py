@@ -3,47 +3,140 @@
 One function ``run(P, samples, count)`` is written per trace: the parameters are unpacked
 into locals once, what does not vary per sample is computed before the loop, and the loop
 body is the sample's forward pass followed by its backward pass, with gradients summed in
-locals. Single-use nodes are inlined into their consumer (a neuron is one statement), a
-gradient that passes through an add is not copied, and the loop body's temporaries share
-a few local names (register allocation), which keeps the frame small.
+locals. Single-use nodes are inlined into their consumer (a neuron is one statement), and
+a gradient that passes through an add is not copied.
+
+Each op's code is its tree (``tree.derive``) written by ``PythonPrinter``: a ``Select`` is a
+conditional expression, so only the branch a sample takes is computed, and a ``Raise`` is
+``_fail()``, which hands the batch to the eager engine. Nesting is capped (``_LIMIT``): a
+deeper expression, or a sum of more than ``_TERMS`` terms, is split into statements.
 """
 
 from __future__ import annotations
 
 import builtins
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
 from microgrsucc import ops
-from microgrsucc.compiler.plan import Dialect, Plan, fallbacks
+from microgrsucc.compiler.plan import Plan, fallbacks
 from microgrsucc.compiler.trace import OP, PARAM, Trace
+from microgrsucc.compiler.tree import Binary, Call, Compare, Const, Node, Raise, Select, Symbol, Unary
 
-__all__ = ["PYTHON", "Replay", "emit_backward", "emit_forward", "generate", "generate_value", "namespace"]
+__all__ = [
+    "DOMAIN_ERRORS",
+    "PYTHON",
+    "Replay",
+    "generated_code_error",
+    "emit_backward",
+    "emit_forward",
+    "generate",
+    "generate_value",
+    "namespace",
+]
 
 
 class Replay(Exception):
-    """Raised by generated code where the table's function raises: the eager engine takes over."""
+    """Raised by generated code where the table's function raises: the eager engine takes over.
+
+    ``samples`` are the positions of the samples to run eagerly (None: the whole batch), and
+    ``result`` what the generated code computed, which stands if the eager engine raises
+    nothing for those samples (a domain check of a branch the sample does not take).
+    """
+
+    def __init__(self, samples: list[int] | None = None, result: Any = None) -> None:
+        super().__init__()
+        self.samples, self.result = samples, result
+
+
+# The errors of the table's functions (math's domain and range errors, a domain check):
+# generated code that raises one hands the batch to the eager engine, which raises its own.
+DOMAIN_ERRORS = (Replay, ArithmeticError, ValueError)
+
+
+def generated_code_error(err: Exception, source: str) -> RuntimeError:
+    """Any other error in generated code is a bug of the compiler: say where, do not hide it."""
+    tb = err.__traceback__
+    line = ""
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith("<microgrsucc.compile"):
+            lines = source.splitlines()
+            number = tb.tb_lineno
+            text = lines[number - 1].strip() if number <= len(lines) else "?"
+            line = f" at generated line {number}: {text}"
+        tb = tb.tb_next
+    return RuntimeError(f"compile: the generated code raised {type(err).__name__}: {err}{line}")
 
 
 def _fail() -> float:
     raise Replay
 
 
-PYTHON = Dialect(lambda c, a, b: f"({a} if {c} else {b})", "_fail()", distribute=True)
+def replaying(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A table function called from generated code: whatever it raises, the eager engine
+    raises too, in its own words (naming the op and the operands)."""
 
-_SIMPLE = re.compile(r"^(\(-)?[\w.]+\)?$")
-_TEMP = re.compile(r"\b_[tad]\d+\b")
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as err:
+            raise Replay from err
+
+    return call
+
+
+class PythonPrinter:
+    """Prints a tree as a Python expression on floats, evaluating one branch of a Select."""
+
+    into_branches = True
+
+    def literal(self, x: float) -> str:
+        """A float as exact source text; ``inf`` and ``nan`` are names the namespace binds."""
+        x = float(x)
+        if math.isnan(x):
+            return "nan"
+        if math.isinf(x):
+            return "inf" if x > 0 else "(-inf)"
+        return repr(x) if x >= 0 else f"({x!r})"
+
+    def expr(self, n: Node, env: dict[str, str]) -> str:
+        if isinstance(n, Const):
+            return self.literal(n.value)
+        if isinstance(n, Symbol):
+            return env[n.name]
+        if isinstance(n, Call):
+            return f"{self.function(n.fn)}({', '.join(self.expr(a, env) for a in n.args)})"
+        if isinstance(n, Unary):
+            a = self.expr(n.a, env)
+            return f"(-{a})" if n.op == "neg" else f"{self.function('fabs')}({a})"
+        if isinstance(n, (Binary, Compare)):
+            return f"({self.expr(n.a, env)} {n.op} {self.expr(n.b, env)})"
+        if isinstance(n, Select):
+            return self.select(n, env)
+        assert isinstance(n, Raise)
+        return "_fail()"
+
+    def function(self, name: str) -> str:
+        """The name a math function (or predicate) has in the generated code's namespace."""
+        return "abs" if name == "fabs" else name
+
+    def select(self, n: Select, env: dict[str, str]) -> str:
+        return f"({self.expr(n.yes, env)} if {self.expr(n.cond, env)} else {self.expr(n.no, env)})"
+
+
+PYTHON = PythonPrinter()
 
 
 def namespace() -> dict[str, Any]:
+    """The names Python code printed from trees reads: math's functions, ``is_integer``, ``_fail``."""
     names: dict[str, Any] = {k: v for k, v in vars(math).items() if not k.startswith("_")}
-    names.update(_fail=_fail, _FLOAT=ops.FLOAT, abs=builtins.abs)
+    names.update(_fail=_fail, _FLOAT=ops.FLOAT, abs=builtins.abs, is_integer=float.is_integer)
     return names
 
 
 _LIMIT = 40  # deepest nesting of one expression; Python's parser stops at 200 parentheses
+_TERMS = 16  # the most terms one statement sums; more are accumulated in further statements
 
 
 def emit_forward(
@@ -53,12 +146,12 @@ def emit_forward(
     and ``depth[i]`` its nesting (a name is 0)."""
     t = plan.trace
     for i in order:
-        op = t.ops[i]
-        assert op is not None
+        op, info = t.ops[i], plan.info[i]
+        assert op is not None and info is not None
         a = [expr[j] or "" for j in t.args[i]]
-        fwd = plan.forward_code[i]
-        e = f"_fwd{id(op)}({', '.join(a)})" if fwd is None else fwd.format(*a)
-        d = max((depth[j] for j in t.args[i]), default=0) + (fwd or "(").count("(")
+        fwd = info.forward
+        e = f"_fwd{id(op)}({', '.join(a)})" if fwd is None else plan.printer.expr(fwd, info.env(a))
+        d = max((depth[j] for j in t.args[i]), default=0) + info.forward_height
         if plan.named[i] or d > _LIMIT:
             out.append(f"_t{i} = {e}")
             expr[i], depth[i] = f"_t{i}", 0
@@ -66,8 +159,21 @@ def emit_forward(
             expr[i], depth[i] = e, d
 
 
-# A gradient received by a node: its expression and nesting.
+# A gradient received by a node: its expression and nesting (0: a name or a literal).
 Contribution = tuple[str, int]
+
+
+def summed(name: str, cs: list[Contribution], out: list[str]) -> Contribution:
+    """The sum of ``cs``: one expression for a few terms, else statements accumulating ``name``."""
+    if len(cs) == 1:
+        return cs[0]
+    if len(cs) <= _TERMS:
+        return "(" + " + ".join(c for c, _ in cs) + ")", max(d for _, d in cs) + 1
+    for k in range(0, len(cs), _TERMS):
+        chunk = " + ".join(c for c, _ in cs[k : k + _TERMS])
+        # The first statement makes a new number (or array): += may then update it in place.
+        out.append(f"{name} = {chunk}" if k == 0 else f"{name} += {chunk}")
+    return name, 0
 
 
 def emit_backward(
@@ -82,41 +188,36 @@ def emit_backward(
     has received. ``sink(j, c)`` gives the statement for a contribution that leaves the section
     (a parameter, or a node computed outside the loop), or None to keep it in ``contrib``."""
     t = plan.trace
+    printer = plan.printer
     for i in reversed(order):
         cs = contrib.pop(i, None)
-        partials = plan.partial_code[i]
-        if not cs or partials is None:
+        needed, info = plan.partial_needed[i], plan.info[i]
+        if not cs or needed is None or info is None:
             continue
-        if len(cs) == 1:
-            adj, d = cs[0]
-        else:
-            adj, d = "(" + " + ".join(c for c, _ in cs) + ")", max(d for _, d in cs) + 1
-        reads = sum(
-            p.count("{g}") if p is not None else 1 for k, p in enumerate(partials) if plan.grad[t.args[i][k]]
-        )
-        if (reads > 1 and not _SIMPLE.match(adj)) or d > _LIMIT:
+        adj, d = summed(f"_a{i}", cs, out)
+        reads = sum(info.g_uses[k] for k in range(len(needed)) if needed[k])
+        if (reads > 1 and d > 0) or d > _LIMIT:
             out.append(f"_a{i} = {adj}")
             adj, d = f"_a{i}", 0
         a = [expr[j] or "" for j in t.args[i]]
-        if any(p is None for k, p in enumerate(partials) if plan.grad[t.args[i][k]]):
+        if any(info.scaled[k] is None for k in range(len(needed)) if needed[k]):
             op = t.ops[i]
             out.append(f"_d{i} = _der{id(op)}(_FLOAT, {', '.join(a)}, {expr[i]})")
+        env = info.env(a, expr[i], adj)
         given: dict[int, list[Contribution]] = {}  # x * x gives x two contributions: one statement
         for k, j in enumerate(t.args[i]):
-            if not plan.grad[j]:
+            if not needed[k]:
                 continue
-            p = partials[k]
+            p = info.scaled[k]
             if p is None:
                 c = f"({adj} * {f'_d{i}' if len(a) == 1 else f'_d{i}[{k}]'})"
                 cd = d + 1
             else:
-                c = p.format(*a, out=expr[i], g=adj)
-                cd = d + p.count("(")
+                c = printer.expr(p, env)
+                cd = d + info.scaled_height[k]
             given.setdefault(j, []).append((c, cd))
-        for j, cs in given.items():
-            c, cd = (
-                cs[0] if len(cs) == 1 else (f"({' + '.join(c for c, _ in cs)})", max(d for _, d in cs) + 1)
-            )
+        for j, js in given.items():
+            c, cd = summed(f"_a{i}_{j}", js, out)
             statement = sink(j, c)
             if statement is not None:
                 out.append(statement)
@@ -124,33 +225,7 @@ def emit_backward(
                 contrib.setdefault(j, []).append((c, cd))
 
 
-def allocate(body: list[str]) -> list[str]:
-    """Rename the temporaries of straight-line code onto as few locals as their lifetimes allow."""
-    refs = [_TEMP.findall(s) for s in body]
-    last: dict[str, int] = {}
-    for k, names in enumerate(refs):
-        for name in names:
-            last[name] = k
-    free: list[str] = []
-    given: dict[str, str] = {}
-    count = 0
-    renamed = []
-    for k, s in enumerate(body):
-        target = s.split(" = ", 1)[0] if _TEMP.fullmatch(s.split(" = ", 1)[0]) else None
-        for name in dict.fromkeys(refs[k]):
-            if name != target and last[name] == k and name in given:
-                free.append(given[name])
-        if target is not None:
-            if free:
-                given[target] = free.pop()
-            else:
-                given[target] = f"r{count}"
-                count += 1
-        renamed.append(_TEMP.sub(lambda m: given.get(m.group(0), m.group(0)), s))
-    return renamed
-
-
-def generate(trace: Trace, *, inline: bool = True, registers: bool = True) -> tuple[Callable[..., Any], str]:
+def generate(trace: Trace, *, inline: bool = True) -> tuple[Callable[..., Any], str]:
     """``run(P, samples, count) -> (total, grads)``: forward and backward over a batch, and its source."""
     n = len(trace.kinds)
     plan = Plan(trace, PYTHON, backward=True, inline=inline)
@@ -211,7 +286,7 @@ def generate(trace: Trace, *, inline: bool = True, registers: bool = True) -> tu
         *unpack,
         *(f"    {s}" for s in before),
         f"    for {loop_vars} in samples:",
-        *(f"        {s}" for s in (allocate(body) if registers else body)),
+        *(f"        {s}" for s in body),
         *(f"    {s}" for s in after),
         f"    return total, [{result}]",
     ]
@@ -228,11 +303,11 @@ def generate_value(trace: Trace) -> tuple[Callable[..., Any], str]:
     emit_forward(plan, [i for i in range(n) if plan.live[i] and trace.kinds[i] == OP], expr, [0] * n, body)
     args = "".join(f", x{k}" for k in range(trace.nargs))
     params = "".join(f"p{j}, " for j in range(trace.param_count))
-    body.append(f"return {expr[trace.root]}")  # renamed with the rest
+    body.append(f"return {expr[trace.root]}")
     lines = [
         f"def value(P{args}):",
         *([f"    {params}= P"] if trace.param_count else []),
-        *(f"    {s}" for s in allocate(body)),
+        *(f"    {s}" for s in body),
     ]
     return _define(lines, plan, "value")
 
@@ -240,6 +315,6 @@ def generate_value(trace: Trace) -> tuple[Callable[..., Any], str]:
 def _define(lines: list[str], plan: Plan, name: str) -> tuple[Callable[..., Any], str]:
     source = "\n".join(lines) + "\n"
     names = namespace()
-    names.update(fallbacks(plan))
+    names.update({name: replaying(fn) for name, fn in fallbacks(plan).items()})
     exec(builtins.compile(source, f"<microgrsucc.compile python {name}>", "exec"), names)  # our own code
     return names[name], source

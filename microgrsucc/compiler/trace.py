@@ -7,18 +7,27 @@ Value graph met along the way (a penalty built from the parameters) is copied in
 node. Anything that would turn a traced value into a number — ``.data``, ``float()``,
 ``math.sin``, ``<`` — raises a ``TypeError`` naming the value: a Python branch on it
 would be replayed the same way for every sample, which would be wrong.
+
+A parameter's ``.data`` read by ``sample_loss`` (a constant written from its value, or a
+Python branch on it) is recorded in ``Trace.guards``: the trace holds only while every
+such parameter keeps the value it had, and ``compile`` traces again when one changes.
+The trace records its graph whatever the caller's mode (``no_grad``), as the transforms do.
 """
 
 from __future__ import annotations
 
 import reprlib
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
+from microgrsucc import ops
 from microgrsucc.backward import postorder
-from microgrsucc.core import is_real, to_float
+from microgrsucc.core import enable_grad, is_real, state, to_float
+from microgrsucc.functions import operands_of
 from microgrsucc.ops import Primitive
-from microgrsucc.value import Value, install_ops
+from microgrsucc.recording import install_ops, recorder
+from microgrsucc.value import Value
 
 __all__ = ["CONST", "INPUT", "OP", "PARAM", "Trace", "Tracer", "trace", "primitive_of"]
 
@@ -56,6 +65,9 @@ class Trace:
         self._imported: dict[int, int] = {}
         self._constants: dict[object, int] = {}
         self._keep: list[Value] = []  # keeps the ids in _imported alive
+        # Parameter position -> the value sample_loss read from its .data: the trace holds
+        # only while each still has that value.
+        self.guards: dict[int, float] = {}
 
     def add(self, kind: str, op: Primitive | None, args: tuple[int, ...], payload: float | int) -> int:
         self.kinds.append(kind)
@@ -102,6 +114,9 @@ class Trace:
             self._keep.append(node)
         return self._imported[id(v)]
 
+    def param_position(self, v: Value) -> int | None:
+        return self._param_index.get(id(v))
+
     def _leaf(self, v: Value) -> int:
         known = self._imported.get(id(v))
         if known is None:
@@ -120,6 +135,14 @@ class Trace:
 
     def used_primitives(self) -> list[Primitive]:
         return list({id(op): op for op in self.ops if op is not None}.values())
+
+    def holds(self, params: Sequence[Value]) -> bool:
+        """True while every parameter whose ``.data`` the trace read still has that value."""
+        for j, x in self.guards.items():
+            y = params[j].data
+            if not (x == y or (x != x and y != y)):
+                return False
+        return True
 
 
 class Tracer(Value):
@@ -190,7 +213,7 @@ class Tracer(Value):
 def _new_tracer(trace: Trace, index: int) -> Tracer:
     t: Tracer = object.__new__(Tracer)
     t.trace, t.index = trace, index
-    t.grad = 0.0
+    t.grad = None
     t.label = None
     t._op = t._a = t._b = t._xa = t._xb = None
     t._pending = 0
@@ -218,10 +241,103 @@ def trace(sample_loss: Callable[..., Any], params: Sequence[Value], nargs: int) 
     """Call ``sample_loss`` once on Tracers and return the graph of its result."""
     t = Trace(params, nargs)
     inputs = [_new_tracer(t, t.add(INPUT, None, (), k)) for k in range(nargs)]
-    out = sample_loss(*inputs)
-    if not isinstance(out, Value):
-        raise TypeError(
-            f"compile: sample_loss must return a Value, got {type(out).__name__}: {reprlib.repr(out)}"
-        )
-    t.root = t.operand(out)
+    with enable_grad(), _watching(t, params):
+        out = sample_loss(*inputs)
+        if not isinstance(out, Value):
+            raise TypeError(
+                f"compile: sample_loss must return a Value, got {type(out).__name__}: {reprlib.repr(out)}"
+            )
+        root = t.operand(out)
+    if t.kinds[root] != OP:
+        # A loss that is a parameter (or an argument, or a constant) itself: one op above it,
+        # exact for every float, gives the backends a node to start the gradient from.
+        root = t.add(OP, _MUL, (root, t.constant(1.0)), 0)
+    t.root = root
     return t
+
+
+# --- reading a parameter's .data during the trace --------------------------------------------
+# While sample_loss runs, each parameter's class is a subclass whose ``data`` property records
+# the read in the trace's guards. The ops of that subclass (and custom ops) compute with the
+# parameter's value without recording a read: their result is part of the graph, not a constant.
+
+_MUL = ops.mul
+_watch = threading.local()  # .trace: the trace being recorded; .inside: depth of op calls
+
+
+def _read(v: Value) -> float:
+    x: float = _SLOT.__get__(v, Value)
+    t = getattr(_watch, "trace", None)
+    if t is not None and not getattr(_watch, "inside", 0):
+        j = t.param_position(v)
+        if j is not None:
+            t.guards.setdefault(j, x)
+    return x
+
+
+def _write(v: Value, x: float) -> None:
+    _SLOT.__set__(v, x)
+
+
+_SLOT: Any = Value.__dict__["data"]
+
+
+def _quiet(op: Primitive) -> Callable[..., Any]:
+    """``op`` applied to a watched parameter: computing with its value is not a read."""
+    apply = recorder(op)
+    traced = _record(op)
+
+    def run(*operands: Any) -> Any:
+        if any(isinstance(x, Tracer) for x in operands):
+            return traced(*operands)
+        _watch.inside = getattr(_watch, "inside", 0) + 1
+        try:
+            return apply(*operands)
+        finally:
+            _watch.inside -= 1
+
+    return run
+
+
+def _quiet_custom(op: Primitive, *operands: Any) -> Any:
+    """A custom op (``CustomOp`` looks for ``apply_op``) of a watched parameter."""
+    if any(isinstance(x, Tracer) for x in operands):
+        return _record(op)(*operands)
+    return _quiet(op)(*operands_of(op, operands))
+
+
+_watched_classes: dict[type, type] = {}
+
+
+def _watched_class(cls: type) -> type:
+    made = _watched_classes.get(cls)
+    if made is None:
+        made = type(f"Watched{cls.__name__}", (cls,), {"__slots__": (), "data": property(_read, _write)})
+        install_ops(made, _quiet)
+        made.apply_op = staticmethod(_quiet_custom)  # type: ignore[attr-defined]
+        _watched_classes[cls] = made
+    return made
+
+
+class _watching:
+    """While open, the parameters' ``.data`` reads are recorded in ``trace.guards``."""
+
+    def __init__(self, trace: Trace, params: Sequence[Value]) -> None:
+        self.trace, self.params = trace, params
+        self.saved: list[tuple[Value, type]] = []
+
+    def __enter__(self) -> None:
+        state.compiling += 1
+        self.outer = getattr(_watch, "trace", None)
+        _watch.trace = self.trace
+        for p in self.params:
+            cls = p.__class__
+            if cls is Value:  # a Dual or another subclass keeps its class, unwatched
+                self.saved.append((p, cls))
+                p.__class__ = _watched_class(cls)
+
+    def __exit__(self, *exc_info: object) -> None:
+        for p, cls in self.saved:
+            p.__class__ = cls
+        _watch.trace = self.outer
+        state.compiling -= 1

@@ -142,7 +142,7 @@ class Parametric(Primitive):
     def method(
         self, apply: Callable[..., Any], make: Callable[[Primitive], Callable[..., Any]]
     ) -> Callable[..., Any]:
-        """The method of this op for a class whose op functions ``make`` makes (``value.install_ops``):
+        """The method of this op for a class whose op functions ``make`` makes (``recording.install_ops``):
         ``x.leaky_relu()`` is ``apply``, the table's entry; ``x.leaky_relu(0.2)`` or
         ``x.leaky_relu(negative_slope=0.2)`` applies the family's member for 0.2."""
         by_constants = lru_cache(maxsize=256)(lambda constants: make(self.family(*constants)))

@@ -54,7 +54,7 @@ def gradcheck(
     >>> gradcheck(wrong, 0.3, raise_exception=False)
     False
     """
-    floats = _arguments(args, eps, "gradcheck")
+    floats = _arguments(args, eps, "gradcheck", atol, rtol)
     derivatives = grad(f, argnums=tuple(range(len(floats))))(*floats)
 
     def evaluate(*xs: float) -> float:
@@ -80,7 +80,7 @@ def gradgradcheck(
     This catches a derivative that is right in value but not differentiable, such as one
     computed from ``F.value(x)``.
     """
-    floats = _arguments(args, eps, "gradgradcheck")
+    floats = _arguments(args, eps, "gradgradcheck", atol, rtol)
     for j in range(len(floats)):
         df = grad(f, argnums=j)  # on plain numbers it returns floats, so it is its own reference
         second = grad(df, argnums=tuple(range(len(floats))))(*floats)
@@ -90,11 +90,17 @@ def gradgradcheck(
     return True
 
 
-def _arguments(args: tuple[SupportsFloat, ...], eps: float, check: str) -> list[float]:
+def _arguments(
+    args: tuple[SupportsFloat, ...], eps: float, check: str, atol: float = 0.0, rtol: float = 0.0
+) -> list[float]:
+    """The point as floats; the step and tolerances refused up front where no check could pass
+    or fail for the right reason (an infinite step, a negative or NaN tolerance)."""
     if not args:
         raise TypeError(f"{check}: give at least one argument to differentiate at")
-    if not eps > 0.0:
-        raise ValueError(f"{check}: eps must be > 0, got {eps!r}")
+    for name, given, lowest in (("eps", eps, "> 0"), ("atol", atol, ">= 0"), ("rtol", rtol, ">= 0")):
+        number = to_float(given, f"{check}: {name}")
+        if not (math.isfinite(number) and (number > 0.0 if name == "eps" else number >= 0.0)):
+            raise ValueError(f"{check}: {name} must be a finite number {lowest}, got {given!r}")
     for i, x in enumerate(args):
         if isinstance(x, Value):
             raise TypeError(f"{check}: argument {i} must be a plain number, not a Value")
@@ -217,7 +223,7 @@ def check_primitive(
         raise TypeError(
             f"check_primitive: {name} takes {applied.primitive.arity} argument(s), got {len(args)}"
         )
-    xs = _arguments(args, eps, "check_primitive")
+    xs = _arguments(args, eps, "check_primitive", atol, rtol)
     point = _Point(
         applied, xs, f"check_primitive: {name} at {tuple(xs)}", reference, value_rtol, eps, atol, rtol
     )
