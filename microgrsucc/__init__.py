@@ -18,6 +18,7 @@ from microgrsucc.core import detect_anomaly, enable_grad, is_grad_enabled, no_gr
 from microgrsucc.custom_ops import CustomOp, custom_op
 from microgrsucc.drawing import draw
 from microgrsucc.functions import FUNCTIONS, gradients, zero_grad
+from microgrsucc.gcscope import collector_paused
 from microgrsucc.rendering import render
 from microgrsucc.transforms import grad, hessian, jvp, value_and_grad
 from microgrsucc.value import Operand, Value
@@ -36,6 +37,7 @@ __all__ = [
     "Value",
     "__version__",
     "backward_order",
+    "collector_paused",
     "compile",
     "custom_op",
     "datasets",
