@@ -19,6 +19,8 @@ import random
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
 from functools import reduce
 from typing import Any
 
@@ -335,12 +337,20 @@ def random_weight(rng: random.Random) -> float:
 
 
 @st.composite
-def losses(draw: st.DrawFn, max_depth: int = 6, max_width: int = 32, budget: int = 48) -> Loss:
-    """A network-shaped loss of 0 to 3 sample arguments (see the module docstring)."""
+def losses(
+    draw: st.DrawFn, max_depth: int = 6, max_width: int = 32, budget: int = 48, loop: int = 200
+) -> Loss:
+    """A network-shaped loss of 0 to 3 sample arguments (see the module docstring): about
+    ``budget`` products, or a loop of up to ``loop`` terms."""
     nargs = draw(st.integers(0, 3))
     b = Builder(draw, budget)
     inputs = [f"x{i}" for i in range(nargs)]
-    shape = draw(st.sampled_from(["network"] * 12 + ["param", "+param", "input", "penalty only", "constant"]))
+    shape = draw(
+        st.sampled_from(
+            ["network"] * 12
+            + ["param", "+param", "input", "penalty only", "constant", "wide sum", "deep chain"]
+        )
+    )
     if shape == "input" and not nargs:
         shape = "network"
     lines: list[str] = []
@@ -375,6 +385,23 @@ def losses(draw: st.DrawFn, max_depth: int = 6, max_width: int = 32, budget: int
         elif extra == "constant":
             out = f"{out} + {b.constant()}"
         lines.append(f"return {out}")
+    elif shape in ("wide sum", "deep chain"):
+        # A loop in the loss: a sum of hundreds of terms, or a chain of hundreds of ops; the
+        # generated code must not nest them into one expression.
+        b.features.add(shape)
+        count = draw(st.sampled_from([50, loop]))
+        first = len(b.values)
+        for _ in range(count):
+            b.new_param()
+        x = draw(st.sampled_from(inputs)) if inputs else "p[0]"
+        act = b.activation()
+        lines.append(f"h = {x}" if shape == "deep chain" else "h = 0.0")
+        lines.append(f"for j in range({first}, {first + count}):")
+        if shape == "deep chain":
+            lines.append(f"    h = {act(f'p[j] * h + {b.constant()}')}")
+        else:
+            lines.append(f"    h = h + {act(f'p[j] * {x}')}")
+        lines.append("return h")
     elif shape in ("param", "+param"):
         b.features.add("returns a parameter")
         lines.append(f"return {'+' if shape == '+param' else ''}{b.param()}")
@@ -415,8 +442,23 @@ def elements(kind: str) -> st.SearchStrategy[Any]:
         return st.one_of(st.sampled_from(SPECIAL_INTS), st.integers(-100, 100))
     if kind == "uint8":
         return st.one_of(st.sampled_from([0, 1, 2, 255]), st.integers(0, 255)).map(np.uint8)
-    assert kind == "bool"
-    return st.booleans()
+    if kind == "bool":
+        return st.booleans()
+    assert kind == "other"  # real numbers of other types, and things that are not real numbers
+    return st.sampled_from([Fraction(1, 3), Decimal("0.1"), np.float16(0.5), np.int8(-3), 1j, None, "2.0"])
+
+
+def ordinary(kind: str, rng: random.Random) -> Any:
+    """An unremarkable argument of the type ``kind``."""
+    x = rng.uniform(-2.0, 2.0)
+    return {
+        "float64": x,
+        "float32": np.float32(x),
+        "int": round(x),
+        "uint8": np.uint8(abs(round(x))),
+        "bool": x > 0,
+        "other": Fraction(round(x * 8), 8),
+    }[kind]
 
 
 class Samples:
@@ -437,14 +479,16 @@ class Samples:
         return f"\n# samples: {self.description}\nbatch = {shown}\n"
 
 
-KINDS = ("float64", "float32", "int", "uint8", "bool")
+KINDS = ("float64", "float32", "int", "uint8", "bool", "other")
 
 
 @st.composite
-def samples(draw: st.DrawFn, nargs: int, max_samples: int = 4) -> Samples:
+def samples(draw: st.DrawFn, nargs: int, max_samples: int = 4, more: int = 12) -> Samples:
     """1 to ``max_samples`` samples of ``nargs`` arguments: an array of one dtype, or a list of
-    tuples of Python numbers, numpy scalars or a mix of them."""
+    tuples of Python numbers, numpy scalars or a mix of them; now and then ``more`` ordinary
+    samples around them."""
     n = draw(st.integers(1, max_samples))
+    more = draw(st.sampled_from([0] * 9 + [more]), label="ordinary samples added")
     container = draw(st.sampled_from(["array", "tuples", "tuples", "mixed tuples", "lists", "iterator"]))
     kind = draw(st.sampled_from(KINDS)) if nargs else "float64"  # no arguments: no dtype to convert
     if container == "mixed tuples":
@@ -452,10 +496,19 @@ def samples(draw: st.DrawFn, nargs: int, max_samples: int = 4) -> Samples:
     else:
         kinds = [kind] * nargs
     rows = [tuple(draw(elements(k)) for k in kinds) for _ in range(n)]
+    if more:
+        rng = random.Random(draw(st.integers(0, 2**32 - 1), label="seed of the ordinary samples"))
+        extra = [tuple(ordinary(k, rng) for k in kinds) for _ in range(more)]
+        rows = extra[: more // 2] + rows + extra[more // 2 :]
+        n += more
     if container == "array":
         if kind == "int":  # an int64 array: Python ints past int64 stay in the tuples
             rows = [tuple(x if -(2**63) <= x < 2**63 else 7 for x in row) for row in rows]
-        dtype = {"float64": np.float64, "float32": np.float32, "int": np.int64}.get(kind, kind)
+        if kind == "other":  # an array of a real dtype with no Python type
+            rows = [tuple(x if isinstance(x, np.float16) else np.float16(1.5) for x in row) for row in rows]
+        dtype = {"float64": np.float64, "float32": np.float32, "int": np.int64, "other": np.float16}.get(
+            kind, kind
+        )
         batch: Any = np.array(rows, dtype=dtype).reshape(n, nargs)
         return Samples(batch, [tuple(row) for row in batch], f"array of {batch.dtype}")
     if container == "tuples" and kind in ("float64", "int", "bool"):
@@ -476,6 +529,9 @@ class Outcome:
     grads: list[float] = field(default_factory=list)
     error: type[BaseException] | None = None
     message: str = ""
+    # Samples that cannot become floats: eager mode building sample after sample meets an
+    # earlier sample's domain error first; compiled code may raise either.
+    or_error: type[BaseException] | None = None
     scale: float = 0.0  # the size of what was summed into the total
     grad_scales: list[float] = field(default_factory=list)
 
@@ -507,6 +563,9 @@ def eager_outcome(
     saved = [p.grad for p in params]
     try:
         floats = converted(rows)
+    except Exception as err:
+        return Outcome(error=type(err), message=str(err), or_error=first_error(sample_loss, rows))
+    try:
         per_sample = [sample_loss(*[Value(x) for x in row]) for row in floats]
         total = reduce(operator.add, per_sample)
         if reduction == "mean":
@@ -554,6 +613,16 @@ def sizes(root: Value) -> tuple[float, dict[Value, float]]:
             if math.isfinite(size):
                 reach[x] = reach.get(x, 0.0) + adjoint * size
     return scale, reach
+
+
+def first_error(sample_loss: Callable[..., Value], rows: Sequence[Sequence[Any]]) -> type[BaseException]:
+    """The error eager mode meets building the samples' graphs one after the other."""
+    for row in rows:
+        try:
+            sample_loss(*[Value(x) for x in row])
+        except Exception as err:
+            return type(err)
+    raise AssertionError("some sample cannot become floats")
 
 
 def start(params: list[Value], initial: list[float] | None) -> None:
@@ -612,7 +681,7 @@ def agrees(got: float, want: float, scale: float) -> bool:
 def differences(got: Outcome, want: Outcome, refusal_ok: bool) -> list[str]:
     """What differs between a compiled outcome and eager's; empty when they agree."""
     if want.error is not None or got.error is not None:
-        if got.error is want.error:
+        if got.error is want.error or (want.or_error and got.error is want.or_error):
             return [] if "gradients changed" not in got.message else [f"after the error: {got.message}"]
         if refusal_ok and got.error is TypeError and "grad" in got.message:
             return []  # grad inside a compiled loss may be refused at trace time (issue 15)
@@ -737,19 +806,19 @@ def compare(loss: Loss, batch: Samples, data: st.DataObject) -> None:
     assert not session.mismatches, "\n".join(session.mismatches)
 
 
-def check(loss: Loss, data: st.DataObject) -> None:
-    compare(loss, data.draw(samples(loss.nargs), label="samples"), data)
+def check(loss: Loss, data: st.DataObject, more: int = 12) -> None:
+    compare(loss, data.draw(samples(loss.nargs, more=more), label="samples"), data)
 
 
-# About 200 examples in the default run, whatever the profile.
+# About 200 examples in the default run, whatever the profile; small losses and batches.
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
-@given(loss=losses(), data=st.data())
+@given(loss=losses(budget=32), data=st.data())
 def test_compiled_losses_give_eager_results(loss: Loss, data: st.DataObject) -> None:
     check(loss, data)
 
 
 @pytest.mark.slow
 @settings(parent=settings.get_profile("thorough"), suppress_health_check=list(HealthCheck))
-@given(loss=losses(budget=160), data=st.data())
+@given(loss=losses(budget=160, loop=1000), data=st.data())
 def test_thousands_of_compiled_losses_give_eager_results(loss: Loss, data: st.DataObject) -> None:
-    check(loss, data)
+    check(loss, data, more=60)

@@ -128,8 +128,14 @@ class CompiledLoss:
                 array: Any = rows
                 rows = array.astype(float).tolist()  # Python floats: float64 at the boundary
         else:
-            if _plain(rows, nargs) != {float}:  # ints, numpy scalars...: converted here, in order
+            kinds = _plain(rows, nargs)
+            if kinds is None:  # numpy scalars, Fractions...: checked and converted in order
                 rows = [_floats(sample, nargs, k) for k, sample in enumerate(rows)]
+            elif kinds != {float}:  # Python ints: made floats here, before any op runs
+                try:
+                    rows = [tuple(map(float, sample)) for sample in rows]
+                except OverflowError:  # an int past the floats: eager mode's message
+                    rows = [_floats(sample, nargs, k) for k, sample in enumerate(rows)]
         compiled = self._compiled(nargs)
         count = len(rows)
         values = [p.data for p in self.params]
