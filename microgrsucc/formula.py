@@ -23,19 +23,24 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from microgrsucc import ops
 from microgrsucc.compiler import tree as T
-from microgrsucc.explain import MAX_PATHS, Graph, chain_rule, label_text, short
+from microgrsucc.explain import MAX_PATHS, Graph, chain_rule, label_text, short, wrap
 from microgrsucc.ops import Primitive
 from microgrsucc.value import Value
 
 __all__ = ["Formula", "Symbols", "derived", "evaluate", "formula", "local_derivative", "to_text"]
 
 _INFIX = ("+", "-", "*", "/", "**")
+_ARITHMETIC: dict[str, Callable[[float, float], Any]] = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+    "**": operator.pow, "//": operator.floordiv, "%": operator.mod,
+}  # fmt: skip
 _MATH: dict[str, Callable[..., Any]] = {"abs": abs, "is_integer": float.is_integer}
 
 
@@ -143,7 +148,8 @@ def local_derivative(consumer: Value, k: int, symbols: Symbols) -> T.Node:
     assert op is not None
     partials = derived(op).partials
     if partials is None:
-        name = f"∂{consumer.op}/∂arg{k + 1}"
+        out, x = (symbols.names.get(v, "?") for v in (consumer, consumer.inputs[k]))
+        name = f"∂{wrap(out)}/∂{wrap(x)}"  # as the chain rule in numbers writes it
         symbols.values[name] = consumer.local_grads()[k]
         return T.Symbol(name)
     recorded = {"out": consumer.data}
@@ -167,9 +173,9 @@ def evaluate(n: T.Node, values: dict[str, float]) -> float:
     parts = [evaluate(c, values) for c in T.children(n)]
     if isinstance(n, T.Binary):
         a, b = parts
-        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else math.copysign(math.inf, a)}.get(
-            n.op, a**b if n.op == "**" else math.nan
-        )
+        if n.op in ("/", "//", "%") and b == 0.0:
+            raise ArithmeticError(f"{n.op} by zero")  # where the tree's Raise would stop Python too
+        return float(_ARITHMETIC[n.op](a, b))
     if isinstance(n, T.Compare):
         a, b = parts
         return float({"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}[n.op])
@@ -260,7 +266,7 @@ def _name(node: Value, fallback: str) -> str:
 # --- the printers: Unicode text and LaTeX --------------------------------------------------------
 
 _CDOT = r" \cdot "
-_BINDS = {"+": 1, "-": 1, "*": 2, "/": 2, "**": 4}
+_BINDS = {"+": 1, "-": 1, "*": 2, "/": 2, "//": 2, "%": 2, "**": 4}
 
 
 def _sum(terms: tuple[tuple[float, tuple[T.Node, ...]], ...], printer: Callable[..., str], times: str) -> str:
@@ -322,6 +328,11 @@ def _latex(n: T.Node, outer: int, *, factor: bool = False) -> str:
         if n.op == "/":
             return rf"\frac{{{_latex(n.a, 0)}}}{{{_latex(n.b, 0)}}}"
         a, b = _latex(n.a, strength), _latex(n.b, strength + (n.op != "**"))
-        text = {"*": f"{a} {b}", "**": f"{{{a}}}^{{{_latex(n.b, 0)}}}"}.get(n.op, f"{a} {n.op} {b}")
+        text = {
+            "*": f"{a} {b}",
+            "**": f"{{{a}}}^{{{_latex(n.b, 0)}}}",
+            "//": rf"\left\lfloor {a} / {b} \right\rfloor",
+            "%": rf"{a} \bmod {b}",
+        }.get(n.op, f"{a} {n.op} {b}")
         return rf"\left({text}\right)" if strength < outer or (factor and n.op in ("+", "-")) else text
     return "?"

@@ -44,6 +44,13 @@ _MATH.update(
     isinf="((v) => v === Infinity || v === -Infinity)",
     copysign="((a, b) => (b < 0 || Object.is(b, -0) ? -Math.abs(a) : Math.abs(a)))",
 )
+# Python's operators JavaScript writes otherwise: ** is Math.pow; // floors; % takes the sign of
+# the divisor (JavaScript's % takes the dividend's, as C's fmod).
+_PYTHON = {
+    "**": "Math.pow",
+    "//": "((a, b) => Math.floor(a / b))",
+    "%": "((a, b) => { const r = a % b; return r !== 0 && (r < 0) !== (b < 0) ? r + b : r; })",
+}
 _COMPARE = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "===", "!=": "!=="}
 
 
@@ -91,7 +98,9 @@ def expression(n: T.Node, op: str = "?") -> str:
         return f"(-{inner})" if n.op == "neg" else f"Math.abs({inner})"
     if isinstance(n, T.Binary):
         a, b = expression(n.a, op), expression(n.b, op)
-        return f"Math.pow({a}, {b})" if n.op == "**" else f"({a} {n.op} {b})"
+        if n.op in _PYTHON:
+            return f"{_PYTHON[n.op]}({a}, {b})"
+        return f"({a} {n.op} {b})"
     if isinstance(n, T.Compare):
         return f"({expression(n.a, op)} {_COMPARE[n.op]} {expression(n.b, op)})"
     if isinstance(n, T.Select):

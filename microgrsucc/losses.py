@@ -24,7 +24,17 @@ from collections.abc import Sequence
 from typing import Any, Literal, SupportsFloat, SupportsIndex
 
 from microgrsucc.custom_ops import custom_op
-from microgrsucc.softmax import log_softmax, softmax
+from microgrsucc.reduction import (
+    Reduction,
+    batch_rows,
+    check_reduction,
+    is_index,
+    nan_max,
+    operand,
+    pairs,
+    reduce,
+)
+from microgrsucc.softmax import log_softmax, logsigmoid, logsumexp, softmax
 from microgrsucc.value import Operand, Value
 
 __all__ = [
@@ -43,106 +53,6 @@ __all__ = [
     "log_softmax",
     "softmax",
 ]
-
-Reduction = Literal["mean", "sum"]
-
-
-def _value(x: Operand) -> Value:
-    return x if isinstance(x, Value) else Value(x)
-
-
-def logsumexp(xs: Sequence[Operand]) -> Value:
-    """``log(sum(exp(x) for x in xs))`` without overflow, as ``torch.logsumexp``.
-
-    Args:
-        xs: one or more Values or numbers.
-
-    Returns:
-        A Value. Any NaN input makes it NaN (every gradient NaN); any ``+inf`` input makes it
-        ``+inf``, with gradient NaN for the ``+inf`` inputs and 0 for the others, as PyTorch.
-
-    Raises:
-        ValueError: ``xs`` is empty.
-
-    >>> round(logsumexp([1000.0, 1000.0]).data, 6)
-    1000.693147
-
-    When every input is ``-inf`` the result is ``-inf``, as in PyTorch, and each input's
-    gradient is ``1/len(xs)``: the softmax's limit as the inputs fall together (PyTorch and
-    JAX give NaN there, from ``0/0``).
-    """
-    values = [_value(x) for x in xs]
-    if not values:
-        raise ValueError("logsumexp of an empty sequence")
-    # Shifting by the max keeps every exp() in (0, 1]. The shift is a plain float, not a node:
-    # the result does not depend on it, so it owes no gradient.
-    m = _max([v.data for v in values])
-    if m == -math.inf:
-        # The sum of the exps is 0, whose log the engine refuses; the mean is -inf as well.
-        return _reduce(values, "mean", "logsumexp")
-    if m == math.inf:
-        # Shift by the largest finite input instead: exp(inf) = inf keeps the sum inf, and
-        # no finite input's exp overflows (exp(1000) raises, where a tensor would give inf).
-        m = max((d for v in values if math.isfinite(d := v.data)), default=0.0)
-    total = (values[0] - m).exp()
-    for v in values[1:]:
-        total = total + (v - m).exp()
-    return total.log() + m
-
-
-def _max(data: list[float]) -> float:
-    """The largest number, or NaN if any is NaN (Python's max() depends on where the NaN is)."""
-    m = max(data)
-    return m if m == m and all(d == d for d in data) else math.nan
-
-
-def _softplus(x: Value) -> Value:
-    # log(1 + exp(x)) = logsumexp(0, x): smooth at 0, unlike relu(x) + log(1 + exp(-|x|)),
-    # whose relu and abs have derivative 0 at x = 0 and give a gradient of 0 instead of 0.5.
-    if x.data == math.inf:
-        # softplus(x) -> x with slope 1: logsumexp would give the +inf input a NaN gradient
-        # (exp(inf) * 0), where PyTorch's logsigmoid(-inf) has gradient 1.
-        return x + 0.0
-    return logsumexp([0.0, x])
-
-
-def logsigmoid(x: Operand) -> Value:
-    """``log(sigmoid(x))``, finite for any finite ``x`` (as ``torch.nn.functional.logsigmoid``).
-
-    Args:
-        x: a Value or a number.
-
-    Returns:
-        A Value with gradient ``1 - sigmoid(x)``: 1 at ``x = -inf``, 0 at ``+inf``, as PyTorch.
-
-    >>> y = Value(-1000.0)
-    >>> out = logsigmoid(y)
-    >>> out.backward()
-    >>> out.data, y.grad
-    (-1000.0, 1.0)
-    """
-    return -_softplus(-_value(x))
-
-
-def _pairs(input: Operand | Sequence[Operand], target: Any, name: str) -> list[tuple[Value, Any]]:
-    """The samples as (output, target) pairs: one pair for a single output, else one per sample."""
-    if not isinstance(input, Sequence):
-        return [(_value(input), target)]
-    if not isinstance(target, Sequence) or len(target) != len(input):
-        count = len(target) if isinstance(target, Sequence) else "a single"
-        raise ValueError(f"{name}: {len(input)} outputs but {count} targets")
-    if not input:
-        raise ValueError(f"{name}: no samples")
-    return [(_value(x), t) for x, t in zip(input, target, strict=True)]
-
-
-def _reduce(terms: list[Value], reduction: Reduction, name: str) -> Value:
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"{name}: reduction must be 'mean' or 'sum', got {reduction!r}")
-    total = terms[0]
-    for t in terms[1:]:
-        total = total + t
-    return total / len(terms) if reduction == "mean" else total
 
 
 def mse_loss(
@@ -169,7 +79,7 @@ def mse_loss(
     >>> mse_loss([1.0, 2.0], [0.0, 0.0]).data
     2.5
     """
-    return _reduce([(x - t) ** 2 for x, t in _pairs(input, target, "mse_loss")], reduction, "mse_loss")
+    return reduce([(x - t) ** 2 for x, t in pairs(input, target, "mse_loss")], reduction, "mse_loss")
 
 
 def hinge_loss(
@@ -201,11 +111,11 @@ def hinge_loss(
     0.25
     """
     terms = []
-    for x, t in _pairs(input, target, "hinge_loss"):
+    for x, t in pairs(input, target, "hinge_loss"):
         if float(t) not in (-1.0, 1.0):
             raise ValueError(f"hinge_loss: targets must be -1 or +1, got {t!r}")
         terms.append((margin - float(t) * x).relu())
-    return _reduce(terms, reduction, "hinge_loss")
+    return reduce(terms, reduction, "hinge_loss")
 
 
 def binary_cross_entropy_with_logits(
@@ -234,22 +144,11 @@ def binary_cross_entropy_with_logits(
             or an unknown ``reduction``.
     """
     terms = []
-    for x, t in _pairs(input, target, "binary_cross_entropy_with_logits"):
+    for x, t in pairs(input, target, "binary_cross_entropy_with_logits"):
         if not 0.0 <= float(t) <= 1.0:
             raise ValueError(f"binary_cross_entropy_with_logits: targets must be in [0, 1], got {t!r}")
         terms.append((1.0 - float(t)) * x - logsigmoid(x))
-    return _reduce(terms, reduction, "binary_cross_entropy_with_logits")
-
-
-def _is_index(t: object) -> bool:
-    """An integer class index: int, numpy integer, anything with ``__index__`` (but not a bool)."""
-    if isinstance(t, bool) or type(t).__name__ in ("bool", "bool_"):  # numpy 1 and 2 bools too
-        return False
-    try:
-        operator.index(t)  # type: ignore[arg-type]
-    except TypeError:
-        return False
-    return True
+    return reduce(terms, reduction, "binary_cross_entropy_with_logits")
 
 
 def _nll_of_softmax(values: list[Value], index: int) -> Value:
@@ -258,7 +157,7 @@ def _nll_of_softmax(values: list[Value], index: int) -> Value:
     Shifted by the max, with no exception for an infinite max: any infinite logit makes every
     value and gradient of the sample NaN (``inf - inf``), as in ``torch.nn.functional.cross_entropy``.
     """
-    m = _max([v.data for v in values])
+    m = nan_max([v.data for v in values])
     total = (values[0] - m).exp()
     for v in values[1:]:
         total = total + (v - m).exp()
@@ -302,20 +201,14 @@ def cross_entropy(
         samples = list(zip(input, targets, strict=True))  # type: ignore[arg-type]
     terms = []
     for logits, t in samples:
-        index = operator.index(t) if _is_index(t) else -1  # type: ignore[arg-type]
+        index = operator.index(t) if is_index(t) else -1  # type: ignore[arg-type]
         if not 0 <= index < len(logits):
             raise ValueError(f"cross_entropy: target {t!r} is not a class index in [0, {len(logits)})")
-        terms.append(_nll_of_softmax([_value(x) for x in logits], index))
-    return _reduce(terms, reduction, "cross_entropy")
+        terms.append(_nll_of_softmax([operand(x) for x in logits], index))
+    return reduce(terms, reduction, "cross_entropy")
 
 
 # --- more of torch.nn.functional's losses (softmax, log_softmax: softmax.py) ------------------------
-
-
-def _check_reduction(reduction: str, name: str, allowed: tuple[str, ...] = ("mean", "sum")) -> None:
-    if reduction not in allowed:
-        choices = " or ".join(repr(r) for r in allowed)
-        raise ValueError(f"{name}: reduction must be {choices}, got {reduction!r}")
 
 
 def l1_loss(
@@ -329,8 +222,8 @@ def l1_loss(
     >>> l1_loss([1.0, -2.0], [0.0, 0.0]).data
     1.5
     """
-    _check_reduction(reduction, "l1_loss")
-    return _reduce([abs(x - t) for x, t in _pairs(input, target, "l1_loss")], reduction, "l1_loss")
+    check_reduction(reduction, "l1_loss")
+    return reduce([abs(x - t) for x, t in pairs(input, target, "l1_loss")], reduction, "l1_loss")
 
 
 def smooth_l1_loss(
@@ -345,14 +238,14 @@ def smooth_l1_loss(
     Raises:
         ValueError: for a negative ``beta`` (torch's message).
     """
-    _check_reduction(reduction, "smooth_l1_loss")
+    check_reduction(reduction, "smooth_l1_loss")
     if beta < 0.0:
         raise ValueError("smooth_l1_loss does not support negative values for beta.")
     terms = []
-    for x, t in _pairs(input, target, "smooth_l1_loss"):
+    for x, t in pairs(input, target, "smooth_l1_loss"):
         d = x - t
         terms.append(0.5 * d * d / beta if abs(d.data) < beta else abs(d) - 0.5 * beta)
-    return _reduce(terms, reduction, "smooth_l1_loss")
+    return reduce(terms, reduction, "smooth_l1_loss")
 
 
 def huber_loss(
@@ -367,25 +260,14 @@ def huber_loss(
     Raises:
         ValueError: for ``delta <= 0`` (torch's message).
     """
-    _check_reduction(reduction, "huber_loss")
+    check_reduction(reduction, "huber_loss")
     if not delta > 0.0:
         raise ValueError("huber_loss does not support non-positive values for delta.")
     terms = []
-    for x, t in _pairs(input, target, "huber_loss"):
+    for x, t in pairs(input, target, "huber_loss"):
         d = x - t
         terms.append(0.5 * d * d if abs(d.data) < delta else delta * (abs(d) - 0.5 * delta))
-    return _reduce(terms, reduction, "huber_loss")
-
-
-def _rows(input: Sequence[Any], name: str) -> tuple[list[list[Value]], bool]:
-    """One sample's list of Values, or a list of such lists; and whether it was a batch."""
-    if not input:
-        raise ValueError(f"{name}: no inputs")
-    batch = isinstance(input[0], Sequence)
-    rows = [list(row) for row in input] if batch else [list(input)]
-    if any(not row for row in rows):
-        raise ValueError(f"{name}: an empty row")
-    return [[_value(x) for x in row] for row in rows], batch
+    return reduce(terms, reduction, "huber_loss")
 
 
 def nll_loss(
@@ -401,19 +283,19 @@ def nll_loss(
     >>> nll_loss([[-1.0, -2.0], [-0.5, -3.0]], [1, 0]).data
     1.25
     """
-    _check_reduction(reduction, "nll_loss")
-    rows, batch = _rows(input, "nll_loss")
+    check_reduction(reduction, "nll_loss")
+    rows, batch = batch_rows(input, "nll_loss")
     many = batch and hasattr(target, "__len__")  # a list, tuple or numpy array of indices
     targets: list[Any] = list(target) if many else [target]  # type: ignore[arg-type]
     if len(targets) != len(rows):
         raise ValueError(f"nll_loss: {len(rows)} samples but {len(targets)} targets")
     terms = []
     for row, t in zip(rows, targets, strict=True):
-        index = operator.index(t) if _is_index(t) else -1
+        index = operator.index(t) if is_index(t) else -1
         if not 0 <= index < len(row):
             raise ValueError(f"nll_loss: target {t!r} is not a class index in [0, {len(row)})")
         terms.append(-row[index])
-    return _reduce(terms, reduction, "nll_loss")
+    return reduce(terms, reduction, "nll_loss")
 
 
 def kl_div(
@@ -434,8 +316,8 @@ def kl_div(
     >>> round(kl_div([math.log(0.5), math.log(0.5)], [0.25, 0.75], reduction="sum").data, 6)
     0.130812
     """
-    _check_reduction(reduction, "kl_div", ("mean", "sum", "batchmean"))
-    rows, batch = _rows(input, "kl_div")
+    check_reduction(reduction, "kl_div", ("mean", "sum", "batchmean"))
+    rows, batch = batch_rows(input, "kl_div")
     given: list[Any] = list(target)
     targets: list[list[Any]] = [list(row) for row in given] if batch else [given]
     if [len(r) for r in targets] != [len(r) for r in rows]:
@@ -448,7 +330,7 @@ def kl_div(
                 terms.append(math.exp(t) * (t - x))
             else:  # torch's xlogy: 0 log 0 is 0; a negative target gives NaN, as torch's
                 terms.append(-t * x if t == 0.0 else (t * math.log(t) if t > 0.0 else math.nan) - t * x)
-    total = _reduce(terms, "sum", "kl_div")
+    total = reduce(terms, "sum", "kl_div")
     if reduction == "mean":
         return total / len(terms)
     if reduction == "batchmean":
@@ -501,11 +383,11 @@ def binary_cross_entropy(
     >>> binary_cross_entropy([0.0, 1.0], [1.0, 1.0], reduction="sum").data
     100.0
     """
-    _check_reduction(reduction, "binary_cross_entropy")
+    check_reduction(reduction, "binary_cross_entropy")
     terms = []
-    for x, t in _pairs(input, target, "binary_cross_entropy"):
+    for x, t in pairs(input, target, "binary_cross_entropy"):
         try:
             terms.append(_BCE(x, float(t)))
         except ValueError as err:  # the engine names the op and operands; torch's words say why
             raise ValueError(f"binary_cross_entropy: {err}") from None
-    return _reduce(terms, reduction, "binary_cross_entropy")
+    return reduce(terms, reduction, "binary_cross_entropy")

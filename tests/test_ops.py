@@ -338,6 +338,9 @@ def _difference(op: ops.Primitive, args: tuple[float, ...]) -> str | None:
                 kind = "a 0 second derivative at the origin, torch's NaN"
             elif math.isnan(b) and op.name == "mish" and args[0] > 100:
                 kind = "0 where torch's formula overflows"
+            elif math.isfinite(a) and not math.isfinite(b) and any(0 < abs(v) < 1e-100 for v in args):
+                # x² + y² under- or overflows in torch's atan2/hypot slopes at tiny arguments
+                kind = "a finite second derivative where torch's formula overflows at tiny arguments"
             else:
                 pytest.fail(f"{op.symbol}{args}: d2/dx{i}dx{j} is {a}, torch gives {b}")
     return kind
@@ -394,10 +397,8 @@ def test_every_op_agrees_with_pytorch_inside_its_domain(op: ops.Primitive, data:
 def test_every_op_agrees_with_pytorch_over_thousands_of_points(
     op: ops.Primitive, data: st.DataObject
 ) -> None:
-    edges = st.sampled_from([0.0, -0.0, math.inf, -math.inf, math.nan])
-    wide = st.tuples(*[st.floats(-1e6, 1e6) | edges] * op.arity)
-    args = data.draw(_inside(op) | wide)
-    _difference(op, args)
+    args = data.draw(_inside(op) | st.sampled_from(_special_points(op)))
+    _difference(op, args)  # fails on a difference of no documented kind
 
 
 # Each documented kind of difference, shown where it happens (docs/ops.md says the same).
@@ -412,6 +413,11 @@ _DIFFERENCES = [
     (ops.hardsigmoid, (1.0,), "hardsigmoid's slope is 1/6, torch's float32 1/6"),
     (ops.softsign, (math.inf,), "0 where torch's formula gives inf - inf"),
     (ops.mish, (800.0,), "0 where torch's formula overflows"),
+    (
+        ops.atan2,
+        (0.0, 2e-138),
+        "a finite second derivative where torch's formula overflows at tiny arguments",
+    ),
     (ops.gelu, (-5.5,), "gelu's left tail is accurate where torch's 1 + erf(x) cancels"),
 ]
 

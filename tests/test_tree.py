@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from microgrsucc import ops
+from microgrsucc.compiler.plan import times
 from microgrsucc.compiler.tree import (
     Binary,
     Call,
@@ -24,7 +25,6 @@ from microgrsucc.compiler.tree import (
     derive,
     height,
     same,
-    times,
     uses,
 )
 

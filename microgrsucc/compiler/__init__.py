@@ -205,9 +205,9 @@ def compile(
             samples with different numbers of arguments.
         ImportError: ``backend="numpy"`` without numpy installed.
 
-        A sample outside an op's domain raises eager mode's own error from ``backward``
-        or the call (``ValueError``, ``ZeroDivisionError``, ``OverflowError``), naming
-        the op and its operands; no gradient is written then.
+    A sample outside an op's domain raises eager mode's own error from ``backward`` or the
+    call (``ValueError``, ``ZeroDivisionError``, ``OverflowError``), naming the op and its
+    operands; no gradient is written then.
 
     >>> import microgrsucc as mg
     >>> w = mg.Value(2.0)

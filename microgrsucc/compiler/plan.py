@@ -15,12 +15,41 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from microgrsucc.compiler.trace import CONST, INPUT, OP, PARAM, Trace
-from microgrsucc.compiler.tree import OUT, Node, Symbol, arguments, derive, height, times, uses
+from microgrsucc.compiler.tree import (
+    OUT,
+    Binary,
+    Const,
+    Node,
+    Raise,
+    Select,
+    Symbol,
+    Unary,
+    arguments,
+    derive,
+    height,
+    uses,
+)
 
 __all__ = ["G", "Plan", "Printer"]
 
 G = Symbol("g")
 """The gradient arriving at an op's output, in the scaled partial trees (``g * partial``)."""
+
+
+def times(g: Node, tree: Node, *, into_branches: bool) -> Node:
+    """``g * tree``, simplified for a 1 or -1 leaf. With ``into_branches`` the product goes into
+    each leaf of a ``Select`` (a target that evaluates one branch); else around the whole."""
+    if isinstance(tree, Select) and into_branches:
+        return Select(
+            tree.cond, times(g, tree.yes, into_branches=True), times(g, tree.no, into_branches=True)
+        )
+    if isinstance(tree, Raise):
+        return tree
+    if isinstance(tree, Const) and tree.value == 1.0:
+        return g
+    if isinstance(tree, Const) and tree.value == -1.0:
+        return Unary("neg", g)
+    return Binary("*", g, tree)
 
 
 class Printer(Protocol):

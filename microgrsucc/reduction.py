@@ -1,0 +1,73 @@
+"""What the losses share: an output as a Value, the samples as pairs, the reductions, class indices."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from microgrsucc.value import Operand, Value
+
+__all__ = ["Reduction", "check_reduction", "is_index", "operand", "pairs", "reduce", "batch_rows", "nan_max"]
+
+Reduction = Literal["mean", "sum"]
+
+
+def operand(x: Operand) -> Value:
+    return x if isinstance(x, Value) else Value(x)
+
+
+def pairs(input: Operand | Sequence[Operand], target: Any, name: str) -> list[tuple[Value, Any]]:
+    """The samples as (output, target) pairs: one pair for a single output, else one per sample."""
+    if not isinstance(input, Sequence):
+        return [(operand(input), target)]
+    if not isinstance(target, Sequence) or len(target) != len(input):
+        count = len(target) if isinstance(target, Sequence) else "a single"
+        raise ValueError(f"{name}: {len(input)} outputs but {count} targets")
+    if not input:
+        raise ValueError(f"{name}: no samples")
+    return [(operand(x), t) for x, t in zip(input, target, strict=True)]
+
+
+def reduce(terms: list[Value], reduction: Reduction, name: str) -> Value:
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"{name}: reduction must be 'mean' or 'sum', got {reduction!r}")
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total / len(terms) if reduction == "mean" else total
+
+
+def is_index(t: object) -> bool:
+    """An integer class index: int, numpy integer, anything with ``__index__`` (but not a bool)."""
+    if isinstance(t, bool) or type(t).__name__ in ("bool", "bool_"):  # numpy 1 and 2 bools too
+        return False
+    try:
+        operator.index(t)  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    return True
+
+
+def check_reduction(reduction: str, name: str, allowed: tuple[str, ...] = ("mean", "sum")) -> None:
+    if reduction not in allowed:
+        choices = " or ".join(repr(r) for r in allowed)
+        raise ValueError(f"{name}: reduction must be {choices}, got {reduction!r}")
+
+
+def batch_rows(input: Sequence[Any], name: str) -> tuple[list[list[Value]], bool]:
+    """One sample's list of Values, or a list of such lists; and whether it was a batch."""
+    if not input:
+        raise ValueError(f"{name}: no inputs")
+    batch = isinstance(input[0], Sequence)
+    rows = [list(row) for row in input] if batch else [list(input)]
+    if any(not row for row in rows):
+        raise ValueError(f"{name}: an empty row")
+    return [[operand(x) for x in row] for row in rows], batch
+
+
+def nan_max(data: list[float]) -> float:
+    """The largest number, or NaN if any is NaN (Python's max() depends on where the NaN is)."""
+    m = max(data)
+    return m if m == m and all(d == d for d in data) else math.nan
