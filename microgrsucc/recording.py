@@ -69,9 +69,17 @@ def _unary(op: Primitive, cls: type[Value]) -> Callable[[Value], Value]:
 
 def _binary(op: Primitive, cls: type[Value]) -> Callable[[Value, Operand], Value]:
     forward = op.forward
+    deferred = op.name.isidentifier()  # a method; an operator defers by Python's protocol
 
     def apply(x: Value, y: Any) -> Value:
         if y.__class__ is not cls:
+            if deferred and isinstance(y, cls):
+                # A subclass operand (forward mode's Dual, the compiler's Tracer) carries more
+                # than its value: its own method applies the op, as Python's operators defer
+                # to a subclass's reflected method (c.maximum(dual) keeps the tangent).
+                method = getattr(y.__class__, op.name)
+                if method is not apply:  # a user's subclass of Value has Value's methods
+                    return method(x, y)  # type: ignore[no-any-return]
             y = as_value(y)
             if y is NotImplemented:
                 return NotImplemented  # type: ignore[no-any-return]  # Python then raises TypeError

@@ -607,3 +607,13 @@ def test_every_op_of_the_table_compiles_to_code_that_runs(
     _, got = compiled(step, samples)
 
     assert_close(got, want, TOLERANCE[backend])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_plain_values_method_with_a_sample_operand_compiles(backend: str) -> None:
+    # c.maximum(x) with x traced reaches the tracer's method, as c + x does; it read .data before.
+    c, w = Value(2.0), Value(0.5)
+    step = mg.compile(lambda x: w * c.maximum(x) + w * c.atan2(x), [w], backend=backend)
+    total = step.backward([(3.0,)], reduction="sum")
+    assert total == pytest.approx(0.5 * 3.0 + 0.5 * math.atan2(2.0, 3.0), rel=1e-15)
+    assert w.grad == pytest.approx(3.0 + math.atan2(2.0, 3.0), rel=1e-15)

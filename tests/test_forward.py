@@ -134,3 +134,13 @@ def test_a_constant_has_no_tangent_even_where_its_partial_is_nan() -> None:
     # without a tangent.
     value, tangent = jvp(lambda x: x ** Value(2.0), (-3.0,), (1.0,))
     assert (value, tangent) == (9.0, -6.0)
+
+
+@pytest.mark.parametrize("name", [n for n, p in ops.PRIMITIVES.items() if p.arity == 2 and n.isidentifier()])
+def test_a_plain_values_method_of_two_operands_keeps_a_duals_tangent(name: str) -> None:
+    # c.maximum(dual) must reach Dual's method, as c + dual reaches Dual.__radd__; before, the
+    # Dual was read as its value alone and the tangent through it was lost.
+    c, x0 = Value(0.7), 1.3
+    _, tangent = jvp(lambda x: getattr(c, name)(x), (x0,), (1.0,))
+    forward = ops.PRIMITIVES[name].forward
+    assert tangent == pytest.approx(central_difference(forward, (0.7, x0), 1), rel=1e-6, abs=1e-9)
