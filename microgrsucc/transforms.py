@@ -261,7 +261,7 @@ def jvp(
     Raises:
         ValueError: ``primals`` and ``tangents`` differ in length; or an op's domain error.
         TypeError: a primal or tangent is a Value or no real number, ``jvp`` runs inside a
-            reverse-mode transform, or ``f`` turns a Dual into a number.
+            reverse-mode transform or inside ``jvp``, or ``f`` turns a Dual into a number.
 
     >>> import microgrsucc as mg
     >>> jvp(lambda x, y: x * mg.exp(y), (3.0, 0.0), (1.0, 2.0))
@@ -271,6 +271,12 @@ def jvp(
         raise ValueError(f"jvp: {len(primals)} primal(s) but {len(tangents)} tangent(s)")
     if getattr(_state, "depth", 0):
         raise TypeError("jvp cannot run inside a reverse-mode transform: its tangents are plain floats")
+    if getattr(_state, "forward", 0):
+        # An outer jvp's Dual met by the inner one's would mix the two tangents (perturbation
+        # confusion) and give a wrong number without a word.
+        raise TypeError(
+            "jvp cannot run inside jvp: its tangents are plain floats; use hessian or grad(grad(f))"
+        )
     duals = []
     for i, (p, t) in enumerate(zip(primals, tangents, strict=True)):
         if isinstance(p, Value) or isinstance(t, Value):
@@ -278,8 +284,12 @@ def jvp(
         duals.append(Dual(to_float(p, f"jvp: primal {i}"), to_float(t, f"jvp: tangent {i}")))
     # Duals record their ops too (no_grad would cut what drawing shows), and float() of one
     # is refused as in the other transforms: math.sin(x) would drop the tangent silently.
-    with enable_grad(), tracing(duals):
-        out = f(*duals, **kwargs)
+    _state.forward = 1
+    try:
+        with enable_grad(), tracing(duals):
+            out = f(*duals, **kwargs)
+    finally:
+        _state.forward = 0
     if isinstance(out, Dual):
         return out.data, out.tangent
     if isinstance(out, Value):  # a Value with no tangent: a constant as far as the inputs go

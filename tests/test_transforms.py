@@ -383,3 +383,10 @@ def test_gradients_and_grad_leave_no_reference_cycle() -> None:
         gc.enable()
     gc.collect()
     assert _live_values() == before
+
+
+def test_jvp_inside_jvp_is_refused_rather_than_mixing_tangents() -> None:
+    # d/dx of (d/dy y*y*x at y=3) = d/dx 6x = 6: nesting mixed the two tangents and gave 0.0.
+    with pytest.raises(TypeError, match="jvp cannot run inside jvp"):
+        jvp(lambda x: jvp(lambda y: y * y * x, (3.0,), (1.0,))[1], (2.0,), (1.0,))
+    assert jvp(lambda y: y * y * 2.0, (3.0,), (1.0,)) == (18.0, 12.0)  # the state was reset
