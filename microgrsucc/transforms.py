@@ -271,17 +271,15 @@ def jvp(
         raise ValueError(f"jvp: {len(primals)} primal(s) but {len(tangents)} tangent(s)")
     if getattr(_state, "depth", 0):
         raise TypeError("jvp cannot run inside a reverse-mode transform: its tangents are plain floats")
-    if getattr(_state, "forward", 0):
-        # An outer jvp's Dual met by the inner one's would mix the two tangents (perturbation
-        # confusion) and give a wrong number without a word.
-        raise TypeError(
-            "jvp cannot run inside jvp: its tangents are plain floats; use hessian or grad(grad(f))"
-        )
     duals = []
     for i, (p, t) in enumerate(zip(primals, tangents, strict=True)):
         if isinstance(p, Value) or isinstance(t, Value):
             raise TypeError(f"jvp: primal and tangent {i} must be plain real numbers, not Values")
         duals.append(Dual(to_float(p, f"jvp: primal {i}"), to_float(t, f"jvp: tangent {i}")))
+    if getattr(_state, "forward", 0):
+        # An outer jvp's Dual met by the inner one's would mix the two tangents (perturbation
+        # confusion) and give a wrong number without a word.
+        raise TypeError("jvp cannot run inside jvp: its tangents are plain floats; use hessian")
     # Duals record their ops too (no_grad would cut what drawing shows), and float() of one
     # is refused as in the other transforms: math.sin(x) would drop the tangent silently.
     _state.forward = 1
