@@ -41,6 +41,7 @@ class Dual(Value):
     """
 
     __slots__ = ("tangent",)
+    owns_ops = True  # c.maximum(dual) keeps the tangent
 
     tangent: float
 

@@ -73,13 +73,10 @@ def _binary(op: Primitive, cls: type[Value]) -> Callable[[Value, Operand], Value
 
     def apply(x: Value, y: Any) -> Value:
         if y.__class__ is not cls:
-            if deferred and isinstance(y, cls):
-                # A subclass operand (forward mode's Dual, the compiler's Tracer) carries more
-                # than its value: its own method applies the op, as Python's operators defer
-                # to a subclass's reflected method (c.maximum(dual) keeps the tangent).
-                method = getattr(y.__class__, op.name)
-                if method is not apply:  # a user's subclass of Value has Value's methods
-                    return method(x, y)  # type: ignore[no-any-return]
+            if deferred and isinstance(y, cls) and y.owns_ops:
+                # A Dual or a Tracer carries more than its value: its own method applies the
+                # op, as Python's operators defer to a subclass's reflected method.
+                return getattr(y.__class__, op.name)(x, y)  # type: ignore[no-any-return]
             y = as_value(y)
             if y is NotImplemented:
                 return NotImplemented  # type: ignore[no-any-return]  # Python then raises TypeError

@@ -15,7 +15,7 @@ import operator
 import warnings
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, SupportsFloat, Union
+from typing import TYPE_CHECKING, Any, ClassVar, SupportsFloat, Union
 
 from microgrsucc import backward as reverse
 from microgrsucc import ops, pickling
@@ -50,6 +50,10 @@ class Value(OpMethods):
     __slots__ = ("data", "grad", "label", "_op", "_a", "_b", "_xa", "_xb", "_out", "_pending")
     # Lets numpy scalars on the left defer to our reflected operators (np.float64(2) * v).
     __array_ufunc__ = None
+    # A subclass whose nodes carry more than a value (forward mode's Dual, the compiler's
+    # Tracer) sets this: a plain Value's method of two operands then hands the op to it, as
+    # Python's operators hand ``c + dual`` to ``Dual.__radd__``.
+    owns_ops: ClassVar[bool] = False
 
     data: float
     grad: Any  # None until a backward() reaches it; a float, or a Value after create_graph=True

@@ -149,6 +149,7 @@ class Tracer(Value):
     """A traced value: a node of a ``Trace``, with no number inside."""
 
     __slots__ = ("trace", "index")
+    owns_ops = True  # c.maximum(x) records a node of the trace
 
     trace: Trace
     index: int
