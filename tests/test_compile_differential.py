@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import operator
 import random
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +38,9 @@ from microgrsucc.ops import Primitive
 BACKENDS = ("python", "numpy")
 REDUCTIONS = ("mean", "sum")
 REL = 1e-10  # the bound: value and gradients to rel 1e-10 of eager mode
+# A few ulps of a local derivative's terms, in units of REL: the size below which a local
+# derivative is compared as if it were that large (see sizes()).
+DERIVATIVE_ULPS = 8 * sys.float_info.epsilon / REL
 
 # --- custom ops the losses use beside the table ----------------------------------------------------
 # Written the way users write them: forwards on floats that cannot run on symbols (math.*,
@@ -613,8 +617,12 @@ def sizes(root: Value) -> tuple[float, dict[Value, float]]:
             partials = op.derivative(ops.FLOAT, *[x.data for x in inputs], node.data)
         if op.arity == 1:
             partials = (partials,)
+        # A local derivative is itself computed from terms of about the node's size, or 1
+        # (1 - out * out for tanh): a last-bit difference there (numpy's tanh is not math's)
+        # is a few ulps of those terms, however small the derivative they cancel into.
+        floor = 0.0 if op.constant else DERIVATIVE_ULPS * max(1.0, abs(node.data))
         for x, d in zip(inputs, partials, strict=True):
-            size = abs(float(d.data if isinstance(d, Value) else d))
+            size = max(abs(float(d.data if isinstance(d, Value) else d)), floor)
             if math.isfinite(size):
                 reach[x] = reach.get(x, 0.0) + adjoint * size
     return scale, reach
