@@ -617,3 +617,17 @@ def test_a_plain_values_method_with_a_sample_operand_compiles(backend: str) -> N
     total = step.backward([(3.0,)], reduction="sum")
     assert total == pytest.approx(0.5 * 3.0 + 0.5 * math.atan2(2.0, 3.0), rel=1e-15)
     assert w.grad == pytest.approx(3.0 + math.atan2(2.0, 3.0), rel=1e-15)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_under_detect_anomaly_a_later_samples_domain_error_comes_first_as_in_eager_mode(backend: str) -> None:
+    # Eager mode builds every sample's graph before backward(): sqrt(-1) of sample 1 is met
+    # before the infinite slope of sqrt at sample 0, so the compiled step must raise it too.
+    w = Value(1.0)
+    step = mg.compile(lambda x: mg.sqrt(w * x), [w], backend=backend)
+    samples = [(0.0,), (-1.0,)]
+    with mg.detect_anomaly(), pytest.raises(ValueError, match=re.escape("sqrt(-1.0)")):
+        eager(lambda x: mg.sqrt(w * x), [w], samples)
+    with mg.detect_anomaly(), pytest.raises(ValueError, match=re.escape("sqrt(-1.0)")):
+        step.backward(samples)
+    assert w.grad is None

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from microgrsucc.compiler.trace import CONST, INPUT, OP, PARAM, Trace
+from microgrsucc.core import state
 from microgrsucc.recording import recorder
 from microgrsucc.value import Value, as_value
 
@@ -25,6 +26,9 @@ def replay(
     copies = [Value(p.data) for p in params]
     apply = {id(op): recorder(op) for op in trace.used_primitives()}
     total = 0.0
+    # Under detect_anomaly() every forward pass runs before any backward, as in eager mode's
+    # one graph: a later sample's domain error comes before an earlier one's infinite gradient.
+    deferred: list[Value] | None = [] if backward and state.anomaly else None
     for sample in samples:
         nodes: list[Value] = []
         for kind, op, args, payload in zip(trace.kinds, trace.ops, trace.args, trace.payload, strict=True):
@@ -39,6 +43,10 @@ def replay(
                 nodes.append(apply[id(op)](*[nodes[j] for j in args]))
         root = nodes[trace.root]
         total += root.data
-        if backward:
+        if deferred is not None:
+            deferred.append(root)
+        elif backward:
             root.backward()
+    for root in deferred or ():
+        root.backward()
     return total, [c.grad for c in copies]
