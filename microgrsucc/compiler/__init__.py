@@ -131,9 +131,10 @@ class CompiledLoss:
             kinds = _plain(rows, nargs)
             if kinds is None:  # numpy scalars, Fractions...: checked and converted in order
                 rows = [_floats(sample, nargs, k) for k, sample in enumerate(rows)]
-            elif kinds != {float}:  # Python ints: made floats here, before any op runs
-                try:
-                    rows = [tuple(map(float, sample)) for sample in rows]
+            elif int in kinds:  # Python ints: made floats here, before any op runs
+                try:  # column by column: the loops run in C (half the time of a tuple per row)
+                    columns = [map(float, column) for column in zip(*rows, strict=True)]
+                    rows = list(zip(*columns, strict=True))
                 except OverflowError:  # an int past the floats: eager mode's message
                     rows = [_floats(sample, nargs, k) for k, sample in enumerate(rows)]
         compiled = self._compiled(nargs)
@@ -164,7 +165,8 @@ class CompiledLoss:
         scale = 1.0 / count if reduction == "mean" else 1.0
         for p, g, reached in zip(self.params, grads, compiled.reached, strict=True):
             if reached:  # as backward(): a parameter the loss does not use keeps grad None
-                p.grad = float(g) * scale if p.grad is None else p.grad + float(g) * scale
+                g *= scale  # a float: both backends and the eager replay return Python floats
+                p.grad = g if p.grad is None else p.grad + g
         return float(total) * scale
 
 
