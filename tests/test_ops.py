@@ -251,6 +251,7 @@ def _torch_op(op: ops.Primitive) -> Callable[..., Any]:
             "clamp": lambda x: torch.clamp(x, c[0], c[1]),
         }[op.name]
     named = {"neg": torch.neg, "abs": torch.abs, "relu": torch.relu, "sigmoid": torch.sigmoid}
+    named["clamp_min_max"] = torch.clamp  # clamp with both bounds tensors
     return named.get(op.name) or getattr(torch, op.name, None) or getattr(tf, op.name)
 
 
@@ -368,6 +369,9 @@ def _special_points(op: ops.Primitive) -> list[tuple[float, ...]]:
     if op.arity == 2:
         few = [0.0, -0.0, 1.0, -1.0, 2.5, -5.5, math.inf, -math.inf, math.nan]
         return [(a, b) for a in few for b in few]
+    if op.arity == 3:  # every order of three, ties and all (tests/test_reference_torch.py: more)
+        few = [0.0, 1.0, -1.0, math.inf, -math.inf, math.nan]
+        return [(a, b, c) for a in few for b in few for c in few]
     constants = [c for c in getattr(op, "constants", ()) if isinstance(c, float)]
     return [(x,) for x in [*_SPECIAL, *constants, *[c / 2 for c in constants]]]
 
