@@ -284,14 +284,19 @@ def _clamp_max_partials(F: Any, x: Any, high: Any, out: Any) -> tuple[float, flo
 
 
 def _clamp_min_max_partials(F: Any, x: Any, low: Any, high: Any, out: Any) -> tuple[float, float, float]:
+    # One comparison at a time, a NaN anywhere falling through to NaN slopes (a tree of few
+    # paths for compile and the page: see compiler.tree).
     a, lo, hi = F.value(x), F.value(low), F.value(high)
-    if a != a or lo != lo or hi != hi:
-        return _NAN, _NAN, _NAN
-    return (
-        1.0 if lo <= a <= hi else 0.0,
-        1.0 if a < lo < hi else 0.0,
-        1.0 if a > hi or hi < lo else 0.0,
-    )
+    if a < lo:  # below min: min's if min < max, max's if max < min, no one's at min == max
+        return (
+            (0.0, 1.0, 0.0) if lo < hi else ((0.0, 0.0, 1.0) if hi < lo else (_NONE if hi == lo else _NANS))
+        )
+    if a > hi:  # above max and not below min
+        return (0.0, 0.0, 1.0) if lo == lo else _NANS
+    return (1.0, 0.0, 0.0) if lo <= a <= hi else _NANS  # between, or a NaN x
+
+
+_NONE, _NANS = (0.0, 0.0, 0.0), (_NAN, _NAN, _NAN)
 
 
 # --- the table ---------------------------------------------------------------------------
