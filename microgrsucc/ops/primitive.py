@@ -116,7 +116,7 @@ class Parametric(Primitive):
     (-0.2, 'leaky_relu(negative_slope=0.2)')
     """
 
-    __slots__ = ("family", "parameters", "constants", "defaults", "operands")
+    __slots__ = ("family", "parameters", "constants", "defaults", "operands", "changed")
 
     def __init__(
         self,
@@ -133,10 +133,12 @@ class Parametric(Primitive):
         self.family, self.constants, self.operands = family, constants, operands
         self.parameters = tuple(p.name for p in signature)
         self.defaults = tuple(p.default for p in signature)
-        changed = [
+        # The constants that are not the defaults, as PyTorch's keyword arguments, for the
+        # pictures and the names of nodes (leaky_relu(x, negative_slope=0.2)).
+        self.changed = tuple(
             f"{p}={c!r}" for p, c, d in zip(self.parameters, constants, self.defaults, strict=True) if c != d
-        ]
-        symbol = f"{name}({', '.join(changed)})" if changed else name
+        )
+        symbol = f"{name}({', '.join(self.changed)})" if self.changed else name
         super().__init__(name, 1, forward, derivative, domain=domain, symbol=symbol)
 
     def __reduce__(self) -> tuple[Any, ...]:
