@@ -376,6 +376,7 @@ def _special_points(op: ops.Primitive) -> list[tuple[float, ...]]:
     return [(x,) for x in [*_SPECIAL, *constants, *[c / 2 for c in constants]]]
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("op", ORACLE_OPS, ids=_IDS)
 def test_every_op_agrees_with_pytorch_at_kinks_edges_infinities_and_nan(op: ops.Primitive) -> None:
     for args in _special_points(op):
@@ -386,6 +387,7 @@ def _inside(op: ops.Primitive) -> st.SearchStrategy[tuple[float, ...]]:
     return st.tuples(*[st.one_of(*[reals(a, b) for a, b in part]) for part in op.domain])
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("op", ORACLE_OPS, ids=_IDS)
 @settings(max_examples=5)
 @given(data=st.data())
@@ -394,6 +396,7 @@ def test_every_op_agrees_with_pytorch_inside_its_domain(op: ops.Primitive, data:
     assert kind in (None, "hardsigmoid's slope is 1/6, torch's float32 1/6") or kind.startswith("gelu's")
 
 
+@pytest.mark.torch
 @pytest.mark.slow
 @pytest.mark.parametrize("op", ORACLE_OPS, ids=_IDS)
 @settings(parent=settings.get_profile("thorough"), max_examples=2000)
@@ -426,6 +429,7 @@ _DIFFERENCES = [
 ]
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("op, args, kind", _DIFFERENCES, ids=[d[2] for d in _DIFFERENCES])
 def test_each_documented_difference_from_pytorch_happens_where_it_says(
     op: ops.Primitive, args: tuple[float, ...], kind: str
