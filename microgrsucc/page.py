@@ -114,9 +114,7 @@ def html(root: Value, svg: str, *, max_nodes: int | None, parameters: Sequence[V
                 "local": list(node.local_grads()),
                 "op": None if node.op is None else ops.get(node.primitive),
                 "opName": node.op,
-                "constants": list(
-                    changed(node)
-                ),  # a family's other constants: leaky_relu(x, negative_slope=0.2)
+                "constants": list(changed(node)),  # after the operands: elu(x, alpha=0.5)
                 "localText": []
                 if fallback
                 else [to_text(local_derivative(node, k, symbols)) for k in range(len(node.inputs))],

@@ -435,3 +435,37 @@ def test_each_documented_difference_from_pytorch_happens_where_it_says(
     op: ops.Primitive, args: tuple[float, ...], kind: str
 ) -> None:
     assert _difference(op, args) == kind
+
+
+# --- clamp with bounds that are Values: which op applies, and what it refuses -------------------
+
+
+@pytest.mark.parametrize(
+    "make, op",
+    [
+        (lambda x, b: x.clamp(b), "clamp_min"),
+        (lambda x, b: x.clamp(max=b), "clamp_max"),
+        (lambda x, b: x.clamp(b, b * 2), "clamp_min_max"),
+        (lambda x, b: mg.clamp(x, 0.0, b), "clamp_min_max"),  # a number bound beside a Value
+        (lambda x, b: mg.clamp(0.5, b), "clamp_min"),  # a number x becomes a leaf
+        (lambda x, b: x.clamp(0.0, 1.0), "clamp"),  # number bounds: the family's unary member
+    ],
+)
+def test_clamp_applies_the_op_whose_operands_are_the_value_bounds(make: Any, op: str) -> None:
+    x, b = Value(0.5), Value(0.25)
+    out = make(x, b)
+    assert out.op == op
+    out.backward()
+    assert (b.grad is not None) == (op != "clamp")  # a Value bound is differentiated, as torch's
+
+
+def test_a_clamp_bound_of_another_type_is_a_type_error_naming_clamp_and_the_bounds() -> None:
+    x = Value(0.5)
+    with pytest.raises(
+        TypeError, match=r"^clamp: the bounds must be real numbers or Values, got min=str, max=Value$"
+    ):
+        x.clamp("0", Value(1.0))
+    with pytest.raises(TypeError, match=r"^clamp: the bounds must be real numbers or Values, got min=list$"):
+        x.clamp([0.0])
+    with pytest.raises(TypeError, match=r"^clamp: min must be a real number, got str$"):
+        x.clamp("0", 1.0)  # number bounds: the family's own check

@@ -230,6 +230,17 @@ def hardtanh_of(min_val: float = -1.0, max_val: float = 1.0) -> Primitive:
     )  # fmt: skip
 
 
+def _clamp_by_operands(x: Any, min: Any, max: Any) -> Any:  # torch's names
+    """``x.clamp(min, max)`` where a bound is a Value: the op of the table whose operands are
+    ``x`` and the bounds given, as torch's clamp of tensors (a bound that is a number is a
+    constant leaf there)."""
+    out = x.clamp_min(min) if max is None else x.clamp_max(max) if min is None else x.clamp_min_max(min, max)
+    if out is NotImplemented:
+        given = ", ".join(f"{k}={type(b).__name__}" for k, b in (("min", min), ("max", max)) if b is not None)
+        raise TypeError(f"clamp: the bounds must be real numbers or Values, got {given}")
+    return out
+
+
 @lru_cache(maxsize=256)
 def clamp_of(min: float | None = None, max: float | None = None) -> Primitive:  # torch's names
     """``x`` clipped to [min, max], either bound optional; the slope is 1 at the bounds (torch's).
@@ -246,17 +257,6 @@ def clamp_of(min: float | None = None, max: float | None = None) -> Primitive:  
         domain=_between(lo, hi) if math.isfinite(lo) or math.isfinite(hi) else ((( -100.0, 100.0),),),
         operands=_clamp_by_operands,
     )  # fmt: skip
-
-
-def _clamp_by_operands(x: Any, min: Any, max: Any) -> Any:  # torch's names
-    """``x.clamp(min, max)`` where a bound is a Value: the op of the table whose operands are
-    ``x`` and the bounds given, as torch's clamp of tensors (a bound that is a number is a
-    constant leaf there)."""
-    out = x.clamp_min(min) if max is None else x.clamp_max(max) if min is None else x.clamp_min_max(min, max)
-    if out is NotImplemented:
-        bad = next(b for b in (min, max) if b is not None and not hasattr(b, "data"))
-        raise TypeError(f"clamp: a bound must be a real number or a Value, got {type(bad).__name__}")
-    return out
 
 
 # clamp with bounds that are operands: torch's slopes (its clamp_backward_min_max) to x and to
@@ -283,6 +283,9 @@ def _clamp_max_partials(F: Any, x: Any, high: Any, out: Any) -> tuple[float, flo
     return (1.0, 0.0) if a <= hi else ((0.0, 1.0) if a > hi else (_NAN, _NAN))
 
 
+_NONE, _NANS = (0.0, 0.0, 0.0), (_NAN, _NAN, _NAN)
+
+
 def _clamp_min_max_partials(F: Any, x: Any, low: Any, high: Any, out: Any) -> tuple[float, float, float]:
     # One comparison at a time, a NaN anywhere falling through to NaN slopes (a tree of few
     # paths for compile and the page: see compiler.tree).
@@ -294,9 +297,6 @@ def _clamp_min_max_partials(F: Any, x: Any, low: Any, high: Any, out: Any) -> tu
     if a > hi:  # above max and not below min
         return (0.0, 0.0, 1.0) if lo == lo else _NANS
     return (1.0, 0.0, 0.0) if lo <= a <= hi else _NANS  # between, or a NaN x
-
-
-_NONE, _NANS = (0.0, 0.0, 0.0), (_NAN, _NAN, _NAN)
 
 
 # --- the table ---------------------------------------------------------------------------
