@@ -3,8 +3,9 @@
 One function ``run(P, samples, count)`` is written per trace: the parameters are unpacked
 into locals once, what does not vary per sample is computed before the loop, and the loop
 body is the sample's forward pass followed by its backward pass, with gradients summed in
-locals. Single-use nodes are inlined into their consumer (a neuron is one statement), and
-a gradient that passes through an add is not copied.
+locals. Single-use nodes are inlined into their consumer (a neuron is one statement), a
+gradient that passes through an add is not copied, and the loop's temporaries share
+registers given from their last reads (``Registers``).
 
 Each op's code is its tree (``tree.derive``) written by ``PythonPrinter``: a ``Select`` is a
 conditional expression, so only the branch a sample takes is computed, and a ``Raise`` is
