@@ -332,6 +332,26 @@ def test_nan_inputs_propagate_as_in_eager(backend: str) -> None:
     assert_close(got, want, TOLERANCE[backend])
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_nan_sample_gives_no_gradient_through_a_unit_the_loss_does_not_read(backend: str) -> None:
+    """A unit computed and dropped gets no gradient in eager mode, even from a NaN sample:
+    its weights' gradients come from the L2 term alone."""
+    p = [Value(0.1 * k - 0.3) for k in range(7)]
+
+    def sample_loss(x0: Any, x1: Any) -> Value:
+        used = (p[0] * x0 + p[1] * x1 + p[2]) ** 3
+        (p[3] * x0 + p[4] * x1 + p[5]) ** 3  # computed (its domain errors count), not read
+        return p[6] * used + 0.1 * sum(q * q for q in p)
+
+    samples = [(1.0, 2.0), (math.nan, math.nan), (0.5, -1.0)]
+    step = mg.compile(sample_loss, p, backend=backend)
+    _, want = eager(sample_loss, p, samples)
+    _, got = compiled(step, samples)
+    assert [math.isnan(g) for g in want] == [True, True, True, False, False, False, True]
+    assert [math.isnan(g) for g in got] == [math.isnan(g) for g in want]
+    assert_close(got, want, TOLERANCE[backend])
+
+
 def test_detect_anomaly_raises_as_eager_does() -> None:
     w = Value(1.0)
     step = mg.compile(lambda x: w * x, [w])
