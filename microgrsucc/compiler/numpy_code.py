@@ -23,8 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from microgrsucc.compiler.layers import Block, find_blocks
-from microgrsucc.compiler.numpy_printer import NUMPY, SUSPECTS, Checked, guard, numpy_function, vectorized
+from microgrsucc.compiler.layers import Block, find_blocks, find_squares
+from microgrsucc.compiler.numpy_printer import (
+    NUMPY,
+    SUSPECTS,
+    Checked,
+    add_square_grads,
+    guard,
+    numpy_function,
+    squares,
+    vectorized,
+)
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import (
     PYTHON,
@@ -32,9 +41,10 @@ from microgrsucc.compiler.python_code import (
     Replay,
     emit_backward,
     emit_forward,
+    summed,
 )
 from microgrsucc.compiler.python_code import namespace as python_namespace
-from microgrsucc.compiler.trace import INPUT, OP, PARAM, Trace
+from microgrsucc.compiler.trace import CONST, INPUT, OP, PARAM, Trace
 from microgrsucc.compiler.tree import (
     Call,
     Node,
@@ -48,13 +58,14 @@ __all__ = ["NUMPY", "generate"]
 
 def _namespace(plan: Plan) -> dict[str, Any]:
     names = python_namespace()  # the invariant part runs on Python floats
-    called = {m.fn for info in plan.info if info is not None for m in _trees(info) if isinstance(m, Call)}
+    infos = {id(info): info for info in plan.info if info is not None}.values()  # one per op
+    called = {m.fn for info in infos for m in _trees(info) if isinstance(m, Call)}
     names.update({f"np_{name}": numpy_function(name) for name in called})
     names.update(_guard=guard, _pow=Checked(np.power), np=np, where=np.where, heaviside=np.heaviside)
+    names.update(_squares=squares, _square_grads=add_square_grads)
     names.update(inf=math.inf, nan=math.nan)
-    for i, op in enumerate(plan.trace.ops):
-        if op is not None and plan.live[i]:
-            names[f"_fwd{id(op)}"], names[f"_der{id(op)}"] = vectorized(op)
+    for op in {id(op): op for i, op in enumerate(plan.trace.ops) if op is not None and plan.live[i]}.values():
+        names[f"_fwd{id(op)}"], names[f"_der{id(op)}"] = vectorized(op)
     return names
 
 
@@ -67,7 +78,7 @@ class _Emitter:
     def __init__(self, trace: Trace, matmul: bool) -> None:
         self.t = trace
         self.plan = Plan(trace, NUMPY, backward=True)
-        self.scalar = Plan(trace, PYTHON, backward=True)
+        self.scalar = self.plan.with_printer(PYTHON)
         self.blocks, self.absorbed = find_blocks(self.plan) if matmul else ([], set())
         self.block_of: dict[int, tuple[Block, int]] = {}
         for k, b in enumerate(self.blocks):
@@ -76,6 +87,55 @@ class _Emitter:
                 self.block_of[m] = (b, col)
         self.consts: dict[str, Any] = {}
         self.allocated: set[str] = set()
+        self.squares = find_squares(self.plan) if matmul else []
+        self.in_squares = {i for sq in self.squares for i in sq.interior}
+
+    def scalar_order(self) -> list[int]:
+        """The nodes computed once per call as Python floats: those outside the sums of squares."""
+        return [i for i in self.scalar.order(False) if i not in self.in_squares]
+
+    def square_sums(self, out: list[str]) -> None:
+        """Each sum of squares as one dot product over its parameters' positions."""
+        t = self.t
+        for k, sq in enumerate(self.squares):
+            self.consts[f"_sqI{k}"] = np.array(sq.params, dtype=np.intp)
+            self.consts[f"_sqC{k}"] = None if set(sq.weights) == {1.0} else np.array(sq.weights)
+            self.consts[f"_sqP{k}"] = np.array(sq.powered) if any(sq.powered) else None
+            constants = "".join(f" + {self.expr[c]}" for c in sq.constants)
+            out.append(f"_t{sq.node} = _squares(PV, _sqI{k}, _sqC{k}, _sqP{k}){constants}")
+            self.expr[sq.node] = f"_t{sq.node}"
+            assert all(t.kinds[c] == CONST for c in sq.constants)
+
+    def square_grads(self, contrib: dict[int, list[Contribution]], out: list[str]) -> None:
+        """The gradient of each sum of squares, scattered into G in one call."""
+        for k, sq in enumerate(self.squares):
+            cs = contrib.pop(sq.node, None)
+            if cs:
+                adj, _ = summed(f"_a{sq.node}", cs, out)
+                unique = len(set(sq.params)) == len(sq.params)
+                out.append(f"_square_grads(G, PV, _sqI{k}, _sqC{k}, {adj}, {unique})")
+
+    def read_params(self) -> list[int]:
+        """The parameters the code reads as Python floats (``p3``): those of the nodes written
+        one by one, and the biases a layer sums."""
+        t = self.t
+        skip = self.absorbed | self.in_squares
+        skip.update(m for b in self.blocks if b.kind == "layer" for m in b.members)
+        found = {
+            int(t.payload[j])
+            for i in range(len(t.kinds))
+            if self.plan.live[i] and t.kinds[i] == OP and i not in skip
+            for j in t.args[i]
+            if t.kinds[j] == PARAM
+        }
+        for b in self.blocks:
+            if b.kind == "layer" and not self.bias_vector(b):
+                found.update(int(t.payload[j]) for js in b.biases for j in js if t.kinds[j] == PARAM)
+        return sorted(found)
+
+    def bias_vector(self, b: Block) -> bool:
+        """Whether each dot of the layer ``b`` adds one parameter as its bias (read from PV)."""
+        return all(len(js) == 1 and self.t.kinds[js[0]] == PARAM for js in b.biases)
 
     def columns(self, key: tuple[int, ...]) -> str:
         """The batch of the nodes ``key`` as a (batch, len(key)) array expression."""
@@ -93,7 +153,8 @@ class _Emitter:
             plan.leaf(i, lambda j: f"p{j}", lambda k: f"X[:, {k}]") for i in range(n)
         ]
         self.depth = [0] * n
-        emit_forward(self.scalar, self.scalar.order(False), self.expr, self.depth, out)
+        self.square_sums(out)
+        emit_forward(self.scalar, self.scalar_order(), self.expr, self.depth, out)
         done: set[int] = set()
         for i in plan.order(True):
             if i in self.absorbed or i in done:
@@ -109,7 +170,7 @@ class _Emitter:
             if b.kind == "layer":
                 self.consts[f"_W{b.name}"] = np.array(b.weights, dtype=np.intp)
                 out.append(f"W{b.name} = PV[_W{b.name}]")
-                if all(len(js) == 1 and t.kinds[js[0]] == PARAM for js in b.biases):  # one parameter each
+                if self.bias_vector(b):
                     self.consts[f"_b{b.name}"] = np.array(
                         [t.payload[js[0]] for js in b.biases], dtype=np.intp
                     )
@@ -255,10 +316,15 @@ class _Emitter:
         self.contrib = contrib
 
 
+def _unpack(params: list[int]) -> str:
+    """The statement reading the parameters ``params`` as Python floats (``p3, p7, = P[3], P[7],``)."""
+    return f"    {', '.join(f'p{j}' for j in params)}, = {', '.join(f'P[{j}]' for j in params)},"
+
+
 def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], str]:
     """``run(P, samples, count) -> (total, grads)`` on numpy arrays, and its source."""
     e = _Emitter(trace, matmul)
-    params = "".join(f"p{j}, " for j in range(trace.param_count))
+    read = e.read_params()
     head = ["X = np.asarray(samples, dtype=float)", "_ones = np.ones(count)", "PV = np.array(P)"]
     head.append(f"G = np.zeros({trace.param_count})")
     forward: list[str] = []
@@ -281,7 +347,8 @@ def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], 
         scalar_grads.add(int(trace.payload[j]))
         return f"g{trace.payload[j]} += {c}"  # Python floats: cheaper than items of G
 
-    emit_backward(e.scalar, e.scalar.order(False), e.expr, contrib, sink, after)
+    emit_backward(e.scalar, e.scalar_order(), e.expr, contrib, sink, after)
+    e.square_grads(contrib, after)
     if scalar_grads:
         after = [f"g{j} = 0.0" for j in sorted(scalar_grads)] + after
         index = sorted(scalar_grads)
@@ -289,7 +356,7 @@ def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], 
         after.append(f"G[_GI] += np.array([{', '.join(f'g{j}' for j in index)}])")
     lines = [
         "def run(P, samples, count):",
-        *([f"    {params}= P"] if trace.param_count else []),
+        *(_unpack(read[k : k + 8]) for k in range(0, len(read), 8)),
         *(f"    {s}" for s in head),
         *(f"    h{j} = 0.0" for j in sorted(carried)),
         *(f"    {s}" for s in forward),

@@ -11,6 +11,7 @@ their one consumer. Each op's code is a tree from ``tree.derive``, which a backe
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -168,6 +169,21 @@ class Plan:
         if not inline:  # every node its own statement (for measuring what inlining buys)
             named = [True] * n
         self.named = [named[i] and live[i] and kinds[i] == OP for i in range(n)]
+
+    def with_printer(self, printer: Printer) -> Plan:
+        """The same analysis with each op's trees for ``printer``: which nodes are named does not
+        depend on the printer (only how a partial is multiplied by ``g``), so it is not redone."""
+        other = copy.copy(self)
+        other.printer = printer
+        other.info = list(self.info)
+        infos: dict[int, _OpInfo] = {}
+        for i, op in enumerate(self.trace.ops):
+            if self.info[i] is not None:
+                info = infos.get(id(op))
+                if info is None:
+                    info = infos[id(op)] = _OpInfo(op, printer)
+                other.info[i] = info
+        return other
 
     def order(self, varying: bool) -> list[int]:
         """The live op nodes that do (or do not) vary per sample, inputs first."""
