@@ -69,10 +69,11 @@ def compiled(sample_loss: Callable[..., Any], params: list[mg.Value], rows: Any)
 
 def close(got: float, want: float, scale: float = 1.0) -> bool:
     """eager's NaN or infinity exactly, else within 1e-10 of it (relative to ``scale``, the
-    size of the terms summed into it)."""
+    size of the terms summed into it, and no closer than the subnormals)."""
     if math.isnan(want) or math.isinf(want):
         return math.isnan(got) if math.isnan(want) else got == want
-    return abs(got - want) <= 1e-10 * max(abs(want), scale)
+    # Below the normal floats an order of summation moves a result by a subnormal's step.
+    return abs(got - want) <= max(1e-10 * max(abs(want), scale), 1e-300)
 
 
 def test_the_plan_of_an_mlp_is_three_layers_two_relus_and_one_sum_of_squares() -> None:
@@ -154,3 +155,44 @@ def test_a_sum_of_squares_is_one_dot_product_in_the_generated_code() -> None:
     source = mg.compile(sample_loss, params, backend="numpy").source(3)
     assert source.count("_squares(") == 1 and source.count("_square_grads(") == 1
     assert len(squares.interior) >= 2 * len(params)  # every add and product absorbed
+
+
+@pytest.mark.parametrize("special", [math.nan, math.inf, -math.inf, -0.0, 0.0])
+def test_relu_in_place_with_a_mask_keeps_nan_inf_and_zero_as_eager(special: float) -> None:
+    """relu of a layer is np.maximum in the layer's buffer and its slope a mask: a NaN or an
+    infinity reaching it gives eager mode's numbers. The loss is linear in the relus, so the
+    gradient reaching a NaN relu is finite and only the slope (NaN, not 0) makes it NaN."""
+    rng = random.Random(5)
+    rows_w = [[mg.Value(rng.uniform(-1, 1)) for _ in range(2)] for _ in range(4)]
+    biases = [mg.Value(0.1) for _ in range(4)]
+    out = [mg.Value(rng.uniform(-1, 1)) for _ in range(4)]
+    params = [p for row, b in zip(rows_w, biases, strict=True) for p in [*row, b]] + out
+
+    def sample_loss(x0: Any, x1: Any) -> Any:
+        hidden = [(w0 * x0 + w1 * x1 + b).relu() for (w0, w1), b in zip(rows_w, biases, strict=True)]
+        return sum((v * h for v, h in zip(out, hidden, strict=True)), mg.Value(0.0)) + 0.0
+
+    rows = [(rng.uniform(-2, 2), rng.uniform(-2, 2)) for _ in range(9)]
+    rows[4] = (special, 1.0)
+    want_total, want = eager(sample_loss, params, rows)
+    total, got = compiled(sample_loss, params, np.array(rows))
+    assert close(total, want_total)
+    assert all(close(g, w) for g, w in zip(got, want, strict=True)), (got, want)
+
+
+def test_a_batch_runs_in_chunks_with_eager_results_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from microgrsucc.compiler import numpy_code
+
+    monkeypatch.setattr(numpy_code, "CHUNK", 7)
+    sample_loss, params = mlp(3)
+    rows = moons(40, 2)
+    want_total, want = eager(sample_loss, params, rows)
+    total, got = compiled(sample_loss, params, np.array(rows))
+    assert close(total, want_total)
+    assert all(close(g, w) for g, w in zip(got, want, strict=True)), (got, want)
+
+    w = mg.Value(0.5)
+    logs = [(1.0 + k,) for k in range(20)]
+    logs[17] = (-3.0,)  # log of a negative number, in the third chunk
+    with pytest.raises(ValueError, match="log"):
+        mg.compile(lambda x: (w * x).log(), [w], backend="numpy").backward(logs)

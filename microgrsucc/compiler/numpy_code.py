@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import builtins
 import math
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from microgrsucc import ops
 from microgrsucc.compiler.layers import Block, find_blocks, find_squares
 from microgrsucc.compiler.numpy_printer import (
     NUMPY,
@@ -62,7 +64,7 @@ def _namespace(plan: Plan) -> dict[str, Any]:
     called = {m.fn for info in infos for m in _trees(info) if isinstance(m, Call)}
     names.update({f"np_{name}": numpy_function(name) for name in called})
     names.update(_guard=guard, _pow=Checked(np.power), np=np, where=np.where, heaviside=np.heaviside)
-    names.update(_squares=squares, _square_grads=add_square_grads)
+    names.update(_squares=squares, _square_grads=add_square_grads, _nan_slopes=nan_slopes)
     names.update(inf=math.inf, nan=math.nan)
     for op in {id(op): op for i, op in enumerate(plan.trace.ops) if op is not None and plan.live[i]}.values():
         names[f"_fwd{id(op)}"], names[f"_der{id(op)}"] = vectorized(op)
@@ -87,8 +89,56 @@ class _Emitter:
                 self.block_of[m] = (b, col)
         self.consts: dict[str, Any] = {}
         self.allocated: set[str] = set()
+        self.arena: dict[str, tuple[int | None, int, bool, str]] = {}
+        self.in_place, self.folded = self.fast_paths()
         self.squares = find_squares(self.plan) if matmul else []
         self.in_squares = {i for sq in self.squares for i in sq.interior}
+
+    def fast_paths(self) -> tuple[set[str], dict[str, str | None]]:
+        """The relu maps computed in their layer's buffer (its columns used by the relu alone),
+        and the layers that fold their bias into the product, each with the block whose buffer
+        carries the column of ones (None: the samples, copied into a buffer of their own)."""
+        t, plan = self.t, self.plan
+        uses = [0] * len(t.kinds)
+        for i in range(len(t.kinds)):
+            if plan.live[i]:
+                for j in t.args[i]:
+                    uses[j] += 1
+        relu = ops.PRIMITIVES.get("relu")
+        in_place: set[str] = set()
+        for b in self.blocks:
+            source = b.source
+            if (
+                b.kind == "map"
+                and RELU is not None
+                and source is not None
+                and source.kind == "layer"
+                and t.ops[b.members[0]] is relu
+                and all(uses[m] == 1 for m in source.members)
+            ):
+                in_place.add(b.name)
+        folded: dict[str, str | None] = {}
+        for b in self.blocks:
+            if b.kind != "layer" or not self.bias_vector(b):
+                continue
+            whole = self.whole(b.key)
+            if whole is not None and whole.kind != INPUT:
+                if whole.kind == "layer" or whole.name in in_place:
+                    owner = whole.source if whole.name in in_place else whole
+                    assert owner is not None
+                    folded[b.name] = owner.name
+                    self.buffer(owner.name, None, len(owner.members), ones=True)
+            elif all(t.kinds[a] == INPUT for a in b.key):
+                folded[b.name] = None
+        return in_place, folded
+
+    def padded(self, b: Block) -> bool:
+        """Whether ``b`` is a relu in place on a buffer with a column of ones: its gradient and
+        mask get a column too, so that they are updated in contiguous passes."""
+        source = b.source
+        return (
+            b.name in self.in_place and source is not None and self.arena.get(source.name, (0, 0, False))[2]
+        )
 
     def scalar_order(self) -> list[int]:
         """The nodes computed once per call as Python floats: those outside the sums of squares."""
@@ -137,6 +187,14 @@ class _Emitter:
         """Whether each dot of the layer ``b`` adds one parameter as its bias (read from PV)."""
         return all(len(js) == 1 and self.t.kinds[js[0]] == PARAM for js in b.biases)
 
+    def whole(self, key: tuple[int, ...]) -> Block | None:
+        """The block whose columns are the nodes ``key``, all of them in order, if there is one."""
+        found = self.block_of.get(key[0])
+        if found is None or found[1] != 0 or len(key) != len(found[0].members):
+            return None
+        b = found[0]
+        return b if all(self.block_of.get(m) == (b, i) for i, m in enumerate(key)) else None
+
     def columns(self, key: tuple[int, ...]) -> str:
         """The batch of the nodes ``key`` as a (batch, len(key)) array expression."""
         first = self.block_of.get(key[0])
@@ -168,18 +226,14 @@ class _Emitter:
             for col, m in enumerate(b.members):
                 self.expr[m] = f"{b.name}[:, {col}]"
             if b.kind == "layer":
-                self.consts[f"_W{b.name}"] = np.array(b.weights, dtype=np.intp)
-                out.append(f"W{b.name} = PV[_W{b.name}]")
-                if self.bias_vector(b):
-                    self.consts[f"_b{b.name}"] = np.array(
-                        [t.payload[js[0]] for js in b.biases], dtype=np.intp
-                    )
-                    bias = f"PV[_b{b.name}]"
-                else:
-                    sums = [" + ".join(self.expr[j] or "" for j in js) or "0.0" for js in b.biases]
-                    bias = f"np.array([{', '.join(sums)}])"
-                out.append(f"{b.name} = {self.columns(b.key)} @ W{b.name}.T")
-                out.append(f"{b.name} += {bias}")  # in place: one pass over the batch less
+                self.layer_forward(b, out)
+            elif b.name in self.in_place:  # relu over the layer's own buffer
+                assert b.source is not None and RELU is not None
+                # Over the whole buffer where it has a column of ones (relu keeps them): one
+                # contiguous pass, not one call per row.
+                whole = f"{b.source.name}_1" if self.padded(b) else b.source.name
+                out.append(f"np.maximum({RELU.format(whole)}, out={whole})")
+                out.append(f"{b.name} = {b.source.name}")
             else:
                 assert b.source is not None
                 op = t.ops[b.members[0]]
@@ -193,15 +247,84 @@ class _Emitter:
                 )
                 out.append(f"{b.name} = {e}")
 
-    def add_to(self, name: str, index: str, value: str, out: list[str], like: str) -> None:
-        """``name[index] += value``, allocating ``name`` (zeros like ``like``) on first use."""
+    def layer_forward(self, b: Block, out: list[str]) -> None:
+        """``Z = A @ W.T + bias`` into the layer's buffer: the bias folded into the product (a
+        column of ones beside A) where A is a whole block or samples copied into a buffer."""
+        t, name = self.t, b.name
+        k = len(b.key)
+        fold = name in self.folded
+        index = (
+            [[*w, int(t.payload[js[0]])] for w, js in zip(b.weights, b.biases, strict=True)]
+            if fold
+            else b.weights
+        )
+        self.consts[f"_W{name}"] = np.array(index, dtype=np.intp)
+        self.buffer(f"W{name}", len(b.members), k + fold)
+        self.buffer(name, None, len(b.members))
+        out.append(f"np.take(PV, _W{name}, out=W{name})")
+        if fold:
+            source = self.folded[name]
+            if source is None:  # samples (or scattered columns) copied beside a column of ones
+                self.buffer(f"I{name}", None, k, ones=True)
+                out.append(f"I{name}[...] = {self.columns(b.key)}")
+                source = f"I{name}"
+            out.append(f"np.matmul({source}_1, W{name}.T, out={name})")
+            return
+        out.append(f"np.matmul({self.columns(b.key)}, W{name}.T, out={name})")
+        if self.bias_vector(b):
+            self.consts[f"_b{name}"] = np.array([t.payload[js[0]] for js in b.biases], dtype=np.intp)
+            out.append(f"{name} += PV[_b{name}]")
+        elif any(b.biases):
+            sums = [" + ".join(self.expr[j] or "" for j in js) or "0.0" for js in b.biases]
+            out.append(f"{name} += np.array([{', '.join(sums)}])")
+
+    def buffer(
+        self, name: str, rows: int | None, columns: int, *, ones: bool = False, dtype: str = "float64"
+    ) -> None:
+        """A buffer of the arena: (rows or the batch, columns), and a column of ones beside it
+        (``name_1`` is the whole) where a layer folds its bias into the product."""
+        known = self.arena.get(name)
+        ones = ones or (known is not None and known[2])
+        self.arena[name] = (rows, columns, ones, dtype)
+
+    def add_to(self, name: str, index: str, value: str, out: list[str], block: Block) -> None:
+        """``name[index] += value``; on first use ``name = value``, or for a column a buffer of the
+        arena zeroed."""
         if name not in self.allocated:
             self.allocated.add(name)
             if index == "":
                 out.append(f"{name} = {value}")
                 return
-            out.append(f"{name} = np.zeros_like({like})")
+            self.buffer(name, None, len(block.members))
+            out.append(f"{name}.fill(0.0)")
         out.append(f"{name}{index} += {value}")
+
+    def layer_backward(self, b: Block, d: str, out: list[str]) -> None:
+        """The gradient of a layer's weights and biases: ``dZ.T @ A`` (the bias's column sums
+        come with it where the bias is folded), else the biases as ``ones @ dZ``."""
+        t, name = self.t, b.name
+        index = self.consts[f"_W{name}"]
+        fold = name in self.folded
+        self.buffer(f"gW{name}", len(b.members), len(b.key) + fold)
+        source = f"{self.folded[name] or f'I{name}'}_1" if fold else self.columns(b.key)
+        out.append(f"np.matmul({d}.T, {source}, out=gW{name})")
+        if len(set(index.ravel().tolist())) == index.size:
+            out.append(f"G[_W{name}] += gW{name}")
+        else:
+            out.append(f"np.add.at(G, _W{name}, gW{name})")
+        if fold:
+            return
+        sums = [
+            (int(t.payload[j]), col) for col, js in enumerate(b.biases) for j in js if t.kinds[j] == PARAM
+        ]
+        if sums:
+            out.append(f"_s = _ones @ {d}")  # column sums, by BLAS
+            if len({pj for pj, _ in sums}) == len(sums):
+                self.consts[f"_bp{name}"] = np.array([pj for pj, _ in sums], dtype=np.intp)
+                self.consts[f"_bc{name}"] = np.array([col for _, col in sums], dtype=np.intp)
+                out.append(f"G[_bp{name}] += _s[_bc{name}]")
+            else:
+                out += [f"G[{pj}] += _s[{col}]" for pj, col in sums]
 
     def backward(self, out: list[str], carried: set[int]) -> None:
         t, plan = self.t, self.plan
@@ -226,7 +349,7 @@ class _Emitter:
             found = self.block_of.get(j)
             if found is not None:
                 b, col = found
-                self.add_to(f"d{b.name}", f"[:, {col}]", c, statements, b.name)
+                self.add_to(f"d{b.name}", f"[:, {col}]", c, statements, b)
                 return "pass"
             return None
 
@@ -243,7 +366,20 @@ class _Emitter:
             if i != b.first or f"d{b.name}" not in self.allocated:
                 continue
             d = f"d{b.name}"
-            if b.kind == "map":
+            if b.name in self.in_place:  # relu: the slope is its output > 0, a mask
+                assert b.source is not None
+                if not plan.grad[b.source.members[0]]:
+                    continue
+                wide = self.padded(b) and self.arena.get(d, (0, 0, False))[2]
+                self.buffer(f"K{b.name}", None, len(b.members), ones=wide, dtype="bool")
+                value, mask, grad = (
+                    (f"{b.source.name}_1", f"K{b.name}_1", f"{d}_1") if wide else (b.name, f"K{b.name}", d)
+                )
+                out.append(f"np.greater({value}, 0.0, out={mask})")
+                out.append(f"np.multiply({grad}, {mask}, out={grad})")
+                out.append(f"_nan_slopes({value}, {grad})")
+                self.add_to(f"d{b.source.name}", "", d, out, b.source)
+            elif b.kind == "map":
                 assert b.source is not None
                 if not plan.grad[b.source.members[0]]:
                     continue
@@ -268,36 +404,24 @@ class _Emitter:
                     scaled = info.scaled[0]
                     assert scaled is not None
                     e = NUMPY.expr(scaled, info.env([b.source.name], b.name, d))
-                self.add_to(target, "", e, out, b.source.name)
+                self.add_to(target, "", e, out, b.source)
             else:
-                widx = f"_W{b.name}"
-                unique = len(set(np.ravel(self.consts[widx]).tolist())) == self.consts[widx].size
-                columns = self.columns(b.key)
-                if unique:
-                    out.append(f"G[{widx}] += {d}.T @ {columns}")
-                else:
-                    out.append(f"np.add.at(G, {widx}, {d}.T @ {columns})")
-                sums = [
-                    (int(t.payload[j]), col)
-                    for col, js in enumerate(b.biases)
-                    for j in js
-                    if t.kinds[j] == PARAM
-                ]
-                if sums:
-                    out.append(f"_s = _ones @ {d}")  # column sums, by BLAS
-                    if len({pj for pj, _ in sums}) == len(sums):
-                        self.consts[f"_bp{b.name}"] = np.array([pj for pj, _ in sums], dtype=np.intp)
-                        self.consts[f"_bc{b.name}"] = np.array([col for _, col in sums], dtype=np.intp)
-                        out.append(f"G[_bp{b.name}] += _s[_bc{b.name}]")
-                    else:
-                        out += [f"G[{pj}] += _s[{col}]" for pj, col in sums]
+                self.layer_backward(b, d, out)
                 if any(plan.grad[a] for a in b.key):
-                    src = self.block_of.get(b.key[0])
-                    whole = src is not None and columns == src[0].name
-                    if whole and src is not None:
-                        self.add_to(f"d{src[0].name}", "", f"{d} @ W{b.name}", out, src[0].name)
+                    weights = f"W{b.name}[:, :{len(b.key)}]" if b.name in self.folded else f"W{b.name}"
+                    # One output: an outer product, not a matmul over an inner dimension of 1.
+                    times, call = ("*", "multiply") if len(b.members) == 1 else ("@", "matmul")
+                    src = self.whole(b.key)
+                    if src is not None:
+                        target = f"d{src.name}"
+                        if target in self.allocated:
+                            out.append(f"{target} += {d} {times} {weights}")
+                        else:
+                            self.allocated.add(target)
+                            self.buffer(target, None, len(src.members), ones=self.padded(src))
+                            out.append(f"np.{call}({d}, {weights}, out={target})")
                     else:
-                        out.append(f"_dA{b.name} = {d} @ W{b.name}")
+                        out.append(f"_dA{b.name} = {d} {times} {weights}")
                         for col, a in enumerate(b.key):
                             if plan.grad[a]:
                                 found_a = self.block_of.get(a)
@@ -307,7 +431,7 @@ class _Emitter:
                                         f"[:, {found_a[1]}]",
                                         f"_dA{b.name}[:, {col}]",
                                         out,
-                                        found_a[0].name,
+                                        found_a[0],
                                     )
                                 else:
                                     contrib.setdefault(a, []).append((f"_dA{b.name}[:, {col}]", 0))
@@ -322,11 +446,12 @@ def _unpack(params: list[int]) -> str:
 
 
 def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], str]:
-    """``run(P, samples, count) -> (total, grads)`` on numpy arrays, and its source."""
+    """``run(P, samples, count) -> (total, grads)`` on numpy arrays, and its source.
+
+    The batch runs in chunks of at most ``CHUNK`` samples, each in the buffers of an arena made
+    once per chunk size (and thread): in steady state a call maps no fresh memory."""
     e = _Emitter(trace, matmul)
     read = e.read_params()
-    head = ["X = np.asarray(samples, dtype=float)", "_ones = np.ones(count)", "PV = np.array(P)"]
-    head.append(f"G = np.zeros({trace.param_count})")
     forward: list[str] = []
     e.forward(forward)
     root = trace.root
@@ -354,36 +479,118 @@ def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], 
         index = sorted(scalar_grads)
         e.consts["_GI"] = np.array(index, dtype=np.intp)
         after.append(f"G[_GI] += np.array([{', '.join(f'g{j}' for j in index)}])")
+    spec = e.arena
+    buffers = ["_ones", *sorted(spec), *sorted(f"{name}_1" for name, (_, _, ones, _) in spec.items() if ones)]
     lines = [
-        "def run(P, samples, count):",
+        "def run(P, PV, X, count, A, G):",
         *(_unpack(read[k : k + 8]) for k in range(0, len(read), 8)),
-        *(f"    {s}" for s in head),
+        *(_bind(buffers[k : k + 6]) for k in range(0, len(buffers), 6)),
         *(f"    h{j} = 0.0" for j in sorted(carried)),
         *(f"    {s}" for s in forward),
         f"    total = {total}",
         *(f"    {s}" for s in backward),
         *(f"    {s}" for s in after),
-        "    return total, G.tolist()",
+        "    return total",
     ]
     source = "\n".join(lines) + "\n"
     names = _namespace(e.plan)
     names.update(e.consts)
     exec(builtins.compile(source, "<microgrsucc.compile numpy>", "exec"), names)  # our own code
     run = names["run"]
+    arenas = threading.local()  # a call in another thread gets buffers of its own
+
+    def arena(count: int) -> dict[str, Any]:
+        made: dict[int, dict[str, Any]] | None = getattr(arenas, "by_count", None)
+        if made is None:
+            made = arenas.by_count = {}
+        found = made.get(count)
+        if found is None:
+            if len(made) >= 4:  # the chunk size and a remainder or two
+                made.pop(next(iter(made)))
+            found = made[count] = _arena(spec, count)
+        return found
 
     def checked(P: Any, samples: Any, count: int) -> Any:
         outer = getattr(SUSPECTS, "found", None)
-        found: list[Any] = []
-        SUSPECTS.found = found
+        X = np.asarray(samples, dtype=float)
+        PV = np.array(P, dtype=float)
+        G = np.zeros(trace.param_count)
+        total = 0.0
+        suspects: list[Any] = []
+        whole = False
         try:
             with np.errstate(all="ignore"):
-                result = run(P, samples, count)
+                for begin in range(0, count, CHUNK):
+                    size = min(CHUNK, count - begin)
+                    found: list[Any] = []
+                    SUSPECTS.found = found
+                    total += run(P, PV, X[begin : begin + size], size, arena(size), G)
+                    whole = whole or any(f is None for f in found)
+                    if found and not whole:
+                        flagged = np.flatnonzero(np.logical_or.reduce(found))
+                        suspects += (flagged + begin).tolist()
         finally:
             SUSPECTS.found = outer
-        if found:
-            if any(f is None for f in found):
-                raise Replay(None, None)
-            raise Replay(np.flatnonzero(np.logical_or.reduce(found)).tolist(), result)
+        if whole:
+            raise Replay(None, None)
+        result = total, G.tolist()
+        if suspects:
+            raise Replay(suspects, result)
         return result
 
     return checked, source
+
+
+CHUNK = 8192
+"""The most samples one pass runs: the arena's buffers stay a few MB, and a batch of 100,000
+costs what 13 batches of 8,192 cost (buffers the size of the batch would fall out of cache)."""
+
+
+def _bind(names: list[str]) -> str:
+    """The statement binding the arena's buffers ``names`` to locals."""
+    return f"    {', '.join(names)}, = {', '.join(f'A[{n!r}]' for n in names)},"
+
+
+def _arena(spec: dict[str, tuple[int | None, int, bool, str]], count: int) -> dict[str, Any]:
+    """The buffers of ``spec`` (name: rows or None for the batch, columns, a column of ones
+    beside them, dtype) for a chunk of ``count`` samples."""
+    found: dict[str, Any] = {"_ones": np.ones(count)}
+    for name, (rows, columns, ones, dtype) in spec.items():
+        whole = np.zeros((count if rows is None else rows, columns + ones), dtype=dtype)
+        if ones:
+            whole[:, columns] = 1.0
+            found[f"{name}_1"] = whole
+            whole = whole[:, :columns]
+        found[name] = whole
+    return found
+
+
+def _relu_order() -> str | None:
+    """How ``np.maximum`` computes the table's relu in place, probed once: its operands in the
+    order that keeps relu(-0.0) = 0.0 and relu(NaN) = NaN (numpy does not promise either), or
+    None where neither order does (relu is then printed from its tree)."""
+    relu = ops.PRIMITIVES.get("relu")
+    if relu is None:
+        return None
+    specials = [-0.0, 0.0, math.nan, math.inf, -math.inf, -1.0, 2.0, 5e-324, -5e-324, -math.nan]
+    xs = specials * 103  # long enough for numpy's vector loops, and their tails
+    want = [repr(relu.forward(x)) for x in xs]
+    for order in ("{}, 0.0", "0.0, {}"):
+        a = np.array(xs)
+        if order.startswith("{"):
+            np.maximum(a, 0.0, out=a)
+        else:
+            np.maximum(0.0, a, out=a)
+        if [repr(x) for x in a.tolist()] == want:
+            return order
+    return None
+
+
+RELU = _relu_order()
+
+
+def nan_slopes(R: Any, dR: Any) -> None:
+    """NaN in ``dR`` where relu's output ``R`` is NaN: the table's slope there is NaN, the
+    mask's 0. The sum of relu's outputs (each >= 0) is NaN only when one of them is."""
+    if math.isnan(np.sum(R)):
+        dR[np.isnan(R)] = math.nan
