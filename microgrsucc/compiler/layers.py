@@ -235,11 +235,7 @@ def find_squares(plan: Plan) -> list[Squares]:
     """
     t = plan.trace
     n = len(t.kinds)
-    uses = [0] * n
-    for i in range(n):
-        if plan.live[i]:
-            for j in t.args[i]:
-                uses[j] += 1
+    uses = plan.uses
     add = ops.PRIMITIVES["+"]
     taken: set[int] = set()
     found: list[Squares] = []

@@ -99,11 +99,7 @@ class _Emitter:
         and the layers that fold their bias into the product, each with the block whose buffer
         carries the column of ones (None: the samples, copied into a buffer of their own)."""
         t, plan = self.t, self.plan
-        uses = [0] * len(t.kinds)
-        for i in range(len(t.kinds)):
-            if plan.live[i]:
-                for j in t.args[i]:
-                    uses[j] += 1
+        uses = plan.uses
         relu = ops.PRIMITIVES.get("relu")
         in_place: set[str] = set()
         for b in self.blocks:
@@ -208,7 +204,8 @@ class _Emitter:
         t, plan = self.t, self.plan
         n = len(t.kinds)
         self.expr: list[str | None] = [
-            plan.leaf(i, lambda j: f"p{j}", lambda k: f"X[:, {k}]") for i in range(n)
+            None if t.kinds[i] == OP else plan.leaf(i, lambda j: f"p{j}", lambda k: f"X[:, {k}]")
+            for i in range(n)
         ]
         self.depth = [0] * n
         self.square_sums(out)
@@ -446,7 +443,7 @@ def _unpack(params: list[int]) -> str:
 
 
 def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], str]:
-    """``run(P, samples, count) -> (total, grads)`` on numpy arrays, and its source.
+    """``run(P, samples, count) -> (total, grads)`` on numpy arrays (grads one array), and its source.
 
     The batch runs in chunks of at most ``CHUNK`` samples, each in the buffers of an arena made
     once per chunk size (and thread): in steady state a call maps no fresh memory."""
@@ -533,7 +530,7 @@ def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], 
             SUSPECTS.found = outer
         if whole:
             raise Replay(None, None)
-        result = total, G.tolist()
+        result = total, G
         if suspects:
             raise Replay(suspects, result)
         return result
