@@ -228,8 +228,12 @@ class _Emitter:
                 assert b.source is not None and RELU is not None
                 # Over the whole buffer where it has a column of ones (relu keeps them): one
                 # contiguous pass, not one call per row.
-                whole = f"{b.source.name}_1" if self.padded(b) else b.source.name
-                out.append(f"np.maximum({RELU.format(whole)}, out={whole})")
+                # Against an array of zeros: numpy's loop for a scalar operand is 3x slower.
+                wide = self.padded(b)
+                whole = f"{b.source.name}_1" if wide else b.source.name
+                zeros = f"_zeros{len(b.members) + wide}"
+                self.buffer(zeros, None, len(b.members) + wide)
+                out.append(f"np.maximum({RELU.format(x=whole, zeros=zeros)}, out={whole})")
                 out.append(f"{b.name} = {b.source.name}")
             else:
                 assert b.source is not None
@@ -415,8 +419,13 @@ class _Emitter:
                             out.append(f"{target} += {d} {times} {weights}")
                         else:
                             self.allocated.add(target)
-                            self.buffer(target, None, len(src.members), ones=self.padded(src))
-                            out.append(f"np.{call}({d}, {weights}, out={target})")
+                            wide = self.padded(src)
+                            self.buffer(target, None, len(src.members), ones=wide)
+                            if wide and b.name in self.folded:  # contiguous: the bias's column
+                                # lands in the gradient's spare column, which nothing reads
+                                out.append(f"np.{call}({d}, W{b.name}, out={target}_1)")
+                            else:
+                                out.append(f"np.{call}({d}, {weights}, out={target})")
                     else:
                         out.append(f"_dA{b.name} = {d} {times} {weights}")
                         for col, a in enumerate(b.key):
@@ -563,21 +572,20 @@ def _arena(spec: dict[str, tuple[int | None, int, bool, str]], count: int) -> di
 
 
 def _relu_order() -> str | None:
-    """How ``np.maximum`` computes the table's relu in place, probed once: its operands in the
-    order that keeps relu(-0.0) = 0.0 and relu(NaN) = NaN (numpy does not promise either), or
-    None where neither order does (relu is then printed from its tree)."""
+    """How ``np.maximum`` computes the table's relu in place against an array of zeros,
+    probed once: its operands in the order that keeps relu(-0.0) = 0.0 and relu(NaN) = NaN
+    (numpy does not promise either), or None where neither order does (relu is then printed
+    from its tree)."""
     relu = ops.PRIMITIVES.get("relu")
     if relu is None:
         return None
     specials = [-0.0, 0.0, math.nan, math.inf, -math.inf, -1.0, 2.0, 5e-324, -5e-324, -math.nan]
     xs = specials * 103  # long enough for numpy's vector loops, and their tails
     want = [repr(relu.forward(x)) for x in xs]
-    for order in ("{}, 0.0", "0.0, {}"):
-        a = np.array(xs)
-        if order.startswith("{"):
-            np.maximum(a, 0.0, out=a)
-        else:
-            np.maximum(0.0, a, out=a)
+    for order in ("{x}, {zeros}", "{zeros}, {x}"):
+        a, zeros = np.array(xs), np.zeros(len(xs))
+        operands = (a, zeros) if order.startswith("{x}") else (zeros, a)
+        np.maximum(*operands, out=a)
         if [repr(x) for x in a.tolist()] == want:
             return order
     return None
