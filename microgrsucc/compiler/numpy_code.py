@@ -584,8 +584,10 @@ def _relu_order() -> str | None:
     want = [repr(relu.forward(x)) for x in xs]
     for order in ("{x}, {zeros}", "{zeros}, {x}"):
         a, zeros = np.array(xs), np.zeros(len(xs))
-        operands = (a, zeros) if order.startswith("{x}") else (zeros, a)
-        np.maximum(*operands, out=a)
+        if order.startswith("{x}"):
+            np.maximum(a, zeros, out=a)
+        else:
+            np.maximum(zeros, a, out=a)
         if [repr(x) for x in a.tolist()] == want:
             return order
     return None
