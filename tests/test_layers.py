@@ -181,9 +181,9 @@ def test_relu_in_place_with_a_mask_keeps_nan_inf_and_zero_as_eager(special: floa
 
 
 def test_a_batch_runs_in_chunks_with_eager_results_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    from microgrsucc.compiler import numpy_code
+    from microgrsucc.compiler import numpy_runtime
 
-    monkeypatch.setattr(numpy_code, "CHUNK", 7)
+    monkeypatch.setattr(numpy_runtime, "CHUNK", 7)
     sample_loss, params = mlp(3)
     rows = moons(40, 2)
     want_total, want = eager(sample_loss, params, rows)

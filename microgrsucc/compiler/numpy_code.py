@@ -1,9 +1,12 @@
 """The numpy backend: the per-sample trace replayed on arrays holding the whole batch.
 
 Each node that varies per sample is a column of shape (batch,), or a column of a block
-(``layers.py``): a layer's dots are one matrix product, a unary op of a whole layer one
-call. What does not vary is computed once, as Python floats, as in the python backend.
-Gradients of the parameters are summed over the batch into one array.
+(``layers.py``): a layer's dots are one matrix product written into a buffer of the arena
+(``numpy_runtime.py``), its bias folded into the product, relu of a whole layer
+``np.maximum`` in that buffer with a mask for its slope. What does not vary is computed once,
+as Python floats as in the python backend, but for a sum of squares of parameters: one dot
+product over their positions. Gradients of the parameters are summed over the batch into
+one array.
 
 Each op's code is its tree (``tree.derive``) written by ``NumpyPrinter``: every branch of
 a ``Select`` is computed and ``where`` picks per sample. A ``Raise`` becomes a mask of the
@@ -18,7 +21,6 @@ from __future__ import annotations
 
 import builtins
 import math
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -26,21 +28,12 @@ import numpy as np
 
 from microgrsucc import ops
 from microgrsucc.compiler.layers import Block, find_blocks, find_squares
-from microgrsucc.compiler.numpy_printer import (
-    NUMPY,
-    SUSPECTS,
-    Checked,
-    add_square_grads,
-    guard,
-    numpy_function,
-    squares,
-    vectorized,
-)
+from microgrsucc.compiler.numpy_printer import NUMPY, Checked, guard, numpy_function, vectorized
+from microgrsucc.compiler.numpy_runtime import RELU, Spec, add_square_grads, nan_slopes, runner, squares
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import (
     PYTHON,
     Contribution,
-    Replay,
     emit_backward,
     emit_forward,
     summed,
@@ -89,7 +82,7 @@ class _Emitter:
                 self.block_of[m] = (b, col)
         self.consts: dict[str, Any] = {}
         self.allocated: set[str] = set()
-        self.arena: dict[str, tuple[int | None, int, bool, str]] = {}
+        self.arena: Spec = {}
         self.in_place, self.folded = self.fast_paths()
         self.squares = find_squares(self.plan) if matmul else []
         self.in_squares = {i for sq in self.squares for i in sq.interior}
@@ -503,102 +496,9 @@ def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], 
     names.update(e.consts)
     exec(builtins.compile(source, "<microgrsucc.compile numpy>", "exec"), names)  # our own code
     run = names["run"]
-    arenas = threading.local()  # a call in another thread gets buffers of its own
-
-    def arena(count: int) -> dict[str, Any]:
-        made: dict[int, dict[str, Any]] | None = getattr(arenas, "by_count", None)
-        if made is None:
-            made = arenas.by_count = {}
-        found = made.get(count)
-        if found is None:
-            if len(made) >= 4:  # the chunk size and a remainder or two
-                made.pop(next(iter(made)))
-            found = made[count] = _arena(spec, count)
-        return found
-
-    def checked(P: Any, samples: Any, count: int) -> Any:
-        outer = getattr(SUSPECTS, "found", None)
-        X = np.asarray(samples, dtype=float)
-        PV = np.array(P, dtype=float)
-        G = np.zeros(trace.param_count)
-        total = 0.0
-        suspects: list[Any] = []
-        whole = False
-        try:
-            with np.errstate(all="ignore"):
-                for begin in range(0, count, CHUNK):
-                    size = min(CHUNK, count - begin)
-                    found: list[Any] = []
-                    SUSPECTS.found = found
-                    total += run(P, PV, X[begin : begin + size], size, arena(size), G)
-                    whole = whole or any(f is None for f in found)
-                    if found and not whole:
-                        flagged = np.flatnonzero(np.logical_or.reduce(found))
-                        suspects += (flagged + begin).tolist()
-        finally:
-            SUSPECTS.found = outer
-        if whole:
-            raise Replay(None, None)
-        result = total, G
-        if suspects:
-            raise Replay(suspects, result)
-        return result
-
-    return checked, source
-
-
-CHUNK = 2048
-"""The most samples one pass runs: each buffer of a narrow model then stays in the cache
-between the passes over it. Measured on the benchmark's MLP at 10,000 and 100,000 samples
-(W = 16, 32): 2,048 beat 1,024, 4,096 and 8,192 by 5-30%; at W = 128 the size did not matter."""
+    return runner(run, e.arena, trace.param_count), source
 
 
 def _bind(names: list[str]) -> str:
     """The statement binding the arena's buffers ``names`` to locals."""
     return f"    {', '.join(names)}, = {', '.join(f'A[{n!r}]' for n in names)},"
-
-
-def _arena(spec: dict[str, tuple[int | None, int, bool, str]], count: int) -> dict[str, Any]:
-    """The buffers of ``spec`` (name: rows or None for the batch, columns, a column of ones
-    beside them, dtype) for a chunk of ``count`` samples."""
-    found: dict[str, Any] = {"_ones": np.ones(count)}
-    for name, (rows, columns, ones, dtype) in spec.items():
-        whole = np.zeros((count if rows is None else rows, columns + ones), dtype=dtype)
-        if ones:
-            whole[:, columns] = 1.0
-            found[f"{name}_1"] = whole
-            whole = whole[:, :columns]
-        found[name] = whole
-    return found
-
-
-def _relu_order() -> str | None:
-    """How ``np.maximum`` computes the table's relu in place against an array of zeros,
-    probed once: its operands in the order that keeps relu(-0.0) = 0.0 and relu(NaN) = NaN
-    (numpy does not promise either), or None where neither order does (relu is then printed
-    from its tree)."""
-    relu = ops.PRIMITIVES.get("relu")
-    if relu is None:
-        return None
-    specials = [-0.0, 0.0, math.nan, math.inf, -math.inf, -1.0, 2.0, 5e-324, -5e-324, -math.nan]
-    xs = specials * 103  # long enough for numpy's vector loops, and their tails
-    want = [repr(relu.forward(x)) for x in xs]
-    for order in ("{x}, {zeros}", "{zeros}, {x}"):
-        a, zeros = np.array(xs), np.zeros(len(xs))
-        if order.startswith("{x}"):
-            np.maximum(a, zeros, out=a)
-        else:
-            np.maximum(zeros, a, out=a)
-        if [repr(x) for x in a.tolist()] == want:
-            return order
-    return None
-
-
-RELU = _relu_order()
-
-
-def nan_slopes(R: Any, dR: Any) -> None:
-    """NaN in ``dR`` where relu's output ``R`` is NaN: the table's slope there is NaN, the
-    mask's 0. The sum of relu's outputs (each >= 0) is NaN only when one of them is."""
-    if math.isnan(np.sum(R)):
-        dR[np.isnan(R)] = math.nan

@@ -41,10 +41,8 @@ __all__ = [
     "SUSPECTS",
     "Checked",
     "NumpyPrinter",
-    "add_square_grads",
     "guard",
     "numpy_function",
-    "squares",
     "suspect",
     "vectorized",
 ]
@@ -300,30 +298,3 @@ def _elementwise(f: Callable[..., float]) -> Callable[..., Any]:
         return np.asarray(r, dtype=float)
 
     return call
-
-
-def squares(P: Any, index: Any, weights: Any, powered: Any) -> float:
-    """``Σ weights[k] * P[index[k]]²`` (weights None: all 1) as one dot product.
-
-    ``powered`` masks the terms written ``p ** 2``: Python's ``**`` raises OverflowError where
-    the square of a finite number overflows (``*`` gives inf), so the eager engine is asked.
-    """
-    p = P[index]
-    total = float(p @ p) if weights is None else float((p * p) @ weights)
-    if powered is not None and not math.isfinite(total):
-        q = p[powered]
-        if np.any(np.isinf(q * q) & np.isfinite(q)):
-            raise OverflowError("squares: (x ** 2) overflowed")
-    return total
-
-
-def add_square_grads(G: Any, P: Any, index: Any, weights: Any, adjoint: float, unique: bool) -> None:
-    """Add ``2 * adjoint * weights[k] * P[index[k]]`` to ``G[index[k]]`` for every k, as eager
-    mode sums the two operands of ``p * p``: ``(a * c) * p + (a * c) * p``."""
-    a = adjoint if weights is None else adjoint * weights
-    t = a * P[index]
-    t += t
-    if unique:
-        G[index] += t
-    else:
-        np.add.at(G, index, t)
