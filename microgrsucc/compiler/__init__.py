@@ -43,6 +43,8 @@ class _Compiled:
         self._value: Callable[..., Any] | None = None
         self.table = [(op, op.forward, op.derivative) for op in t.used_primitives()]
         self.reached = _reached(t)
+        # The positions of the parameters the loss reaches, or None for all of them.
+        self.kept = None if all(self.reached) else [k for k, r in enumerate(self.reached) if r]
 
     def value(self, *args: Any) -> Any:
         if self._value is None:  # written on first use: a training loop may never need it
@@ -163,7 +165,7 @@ class CompiledLoss:
             result = eager.replay(compiled.trace, self.params, rows, backward=True)
         total, grads = result
         scale = 1.0 / count if reduction == "mean" else 1.0
-        _add_grads(self.params, grads, compiled.reached, scale)
+        _add_grads(self.params, grads, compiled.kept, scale)
         return float(total) * scale
 
 
@@ -217,25 +219,32 @@ def compile(
     return CompiledLoss(sample_loss, params, backend)
 
 
-def _add_grads(params: list[Value], grads: Any, reached: list[bool], scale: float) -> None:
-    """``p.grad += g * scale`` (None counts as 0) for each parameter the loss reaches: as
-    backward(), a parameter the loss does not use keeps grad None. One pass per step, each
-    in C but the last: this costs ~100 ns a parameter, which a wide model feels."""
-    if not all(reached):  # the others' gradients may be None (from the eager engine)
-        kept = [k for k, r in enumerate(reached) if r]
+def _add_grads(params: list[Value], grads: Any, kept: list[int] | None, scale: float) -> None:
+    """``p.grad += g * scale`` (None counts as 0) for the parameters at ``kept`` (None: all):
+    as backward(), a parameter the loss does not use keeps grad None. A few passes in C and
+    one loop writing ``p.grad``: this costs ~100 ns a parameter, which a wide model feels."""
+    if kept is not None:  # the others' gradients may be None (from the eager engine)
         params, grads = [params[k] for k in kept], [grads[k] for k in kept]
-    scaled: list[float]
-    if hasattr(grads, "tolist"):  # the numpy backend's array: scaled in one pass
-        scaled = (grads if scale == 1.0 else grads * scale).tolist()
-    else:
-        scaled = list(map(float, grads)) if scale == 1.0 else [float(g) * scale for g in grads]
     old = [p.grad for p in params]
-    try:
-        new = list(map(operator.add, old, scaled))
-    except TypeError:  # a None among them (no gradient yet): the gradient alone there
-        new = [s if o is None else o + s for o, s in zip(old, scaled, strict=True)]
+    new: list[Any]
+    if hasattr(grads, "tolist"):  # the numpy backend's array
+        from microgrsucc.compiler.numpy_runtime import plus
+
+        scaled = grads if scale == 1.0 else grads * scale
+        summed = plus(old, scaled)
+        new = _added(old, scaled.tolist()) if summed is None else summed
+    else:
+        new = _added(old, list(map(float, grads)) if scale == 1.0 else [float(g) * scale for g in grads])
     for p, v in zip(params, new, strict=True):
         p.grad = v
+
+
+def _added(old: list[Any], scaled: list[float]) -> list[Any]:
+    """``old + scaled`` item by item; where an old gradient is None, the new one alone."""
+    try:
+        return list(map(operator.add, old, scaled))
+    except TypeError:  # a None among them (no gradient yet)
+        return [s if o is None else o + s for o, s in zip(old, scaled, strict=True)]
 
 
 def _reached(t: Trace) -> list[bool]:

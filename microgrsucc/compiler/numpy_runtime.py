@@ -21,7 +21,7 @@ from microgrsucc import ops
 from microgrsucc.compiler.numpy_printer import SUSPECTS
 from microgrsucc.compiler.python_code import Replay
 
-__all__ = ["CHUNK", "RELU", "Spec", "add_square_grads", "nan_slopes", "runner", "squares"]
+__all__ = ["CHUNK", "RELU", "Spec", "add_square_grads", "nan_slopes", "plus", "runner", "squares"]
 
 Spec = dict[str, tuple[int | None, int, bool, str]]
 """The arena's buffers: name -> (rows, or None for the chunk's samples; columns; a column of
@@ -151,3 +151,10 @@ def add_square_grads(G: Any, P: Any, index: Any, weights: Any, adjoint: float, u
         G[index] += t
     else:
         np.add.at(G, index, t)
+
+
+def plus(old: list[Any], scaled: Any) -> list[float] | None:
+    """``old + scaled`` as floats when every old gradient is a float (one sum in numpy, not
+    one float object per step of a Python loop), else None."""
+    before = np.array(old)
+    return (before + scaled).tolist() if before.dtype == np.float64 else None
