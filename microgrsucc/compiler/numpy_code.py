@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from microgrsucc import ops
 from microgrsucc.compiler.layers import Block, find_blocks, find_squares
+from microgrsucc.compiler.numpy_layers import LayerCode
 from microgrsucc.compiler.numpy_printer import NUMPY, Checked, guard, numpy_function, vectorized
-from microgrsucc.compiler.numpy_runtime import RELU, Spec, add_square_grads, nan_slopes, runner, squares
+from microgrsucc.compiler.numpy_runtime import RELU, add_square_grads, nan_slopes, runner, squares
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import (
     PYTHON,
@@ -39,7 +39,7 @@ from microgrsucc.compiler.python_code import (
     summed,
 )
 from microgrsucc.compiler.python_code import namespace as python_namespace
-from microgrsucc.compiler.trace import CONST, INPUT, OP, PARAM, Trace
+from microgrsucc.compiler.trace import CONST, OP, PARAM, Trace
 from microgrsucc.compiler.tree import (
     Call,
     Node,
@@ -69,65 +69,18 @@ def _trees(info: Any) -> list[Node]:
     return [m for t in trees if t is not None for m in walk(t)]
 
 
-class _Emitter:
+class _Emitter(LayerCode):
+    """The statements of one trace: its layers (``LayerCode``), its sums of squares, and each
+    other node one column (varying per sample) or one Python float (computed once)."""
+
     def __init__(self, trace: Trace, matmul: bool) -> None:
-        self.t = trace
-        self.plan = Plan(trace, NUMPY, backward=True)
-        self.scalar = self.plan.with_printer(PYTHON)
-        self.blocks, self.absorbed = find_blocks(self.plan) if matmul else ([], set())
-        self.block_of: dict[int, tuple[Block, int]] = {}
-        for k, b in enumerate(self.blocks):
-            b.name = "X" if b.kind == INPUT else f"B{k}"
-            for col, m in enumerate(b.members):
-                self.block_of[m] = (b, col)
-        self.consts: dict[str, Any] = {}
+        plan = Plan(trace, NUMPY, backward=True)
+        blocks, self.absorbed = find_blocks(plan) if matmul else ([], set())
+        super().__init__(trace, plan, blocks)
+        self.scalar = plan.with_printer(PYTHON)
         self.allocated: set[str] = set()
-        self.arena: Spec = {}
-        self.in_place, self.folded = self.fast_paths()
         self.squares = find_squares(self.plan) if matmul else []
         self.in_squares = {i for sq in self.squares for i in sq.interior}
-
-    def fast_paths(self) -> tuple[set[str], dict[str, str | None]]:
-        """The relu maps computed in their layer's buffer (its columns used by the relu alone),
-        and the layers that fold their bias into the product, each with the block whose buffer
-        carries the column of ones (None: the samples, copied into a buffer of their own)."""
-        t, plan = self.t, self.plan
-        uses = plan.uses
-        relu = ops.PRIMITIVES.get("relu")
-        in_place: set[str] = set()
-        for b in self.blocks:
-            source = b.source
-            if (
-                b.kind == "map"
-                and RELU is not None
-                and source is not None
-                and source.kind == "layer"
-                and t.ops[b.members[0]] is relu
-                and all(uses[m] == 1 for m in source.members)
-            ):
-                in_place.add(b.name)
-        folded: dict[str, str | None] = {}
-        for b in self.blocks:
-            if b.kind != "layer" or not self.bias_vector(b):
-                continue
-            whole = self.whole(b.key)
-            if whole is not None and whole.kind != INPUT:
-                if whole.kind == "layer" or whole.name in in_place:
-                    owner = whole.source if whole.name in in_place else whole
-                    assert owner is not None
-                    folded[b.name] = owner.name
-                    self.buffer(owner.name, None, len(owner.members), ones=True)
-            elif all(t.kinds[a] == INPUT for a in b.key):
-                folded[b.name] = None
-        return in_place, folded
-
-    def padded(self, b: Block) -> bool:
-        """Whether ``b`` is a relu in place on a buffer with a column of ones: its gradient and
-        mask get a column too, so that they are updated in contiguous passes."""
-        source = b.source
-        return (
-            b.name in self.in_place and source is not None and self.arena.get(source.name, (0, 0, False))[2]
-        )
 
     def scalar_order(self) -> list[int]:
         """The nodes computed once per call as Python floats: those outside the sums of squares."""
@@ -171,27 +124,6 @@ class _Emitter:
             if b.kind == "layer" and not self.bias_vector(b):
                 found.update(int(t.payload[j]) for js in b.biases for j in js if t.kinds[j] == PARAM)
         return sorted(found)
-
-    def bias_vector(self, b: Block) -> bool:
-        """Whether each dot of the layer ``b`` adds one parameter as its bias (read from PV)."""
-        return all(len(js) == 1 and self.t.kinds[js[0]] == PARAM for js in b.biases)
-
-    def whole(self, key: tuple[int, ...]) -> Block | None:
-        """The block whose columns are the nodes ``key``, all of them in order, if there is one."""
-        found = self.block_of.get(key[0])
-        if found is None or found[1] != 0 or len(key) != len(found[0].members):
-            return None
-        b = found[0]
-        return b if all(self.block_of.get(m) == (b, i) for i, m in enumerate(key)) else None
-
-    def columns(self, key: tuple[int, ...]) -> str:
-        """The batch of the nodes ``key`` as a (batch, len(key)) array expression."""
-        first = self.block_of.get(key[0])
-        if first is not None:
-            b, s = first
-            if all(self.block_of.get(m) == (b, s + i) for i, m in enumerate(key)):
-                return b.name if s == 0 and len(key) == len(b.members) else f"{b.name}[:, {s}:{s + len(key)}]"
-        return f"np.column_stack(({', '.join(self.expr[m] or '' for m in key)},))"
 
     def forward(self, out: list[str]) -> None:
         t, plan = self.t, self.plan
@@ -241,46 +173,6 @@ class _Emitter:
                 )
                 out.append(f"{b.name} = {e}")
 
-    def layer_forward(self, b: Block, out: list[str]) -> None:
-        """``Z = A @ W.T + bias`` into the layer's buffer: the bias folded into the product (a
-        column of ones beside A) where A is a whole block or samples copied into a buffer."""
-        t, name = self.t, b.name
-        k = len(b.key)
-        fold = name in self.folded
-        index = (
-            [[*w, int(t.payload[js[0]])] for w, js in zip(b.weights, b.biases, strict=True)]
-            if fold
-            else b.weights
-        )
-        self.consts[f"_W{name}"] = np.array(index, dtype=np.intp)
-        self.buffer(f"W{name}", len(b.members), k + fold)
-        self.buffer(name, None, len(b.members))
-        out.append(f"np.take(PV, _W{name}, out=W{name})")
-        if fold:
-            source = self.folded[name]
-            if source is None:  # samples (or scattered columns) copied beside a column of ones
-                self.buffer(f"I{name}", None, k, ones=True)
-                out.append(f"I{name}[...] = {self.columns(b.key)}")
-                source = f"I{name}"
-            out.append(f"np.matmul({source}_1, W{name}.T, out={name})")
-            return
-        out.append(f"np.matmul({self.columns(b.key)}, W{name}.T, out={name})")
-        if self.bias_vector(b):
-            self.consts[f"_b{name}"] = np.array([t.payload[js[0]] for js in b.biases], dtype=np.intp)
-            out.append(f"{name} += PV[_b{name}]")
-        elif any(b.biases):
-            sums = [" + ".join(self.expr[j] or "" for j in js) or "0.0" for js in b.biases]
-            out.append(f"{name} += np.array([{', '.join(sums)}])")
-
-    def buffer(
-        self, name: str, rows: int | None, columns: int, *, ones: bool = False, dtype: str = "float64"
-    ) -> None:
-        """A buffer of the arena: (rows or the batch, columns), and a column of ones beside it
-        (``name_1`` is the whole) where a layer folds its bias into the product."""
-        known = self.arena.get(name)
-        ones = ones or (known is not None and known[2])
-        self.arena[name] = (rows, columns, ones, dtype)
-
     def add_to(self, name: str, index: str, value: str, out: list[str], block: Block) -> None:
         """``name[index] += value``; on first use ``name = value``, or for a column a buffer of the
         arena zeroed."""
@@ -292,33 +184,6 @@ class _Emitter:
             self.buffer(name, None, len(block.members))
             out.append(f"{name}.fill(0.0)")
         out.append(f"{name}{index} += {value}")
-
-    def layer_backward(self, b: Block, d: str, out: list[str]) -> None:
-        """The gradient of a layer's weights and biases: ``dZ.T @ A`` (the bias's column sums
-        come with it where the bias is folded), else the biases as ``ones @ dZ``."""
-        t, name = self.t, b.name
-        index = self.consts[f"_W{name}"]
-        fold = name in self.folded
-        self.buffer(f"gW{name}", len(b.members), len(b.key) + fold)
-        source = f"{self.folded[name] or f'I{name}'}_1" if fold else self.columns(b.key)
-        out.append(f"np.matmul({d}.T, {source}, out=gW{name})")
-        if len(set(index.ravel().tolist())) == index.size:
-            out.append(f"G[_W{name}] += gW{name}")
-        else:
-            out.append(f"np.add.at(G, _W{name}, gW{name})")
-        if fold:
-            return
-        sums = [
-            (int(t.payload[j]), col) for col, js in enumerate(b.biases) for j in js if t.kinds[j] == PARAM
-        ]
-        if sums:
-            out.append(f"_s = _ones @ {d}")  # column sums, by BLAS
-            if len({pj for pj, _ in sums}) == len(sums):
-                self.consts[f"_bp{name}"] = np.array([pj for pj, _ in sums], dtype=np.intp)
-                self.consts[f"_bc{name}"] = np.array([col for _, col in sums], dtype=np.intp)
-                out.append(f"G[_bp{name}] += _s[_bc{name}]")
-            else:
-                out += [f"G[{pj}] += _s[{col}]" for pj, col in sums]
 
     def backward(self, out: list[str], carried: set[int]) -> None:
         t, plan = self.t, self.plan
