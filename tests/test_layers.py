@@ -196,3 +196,18 @@ def test_a_batch_runs_in_chunks_with_eager_results_and_errors(monkeypatch: pytes
     logs[17] = (-3.0,)  # log of a negative number, in the third chunk
     with pytest.raises(ValueError, match="log"):
         mg.compile(lambda x: (w * x).log(), [w], backend="numpy").backward(logs)
+
+
+def test_without_the_probed_maximum_relu_is_printed_from_its_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where numpy's maximum does not give the table's relu (the probe found no order of its
+    operands that does), relu is printed from its tree, with the same results."""
+    from microgrsucc.compiler import numpy_layers
+
+    monkeypatch.setattr(numpy_layers, "RELU", None)
+    sample_loss, params = mlp(4)
+    rows = moons(30, 3)
+    assert "np.maximum" not in mg.compile(sample_loss, params, backend="numpy").source(3)
+    want_total, want = eager(sample_loss, params, rows)
+    total, got = compiled(sample_loss, params, np.array(rows))
+    assert close(total, want_total)
+    assert all(close(g, w) for g, w in zip(got, want, strict=True)), (got, want)
