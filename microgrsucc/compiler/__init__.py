@@ -134,9 +134,10 @@ class CompiledLoss:
             kinds = _plain(rows, nargs)
             if kinds is None:  # numpy scalars, Fractions...: checked and converted in order
                 rows = [_floats(sample, nargs, k) for k, sample in enumerate(rows)]
-            elif kinds != {float}:  # Python ints: made floats here, before any op runs
-                try:
-                    rows = [tuple(map(float, sample)) for sample in rows]
+            elif int in kinds:  # Python ints: made floats here, before any op runs
+                try:  # column by column: the loops run in C (half the time of a tuple per row)
+                    columns = [map(float, column) for column in zip(*rows, strict=True)]
+                    rows = list(zip(*columns, strict=True))
                 except OverflowError:  # an int past the floats: eager mode's message
                     rows = [_floats(sample, nargs, k) for k, sample in enumerate(rows)]
         compiled = self._compiled(nargs)

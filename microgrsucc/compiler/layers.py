@@ -80,13 +80,22 @@ def find_blocks(plan: Plan) -> tuple[list[Block], set[int]]:
         if plan.live[i]:
             for j in t.args[i]:
                 uses[j] += 1
+    # A unit the root does not read (computed for its domain errors only) stays a column of its
+    # own: in a block its zero gradient would meet the batch in dW = dZ.T @ A, and 0 * NaN
+    # gives a NaN sample's NaN to weights eager mode never reaches.
+    needed = [False] * n
+    needed[t.root] = True
+    for i in range(n - 1, -1, -1):
+        if needed[i]:
+            for j in t.args[i]:
+                needed[j] = True
     inputs = Block(INPUT, [i for i in range(n) if t.kinds[i] == INPUT])
     blocks = [inputs] if inputs.members else []
     column: dict[int, tuple[Block, int]] = {m: (inputs, k) for k, m in enumerate(inputs.members)}
     layers: dict[tuple[int, ...], Block] = {}
     absorbed: set[int] = set()
     for z in range(n - 1, -1, -1):  # from the root down, so a chain is seen whole, from its last add
-        if not (plan.live[z] and plan.varying[z] and t.kinds[z] == OP) or z in absorbed:
+        if not (plan.live[z] and plan.varying[z] and t.kinds[z] == OP and needed[z]) or z in absorbed:
             continue
         if z in column:
             continue
@@ -116,7 +125,7 @@ def find_blocks(plan: Plan) -> tuple[list[Block], set[int]]:
         if (
             op is not None
             and op.arity == 1
-            and plan.live[z]
+            and needed[z]
             and z not in column
             and z not in absorbed
             and t.args[z][0] in column
