@@ -36,7 +36,16 @@ from microgrsucc.compiler.tree import (
 )
 from microgrsucc.ops import Primitive
 
-__all__ = ["NUMPY", "SUSPECTS", "Checked", "NumpyPrinter", "guard", "numpy_function", "suspect", "vectorized"]
+__all__ = [
+    "NUMPY",
+    "SUSPECTS",
+    "Checked",
+    "NumpyPrinter",
+    "guard",
+    "numpy_function",
+    "suspect",
+    "vectorized",
+]
 
 
 # The samples where a table function may raise, found while the batch runs (one list per
