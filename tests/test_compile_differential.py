@@ -599,33 +599,69 @@ def eager_outcome(
 
 def sizes(root: Value) -> tuple[float, dict[Value, float]]:
     """How large the rounding errors of another evaluation order can be: for the value, the
-    sum over the nodes of |node| times |d root / d node| summed along every path without
+    sum over the nodes of their size times |d root / d node| summed along every path without
     signs; for each leaf, that unsigned sum of its paths' products (the terms that cancel
-    into its gradient). A gradient that cancels to 1e-17 is compared at this scale."""
-    reach: dict[Value, float] = {root: 1.0}
-    scale = 0.0
-    for node in mg.backward_order(root):
-        adjoint = reach.get(node, 0.0)
-        if math.isfinite(node.data):
-            scale += adjoint * abs(node.data)
+    into its gradient). A gradient that cancels to 1e-17 is compared at this scale.
+
+    A node's size is the larger of |node| and its terms' (``terms``: what a sum that cancels
+    was made of). A local derivative counts at its own size, at a few ulps of the terms it is
+    computed from (``DERIVATIVE_ULPS``), and at how far it moves when its operands move by a
+    few ulps of their terms, in units of REL (``spread``): another evaluation order puts an
+    operand there (numpy's matrix products sum in their own order), and sin of 1e300 has no
+    slope two orders agree on."""
+    order = mg.backward_order(root)
+    terms: dict[Value, float] = {}
+    local: dict[Value, tuple[float, ...]] = {}
+    for node in reversed(order):  # operands first
         op = node.primitive
         assert op is not None
         inputs = node.inputs
-        if op.constant:
-            partials = op.derivative
-        else:
-            partials = op.derivative(ops.FLOAT, *[x.data for x in inputs], node.data)
+        data = [x.data for x in inputs]
+        partials = op.derivative if op.constant else op.derivative(ops.FLOAT, *data, node.data)
         if op.arity == 1:
             partials = (partials,)
+        ds = [float(d.data if isinstance(d, Value) else d) for d in partials]
+        operand_terms = [terms.get(x, abs(x.data)) for x in inputs]
+        size = sum(abs(d) * t for d, t in zip(ds, operand_terms, strict=True) if math.isfinite(d * t))
+        terms[node] = max(abs(node.data), size) if math.isfinite(node.data) else 0.0
         # A local derivative is itself computed from terms of about the node's size, or 1
         # (1 - out * out for tanh): a last-bit difference there (numpy's tanh is not math's)
         # is a few ulps of those terms, however small the derivative they cancel into.
         floor = 0.0 if op.constant else DERIVATIVE_ULPS * max(1.0, abs(node.data))
-        for x, d in zip(inputs, partials, strict=True):
-            size = max(abs(float(d.data if isinstance(d, Value) else d)), floor)
+        moved = [0.0] * len(ds) if op.constant else spread(op, data, operand_terms, ds)
+        local[node] = tuple(max(abs(d), floor, m / REL) for d, m in zip(ds, moved, strict=True))
+    reach: dict[Value, float] = {root: 1.0}
+    scale = 0.0
+    for node in order:
+        adjoint = reach.get(node, 0.0)
+        scale += adjoint * terms[node]
+        for x, size in zip(node.inputs, local[node], strict=True):
             if math.isfinite(size):
                 reach[x] = reach.get(x, 0.0) + adjoint * size
     return scale, reach
+
+
+def spread(op: Primitive, data: list[float], operand_terms: list[float], ds: list[float]) -> list[float]:
+    """How far each local derivative of ``op`` at ``data`` moves when one operand moves by 4
+    ulps of its terms (the most; 0 where it stays finite and defined nowhere else)."""
+    moved = [0.0] * len(ds)
+    for k, (x, t) in enumerate(zip(data, operand_terms, strict=True)):
+        step = 4 * sys.float_info.epsilon * t
+        if not (math.isfinite(x) and math.isfinite(step)) or step == 0.0:
+            continue
+        for nudged in (x - step, x + step):
+            args = [*data[:k], nudged, *data[k + 1 :]]
+            try:
+                partials = op.derivative(ops.FLOAT, *args, op.forward(*args))
+            except (ArithmeticError, ValueError):
+                continue  # past a domain edge: eager mode's own error there is compared elsewhere
+            if op.arity == 1:
+                partials = (partials,)
+            for j, (d, d0) in enumerate(zip(partials, ds, strict=True)):
+                change = abs(float(d) - d0)
+                if math.isfinite(change):
+                    moved[j] = max(moved[j], change)
+    return moved
 
 
 def first_error(sample_loss: Callable[..., Value], rows: Sequence[Sequence[Any]]) -> type[BaseException]:
