@@ -63,6 +63,8 @@ NEEDS: dict[str, tuple[Callable[[], str | None], str]] = {
     "notebook": (_modules("nbclient", "nbformat", "ipykernel"), "pip install '.[dev]'"),
     "plots": (_modules("matplotlib"), "pip install '.[examples]'"),
     "docs": (_modules("mkdocs", "mkdocstrings"), "pip install '.[docs]'"),
+    "jax": (_modules("jax"), "pip install '.[jax]'"),
+    "numba": (_modules("numba"), "pip install '.[numba]'"),
 }
 """Marker -> (what of it is missing, or None; how to install it)."""
 
