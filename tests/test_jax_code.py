@@ -129,6 +129,7 @@ print("sharded over", jax.device_count())
 """
 
 
+@pytest.mark.slow  # a process that imports jax: seconds
 def test_a_batch_is_sharded_across_two_cpu_devices() -> None:
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
     import os

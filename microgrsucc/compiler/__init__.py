@@ -27,12 +27,13 @@ from microgrsucc.value import Value
 
 __all__ = ["BACKENDS", "CompiledLoss", "compile"]
 
-BACKENDS = ("python", "numpy", "jax")
+BACKENDS = ("python", "numpy", "numba", "jax")
 
 # The backends beyond python: the module that writes their code, the package it needs and
 # the extra that installs it.
 _GENERATORS = {
     "numpy": ("numpy_code", "numpy", "fast"),
+    "numba": ("numba_code", "numba", "numba"),
     "jax": ("jax_code", "jax", "jax"),
 }
 
