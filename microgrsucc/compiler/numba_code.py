@@ -161,6 +161,14 @@ class _Emitter:
                 return ("X[s]" if src.kind == INPUT else src.name), []
         return f"K{b.name}", [f"K{b.name}[{c}] = {self.expr[m]}" for c, m in enumerate(key)]
 
+    def size(self, b: Block) -> str:
+        """A block's width as a value the kernel reads at run time (a weight matrix's shape):
+        with a literal, LLVM unrolls the short loops into scalar code instead of vectorising."""
+        while b.kind == "map":
+            assert b.source is not None
+            b = b.source
+        return f"W{b.name}.shape[0]"
+
     def kernel(self) -> tuple[list[str], list[str]]:
         """The kernel's source and the names of its per-layer arguments."""
         t, plan = self.t, self.plan
@@ -180,7 +188,7 @@ class _Emitter:
                 continue
             b = found[0]
             done.update(b.members)
-            m = len(b.members)
+            m = self.size(b)
             arrays += [f"{b.name} = np.empty({m})", f"d{b.name} = np.empty({m})"]
             for col, z in enumerate(b.members):
                 self.expr[z] = f"{b.name}[{col}]"
@@ -193,7 +201,7 @@ class _Emitter:
                 forward += [
                     f"for j in range({m}):",
                     f"    {b.name}[j] = b{b.name}[j]",
-                    f"for i in range({len(b.key)}):",
+                    f"for i in range(W{b.name}.shape[1]):",
                     f"    a = {a}[i]",
                     f"    for j in range({m}):",
                     f"        {b.name}[j] += WT{b.name}[i, j] * a",
@@ -253,7 +261,7 @@ class _Emitter:
             b = found[0]
             if i != b.first or b.name not in self.received:
                 continue
-            m = len(b.members)
+            m = self.size(b)
             d = f"d{b.name}"
             if b.kind == "map":
                 assert b.source is not None
@@ -273,11 +281,14 @@ class _Emitter:
                 f"for j in range({m}):",
                 f"    g = {d}[j]",
                 f"    gb{b.name}[j] += g",
-                f"    for i in range({len(b.key)}):",
+                f"    for i in range(W{b.name}.shape[1]):",
                 f"        GW{b.name}[j, i] += g * {a}[i]",
             ]
             if to_key:
-                out += [f"    for i in range({len(b.key)}):", f"        {target}[i] += g * W{b.name}[j, i]"]
+                out += [
+                    f"    for i in range(W{b.name}.shape[1]):",
+                    f"        {target}[i] += g * W{b.name}[j, i]",
+                ]
                 if whole:
                     self.received.add(a)
                 else:
@@ -344,7 +355,10 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
                 consts[f"_bp{b.name}"] = np.array([p for _, p in bias_params], dtype=np.intp)
                 run.append(f"    np.add.at(b{b.name}, _br{b.name}, PV[_bp{b.name}])")
                 after_kernel.append(f"    np.add.at(G, _bp{b.name}, gb{b.name}[_br{b.name}])")
-            after_kernel.append(f"    np.add.at(G, _W{b.name}, GW{b.name})")
+            unique = len(set(np.ravel(consts[f"_W{b.name}"]).tolist())) == consts[f"_W{b.name}"].size
+            # np.add.at is slow; with each weight in one place, += through the index is exact.
+            scatter = f"G[_W{b.name}] += GW{b.name}" if unique else f"np.add.at(G, _W{b.name}, GW{b.name})"
+            after_kernel.append(f"    {scatter}")
         run.append(f"    total = _kernel(X, count, PV, H, G, GH, bad, F, {', '.join(layer_args)})")
         run += after_kernel
         run.append("    found = np.flatnonzero(bad).tolist()")
