@@ -350,7 +350,8 @@ class _Emitter:
             *(f"        {c}" for c in checks or ["pass"]),
             "    finally:",
             "        _NOTED.found = None",
-            f"    return {total}, _rows(_found, X.shape[0])",
+            "    _bad = _rows(_found, X.shape[0]) & (jnp.arange(X.shape[0]) < n)",
+            f"    return {total}, (jnp.any(_bad), _bad)",
         ]
 
 
@@ -371,35 +372,40 @@ class Kernel:
 
     def __init__(self, kernel: Callable[..., Any]) -> None:
         self.step = jax.jit(jax.value_and_grad(kernel, argnums=(0, 1), has_aux=True))
+        self.devices = jax.devices()
+        self.sharded: tuple[Any, Any] | None = None
+        if len(self.devices) > 1:  # the samples split across the devices, the rest replicated
+            mesh = jax.sharding.Mesh(np.array(self.devices), ("batch",))
+            rows = jax.sharding.PartitionSpec("batch")  # type: ignore[no-untyped-call]
+            whole = jax.sharding.PartitionSpec()  # type: ignore[no-untyped-call]
+            self.sharded = (jax.sharding.NamedSharding(mesh, rows), jax.sharding.NamedSharding(mesh, whole))
 
     def __call__(self, P: Any, H: list[float], samples: Any, count: int) -> tuple[Any, ...]:
         X = np.asarray(samples, dtype=np.float64).reshape(count, -1)
         size = bucket(count)
-        devices = jax.devices()
-        size = -(-size // len(devices)) * len(devices)  # a whole number of rows per device
+        size = -(-size // len(self.devices)) * len(self.devices)  # a whole number of rows per device
         padded = X if size == count else np.concatenate([X, X[np.arange(size - count) % count]])
-        result = self.run(P, H, padded, count, devices)
-        total, gP, gH, bad = result
+        total, gP, gH, bad = self.run(P, H, padded, count)
         if size != count and not (
             math.isfinite(total) and np.all(np.isfinite(gP)) and np.all(np.isfinite(gH))
         ):
             # A padded copy of a sample contributes 0 * (its partial): NaN where that is
             # infinite. Without the padding, the numbers are eager mode's.
-            total, gP, gH, bad = self.run(P, H, X, count, devices)
-        return total, gP, gH, np.flatnonzero(bad[:count]).tolist()
+            total, gP, gH, bad = self.run(P, H, X, count)
+        return total, gP, gH, bad
 
-    def run(self, P: Any, H: list[float], X: Any, count: int, devices: list[Any]) -> tuple[Any, ...]:
+    def run(self, P: Any, H: list[float], X: Any, count: int) -> tuple[Any, ...]:
         with jax.enable_x64(True):
             PV = np.asarray(P, dtype=np.float64)
             HV = np.asarray(H, dtype=np.float64)
-            if len(devices) > 1 and len(X) % len(devices) == 0:
-                mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
-                rows = jax.sharding.PartitionSpec("batch")  # type: ignore[no-untyped-call]
-                whole = jax.sharding.PartitionSpec()  # type: ignore[no-untyped-call]
-                X = jax.device_put(X, jax.sharding.NamedSharding(mesh, rows))
-                PV, HV = (jax.device_put(a, jax.sharding.NamedSharding(mesh, whole)) for a in (PV, HV))
-            (total, bad), (gP, gH) = self.step(PV, HV, X, count)
-            return float(total), np.array(gP), np.asarray(gH), np.asarray(bad)
+            if self.sharded is not None and len(X) % len(self.devices) == 0:
+                rows, whole = self.sharded
+                X = jax.device_put(X, rows)
+                PV, HV = (jax.device_put(a, whole) for a in (PV, HV))
+            (total, (any_bad, bad)), (gP, gH) = self.step(PV, HV, X, count)
+            total, any_bad, gP, gH = jax.device_get((total, any_bad, gP, gH))  # one transfer
+            found = np.flatnonzero(np.asarray(bad)).tolist() if any_bad else []
+            return float(total), np.array(gP), gH, found
 
 
 def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
