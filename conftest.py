@@ -5,7 +5,8 @@
   marker turns it on); ``.ci/run`` runs them all.
 - The markers of tests that need a tool beyond the ``test`` extra (``NEEDS``): without it they
   are skipped with one line saying what to install, except under CI (``CI`` set), where a
-  missing tool is a failure, not a skip; so is a ``pytest.importorskip`` that skips.
+  missing tool is a failure, not a skip; so is a ``pytest.importorskip`` that skips. A test
+  that asks for the ``torch`` fixture is marked ``torch``.
 - README.md's python blocks (pytest-markdown-docs) run each in an empty folder; a block that
   asks for the ``training`` fixture (```` ```python fixture:training ````) is marked ``training``.
 - ``pytest path/to/checkout`` collects what a plain ``pytest`` in the checkout does (the
@@ -63,6 +64,7 @@ NEEDS: dict[str, tuple[Callable[[], str | None], str]] = {
     "notebook": (_modules("nbclient", "nbformat", "ipykernel"), "pip install '.[dev]'"),
     "plots": (_modules("matplotlib"), "pip install '.[examples]'"),
     "docs": (_modules("mkdocs", "mkdocstrings"), "pip install '.[docs]'"),
+    "torch": (_modules("torch"), "pip install '.[reference]'"),  # PyTorch float64, the oracle
     "jax": (_modules("jax"), "pip install '.[jax]'"),
     "numba": (_modules("numba"), "pip install '.[numba]'"),
 }
@@ -86,6 +88,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "training" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.training)
+        if "torch" in getattr(item, "fixturenames", ()):  # tests/conftest.py's fixture: PyTorch
+            item.add_marker(pytest.mark.torch)
     on = _opted_in(config)
     left: Counter[str] = Counter()
     kept, deselected = [], []

@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from microgrsucc.backward import backward_order
+from microgrsucc.ops import Parametric
 from microgrsucc.value import Value, as_value
 
 __all__ = [
     "ChainRule",
     "Graph",
     "chain_rule",
+    "changed",
     "clean",
     "factor",
     "is_constant",
@@ -172,7 +174,8 @@ def names(
             out[node], binding[node] = f"{node.data:.6g}", _ATOM if node.data >= 0 else 3
         else:
             text, strength = _expression(node, out, binding)
-            if len(text) > _MAX_NAME:
+            # An op's constants are part of its name, not of the expression's length.
+            if len(text) - len(", ".join(changed(node))) > _MAX_NAME:
                 text, strength = f"#{index[node]}", _ATOM
             out[node], binding[node] = text, strength
     return out
@@ -197,7 +200,15 @@ def _expression(node: Value, out: dict[Value, str], binding: dict[Value, int]) -
     if op == "neg":
         x = node.inputs[0]
         return (f"-{parts[0]}" if binding.get(x, _ATOM) > 3 else f"-({parts[0]})"), 3
-    return f"{op}({', '.join(parts)})", _ATOM
+    # A family's member with other constants than the defaults says them, as PyTorch's keywords.
+    return f"{op}({', '.join([*parts, *changed(node)])})", _ATOM
+
+
+def changed(node: Value) -> tuple[str, ...]:
+    """The constants of ``node``'s op that are not its defaults, as PyTorch's keyword arguments
+    (``("negative_slope=0.2",)`` for ``x.leaky_relu(0.2)``); empty for other ops and leaves."""
+    op = node.primitive
+    return op.changed if isinstance(op, Parametric) else ()
 
 
 # --- the chain rule along the paths from a node to the root ----------------------------------------

@@ -30,7 +30,7 @@ from typing import Any
 
 from microgrsucc import ops
 from microgrsucc.compiler import tree as T
-from microgrsucc.explain import MAX_PATHS, Graph, chain_rule, label_text, short, wrap
+from microgrsucc.explain import MAX_PATHS, Graph, chain_rule, changed, label_text, short, wrap
 from microgrsucc.ops import Primitive
 from microgrsucc.value import Value
 
@@ -118,8 +118,10 @@ class Symbols:
         text = label_text(node)
         if text is None and node.is_leaf:
             return T.Const(node.data)
-        if text is None and not self.names.get(node, "#").startswith("#"):
+        if text is None and not self.names.get(node, "#").startswith("#") and not changed(node):
             return self.expression(node)
+        # A symbol of its own: a label, #N, or an op whose constants a tree cannot say
+        # (leaky_relu(x, negative_slope=0.2) is not the table's leaky_relu of x).
         name = text or self.names.get(node, "#?")
         self.values[name] = node.data
         return T.Symbol(name)

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from microgrsucc.explain import Graph, chain_rule, is_constant, label_text, wrap
+from microgrsucc.explain import Graph, chain_rule, changed, is_constant, label_text, wrap
 from microgrsucc.formula import Symbols, formula, local_derivative, to_text
 from microgrsucc.javascript import NotPrintable, op_object
 from microgrsucc.value import Value
@@ -114,6 +114,7 @@ def html(root: Value, svg: str, *, max_nodes: int | None, parameters: Sequence[V
                 "local": list(node.local_grads()),
                 "op": None if node.op is None else ops.get(node.primitive),
                 "opName": node.op,
+                "constants": list(changed(node)),  # after the operands: elu(x, alpha=0.5)
                 "localText": []
                 if fallback
                 else [to_text(local_derivative(node, k, symbols)) for k in range(len(node.inputs))],

@@ -105,7 +105,20 @@ def _binary(op: Primitive, cls: type[Value]) -> Callable[[Value, Operand], Value
 
 
 def _nary(op: Primitive, cls: type[Value]) -> Callable[..., Value]:
-    def apply(*inputs: Value) -> Value:
+    deferred = op.name.isidentifier()
+
+    def apply(*inputs: Any) -> Value:
+        if any(x.__class__ is not cls for x in inputs):
+            # As _binary's second operand: a Dual or a Tracer applies the op itself, a number
+            # becomes a leaf (x.clamp_min_max(0.0, hi)).
+            owner = next(
+                (x for x in inputs if x.__class__ is not cls and isinstance(x, cls) and x.owns_ops), None
+            )
+            if deferred and owner is not None:
+                return getattr(owner.__class__, op.name)(*inputs)  # type: ignore[no-any-return]
+            inputs = tuple(as_value(x) for x in inputs)
+            if any(x is NotImplemented for x in inputs):
+                return NotImplemented  # type: ignore[no-any-return]
         values = tuple(x.data for x in inputs)
         try:
             data = op.forward(*values)

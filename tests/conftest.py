@@ -72,5 +72,6 @@ def package_with_sec(tmp_path: Path) -> PackageCopy:
 @pytest.fixture(scope="session")
 def torch() -> object:
     """PyTorch, the differential tests' reference engine (``pip install '.[reference]'``):
-    without it they skip, with one line in the summary (under CI they fail, see conftest.py)."""
+    a test that asks for it is marked ``torch``, so without it the test skips, with one line in
+    the summary for all of them (under CI it fails, see conftest.py)."""
     return pytest.importorskip("torch", reason="could not import 'torch': pip install '.[reference]'")

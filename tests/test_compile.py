@@ -610,6 +610,29 @@ def test_every_op_of_the_table_compiles_to_code_that_runs(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_clamp_with_parameter_bounds_compiles_to_eager_results_at_ties_and_crossings(
+    backend: str, replays: list[int]
+) -> None:
+    lo, hi, w = Value(-0.2), Value(0.9), Value(0.3)
+
+    def sample_loss(x: Any, y: Any) -> Value:
+        return (
+            (x * w).clamp(lo, hi) * y  # both bounds: clamp_min_max
+            + mg.clamp(x, min=lo) + mg.clamp(x, max=hi * 2)  # one: clamp_min, clamp_max
+            + mg.clamp(x, 0.1, hi) + mg.clamp(x, hi, lo)  # a constant bound; min > max
+            + mg.clamp(y, lo, lo) + mg.clamp_min(x, y)  # min == max; a sample as the bound
+        )  # fmt: skip
+
+    # x at a bound (0.9 == hi, -0.2 == lo), below, between and above them; y == x
+    samples = [(0.5, 1.0), (-1.0, 2.0), (3.0, -0.2), (-0.2, -0.2), (0.9, 0.1), (2.5, 0.9), (3.0, 3.0)]
+    want_total, want = eager(sample_loss, [lo, hi, w], samples)
+    total, got = compiled(mg.compile(sample_loss, [lo, hi, w], backend=backend), samples)
+    assert replays == []
+    assert total == pytest.approx(want_total, rel=1e-12)
+    assert_close(got, want, TOLERANCE[backend])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_plain_values_method_with_a_sample_operand_compiles(backend: str) -> None:
     # c.maximum(x) with x traced reaches the tracer's method, as c + x does; it read .data before.
     c, w = Value(2.0), Value(0.5)

@@ -168,6 +168,8 @@ if mpmath is not None:
         "hardsigmoid": _exact(lambda x: _clip(x + 3, 0, 6) / 6),
         "hardswish": _exact(lambda x: x * _clip(x + 3, 0, 6) / 6),
         "clamp": _exact(lambda x: x),  # the table's entry has no bounds; bounded ones are below
+        "clamp_min": _exact(max), "clamp_max": _exact(min),
+        "clamp_min_max": _exact(lambda x, lo, hi: hi if lo > hi else _clip(x, lo, hi)),
     })  # fmt: skip
 
 # A composite of rounded steps is as accurate as its conditioning allows: gelu's erfc(-x/√2)
@@ -452,6 +454,16 @@ KINKS: list[tuple[str, Callable[..., Any], tuple[float, ...], float, tuple[float
     ("clamp' is 1 at the lower bound", lambda x: x.clamp(0.0, 1.0), (0.0,), 0.0, (1.0,)),
     ("clamp' is 1 at the upper bound", lambda x: x.clamp(0.0, 1.0), (1.0,), 1.0, (1.0,)),
     ("clamp with min > max is max", lambda x: x.clamp(2.0, 1.0), (1.5,), 1.0, (0.0,)),
+    # Bounds that are Values (torch's clamp_backward_min_max): each gets a slope where it clips.
+    ("clamp_min' is x's at a tie", mg.clamp_min, (0.0, 0.0), 0.0, (1.0, 0.0)),
+    ("clamp_max' is x's at a tie", mg.clamp_max, (0.0, 0.0), 0.0, (1.0, 0.0)),
+    ("clamp(x, min, max) at x == min", mg.clamp, (0.0, 0.0, 1.0), 0.0, (1.0, 0.0, 0.0)),
+    ("clamp(x, min, max) at x == max", mg.clamp, (1.0, 0.0, 1.0), 1.0, (1.0, 0.0, 0.0)),
+    ("clamp(x, min, max) below min", mg.clamp, (-1.0, 0.0, 1.0), 0.0, (0.0, 1.0, 0.0)),
+    ("clamp(x, min, max) with min > max is max's", mg.clamp, (-1.0, 1.0, 0.0), 0.0, (0.0, 0.0, 1.0)),
+    ("clamp(x, min, max) at x == min == max is x's", mg.clamp, (0.0, 0.0, 0.0), 0.0, (1.0, 0.0, 0.0)),
+    ("clamp(x, min, max) above min == max is max's", mg.clamp, (1.0, 0.0, 0.0), 0.0, (0.0, 0.0, 1.0)),
+    ("clamp(x, min, max) below min == max is no one's", mg.clamp, (-1.0, 0.0, 0.0), 0.0, (0.0, 0.0, 0.0)),
     ("softplus is linear only above the threshold", lambda x: x.softplus(threshold=1.0), (2.0,), 2.0, (1.0,)),
     ("log1p(-1) is -inf", mg.log1p, (-1.0,), -_INF, (_INF,)),
     ("log2(0) is -inf", mg.log2, (0.0,), -_INF, (_INF,)),

@@ -166,6 +166,16 @@ def test_draw_shows_every_value_with_label_data_and_grad_and_every_op() -> None:
     assert source.count("->") == 9 + 2 * 6 + 3  # six binary ops, three unary
 
 
+def test_an_op_with_other_constants_than_the_defaults_shows_them_as_pytorch_spells_them() -> None:
+    x = Value(0.5, label="x")
+    y = x.leaky_relu(0.2) + x.leaky_relu() + x.gelu(approximate="tanh") + x.clamp(max=1) + x.softplus(beta=2)
+    symbols = op_symbols(draw(y).source)
+    assert {"leaky_relu(negative_slope=0.2)", "leaky_relu", "gelu(approximate='tanh')"} <= set(symbols)
+    assert {"clamp(max=1.0)", "softplus(beta=2.0)"} <= set(symbols)
+    boxes = value_boxes(draw(Value(-0.5, label="x").leaky_relu(0.2)).source)  # and the node's name
+    assert any(box.startswith("leaky_relu(x, negative_slope=0.2) data -0.1000") for box in boxes), boxes
+
+
 def test_leaves_the_user_made_look_different_from_constants() -> None:
     x = Value(3.0, label="x")
     source = draw(x * 2.0 + Value(1.0)).source

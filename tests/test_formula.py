@@ -9,7 +9,7 @@ import math
 import pytest
 from hypothesis import given
 
-from microgrsucc import Value
+from microgrsucc import Value, ops
 from microgrsucc.cli.chapter import DEFAULTS, network
 from microgrsucc.compiler import tree as T
 from microgrsucc.explain import MAX_PATHS, chain_rule, walk
@@ -107,3 +107,26 @@ def test_each_formula_evaluated_at_the_graphs_values_is_the_engines_gradient(f) 
             assert math.isnan(value)
         else:
             assert value == pytest.approx(grad, rel=1e-9, abs=1e-12)
+
+
+# Members of the families with other constants than the table's: a formula must not write
+# leaky_relu(x) for leaky_relu(x, negative_slope=0.2), whose value and slope are not the table's.
+MEMBERS = [
+    ops.leaky_relu_of(0.2), ops.softplus_of(2.0, 5.0), ops.elu_of(0.5), ops.gelu_of("tanh"),
+    ops.clamp_of(-0.5, 0.5), ops.hardtanh_of(-2.0, 3.0), ops.mul, ops.add,
+]  # fmt: skip
+
+
+@given(graphs(primitives=MEMBERS))
+def test_formulas_through_ops_with_other_constants_evaluate_to_the_engines_gradient(f) -> None:  # type: ignore[no-untyped-def]
+    test_each_formula_evaluated_at_the_graphs_values_is_the_engines_gradient.hypothesis.inner_test(f)  # type: ignore[attr-defined]
+
+
+def test_a_clamped_value_in_a_formula_is_its_own_symbol_not_the_tables_clamp() -> None:
+    x, w = Value(0.2, label="x"), Value(3.0, label="w")
+    y = w * x.clamp(min=0.5)  # 0.5 here; the table's clamp (no bounds) of x would be 0.2
+    y.label = "y"
+    y.backward()
+    rule = formula(y, w)
+    assert str(rule) == "∂y/∂w = clamp(x, min=0.5)"
+    assert rule.evaluate() == w.grad == 0.5

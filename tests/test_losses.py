@@ -357,6 +357,7 @@ def _t(values: Any) -> Any:
 _REDUCTIONS = ["mean", "sum"]
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("reduction", _REDUCTIONS)
 @pytest.mark.parametrize(
     "name, kwargs",
@@ -378,6 +379,7 @@ def test_pointwise_losses_agree_with_pytorch_at_ties_and_at_beta(
     )
 
 
+@pytest.mark.torch
 @settings(max_examples=10)
 @given(st.lists(reals(-5, 5), min_size=1, max_size=5), st.sampled_from(_REDUCTIONS), st.floats(0.1, 3.0))
 def test_pointwise_losses_agree_with_pytorch_at_random_points(
@@ -400,8 +402,7 @@ def test_pointwise_losses_agree_with_pytorch_at_random_points(
         )
 
 
-def test_nll_loss_agrees_with_pytorch() -> None:
-    torch = pytest.importorskip("torch")
+def test_nll_loss_agrees_with_pytorch(torch: Any) -> None:
     rows, targets = [[-1.0, -2.0, -0.1], [-0.5, -3.0, -9.0]], [2, 0]
     flat = [v for row in rows for v in row]
     for reduction in _REDUCTIONS:
@@ -413,6 +414,7 @@ def test_nll_loss_agrees_with_pytorch() -> None:
     _oracle(lambda v: losses.nll_loss(v, 1), lambda x: _tf().nll_loss(x[None], torch.tensor([1])), rows[0])
 
 
+@pytest.mark.torch
 @pytest.mark.filterwarnings("ignore:reduction. 'mean' divides:UserWarning")  # torch's, on "mean"
 @pytest.mark.parametrize("reduction", ["mean", "sum", "batchmean"])
 @pytest.mark.parametrize("log_target", [False, True])
@@ -434,6 +436,7 @@ def test_kl_div_agrees_with_pytorch_with_zero_targets(reduction: str, log_target
     )
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize(
     "x, t",
     [
@@ -493,6 +496,7 @@ _LOGITS = [
 ]
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("logits", _LOGITS, ids=[repr(x) for x in _LOGITS])
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_softmax_and_log_softmax_agree_with_pytorch(name: str, logits: list[float]) -> None:
@@ -511,6 +515,7 @@ def test_softmax_and_log_softmax_agree_with_pytorch(name: str, logits: list[floa
     _oracle(engine, reference, logits, second=finite)
 
 
+@pytest.mark.torch
 @pytest.mark.slow
 @settings(max_examples=2000)
 @given(st.lists(reals(-50, 50), min_size=1, max_size=6), st.sampled_from(["softmax", "log_softmax"]))

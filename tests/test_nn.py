@@ -8,6 +8,7 @@ import multiprocessing
 import pickle
 import random
 from copy import deepcopy
+from typing import Any
 
 import numpy as np
 import pytest
@@ -411,9 +412,8 @@ def _two_layer(model: MLP, x: list[float], activation: str) -> float:
 
 
 @pytest.mark.parametrize("activation", _TORCH_ACTIVATIONS)
-def test_an_mlp_with_each_activation_matches_pytorch(activation: str) -> None:
+def test_an_mlp_with_each_activation_matches_pytorch(activation: str, torch: Any) -> None:
     """Output and every weight's gradient against the same network in torch float64."""
-    torch = pytest.importorskip("torch")
     model = MLP(3, [4, 4, 1], activation=activation, seed=1)
     x = [0.3, -1.7, 2.2]
     out = model(x)

@@ -251,6 +251,7 @@ def _torch_op(op: ops.Primitive) -> Callable[..., Any]:
             "clamp": lambda x: torch.clamp(x, c[0], c[1]),
         }[op.name]
     named = {"neg": torch.neg, "abs": torch.abs, "relu": torch.relu, "sigmoid": torch.sigmoid}
+    named["clamp_min_max"] = torch.clamp  # clamp with both bounds tensors
     return named.get(op.name) or getattr(torch, op.name, None) or getattr(tf, op.name)
 
 
@@ -368,10 +369,14 @@ def _special_points(op: ops.Primitive) -> list[tuple[float, ...]]:
     if op.arity == 2:
         few = [0.0, -0.0, 1.0, -1.0, 2.5, -5.5, math.inf, -math.inf, math.nan]
         return [(a, b) for a in few for b in few]
+    if op.arity == 3:  # every order of three, ties and all (tests/test_reference_torch.py: more)
+        few = [0.0, 1.0, -1.0, math.inf, -math.inf, math.nan]
+        return [(a, b, c) for a in few for b in few for c in few]
     constants = [c for c in getattr(op, "constants", ()) if isinstance(c, float)]
     return [(x,) for x in [*_SPECIAL, *constants, *[c / 2 for c in constants]]]
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("op", ORACLE_OPS, ids=_IDS)
 def test_every_op_agrees_with_pytorch_at_kinks_edges_infinities_and_nan(op: ops.Primitive) -> None:
     for args in _special_points(op):
@@ -382,6 +387,7 @@ def _inside(op: ops.Primitive) -> st.SearchStrategy[tuple[float, ...]]:
     return st.tuples(*[st.one_of(*[reals(a, b) for a, b in part]) for part in op.domain])
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("op", ORACLE_OPS, ids=_IDS)
 @settings(max_examples=5)
 @given(data=st.data())
@@ -390,6 +396,7 @@ def test_every_op_agrees_with_pytorch_inside_its_domain(op: ops.Primitive, data:
     assert kind in (None, "hardsigmoid's slope is 1/6, torch's float32 1/6") or kind.startswith("gelu's")
 
 
+@pytest.mark.torch
 @pytest.mark.slow
 @pytest.mark.parametrize("op", ORACLE_OPS, ids=_IDS)
 @settings(parent=settings.get_profile("thorough"), max_examples=2000)
@@ -422,8 +429,43 @@ _DIFFERENCES = [
 ]
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("op, args, kind", _DIFFERENCES, ids=[d[2] for d in _DIFFERENCES])
 def test_each_documented_difference_from_pytorch_happens_where_it_says(
     op: ops.Primitive, args: tuple[float, ...], kind: str
 ) -> None:
     assert _difference(op, args) == kind
+
+
+# --- clamp with bounds that are Values: which op applies, and what it refuses -------------------
+
+
+@pytest.mark.parametrize(
+    "make, op",
+    [
+        (lambda x, b: x.clamp(b), "clamp_min"),
+        (lambda x, b: x.clamp(max=b), "clamp_max"),
+        (lambda x, b: x.clamp(b, b * 2), "clamp_min_max"),
+        (lambda x, b: mg.clamp(x, 0.0, b), "clamp_min_max"),  # a number bound beside a Value
+        (lambda x, b: mg.clamp(0.5, b), "clamp_min"),  # a number x becomes a leaf
+        (lambda x, b: x.clamp(0.0, 1.0), "clamp"),  # number bounds: the family's unary member
+    ],
+)
+def test_clamp_applies_the_op_whose_operands_are_the_value_bounds(make: Any, op: str) -> None:
+    x, b = Value(0.5), Value(0.25)
+    out = make(x, b)
+    assert out.op == op
+    out.backward()
+    assert (b.grad is not None) == (op != "clamp")  # a Value bound is differentiated, as torch's
+
+
+def test_a_clamp_bound_of_another_type_is_a_type_error_naming_clamp_and_the_bounds() -> None:
+    x = Value(0.5)
+    with pytest.raises(
+        TypeError, match=r"^clamp: the bounds must be real numbers or Values, got min=str, max=Value$"
+    ):
+        x.clamp("0", Value(1.0))
+    with pytest.raises(TypeError, match=r"^clamp: the bounds must be real numbers or Values, got min=list$"):
+        x.clamp([0.0])
+    with pytest.raises(TypeError, match=r"^clamp: min must be a real number, got str$"):
+        x.clamp("0", 1.0)  # number bounds: the family's own check

@@ -271,6 +271,19 @@ def test_a_reused_value_collects_the_sum_over_its_paths_step_by_step(browser: An
     assert page.errors == []
 
 
+@pytest.mark.browser
+def test_the_forward_pass_writes_an_ops_other_constants(browser: Any, tmp_path: Path) -> None:
+    x = Value(-0.5, label="x")
+    y = x.leaky_relu(0.2) * 2.0
+    y.label = "y"
+    y.backward()
+    page = Page(browser, render(y, tmp_path / "f.html"))
+    page.page.click("#fwd-step")  # the leaky_relu node: named by its expression, written as a call
+    name = "leaky_relu(x, negative_slope=0.2)"
+    assert f"{name} = {name} = leaky_relu((-0.5000), negative_slope=0.2) = -0.1000" in page.text("#explain")
+    assert page.errors == []
+
+
 # --- what a browser shows: every text inside its box, on a bare machine --------------------------
 
 SYSTEM_DOT = shutil.which("dot")

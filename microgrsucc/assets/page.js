@@ -344,7 +344,7 @@
     if (INFIX[node.opName] && args.length === 2) return args[0] + " " + node.opName + " " + args[1];
     if (node.opName.startsWith("**")) return args[0] + node.opName;
     if (node.opName === "neg") return "-" + args[0];
-    return node.opName + "(" + args.join(", ") + ")";
+    return node.opName + "(" + args.concat(node.constants).join(", ") + ")";
   }
   function showForward() {
     const computed = new Set(forwardOrder.slice(0, fwd));

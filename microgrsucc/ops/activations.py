@@ -6,6 +6,11 @@ is cached, and its defaults are PyTorch's; the table holds the instance with the
 At every kink the slope is PyTorch's float64 one (``leaky_relu'(0)`` is the negative slope,
 ``hardtanh'`` is 0 at its bounds and ``clamp'`` is 1 at its bounds); a NaN input gives a
 NaN slope, where PyTorch's masks give 0 or 1, so a diverged model does not look healthy.
+
+``clamp`` with a bound that is a Value (torch's clamp of tensors, whose bounds get gradients)
+applies one of three ops whose bounds are operands: ``clamp_min``, ``clamp_max`` (torch's names)
+and, with both bounds, ``clamp_min_max``, one op of three inputs, because torch's gradients at
+``min == max`` are not those of ``clamp_max(clamp_min(x, min), max)``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from microgrsucc.ops.primitive import Domain, Parametric, Primitive, constant, r
 __all__ = [
     "sigmoid", "relu", "softplus", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish",
     "softsign", "hardtanh", "relu6", "hardsigmoid", "hardswish", "clamp",
+    "clamp_min", "clamp_max", "clamp_min_max",
     "softplus_of", "leaky_relu_of", "elu_of", "celu_of", "gelu_of", "hardtanh_of", "clamp_of",
 ]  # fmt: skip
 
@@ -65,9 +71,10 @@ def _relu(x: float) -> float:
 
 
 def _clip(x: float, low: float, high: float) -> float:
-    """min(max(x, low), high) as torch's clamp: ``high`` when low > high, NaN for NaN."""
-    if x != x:
-        return x
+    """min(max(x, low), high) as torch's clamp: ``high`` when low > high, NaN for a NaN
+    input or bound."""
+    if x != x or low != low or high != high:
+        return _NAN
     y = low if x < low else x
     return high if y > high else y
 
@@ -223,6 +230,17 @@ def hardtanh_of(min_val: float = -1.0, max_val: float = 1.0) -> Primitive:
     )  # fmt: skip
 
 
+def _clamp_by_operands(x: Any, min: Any, max: Any) -> Any:  # torch's names
+    """``x.clamp(min, max)`` where a bound is a Value: the op of the table whose operands are
+    ``x`` and the bounds given, as torch's clamp of tensors (a bound that is a number is a
+    constant leaf there)."""
+    out = x.clamp_min(min) if max is None else x.clamp_max(max) if min is None else x.clamp_min_max(min, max)
+    if out is NotImplemented:
+        given = ", ".join(f"{k}={type(b).__name__}" for k, b in (("min", min), ("max", max)) if b is not None)
+        raise TypeError(f"clamp: the bounds must be real numbers or Values, got {given}")
+    return out
+
+
 @lru_cache(maxsize=256)
 def clamp_of(min: float | None = None, max: float | None = None) -> Primitive:  # torch's names
     """``x`` clipped to [min, max], either bound optional; the slope is 1 at the bounds (torch's).
@@ -235,9 +253,50 @@ def clamp_of(min: float | None = None, max: float | None = None) -> Primitive:  
     return Parametric(
         "clamp", clamp_of, (None if min is None else lo, None if max is None else hi),
         lambda x: _clip(x, lo, hi),
-        lambda F, x, out: _inside(F.value(x), lo, hi, True),
+        lambda F, x, out: _inside(F.value(x), lo, hi, True) if lo == lo and hi == hi else _NAN,
         domain=_between(lo, hi) if math.isfinite(lo) or math.isfinite(hi) else ((( -100.0, 100.0),),),
+        operands=_clamp_by_operands,
     )  # fmt: skip
+
+
+# clamp with bounds that are operands: torch's slopes (its clamp_backward_min_max) to x and to
+# each bound. x gets the slope where it is not clipped, ties included; a bound where it clips
+# x, except that with min >= max the result is max's alone (min's slope is 0 at min == max too,
+# where torch gives no input a slope when x < min). A NaN anywhere: NaN slopes (see above).
+
+
+def _clamp_min(x: float, low: float) -> float:
+    return low if x < low else (x if low == low else low)  # NaN for a NaN x or bound
+
+
+def _clamp_max(x: float, high: float) -> float:
+    return high if x > high else (x if high == high else high)
+
+
+def _clamp_min_partials(F: Any, x: Any, low: Any, out: Any) -> tuple[float, float]:
+    a, lo = F.value(x), F.value(low)
+    return (1.0, 0.0) if a >= lo else ((0.0, 1.0) if a < lo else (_NAN, _NAN))
+
+
+def _clamp_max_partials(F: Any, x: Any, high: Any, out: Any) -> tuple[float, float]:
+    a, hi = F.value(x), F.value(high)
+    return (1.0, 0.0) if a <= hi else ((0.0, 1.0) if a > hi else (_NAN, _NAN))
+
+
+_NONE, _NANS = (0.0, 0.0, 0.0), (_NAN, _NAN, _NAN)
+
+
+def _clamp_min_max_partials(F: Any, x: Any, low: Any, high: Any, out: Any) -> tuple[float, float, float]:
+    # One comparison at a time, a NaN anywhere falling through to NaN slopes (a tree of few
+    # paths for compile and the page: see compiler.tree).
+    a, lo, hi = F.value(x), F.value(low), F.value(high)
+    if a < lo:  # below min: min's if min < max, max's if max < min, no one's at min == max
+        return (
+            (0.0, 1.0, 0.0) if lo < hi else ((0.0, 0.0, 1.0) if hi < lo else (_NONE if hi == lo else _NANS))
+        )
+    if a > hi:  # above max and not below min
+        return (0.0, 0.0, 1.0) if lo == lo else _NANS
+    return (1.0, 0.0, 0.0) if lo <= a <= hi else _NANS  # between, or a NaN x
 
 
 # --- the table ---------------------------------------------------------------------------
@@ -291,6 +350,12 @@ hardswish = Primitive(
     domain=(_HARD,),
 )  # fmt: skip
 clamp = clamp_of()
+# x below, between and above its bounds, never within 0.5 of one (the kinks)
+_LOW, _HIGH = ((-1.5, -1.0),), ((1.0, 1.5),)
+_OUTSIDE, _AROUND = ((-3.0, -2.0), (2.0, 3.0)), ((-3.0, -2.0), (-0.5, 0.5), (2.0, 3.0))
+clamp_min = Primitive("clamp_min", 2, _clamp_min, _clamp_min_partials, domain=(_OUTSIDE, _LOW))
+clamp_max = Primitive("clamp_max", 2, _clamp_max, _clamp_max_partials, domain=(_OUTSIDE, _HIGH))
+clamp_min_max = Primitive("clamp_min_max", 3, _clip, _clamp_min_max_partials, domain=(_AROUND, _LOW, _HIGH))
 
 register(sigmoid, relu, softplus, leaky_relu, elu, selu, celu, gelu, silu, mish, softsign)
-register(hardtanh, relu6, hardsigmoid, hardswish, clamp)
+register(hardtanh, relu6, hardsigmoid, hardswish, clamp, clamp_min, clamp_max, clamp_min_max)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 from collections.abc import Callable
 from functools import lru_cache
 from types import SimpleNamespace
@@ -103,6 +104,9 @@ class Parametric(Primitive):
     (``x.leaky_relu(0.2)``, ``microgrsucc.leaky_relu(x, negative_slope=0.2)``) take the constants
     by position or by name and apply the instance they name; ``x ** 2`` (``pow_const``) is the
     same idea, through the operator. Pictures show the constants that are not the defaults.
+    ``operands``, if given, is how the op applies when a constant is a Value rather than a
+    number (``x.clamp(lo, hi)`` with Value bounds, which then get gradients): called with the
+    operand and the constants as ``family`` takes them, it applies ops of the table to them.
 
     >>> from microgrsucc.ops import leaky_relu
     >>> leaky_relu.parameters, leaky_relu.constants
@@ -112,7 +116,7 @@ class Parametric(Primitive):
     (-0.2, 'leaky_relu(negative_slope=0.2)')
     """
 
-    __slots__ = ("family", "parameters", "constants", "defaults")
+    __slots__ = ("family", "parameters", "constants", "defaults", "operands", "changed")
 
     def __init__(
         self,
@@ -123,15 +127,18 @@ class Parametric(Primitive):
         derivative: Derivative,
         *,
         domain: Domain | None = None,
+        operands: Callable[..., Any] | None = None,
     ) -> None:
         signature = inspect.signature(family).parameters.values()
-        self.family, self.constants = family, constants
+        self.family, self.constants, self.operands = family, constants, operands
         self.parameters = tuple(p.name for p in signature)
         self.defaults = tuple(p.default for p in signature)
-        changed = [
+        # The constants that are not the defaults, as PyTorch's keyword arguments, for the
+        # pictures and the names of nodes (leaky_relu(x, negative_slope=0.2)).
+        self.changed = tuple(
             f"{p}={c!r}" for p, c, d in zip(self.parameters, constants, self.defaults, strict=True) if c != d
-        ]
-        symbol = f"{name}({', '.join(changed)})" if changed else name
+        )
+        symbol = f"{name}({', '.join(self.changed)})" if self.changed else name
         super().__init__(name, 1, forward, derivative, domain=domain, symbol=symbol)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -152,7 +159,10 @@ class Parametric(Primitive):
                 if self.constants == (None,) * len(self.constants):  # clamp: torch refuses no bounds too
                     raise TypeError(f"{self.name}: give at least one of {', '.join(self.parameters)}")
                 return apply(x)
-            return by_constants(self.bind(args, kwargs))(x)
+            constants = self.bind(args, kwargs)
+            if self.operands is not None and any(_operand(c) for c in constants):
+                return self.operands(x, *constants)  # before the cache: it would keep the Values alive
+            return by_constants(constants)(x)
 
         method.__name__ = method.__qualname__ = self.name
         return method
@@ -172,6 +182,11 @@ class Parametric(Primitive):
                 raise TypeError(f"{self.name} got multiple values for argument {key!r}")
             given[key] = value
         return tuple(given.get(n, d) for n, d in zip(names, self.defaults, strict=True))
+
+
+def _operand(c: Any) -> bool:
+    """Whether a constant given to a Parametric op is an operand (a Value), not a number."""
+    return c is not None and not isinstance(c, (numbers.Real, str))
 
 
 def constant(x: Any, op: str, parameter: str) -> float:
