@@ -14,7 +14,7 @@ backend; so are each layer's weight matrix (gathered from the parameters) and bi
 
 The kernel is compiled with ``@njit(cache=True)``: numba caches machine code next to the
 source file, so the source is written to a file named by its hash, under
-``cache_dir()`` (``$MICROGRSUCC_CACHE_DIR``, else ``$XDG_CACHE_HOME/microgrsucc`` or
+``numba_cache.cache_dir()`` (``$MICROGRSUCC_CACHE_DIR``, else ``$XDG_CACHE_HOME/microgrsucc`` or
 ``~/.cache/microgrsucc``, in ``numba/``). A second process that compiles the same loss loads
 the machine code from there instead of compiling it again.
 
@@ -27,20 +27,13 @@ and the whole batch is handed over, as in the python backend.
 from __future__ import annotations
 
 import builtins
-import hashlib
-import importlib.util
-import os
-import sys
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-import numba
 import numpy as np
 
 from microgrsucc.compiler.layers import Block, find_blocks
+from microgrsucc.compiler.numba_cache import load
 from microgrsucc.compiler.numba_printer import NUMBA, UNSUPPORTED, helpers
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import PYTHON, Contribution, Replay, emit_backward, emit_forward
@@ -48,47 +41,7 @@ from microgrsucc.compiler.python_code import namespace as python_namespace
 from microgrsucc.compiler.trace import CONST, INPUT, PARAM, Trace
 from microgrsucc.compiler.tree import Call, walk
 
-__all__ = ["cache_dir", "generate"]
-
-
-def cache_dir() -> Path:
-    """Where the kernels' source files and numba's cache of their machine code live:
-    ``$MICROGRSUCC_CACHE_DIR/numba``, else ``$XDG_CACHE_HOME/microgrsucc/numba`` (by default
-    ``~/.cache/microgrsucc/numba``); a temporary folder if that cannot be written."""
-    base = os.environ.get("MICROGRSUCC_CACHE_DIR")
-    if base:
-        root = Path(base)
-    else:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "microgrsucc"
-    folder = root / "numba"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if os.access(folder, os.W_OK):
-            return folder
-    except OSError:
-        pass
-    folder = (
-        Path(tempfile.gettempdir()) / f"microgrsucc-{os.getuid() if hasattr(os, 'getuid') else 0}" / "numba"
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _load(source: str) -> ModuleType:
-    """The module of ``source``, from a file named by its hash (numba's cache needs a file)."""
-    key = f"{source}\n# numba {numba.__version__}, Python {sys.version}"
-    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    path = cache_dir() / f"kernel_{digest}.py"
-    if not path.exists():  # written once: numba's cache is keyed by the file's time stamp
-        scratch = path.with_suffix(f".{os.getpid()}.tmp")
-        scratch.write_text(source)
-        os.replace(scratch, path)
-    spec = importlib.util.spec_from_file_location(f"microgrsucc_numba_{digest}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # numba's cache refers to the helpers by their module
-    spec.loader.exec_module(module)
-    return module
+__all__ = ["generate"]
 
 
 def _refuse(message: str) -> TypeError:
@@ -402,7 +355,7 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
     host = python_namespace()
     host.update(consts, np=np)
     if has_kernel:
-        host["_kernel"] = _load(module_source + "\n").kernel
+        host["_kernel"] = load(module_source + "\n").kernel
     exec(builtins.compile("\n".join(run) + "\n", "<microgrsucc.compile numba>", "exec"), host)
     step = host["run"]
 
