@@ -6,6 +6,11 @@ in the same order, are one layer: ``Z = A @ W.T + b`` for a whole batch in one c
 ``dW = dZ.T @ A`` and ``dA = dZ @ W`` on the way back. The same unary op applied to every
 column of a block (``relu`` of each neuron) is one block too, so the next layer reads it
 without stacking columns. Everything else stays one column per node.
+
+A parameter-only sum of squares ``Σ c_k · p_k²`` (an L2 penalty: adds of ``p * p``,
+``p ** 2`` or a constant times either, and constants) is a ``Squares``: one dot product over
+an array of parameter positions, and one scattered add for its gradient ``2 c_k p_k``, however
+many parameters it sums.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from microgrsucc import ops
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.trace import CONST, INPUT, OP, PARAM
 
-__all__ = ["Block", "find_blocks"]
+__all__ = ["Block", "Squares", "find_blocks", "find_squares"]
 
 
 class Block:
@@ -75,13 +80,22 @@ def find_blocks(plan: Plan) -> tuple[list[Block], set[int]]:
         if plan.live[i]:
             for j in t.args[i]:
                 uses[j] += 1
+    # A unit the root does not read (computed for its domain errors only) stays a column of its
+    # own: in a block its zero gradient would meet the batch in dW = dZ.T @ A, and 0 * NaN
+    # gives a NaN sample's NaN to weights eager mode never reaches.
+    needed = [False] * n
+    needed[t.root] = True
+    for i in range(n - 1, -1, -1):
+        if needed[i]:
+            for j in t.args[i]:
+                needed[j] = True
     inputs = Block(INPUT, [i for i in range(n) if t.kinds[i] == INPUT])
     blocks = [inputs] if inputs.members else []
     column: dict[int, tuple[Block, int]] = {m: (inputs, k) for k, m in enumerate(inputs.members)}
     layers: dict[tuple[int, ...], Block] = {}
     absorbed: set[int] = set()
     for z in range(n - 1, -1, -1):  # from the root down, so a chain is seen whole, from its last add
-        if not (plan.live[z] and plan.varying[z] and t.kinds[z] == OP) or z in absorbed:
+        if not (plan.live[z] and plan.varying[z] and t.kinds[z] == OP and needed[z]) or z in absorbed:
             continue
         if z in column:
             continue
@@ -111,7 +125,7 @@ def find_blocks(plan: Plan) -> tuple[list[Block], set[int]]:
         if (
             op is not None
             and op.arity == 1
-            and plan.live[z]
+            and needed[z]
             and z not in column
             and z not in absorbed
             and t.args[z][0] in column
@@ -162,4 +176,95 @@ def _interior(plan: Plan, z: int, uses: list[int]) -> list[int]:
             continue
         if i != z:
             found.append(i)
+    return found
+
+
+class Squares:
+    """A parameter-only sum ``Σ c_k · p_k²`` plus constants, computed by the node ``node``.
+
+    ``params[k]`` is the position of p_k, ``weights[k]`` its constant c_k (1.0 when there is
+    none) and ``powered[k]`` whether the square is ``p ** 2`` (Python's ``**`` raises on
+    overflow, ``*`` gives inf); ``constants`` are the constant nodes added in and
+    ``interior`` the adds and products the sum absorbs (``node`` included).
+    """
+
+    def __init__(self, node: int) -> None:
+        self.node = node
+        self.params: list[int] = []
+        self.weights: list[float] = []
+        self.powered: list[bool] = []
+        self.constants: list[int] = []
+        self.interior: list[int] = []
+
+
+def _square(plan: Plan, i: int, uses: list[int]) -> tuple[int, bool] | None:
+    """``(position, powered)`` if node ``i`` is ``p * p`` or ``p ** 2`` of a parameter p."""
+    t = plan.trace
+    op = t.ops[i]
+    if t.kinds[i] != OP or uses[i] != 1 or op is None:
+        return None
+    a = t.args[i][0]
+    if t.kinds[a] != PARAM:
+        return None
+    if op is ops.PRIMITIVES["*"] and t.args[i][1] == a:
+        return int(t.payload[a]), False
+    if op.arity == 1 and getattr(op, "exponent", None) == 2.0:  # ops.pow_const(2.0)
+        return int(t.payload[a]), True
+    return None
+
+
+def _term(plan: Plan, i: int, uses: list[int], found: Squares) -> bool:
+    """Add node ``i`` to ``found`` if it is a square or a constant times one."""
+    t = plan.trace
+    square = _square(plan, i, uses)
+    weight = 1.0
+    if square is None and t.kinds[i] == OP and t.ops[i] is ops.PRIMITIVES["*"] and uses[i] == 1:
+        a, b = t.args[i]
+        c, s = (a, b) if t.kinds[a] == CONST else (b, a)
+        if t.kinds[c] == CONST:
+            square = _square(plan, s, uses)
+            weight = float(t.payload[c])
+            if square is not None:
+                found.interior += [i, s]
+    elif square is not None:
+        found.interior.append(i)
+    if square is None:
+        return False
+    found.params.append(square[0])
+    found.powered.append(square[1])
+    found.weights.append(weight)
+    return True
+
+
+def find_squares(plan: Plan) -> list[Squares]:
+    """The parameter-only sums of squares of a trace (of two squares or more), largest first.
+
+    Each is a chain of adds whose inner adds are used once; its terms are squares of
+    parameters (``p * p``, ``p ** 2``), a constant times one, or constants.
+    """
+    t = plan.trace
+    n = len(t.kinds)
+    uses = plan.uses
+    add = ops.PRIMITIVES["+"]
+    taken: set[int] = set()
+    found: list[Squares] = []
+    for z in range(n - 1, -1, -1):  # from the last add of a chain, so it is seen whole
+        if not plan.live[z] or plan.varying[z] or t.ops[z] is not add or z in taken:
+            continue
+        sq = Squares(z)
+        stack = [z]
+        ok = True
+        while stack and ok:
+            i = stack.pop()
+            if t.ops[i] is add and (i == z or uses[i] == 1):
+                sq.interior.append(i)
+                a, b = t.args[i]
+                stack += [b, a]
+            elif t.kinds[i] == CONST:
+                sq.constants.append(i)
+            else:
+                ok = _term(plan, i, uses, sq)
+        if ok and len(sq.params) >= 2:
+            found.append(sq)
+            taken.update(sq.interior)
     return found

@@ -40,6 +40,12 @@ class Node:
     __slots__ = ()
     __array_ufunc__ = None  # numpy scalars defer to our reflected operators
 
+    def __init__(self, *values: Any) -> None:
+        """Fills the class's slots, in order: the only writes (``__setattr__`` refuses them)."""
+        slots: tuple[str, ...] = self.__slots__  # the subclass's own
+        for name, value in zip(slots, values, strict=True):
+            object.__setattr__(self, name, value)
+
     # arithmetic (of two constants: computed, as the table's function would)
     __add__, __radd__ = _arithmetic("+")
     __sub__, __rsub__ = _arithmetic("-")
@@ -107,7 +113,7 @@ class Const(Node):
     __slots__ = ("value",)
 
     def __init__(self, value: float) -> None:
-        object.__setattr__(self, "value", float(value))
+        super().__init__(float(value))
 
     value: float
 
@@ -119,7 +125,7 @@ class Symbol(Node):
     name: str
 
     def __init__(self, name: str) -> None:
-        object.__setattr__(self, "name", name)
+        super().__init__(name)
 
 
 class Call(Node):
@@ -130,8 +136,7 @@ class Call(Node):
     args: tuple[Node, ...]
 
     def __init__(self, fn: str, args: tuple[Node, ...]) -> None:
-        object.__setattr__(self, "fn", fn)
-        object.__setattr__(self, "args", args)
+        super().__init__(fn, args)
 
     def __bool__(self) -> bool:
         return _decide(self) if self.fn in PREDICATES else Node.__bool__(self)
@@ -145,8 +150,7 @@ class Unary(Node):
     a: Node
 
     def __init__(self, op: str, a: Node) -> None:
-        object.__setattr__(self, "op", op)
-        object.__setattr__(self, "a", a)
+        super().__init__(op, a)
 
 
 class Binary(Node):
@@ -158,9 +162,7 @@ class Binary(Node):
     b: Node
 
     def __init__(self, op: str, a: Node, b: Node) -> None:
-        object.__setattr__(self, "op", op)
-        object.__setattr__(self, "a", a)
-        object.__setattr__(self, "b", b)
+        super().__init__(op, a, b)
 
 
 class Compare(Node):
@@ -172,9 +174,7 @@ class Compare(Node):
     b: Node
 
     def __init__(self, op: str, a: Node, b: Node) -> None:
-        object.__setattr__(self, "op", op)
-        object.__setattr__(self, "a", a)
-        object.__setattr__(self, "b", b)
+        super().__init__(op, a, b)
 
     def __bool__(self) -> bool:
         return _decide(self)
@@ -189,9 +189,7 @@ class Select(Node):
     no: Node
 
     def __init__(self, cond: Node, yes: Node, no: Node) -> None:
-        object.__setattr__(self, "cond", cond)
-        object.__setattr__(self, "yes", yes)
-        object.__setattr__(self, "no", no)
+        super().__init__(cond, yes, no)
 
 
 class Raise(Node):

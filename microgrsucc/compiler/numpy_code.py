@@ -1,9 +1,12 @@
 """The numpy backend: the per-sample trace replayed on arrays holding the whole batch.
 
 Each node that varies per sample is a column of shape (batch,), or a column of a block
-(``layers.py``): a layer's dots are one matrix product, a unary op of a whole layer one
-call. What does not vary is computed once, as Python floats, as in the python backend.
-Gradients of the parameters are summed over the batch into one array.
+(``layers.py``): a layer's dots are one matrix product written into a buffer of the arena
+(``numpy_runtime.py``), its bias folded into the product, relu of a whole layer
+``np.maximum`` in that buffer with a mask for its slope. What does not vary is computed once,
+as Python floats as in the python backend, but for a sum of squares of parameters: one dot
+product over their positions. Gradients of the parameters are summed over the batch into
+one array.
 
 Each op's code is its tree (``tree.derive``) written by ``NumpyPrinter``: every branch of
 a ``Select`` is computed and ``where`` picks per sample. A ``Raise`` becomes a mask of the
@@ -23,18 +26,20 @@ from typing import Any
 
 import numpy as np
 
-from microgrsucc.compiler.layers import Block, find_blocks
-from microgrsucc.compiler.numpy_printer import NUMPY, SUSPECTS, Checked, guard, numpy_function, vectorized
+from microgrsucc.compiler.layers import Block, find_blocks, find_squares
+from microgrsucc.compiler.numpy_layers import LayerCode
+from microgrsucc.compiler.numpy_printer import NUMPY, Checked, guard, numpy_function, vectorized
+from microgrsucc.compiler.numpy_runtime import RELU, add_square_grads, nan_slopes, runner, squares
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import (
     PYTHON,
     Contribution,
-    Replay,
     emit_backward,
     emit_forward,
+    summed,
 )
 from microgrsucc.compiler.python_code import namespace as python_namespace
-from microgrsucc.compiler.trace import INPUT, OP, PARAM, Trace
+from microgrsucc.compiler.trace import CONST, OP, PARAM, Trace
 from microgrsucc.compiler.tree import (
     Call,
     Node,
@@ -48,13 +53,14 @@ __all__ = ["NUMPY", "generate"]
 
 def _namespace(plan: Plan) -> dict[str, Any]:
     names = python_namespace()  # the invariant part runs on Python floats
-    called = {m.fn for info in plan.info if info is not None for m in _trees(info) if isinstance(m, Call)}
+    infos = {id(info): info for info in plan.info if info is not None}.values()  # one per op
+    called = {m.fn for info in infos for m in _trees(info) if isinstance(m, Call)}
     names.update({f"np_{name}": numpy_function(name) for name in called})
     names.update(_guard=guard, _pow=Checked(np.power), np=np, where=np.where, heaviside=np.heaviside)
+    names.update(_squares=squares, _square_grads=add_square_grads, _nan_slopes=nan_slopes)
     names.update(inf=math.inf, nan=math.nan)
-    for i, op in enumerate(plan.trace.ops):
-        if op is not None and plan.live[i]:
-            names[f"_fwd{id(op)}"], names[f"_der{id(op)}"] = vectorized(op)
+    for op in {id(op): op for i, op in enumerate(plan.trace.ops) if op is not None and plan.live[i]}.values():
+        names[f"_fwd{id(op)}"], names[f"_der{id(op)}"] = vectorized(op)
     return names
 
 
@@ -63,37 +69,72 @@ def _trees(info: Any) -> list[Node]:
     return [m for t in trees if t is not None for m in walk(t)]
 
 
-class _Emitter:
-    def __init__(self, trace: Trace, matmul: bool) -> None:
-        self.t = trace
-        self.plan = Plan(trace, NUMPY, backward=True)
-        self.scalar = Plan(trace, PYTHON, backward=True)
-        self.blocks, self.absorbed = find_blocks(self.plan) if matmul else ([], set())
-        self.block_of: dict[int, tuple[Block, int]] = {}
-        for k, b in enumerate(self.blocks):
-            b.name = "X" if b.kind == INPUT else f"B{k}"
-            for col, m in enumerate(b.members):
-                self.block_of[m] = (b, col)
-        self.consts: dict[str, Any] = {}
-        self.allocated: set[str] = set()
+class _Emitter(LayerCode):
+    """The statements of one trace: its layers (``LayerCode``), its sums of squares, and each
+    other node one column (varying per sample) or one Python float (computed once)."""
 
-    def columns(self, key: tuple[int, ...]) -> str:
-        """The batch of the nodes ``key`` as a (batch, len(key)) array expression."""
-        first = self.block_of.get(key[0])
-        if first is not None:
-            b, s = first
-            if all(self.block_of.get(m) == (b, s + i) for i, m in enumerate(key)):
-                return b.name if s == 0 and len(key) == len(b.members) else f"{b.name}[:, {s}:{s + len(key)}]"
-        return f"np.column_stack(({', '.join(self.expr[m] or '' for m in key)},))"
+    def __init__(self, trace: Trace, matmul: bool) -> None:
+        plan = Plan(trace, NUMPY, backward=True)
+        blocks, self.absorbed = find_blocks(plan) if matmul else ([], set())
+        super().__init__(trace, plan, blocks)
+        self.scalar = plan.with_printer(PYTHON)
+        self.allocated: set[str] = set()
+        self.squares = find_squares(self.plan) if matmul else []
+        self.in_squares = {i for sq in self.squares for i in sq.interior}
+
+    def scalar_order(self) -> list[int]:
+        """The nodes computed once per call as Python floats: those outside the sums of squares."""
+        return [i for i in self.scalar.order(False) if i not in self.in_squares]
+
+    def square_sums(self, out: list[str]) -> None:
+        """Each sum of squares as one dot product over its parameters' positions."""
+        t = self.t
+        for k, sq in enumerate(self.squares):
+            self.consts[f"_sqI{k}"] = np.array(sq.params, dtype=np.intp)
+            self.consts[f"_sqC{k}"] = None if set(sq.weights) == {1.0} else np.array(sq.weights)
+            self.consts[f"_sqP{k}"] = np.array(sq.powered) if any(sq.powered) else None
+            constants = "".join(f" + {self.expr[c]}" for c in sq.constants)
+            out.append(f"_t{sq.node} = _squares(PV, _sqI{k}, _sqC{k}, _sqP{k}){constants}")
+            self.expr[sq.node] = f"_t{sq.node}"
+            assert all(t.kinds[c] == CONST for c in sq.constants)
+
+    def square_grads(self, contrib: dict[int, list[Contribution]], out: list[str]) -> None:
+        """The gradient of each sum of squares, scattered into G in one call."""
+        for k, sq in enumerate(self.squares):
+            cs = contrib.pop(sq.node, None)
+            if cs:
+                adj, _ = summed(f"_a{sq.node}", cs, out)
+                unique = len(set(sq.params)) == len(sq.params)
+                out.append(f"_square_grads(G, PV, _sqI{k}, _sqC{k}, {adj}, {unique})")
+
+    def read_params(self) -> list[int]:
+        """The parameters the code reads as Python floats (``p3``): those of the nodes written
+        one by one, and the biases a layer sums."""
+        t = self.t
+        skip = self.absorbed | self.in_squares
+        skip.update(m for b in self.blocks if b.kind == "layer" for m in b.members)
+        found = {
+            int(t.payload[j])
+            for i in range(len(t.kinds))
+            if self.plan.live[i] and t.kinds[i] == OP and i not in skip
+            for j in t.args[i]
+            if t.kinds[j] == PARAM
+        }
+        for b in self.blocks:
+            if b.kind == "layer" and not self.bias_vector(b):
+                found.update(int(t.payload[j]) for js in b.biases for j in js if t.kinds[j] == PARAM)
+        return sorted(found)
 
     def forward(self, out: list[str]) -> None:
         t, plan = self.t, self.plan
         n = len(t.kinds)
         self.expr: list[str | None] = [
-            plan.leaf(i, lambda j: f"p{j}", lambda k: f"X[:, {k}]") for i in range(n)
+            None if t.kinds[i] == OP else plan.leaf(i, lambda j: f"p{j}", lambda k: f"X[:, {k}]")
+            for i in range(n)
         ]
         self.depth = [0] * n
-        emit_forward(self.scalar, self.scalar.order(False), self.expr, self.depth, out)
+        self.square_sums(out)
+        emit_forward(self.scalar, self.scalar_order(), self.expr, self.depth, out)
         done: set[int] = set()
         for i in plan.order(True):
             if i in self.absorbed or i in done:
@@ -107,18 +148,18 @@ class _Emitter:
             for col, m in enumerate(b.members):
                 self.expr[m] = f"{b.name}[:, {col}]"
             if b.kind == "layer":
-                self.consts[f"_W{b.name}"] = np.array(b.weights, dtype=np.intp)
-                out.append(f"W{b.name} = PV[_W{b.name}]")
-                if all(len(js) == 1 and t.kinds[js[0]] == PARAM for js in b.biases):  # one parameter each
-                    self.consts[f"_b{b.name}"] = np.array(
-                        [t.payload[js[0]] for js in b.biases], dtype=np.intp
-                    )
-                    bias = f"PV[_b{b.name}]"
-                else:
-                    sums = [" + ".join(self.expr[j] or "" for j in js) or "0.0" for js in b.biases]
-                    bias = f"np.array([{', '.join(sums)}])"
-                out.append(f"{b.name} = {self.columns(b.key)} @ W{b.name}.T")
-                out.append(f"{b.name} += {bias}")  # in place: one pass over the batch less
+                self.layer_forward(b, out)
+            elif b.name in self.in_place:  # relu over the layer's own buffer
+                assert b.source is not None and RELU is not None
+                # Over the whole buffer where it has a column of ones (relu keeps them): one
+                # contiguous pass, not one call per row.
+                # Against an array of zeros: numpy's loop for a scalar operand is 3x slower.
+                wide = self.padded(b)
+                whole = f"{b.source.name}_1" if wide else b.source.name
+                zeros = f"_zeros{len(b.members) + wide}"
+                self.buffer(zeros, None, len(b.members) + wide)
+                out.append(f"np.maximum({RELU.format(x=whole, zeros=zeros)}, out={whole})")
+                out.append(f"{b.name} = {b.source.name}")
             else:
                 assert b.source is not None
                 op = t.ops[b.members[0]]
@@ -132,14 +173,16 @@ class _Emitter:
                 )
                 out.append(f"{b.name} = {e}")
 
-    def add_to(self, name: str, index: str, value: str, out: list[str], like: str) -> None:
-        """``name[index] += value``, allocating ``name`` (zeros like ``like``) on first use."""
+    def add_to(self, name: str, index: str, value: str, out: list[str], block: Block) -> None:
+        """``name[index] += value``; on first use ``name = value``, or for a column a buffer of the
+        arena zeroed."""
         if name not in self.allocated:
             self.allocated.add(name)
             if index == "":
                 out.append(f"{name} = {value}")
                 return
-            out.append(f"{name} = np.zeros_like({like})")
+            self.buffer(name, None, len(block.members))
+            out.append(f"{name}.fill(0.0)")
         out.append(f"{name}{index} += {value}")
 
     def backward(self, out: list[str], carried: set[int]) -> None:
@@ -165,7 +208,7 @@ class _Emitter:
             found = self.block_of.get(j)
             if found is not None:
                 b, col = found
-                self.add_to(f"d{b.name}", f"[:, {col}]", c, statements, b.name)
+                self.add_to(f"d{b.name}", f"[:, {col}]", c, statements, b)
                 return "pass"
             return None
 
@@ -182,7 +225,20 @@ class _Emitter:
             if i != b.first or f"d{b.name}" not in self.allocated:
                 continue
             d = f"d{b.name}"
-            if b.kind == "map":
+            if b.name in self.in_place:  # relu: the slope is its output > 0, a mask
+                assert b.source is not None
+                if not plan.grad[b.source.members[0]]:
+                    continue
+                wide = self.padded(b) and self.arena.get(d, (0, 0, False))[2]
+                self.buffer(f"K{b.name}", None, len(b.members), ones=wide, dtype="bool")
+                value, mask, grad = (
+                    (f"{b.source.name}_1", f"K{b.name}_1", f"{d}_1") if wide else (b.name, f"K{b.name}", d)
+                )
+                out.append(f"np.greater({value}, 0.0, out={mask})")
+                out.append(f"np.multiply({grad}, {mask}, out={grad})")
+                out.append(f"_nan_slopes({value}, {grad})")
+                self.add_to(f"d{b.source.name}", "", d, out, b.source)
+            elif b.kind == "map":
                 assert b.source is not None
                 if not plan.grad[b.source.members[0]]:
                     continue
@@ -207,36 +263,29 @@ class _Emitter:
                     scaled = info.scaled[0]
                     assert scaled is not None
                     e = NUMPY.expr(scaled, info.env([b.source.name], b.name, d))
-                self.add_to(target, "", e, out, b.source.name)
+                self.add_to(target, "", e, out, b.source)
             else:
-                widx = f"_W{b.name}"
-                unique = len(set(np.ravel(self.consts[widx]).tolist())) == self.consts[widx].size
-                columns = self.columns(b.key)
-                if unique:
-                    out.append(f"G[{widx}] += {d}.T @ {columns}")
-                else:
-                    out.append(f"np.add.at(G, {widx}, {d}.T @ {columns})")
-                sums = [
-                    (int(t.payload[j]), col)
-                    for col, js in enumerate(b.biases)
-                    for j in js
-                    if t.kinds[j] == PARAM
-                ]
-                if sums:
-                    out.append(f"_s = _ones @ {d}")  # column sums, by BLAS
-                    if len({pj for pj, _ in sums}) == len(sums):
-                        self.consts[f"_bp{b.name}"] = np.array([pj for pj, _ in sums], dtype=np.intp)
-                        self.consts[f"_bc{b.name}"] = np.array([col for _, col in sums], dtype=np.intp)
-                        out.append(f"G[_bp{b.name}] += _s[_bc{b.name}]")
-                    else:
-                        out += [f"G[{pj}] += _s[{col}]" for pj, col in sums]
+                self.layer_backward(b, d, out)
                 if any(plan.grad[a] for a in b.key):
-                    src = self.block_of.get(b.key[0])
-                    whole = src is not None and columns == src[0].name
-                    if whole and src is not None:
-                        self.add_to(f"d{src[0].name}", "", f"{d} @ W{b.name}", out, src[0].name)
+                    weights = f"W{b.name}[:, :{len(b.key)}]" if b.name in self.folded else f"W{b.name}"
+                    # One output: an outer product, not a matmul over an inner dimension of 1.
+                    times, call = ("*", "multiply") if len(b.members) == 1 else ("@", "matmul")
+                    src = self.whole(b.key)
+                    if src is not None:
+                        target = f"d{src.name}"
+                        if target in self.allocated:
+                            out.append(f"{target} += {d} {times} {weights}")
+                        else:
+                            self.allocated.add(target)
+                            wide = self.padded(src)
+                            self.buffer(target, None, len(src.members), ones=wide)
+                            if wide and b.name in self.folded:  # contiguous: the bias's column
+                                # lands in the gradient's spare column, which nothing reads
+                                out.append(f"np.{call}({d}, W{b.name}, out={target}_1)")
+                            else:
+                                out.append(f"np.{call}({d}, {weights}, out={target})")
                     else:
-                        out.append(f"_dA{b.name} = {d} @ W{b.name}")
+                        out.append(f"_dA{b.name} = {d} {times} {weights}")
                         for col, a in enumerate(b.key):
                             if plan.grad[a]:
                                 found_a = self.block_of.get(a)
@@ -246,7 +295,7 @@ class _Emitter:
                                         f"[:, {found_a[1]}]",
                                         f"_dA{b.name}[:, {col}]",
                                         out,
-                                        found_a[0].name,
+                                        found_a[0],
                                     )
                                 else:
                                     contrib.setdefault(a, []).append((f"_dA{b.name}[:, {col}]", 0))
@@ -255,12 +304,18 @@ class _Emitter:
         self.contrib = contrib
 
 
+def _unpack(params: list[int]) -> str:
+    """The statement reading the parameters ``params`` as Python floats (``p3, p7, = P[3], P[7],``)."""
+    return f"    {', '.join(f'p{j}' for j in params)}, = {', '.join(f'P[{j}]' for j in params)},"
+
+
 def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], str]:
-    """``run(P, samples, count) -> (total, grads)`` on numpy arrays, and its source."""
+    """``run(P, samples, count) -> (total, grads)`` on numpy arrays (grads one array), and its source.
+
+    The batch runs in chunks of at most ``CHUNK`` samples, each in the buffers of an arena made
+    once per chunk size (and thread): in steady state a call maps no fresh memory."""
     e = _Emitter(trace, matmul)
-    params = "".join(f"p{j}, " for j in range(trace.param_count))
-    head = ["X = np.asarray(samples, dtype=float)", "_ones = np.ones(count)", "PV = np.array(P)"]
-    head.append(f"G = np.zeros({trace.param_count})")
+    read = e.read_params()
     forward: list[str] = []
     e.forward(forward)
     root = trace.root
@@ -281,42 +336,34 @@ def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], 
         scalar_grads.add(int(trace.payload[j]))
         return f"g{trace.payload[j]} += {c}"  # Python floats: cheaper than items of G
 
-    emit_backward(e.scalar, e.scalar.order(False), e.expr, contrib, sink, after)
+    emit_backward(e.scalar, e.scalar_order(), e.expr, contrib, sink, after)
+    e.square_grads(contrib, after)
     if scalar_grads:
         after = [f"g{j} = 0.0" for j in sorted(scalar_grads)] + after
         index = sorted(scalar_grads)
         e.consts["_GI"] = np.array(index, dtype=np.intp)
         after.append(f"G[_GI] += np.array([{', '.join(f'g{j}' for j in index)}])")
+    spec = e.arena
+    buffers = ["_ones", *sorted(spec), *sorted(f"{name}_1" for name, (_, _, ones, _) in spec.items() if ones)]
     lines = [
-        "def run(P, samples, count):",
-        *([f"    {params}= P"] if trace.param_count else []),
-        *(f"    {s}" for s in head),
+        "def run(P, PV, X, count, A, G):",
+        *(_unpack(read[k : k + 8]) for k in range(0, len(read), 8)),
+        *(_bind(buffers[k : k + 6]) for k in range(0, len(buffers), 6)),
         *(f"    h{j} = 0.0" for j in sorted(carried)),
         *(f"    {s}" for s in forward),
         f"    total = {total}",
         *(f"    {s}" for s in backward),
         *(f"    {s}" for s in after),
-        "    return total, G.tolist()",
+        "    return total",
     ]
     source = "\n".join(lines) + "\n"
     names = _namespace(e.plan)
     names.update(e.consts)
     exec(builtins.compile(source, "<microgrsucc.compile numpy>", "exec"), names)  # our own code
     run = names["run"]
+    return runner(run, e.arena, trace.param_count), source
 
-    def checked(P: Any, samples: Any, count: int) -> Any:
-        outer = getattr(SUSPECTS, "found", None)
-        found: list[Any] = []
-        SUSPECTS.found = found
-        try:
-            with np.errstate(all="ignore"):
-                result = run(P, samples, count)
-        finally:
-            SUSPECTS.found = outer
-        if found:
-            if any(f is None for f in found):
-                raise Replay(None, None)
-            raise Replay(np.flatnonzero(np.logical_or.reduce(found)).tolist(), result)
-        return result
 
-    return checked, source
+def _bind(names: list[str]) -> str:
+    """The statement binding the arena's buffers ``names`` to locals."""
+    return f"    {', '.join(names)}, = {', '.join(f'A[{n!r}]' for n in names)},"

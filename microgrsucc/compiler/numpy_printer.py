@@ -36,7 +36,16 @@ from microgrsucc.compiler.tree import (
 )
 from microgrsucc.ops import Primitive
 
-__all__ = ["NUMPY", "SUSPECTS", "Checked", "NumpyPrinter", "guard", "numpy_function", "suspect", "vectorized"]
+__all__ = [
+    "NUMPY",
+    "SUSPECTS",
+    "Checked",
+    "NumpyPrinter",
+    "guard",
+    "numpy_function",
+    "suspect",
+    "vectorized",
+]
 
 
 # The samples where a table function may raise, found while the batch runs (one list per
@@ -253,7 +262,7 @@ def numpy_function(name: str) -> Callable[..., Any]:
     if name == "is_integer":
         return lambda x: np.isfinite(x) & (np.floor(x) == x)
     if name in _ELEMENTWISE or not hasattr(np, _RENAMED.get(name, name)):
-        return _elementwise(getattr(math, name))
+        return _Elementwise(getattr(math, name))
     f: Callable[..., Any] = getattr(np, _RENAMED.get(name, name))
     return f if name in _TOTAL else Checked(f)
 
@@ -266,26 +275,32 @@ _RENAMED = {
 _ELEMENTWISE = {"remainder", "gamma", "lgamma", "erf", "erfc", "factorial", "comb", "perm", "isqrt"}
 
 
-def _elementwise(f: Callable[..., float]) -> Callable[..., Any]:
-    """math's ``f`` on each element; where it raises, NaN, and the sample is a suspect."""
+class _Elementwise:
+    """math's ``f`` on each element; where it raises, NaN, and the sample is a suspect. As
+    with ``Checked``, ``on`` notes only the samples in a mask (those taking the branch)."""
 
-    def one(*x: Any) -> Any:
-        try:
-            return f(*x)
-        except (ArithmeticError, ValueError):
-            return None
+    def __init__(self, f: Callable[..., float]) -> None:
+        def one(*x: Any) -> Any:
+            try:
+                return f(*x)
+            except (ArithmeticError, ValueError):
+                return None
 
-    per_element: dict[int, Any] = {}  # by the number of arguments
+        self.one = one
+        self.per_element: dict[int, Any] = {}  # by the number of arguments
 
-    def call(*args: Any) -> Any:
-        ufunc = per_element.get(len(args))
+    def __call__(self, *args: Any) -> Any:
+        return self.on(None, *args)
+
+    def on(self, where: Callable[[], Any] | None, *args: Any) -> Any:
+        ufunc = self.per_element.get(len(args))
         if ufunc is None:
-            ufunc = per_element[len(args)] = np.frompyfunc(one, len(args), 1)
+            ufunc = self.per_element[len(args)] = np.frompyfunc(self.one, len(args), 1)
         r = ufunc(*args)
         failed = np.asarray(r == None)  # noqa: E711  (elementwise, on an object array)
         if np.any(failed):
-            suspect(failed)
+            bad = failed & where() if where is not None else failed
+            if np.any(bad):
+                suspect(np.broadcast_to(bad, np.shape(failed)))
             r = np.where(failed, math.nan, r)
         return np.asarray(r, dtype=float)
-
-    return call

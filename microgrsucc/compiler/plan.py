@@ -11,6 +11,7 @@ their one consumer. Each op's code is a tree from ``tree.derive``, which a backe
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -95,6 +96,8 @@ class _OpInfo:
             self.reads_out = [uses(p, OUT.name) > 0 for p in scaled]
             self.g_uses = [uses(p, G.name) for p in scaled]
             self.scaled_height = [height(p) for p in scaled]
+        # Per operand k, the operands its scaled partial reads.
+        self.reads = [[kk for kk, u in enumerate(us) if u] for us in self.partial_uses]
 
     def env(self, operands: list[str], out: str | None = None, g: str | None = None) -> dict[str, str]:
         env = dict(zip(self.names, operands, strict=True))
@@ -137,30 +140,32 @@ class Plan:
         infos: dict[int, _OpInfo] = {}
         uses = [0] * n
         named = [False] * n
-        for i in range(n):
+        varying, grad, info_of, needs = self.varying, self.grad, self.info, self.partial_needed
+        for i in range(n):  # the loop over every node: locals, and what each op reads precomputed
             if not live[i] or kinds[i] != OP:
                 continue
             op = trace.ops[i]
-            assert op is not None
             info = infos.get(id(op))
             if info is None:
                 info = infos[id(op)] = _OpInfo(op, printer)
-            self.info[i] = info
-            for k, j in enumerate(args[i]):
+            info_of[i] = info
+            a = args[i]
+            multiple, vi = info.forward_uses, varying[i]
+            for k, j in enumerate(a):
                 uses[j] += 1
-                if info.forward_uses[k] > 1 or (self.varying[i] and not self.varying[j]):
+                if multiple[k] > 1 or (vi and not varying[j]):
                     named[j] = True
-            if backward and self.grad[i]:
-                needed: list[bool] = []
-                for k, j in enumerate(args[i]):
-                    needed.append(self.grad[j])
-                    if not self.grad[j]:
-                        continue
-                    named[i] = named[i] or info.reads_out[k]
-                    for kk, jj in enumerate(args[i]):
-                        if info.partial_uses[k][kk]:
-                            named[jj] = True
-                self.partial_needed[i] = needed
+            if backward and grad[i]:
+                needed = [grad[j] for j in a]
+                for k in range(len(a)):
+                    if needed[k]:
+                        if info.reads_out[k]:
+                            named[i] = True
+                        for kk in info.reads[k]:
+                            named[a[kk]] = True
+                needs[i] = needed
+        self.uses = uses
+        """How many live ops read each node."""
         for i in range(n):
             if uses[i] != 1:
                 named[i] = True
@@ -168,13 +173,32 @@ class Plan:
         if not inline:  # every node its own statement (for measuring what inlining buys)
             named = [True] * n
         self.named = [named[i] and live[i] and kinds[i] == OP for i in range(n)]
+        self.orders: dict[bool, list[int]] = {}
+
+    def with_printer(self, printer: Printer) -> Plan:
+        """The same analysis with each op's trees for ``printer``: which nodes are named does not
+        depend on the printer (only how a partial is multiplied by ``g``), so it is not redone."""
+        other = copy.copy(self)
+        other.printer = printer
+        other.info = list(self.info)
+        infos: dict[int, _OpInfo] = {}
+        for i, op in enumerate(self.trace.ops):
+            if self.info[i] is not None:
+                info = infos.get(id(op))
+                if info is None:
+                    info = infos[id(op)] = _OpInfo(op, printer)
+                other.info[i] = info
+        return other
 
     def order(self, varying: bool) -> list[int]:
         """The live op nodes that do (or do not) vary per sample, inputs first."""
-        t = self.trace
-        return [
-            i for i in range(len(t.kinds)) if self.live[i] and t.kinds[i] == OP and self.varying[i] == varying
-        ]
+        found = self.orders.get(varying)
+        if found is None:
+            kinds, live, vary = self.trace.kinds, self.live, self.varying
+            found = self.orders[varying] = [
+                i for i in range(len(kinds)) if live[i] and vary[i] == varying and kinds[i] == OP
+            ]
+        return list(found)
 
     def leaf(self, i: int, param: Callable[[int], str], arg: Callable[[int], str]) -> str | None:
         kind = self.trace.kinds[i]
