@@ -28,16 +28,23 @@ def _cache_in_a_temporary_folder(
     monkeypatch.setenv("MICROGRSUCC_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
+# A chain of one-unit layers is a kernel too long for numba's compiler: compile refuses it
+# (test_a_chain_of_many_layers_is_refused); the fuzzer's deep chains are left to the others.
+LAYERED = losses(budget=16, loop=50).filter(lambda loss: "deep chain" not in loss.features)
+
+
 # numba compiles each drawn loss's kernel in a second or more: two in the default run.
 @settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
-@given(loss=losses(budget=16, loop=50), data=st.data())
+@given(loss=LAYERED, data=st.data())
 def test_numba_losses_give_eager_results(loss: Loss, data: st.DataObject) -> None:
     check(loss, data, backends=("numba",))
 
 
 @pytest.mark.slow
 @settings(parent=settings.get_profile("thorough"), max_examples=300, suppress_health_check=list(HealthCheck))
-@given(loss=losses(budget=96, loop=200), data=st.data())
+@given(
+    loss=losses(budget=96, loop=200).filter(lambda loss: "deep chain" not in loss.features), data=st.data()
+)
 def test_hundreds_of_numba_losses_give_eager_results(loss: Loss, data: st.DataObject) -> None:
     check(loss, data, more=60, backends=("numba",))
 
@@ -65,6 +72,18 @@ def test_an_op_numba_cannot_compile_is_named() -> None:
     step = mg.compile(lambda x: cbrt(w * x), [w], backend="numba")
     with pytest.raises(TypeError, match=r"'cbrt_c'.*backend=.numpy."):
         step.backward([(1.0,)])
+
+
+def test_a_chain_of_many_layers_is_refused() -> None:
+    p = [mg.Value(0.5) for _ in range(60)]
+
+    def chain(x: mg.Value) -> mg.Value:
+        for w in p:
+            x = (w * x + 0.5).tanh()
+        return x
+
+    with pytest.raises(TypeError, match=r"too long for numba.*backend=.numpy."):
+        mg.compile(chain, p, backend="numba").backward([(0.1,)])
 
 
 SECOND = """

@@ -39,9 +39,15 @@ from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import PYTHON, Contribution, Replay, emit_backward, emit_forward
 from microgrsucc.compiler.python_code import namespace as python_namespace
 from microgrsucc.compiler.trace import CONST, INPUT, PARAM, Trace
-from microgrsucc.compiler.tree import Call, walk
+from microgrsucc.compiler.tree import Call, Select, walk
 
 __all__ = ["generate"]
+
+
+# numba's compiler (its SSA pass) walks back through every earlier block of a function, by
+# recursion: a chain of 10 one-unit layers compiles in seconds, 50 exceed Python's recursion
+# limit, longer ones take gigabytes. A layer counts 4 of these pieces, a map 2, a branch 1.
+_BRANCHES = 160
 
 
 def _refuse(message: str) -> TypeError:
@@ -70,6 +76,7 @@ class _Emitter:
         self.key_grads: set[str] = set()  # the layers whose scratch input gradient is used
         self.received: set[str] = set()  # the blocks some gradient reaches
         self.calls: dict[str, int] = {}
+        branches = 0  # per sample, outside the loops over a layer
         for i, info in enumerate(self.plan.info):
             if info is None or not self.plan.varying[i] or i in self.absorbed:
                 continue
@@ -87,6 +94,15 @@ class _Emitter:
                         if call.fn in UNSUPPORTED:
                             raise _refuse(f"numba has no math.{call.fn}, which the op {op.name!r} calls")
                         self.calls[call.fn] = len(call.args)
+                    if isinstance(call, Select) and self.block_of.get(i, (None, 0))[1] == 0:
+                        branches += 1
+        pieces = branches + sum(4 if b.kind == "layer" else 2 for b in self.blocks if b.kind != INPUT)
+        if pieces > _BRANCHES:
+            raise _refuse(
+                f"the loss has {len(self.blocks)} blocks (layers, maps) and {branches} branches "
+                "per sample outside them, a kernel too long for numba's compiler (it takes "
+                "minutes or fails past a few dozen chained layers)"
+            )
 
     def leaf(self, i: int) -> str | None:
         t = self.t
@@ -151,20 +167,22 @@ class _Emitter:
                     arrays += [f"K{b.name} = np.empty({len(b.key)})", f"dK{b.name} = np.empty({len(b.key)})"]
                 layer_args += [f"W{b.name}", f"WT{b.name}", f"b{b.name}", f"GW{b.name}", f"gb{b.name}"]
                 forward += fill
+                row, col_, x = f"j{b.name}", f"i{b.name}", f"x{b.name}"
                 forward += [
-                    f"for j in range({m}):",
-                    f"    {b.name}[j] = b{b.name}[j]",
-                    f"for i in range(W{b.name}.shape[1]):",
-                    f"    a = {a}[i]",
-                    f"    for j in range({m}):",
-                    f"        {b.name}[j] += WT{b.name}[i, j] * a",
+                    f"for {row} in range({m}):",
+                    f"    {b.name}[{row}] = b{b.name}[{row}]",
+                    f"for {col_} in range(W{b.name}.shape[1]):",
+                    f"    {x} = {a}[{col_}]",
+                    f"    for {row} in range({m}):",
+                    f"        {b.name}[{row}] += WT{b.name}[{col_}, {row}] * {x}",
                 ]
             else:
                 assert b.source is not None
                 info = plan.info[b.members[0]]
                 assert info is not None and info.forward is not None
-                e = NUMBA.expr(info.forward, info.env([f"{b.source.name}[j]"]))
-                forward += [f"for j in range({m}):", f"    {b.name}[j] = {e}"]
+                j = f"j{b.name}"
+                e = NUMBA.expr(info.forward, info.env([f"{b.source.name}[{j}]"]))
+                forward += [f"for {j} in range({m}):", f"    {b.name}[{j}] = {e}"]
         root = t.root
         if plan.varying[root]:
             forward.append(f"total += {self.expr[root]}")
@@ -222,25 +240,29 @@ class _Emitter:
                     continue
                 info = plan.info[i]
                 assert info is not None and info.scaled[0] is not None
-                e = NUMBA.expr(info.scaled[0], info.env([f"{b.source.name}[j]"], f"{b.name}[j]", f"{d}[j]"))
+                j = f"k{b.name}"
+                e = NUMBA.expr(
+                    info.scaled[0], info.env([f"{b.source.name}[{j}]"], f"{b.name}[{j}]", f"{d}[{j}]")
+                )
                 self.received.add(b.source.name)
-                out += [f"for j in range({m}):", f"    d{b.source.name}[j] += {e}"]
+                out += [f"for {j} in range({m}):", f"    d{b.source.name}[{j}] += {e}"]
                 continue
             a, fill = self.operand(b)
             to_key = any(plan.grad[k] for k in b.key)
             whole = not fill
             target = f"d{a}" if whole else f"dK{b.name}"
-            out += [
-                f"for j in range({m}):",
-                f"    g = {d}[j]",
-                f"    gb{b.name}[j] += g",
-                f"    for i in range(W{b.name}.shape[1]):",
-                f"        GW{b.name}[j, i] += g * {a}[i]",
+            row, col_, g = f"k{b.name}", f"l{b.name}", f"g{b.name}"  # names of their own: numba's
+            out += [  # SSA pass walks back through every earlier loop that assigns a name
+                f"for {row} in range({m}):",
+                f"    {g} = {d}[{row}]",
+                f"    gb{b.name}[{row}] += {g}",
+                f"    for {col_} in range(W{b.name}.shape[1]):",
+                f"        GW{b.name}[{row}, {col_}] += {g} * {a}[{col_}]",
             ]
             if to_key:
                 out += [
-                    f"    for i in range(W{b.name}.shape[1]):",
-                    f"        {target}[i] += g * W{b.name}[j, i]",
+                    f"    for {col_} in range(W{b.name}.shape[1]):",
+                    f"        {target}[{col_}] += {g} * W{b.name}[{row}, {col_}]",
                 ]
                 if whole:
                     self.received.add(a)
