@@ -42,19 +42,20 @@ def count_consumers(root: Node) -> None:
     """
     stack = [root]
     pop, push = stack.pop, stack.append
-    while stack:
+    while True:  # not `while stack`: see propagate
+        if not stack:
+            return
         node = pop()
-        arity = node._op.arity  # only interior nodes are pushed
         a = node._a
-        if arity == 2:  # unrolled for one and two inputs: this loop is half of backward()
-            b = node._b
+        b = node._b  # set on nodes of two inputs only, most of a graph: tested first
+        if b is not None:
             if b._op is not None:
                 n = b._pending
                 if not n:
                     b.grad = None
                     push(b)
                 b._pending = n + 1
-        elif arity > 2:
+        elif node._op.arity > 2:  # only interior nodes are pushed
             for p in a:
                 if p._op is not None:
                     n = p._pending
@@ -78,43 +79,44 @@ def propagate(root: Node, F: Any, check: bool) -> None:
     gradients, or the Value ops (handed in by ``value.py``) to record the gradient graph.
     """
     create_graph = F is not ops.FLOAT
+    # Plain float gradients (backward() of a float): g * 1.0 is g for every float, so an
+    # op whose partials are all 1 (+) passes g on as it is, with no multiply and no new float.
+    plain = not create_graph and root.grad.__class__ is float
     ready = [root]
     pop, push = ready.pop, ready.append
-    while ready:
+    # CPython 3.11 specializes a function's bytecode (attribute reads of slots, ...) after
+    # 8 calls or 8 unconditional backward jumps; `while ready` jumps back conditionally, so
+    # a loop in a function called once per backward() would run unspecialized, about twice
+    # as slow, until the 8th backward() of the process. `while True` counts each pass.
+    while True:
+        if not ready:
+            return
         node = pop()
         op: Primitive = node._op
         g = node.grad
-        arity = op.arity
         a = node._a
-        if arity == 1:
-            if op.constant:
+        b = node._b  # set on nodes of two inputs only, most of a graph: tested first
+        if b is not None:
+            if plain and op.unit:
+                ga = a.grad
+                a.grad = g if ga is None else ga + g
+                gb = b.grad  # read after a's update: b may be a
+                b.grad = g if gb is None else gb + g
+            else:
+                # Read into a local: CPython 3.11 cannot specialize op.derivative(...), a
+                # call of a function held in a slot, and looks it up the slow way each time.
                 d = op.derivative
-            elif create_graph:
-                check_unchanged(node, (a,), (node._xa,))
-                d = op.derivative(F, a, node)
-            else:
-                d = op.derivative(F, node._xa, node._out)
-            ga = a.grad
-            a.grad = g * d if ga is None else ga + g * d
-            if check:
-                _check_gradients(node, (a,))
-            if a._op is not None:
-                a._pending = n = a._pending - 1
-                if not n:
-                    push(a)
-        elif arity == 2:
-            b = node._b
-            if op.constant:
-                da, db = op.derivative
-            elif create_graph:
-                check_unchanged(node, (a, b), (node._xa, node._xb))
-                da, db = op.derivative(F, a, b, node)
-            else:
-                da, db = op.derivative(F, node._xa, node._xb, node._out)
-            ga = a.grad
-            a.grad = g * da if ga is None else ga + g * da
-            gb = b.grad  # read after a's update: b may be a
-            b.grad = g * db if gb is None else gb + g * db
+                if op.constant:
+                    da, db = d
+                elif create_graph:
+                    check_unchanged(node, (a, b), (node._xa, node._xb))
+                    da, db = d(F, a, b, node)
+                else:
+                    da, db = d(F, node._xa, node._xb, node._out)
+                ga = a.grad
+                a.grad = g * da if ga is None else ga + g * da
+                gb = b.grad
+                b.grad = g * db if gb is None else gb + g * db
             if check:
                 _check_gradients(node, (a, b))
             # x * x counts two edges on x, so x waits for both.
@@ -126,6 +128,22 @@ def propagate(root: Node, F: Any, check: bool) -> None:
                 b._pending = n = b._pending - 1
                 if not n:
                     push(b)
+        elif op.arity == 1:
+            d = op.derivative
+            if not op.constant:
+                if create_graph:
+                    check_unchanged(node, (a,), (node._xa,))
+                    d = d(F, a, node)
+                else:
+                    d = d(F, node._xa, node._out)
+            ga = a.grad
+            a.grad = g * d if ga is None else ga + g * d
+            if check:
+                _check_gradients(node, (a,))
+            if a._op is not None:
+                a._pending = n = a._pending - 1
+                if not n:
+                    push(a)
         else:
             if op.constant:
                 partials = op.derivative

@@ -358,7 +358,9 @@ def as_value(x: object, where: str | None = None) -> Any:
     """A Value as it is, a number as a new leaf; else TypeError naming where, or NotImplemented."""
     if isinstance(x, Value):
         return x
-    if where is None and not is_real(x):
+    if x.__class__ is float:  # the common constant: nothing to check or convert
+        return _leaf(x, as_value)
+    if where is None and x.__class__ is not int and not is_real(x):
         return NotImplemented
     return _leaf(to_float(x, where or "operand"), as_value)
 

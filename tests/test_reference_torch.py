@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 import microgrsucc as mg
@@ -137,6 +137,25 @@ def zero_exponent(f: Graph) -> bool:
 FLOAT32_SLOPES = {"hardsigmoid", "hardswish"}
 
 
+def smooth_differences(f: Graph, i: int) -> list[float]:
+    """Central differences (steps 1e-6) of ``f``'s gradient in argument ``i``, the reference
+    where torch's second order is known to differ (``zero_exponent``). A random graph may sit
+    on a kink or a domain edge of another op there (``fmod`` at its jump, a negative base of
+    ``**`` within a step): where the differences fail, or two steps (1e-6, 1e-5) disagree,
+    they say nothing about the slope, and the example is rejected."""
+    xs = list(f.inputs)
+    try:
+        rows = [
+            [central_difference(lambda *ys: mg.grad(f, argnums=i)(*ys), xs, j, h) for j in range(len(xs))]
+            for h in (1e-6, 1e-5)
+        ]
+    except (ArithmeticError, ValueError):
+        reject()
+    if not all(math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-6) for a, b in zip(*rows, strict=True)):
+        reject()
+    return rows[0]
+
+
 def check_against_torch(f: Graph, tangents: list[float]) -> None:
     xs = f.inputs
     n = len(xs)
@@ -166,10 +185,7 @@ def check_against_torch(f: Graph, tangents: list[float]) -> None:
             # torch masks d/dx x**y to 0 where y == 0, which drops that term's derivative in
             # y from its second order ((x+1)**x at 0: torch 1, the slope of f' is 2); the
             # engine keeps it, so there the reference is differences of the gradient.
-            expected = [
-                central_difference(lambda *ys, i=i: mg.grad(f, argnums=i)(*ys), list(xs), j, 1e-6)
-                for j in range(n)
-            ]
+            expected = smooth_differences(f, i)
             # Differences with a step of 1e-6 carry a rounding noise of about eps / 1e-6 of the
             # gradient's terms: 1e-8 absolute covers it (a zero slope read as 5.7e-11).
             agree = (
@@ -554,5 +570,6 @@ def test_copied_graphs_have_torchs_values_and_gradients(f: Graph, how: str) -> N
     assert close(out2.data, expected.item())
     expected_grads = [0.0 if t.grad is None else t.grad.item() for t in ts]  # None: unused
     got = [0.0 if x.grad is None else x.grad for x in leaves2]
-    assert all(close(a, b) for a, b in zip(got, expected_grads, strict=True)), f
+    rel = 1e-6 if any(op.primitive.name in FLOAT32_SLOPES for op, _ in f.steps) else 1e-9
+    assert all(close(a, b, rel) for a, b in zip(got, expected_grads, strict=True)), f
     assert all(x.grad in (0.0, None) for x in leaves)  # the original is untouched

@@ -6,8 +6,11 @@ tree; a comparison asks the path being explored (``EXPLORING``) which way to go.
 
 from __future__ import annotations
 
+import math
 import operator
+import sys
 from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
 from typing import Any
 
 __all__ = [
@@ -240,12 +243,80 @@ def _compare(op: str, a: Any, b: Any) -> Any:
 
 def _power(a: Node, b: Node) -> Node:
     """``a ** b`` as Python's float pow: where the base is 0 and the exponent negative it raises
-    ZeroDivisionError, so a table function catching it (a vertical slope) branches there."""
+    ZeroDivisionError, and where the result is past the floats OverflowError, so a table
+    function catching either (a vertical slope, a slope in two factors) branches there."""
     if isinstance(a, Const) and isinstance(b, Const):
         return _binary("**", a, b)
-    if (b < 0.0) and (a == 0.0):
-        raise ZeroDivisionError("0.0 cannot be raised to a negative power")
+    if isinstance(b, Const):
+        if (b.value < 0.0) and (a == 0.0):
+            raise ZeroDivisionError("0.0 cannot be raised to a negative power")
+        if _overflows(a, b.value):
+            raise OverflowError("(34, 'Numerical result out of range')")
+        return Binary("**", a, b)
+    if a == 0.0:  # first: the overflow test takes log(|a|)
+        if b < 0.0:
+            raise ZeroDivisionError("0.0 cannot be raised to a negative power")
+        return Binary("**", a, b)
+    if isinstance(a, Const) and not (math.isfinite(a.value) and abs(a.value) != 1.0):
+        return Binary("**", a, b)  # 1 ** b, inf ** b and nan ** b never raise
+    # |a| ** b passes the floats where b log|a| > log(DBL_MAX), and Python raises only for a
+    # finite base and exponent (inf ** 2 is inf): a * 0 + b * 0 is 0 for those, else NaN,
+    # which fails the test (one test, so one branch, and one log). At the rounding boundary
+    # the test may disagree with pow; there the generated code's ``**`` raises, or gives inf
+    # (numpy), and the sample is replayed by the eager engine: rare, and still correct.
+    log_a: Node
+    if isinstance(a, Const):
+        log_a, zero = Const(math.log(abs(a.value))), b * 0.0
+    else:
+        log_a, zero = Call("log", (abs(a),)), a * 0.0 + b * 0.0
+    if b * log_a + zero > _LOG_MAX:
+        raise OverflowError("(34, 'Numerical result out of range')")
     return Binary("**", a, b)
+
+
+_LOG_MAX = math.log(sys.float_info.max)
+
+
+def _overflows(a: Node, n: float) -> bool:
+    """Whether ``a ** n`` passes the floats, for a constant n: a branch on ``|a|`` against the
+    exact threshold, or no branch where no finite base can overflow."""
+    t = _threshold(n)
+    if t is None:
+        return False
+    if n > 0.0:  # |a| > t, and finite: inf ** n is inf, no error
+        return bool((abs(a) > t) and (abs(a) < math.inf))
+    return bool(abs(a) < t)  # 0 < |a| < t (a == 0 raised ZeroDivisionError before)
+
+
+@lru_cache(maxsize=256)
+def _threshold(n: float) -> float | None:
+    """For n > 1 the largest float t with t ** n finite, for n < 0 the smallest positive one;
+    None where no finite nonzero base overflows (0 <= n <= 1, n infinite or NaN, or every
+    positive float fits). Found exactly, by Python's own pow, from the estimate DBL_MAX ** (1/n),
+    which is a few hundred ulps off at most."""
+    if not (math.isfinite(n) and (n > 1.0 or n < 0.0)):
+        return None
+
+    def fits(t: float) -> bool:
+        try:
+            return math.isfinite(t**n)
+        except OverflowError:
+            return False
+
+    up = math.inf if n > 0.0 else 0.0  # the way towards overflow
+    down = 0.0 if n > 0.0 else math.inf
+    t: float = sys.float_info.max ** (1.0 / n)
+    if t == 0.0:
+        t = math.nextafter(0.0, 1.0)  # the estimate underflowed: start from the smallest float
+    while not fits(t):
+        t = math.nextafter(t, down)
+    while True:
+        step = math.nextafter(t, up)
+        if step == up:
+            return None  # every positive float fits (n < 0 near 0: 5e-324 ** -0.5 is finite)
+        if not fits(step):
+            return t
+        t = step
 
 
 def node(x: Any) -> Node:

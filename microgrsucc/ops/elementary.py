@@ -153,8 +153,9 @@ def _power_partial(F: Any, x: Any, n: Any, out: Any) -> Any:
     except OverflowError:
         # Two finite factors (a negative base splits at an integer, so neither needs a
         # fractional power); their product is the slope, or ±inf, and as a graph its
-        # derivative is the next slope, not the 0 of a constant.
-        half = (n0 - 1.0) / 2.0 if x0 > 0.0 else float(math.floor((n0 - 1.0) / 2.0))
+        # derivative is the next slope, not the 0 of a constant. (Float // is the floor of
+        # the quotient, as math.floor, and it derives to a tree: compile runs this on symbols.)
+        half = (n0 - 1.0) / 2.0 if x0 > 0.0 else (n0 - 1.0) // 2.0
         if F is FLOAT:
             return n0 * x0**half * x0 ** (n0 - 1.0 - half)
         return n * x**half * x ** (n - 1.0 - half)

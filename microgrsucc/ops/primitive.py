@@ -51,7 +51,7 @@ class Primitive:
     (12.0, (4.0, 3.0))
     """
 
-    __slots__ = ("name", "arity", "forward", "derivative", "constant", "operator", "domain", "symbol")
+    __slots__ = ("name", "arity", "forward", "derivative", "constant", "unit", "operator", "domain", "symbol")
 
     def __init__(
         self,
@@ -71,6 +71,8 @@ class Primitive:
         # A linear op's partials do not depend on its inputs (1 and 1 for +): write them as a
         # number or tuple instead of a function and backward() reads them without a call.
         self.constant = not callable(derivative)
+        # Every partial is 1 (+): backward() passes a float gradient on without multiplying.
+        self.unit = self.constant and derivative == (1.0,) * arity
         self.operator = operator
         self.domain: Domain = domain if domain is not None else (DEFAULT_DOMAIN,) * arity
         self.symbol = symbol or name  # how pictures write the op
