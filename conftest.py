@@ -65,6 +65,8 @@ NEEDS: dict[str, tuple[Callable[[], str | None], str]] = {
     "plots": (_modules("matplotlib"), "pip install '.[examples]'"),
     "docs": (_modules("mkdocs", "mkdocstrings"), "pip install '.[docs]'"),
     "torch": (_modules("torch"), "pip install '.[reference]'"),  # PyTorch float64, the oracle
+    "jax": (_modules("jax"), "pip install '.[jax]'"),
+    "numba": (_modules("numba"), "pip install '.[numba]'"),
 }
 """Marker -> (what of it is missing, or None; how to install it)."""
 

@@ -5,8 +5,10 @@ loss relu(1 - y * score) averaged plus 1e-4 * sum(p**2) over every weight and bi
 and backward of a batch. For each width W (16, 32, 64, 128) and batch (100, 1,000, 10,000,
 100,000) it times:
 
-- every backend of ``microgrsucc.compile`` (``microgrsucc.compiler.BACKENDS``: python and
-  numpy today; a new backend is timed with nothing added here). The python backend gets
+- every backend of ``microgrsucc.compile`` (``microgrsucc.compiler.BACKENDS``: python,
+  numpy, numba and jax, those whose extra is installed; a new backend is timed with nothing
+  added here). numba's kernels are cached under ``~/.cache/microgrsucc`` (set
+  ``MICROGRSUCC_CACHE_DIR`` for a fresh one: the compile time is then numba's). The python backend gets
   the samples as a list of tuples, every other backend as one float64 array;
 - PyTorch, batched float64 matmuls on one thread;
 - JAX, the same step written by hand with ``jax.numpy``, float64, ``jit(value_and_grad)``.
@@ -48,7 +50,18 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 import microgrsucc  # noqa: E402
-from microgrsucc.compiler import BACKENDS  # noqa: E402
+from microgrsucc.compiler import BACKENDS as ALL_BACKENDS  # noqa: E402
+
+
+def _installed(backend: str) -> bool:
+    try:
+        microgrsucc.compile(lambda x: x, [], backend=backend)
+    except ImportError:  # its extra is not installed: left out of the table
+        return False
+    return True
+
+
+BACKENDS = tuple(b for b in ALL_BACKENDS if _installed(b))
 from microgrsucc.datasets import make_moons  # noqa: E402
 
 WIDTHS = (16, 32, 64, 128)

@@ -772,16 +772,18 @@ def counting_fallbacks() -> Iterator[list[int]]:
 
 
 class Session:
-    """One drawn loss compiled for both backends, each call compared with eager mode's; the
-    differences pile up in ``mismatches``."""
+    """One drawn loss compiled for each of ``backends``, each call compared with eager mode's;
+    the differences pile up in ``mismatches``."""
 
-    def __init__(self, loss: Loss, batch: Samples, passed: list[bool]) -> None:
+    def __init__(
+        self, loss: Loss, batch: Samples, passed: list[bool], backends: Sequence[str] = BACKENDS
+    ) -> None:
         every, self.sample_loss = loss.build()
         # The parameters given to compile; the others are constants to it (and not changed).
         self.params = [p for p, keep in zip(every, passed, strict=True) if keep]
         self.loss = loss
         self.batch = batch
-        self.steps = {b: mg.compile(self.sample_loss, self.params, backend=b) for b in BACKENDS}
+        self.steps = {b: mg.compile(self.sample_loss, self.params, backend=b) for b in backends}
         self.mismatches: list[str] = []
         self.refused: set[str] = set()  # backends that refused grad inside at trace time
 
@@ -822,15 +824,15 @@ class Session:
                 self.mismatches += [f"{call}: {d}" for d in differences(got, want, self.loss.uses_grad)]
 
 
-def compare(loss: Loss, batch: Samples, data: st.DataObject) -> None:
-    """Both backends, both reductions and ``step(*sample)`` against eager mode, in the ways a
+def compare(loss: Loss, batch: Samples, data: st.DataObject, backends: Sequence[str] = BACKENDS) -> None:
+    """The backends, both reductions and ``step(*sample)`` against eager mode, in the ways a
     training loop calls them: first inside ``no_grad()``, with gradients already there, after
     the parameters' ``.data`` changed, under ``detect_anomaly()``. Every difference is
     collected, then reported."""
     rng = random.Random(data.draw(st.integers(0, 2**32 - 1), label="seed of the calls"))
     subset = data.draw(st.sampled_from([False] * 4 + [True]), label="compile for some parameters only")
     passed = [not subset or rng.random() < 0.6 for _ in range(len(loss.values))]
-    session = Session(loss, batch, passed)
+    session = Session(loss, batch, passed, backends)
     session.generate()
     if data.draw(st.booleans(), label="first call inside no_grad"):
         with mg.no_grad():
@@ -855,8 +857,10 @@ def compare(loss: Loss, batch: Samples, data: st.DataObject) -> None:
     assert not session.mismatches, "\n".join(session.mismatches)
 
 
-def check(loss: Loss, data: st.DataObject, more: int = 12) -> None:
-    compare(loss, data.draw(samples(loss.nargs, more=more), label="samples"), data)
+def check(loss: Loss, data: st.DataObject, more: int = 12, backends: Sequence[str] = BACKENDS) -> None:
+    """A drawn batch for ``loss``, every call of each of ``backends`` compared with eager mode
+    (the backends of optional extras have tests of their own that call this)."""
+    compare(loss, data.draw(samples(loss.nargs, more=more), label="samples"), data, backends)
 
 
 # About 200 examples in the default run, whatever the profile; small losses and batches.

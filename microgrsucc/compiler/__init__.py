@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import itertools
 import operator
 import reprlib
@@ -26,7 +28,15 @@ from microgrsucc.value import Value
 
 __all__ = ["BACKENDS", "CompiledLoss", "compile"]
 
-BACKENDS = ("python", "numpy")
+BACKENDS = ("python", "numpy", "numba", "jax")
+
+# The backends beyond python: the module that writes their code, the package it needs and
+# the extra that installs it.
+_GENERATORS = {
+    "numpy": ("numpy_code", "numpy", "fast"),
+    "numba": ("numba_code", "numba", "numba"),
+    "jax": ("jax_code", "jax", "jax"),
+}
 
 
 class _Compiled:
@@ -34,10 +44,10 @@ class _Compiled:
 
     def __init__(self, t: Trace, backend: str) -> None:
         self.trace = t
-        if backend == "numpy":
-            from microgrsucc.compiler import numpy_code
-
-            self.batch, self.source = numpy_code.generate(t)
+        self.source: str
+        if backend in _GENERATORS:
+            module = importlib.import_module(f"microgrsucc.compiler.{_GENERATORS[backend][0]}")
+            self.batch, self.source = module.generate(t)
         else:
             self.batch, self.source = python_code.generate(t)
         self._value: Callable[..., Any] | None = None
@@ -66,8 +76,8 @@ class CompiledLoss:
             raise TypeError(f"compile: sample_loss must be callable, got {type(sample_loss).__name__}")
         if backend not in BACKENDS:
             raise ValueError(f"compile: unknown backend {backend!r}; expected one of {list(BACKENDS)}")
-        if backend == "numpy":
-            _need_numpy()
+        if backend in _GENERATORS:
+            _need(backend)
         self.sample_loss = sample_loss
         self.backend = backend
         self._given = params
@@ -262,11 +272,10 @@ def _reached(t: Trace) -> list[bool]:
     return reached
 
 
-def _need_numpy() -> None:
-    try:
-        import numpy  # noqa: F401
-    except ImportError:
-        raise ImportError('compile(backend="numpy") needs numpy: pip install "microgrsucc[fast]"') from None
+def _need(backend: str) -> None:
+    _, package, extra = _GENERATORS[backend]
+    if importlib.util.find_spec(package) is None:
+        raise ImportError(f'compile(backend="{backend}") needs {package}: pip install "microgrsucc[{extra}]"')
 
 
 def _checked(params: Iterable[Value]) -> list[Value]:

@@ -1,0 +1,232 @@
+"""What the jax backend's generated code runs in: jax's versions of the math functions the
+trees call, the checks that note where eager mode would raise, and ``Kernel``, which pads,
+shards and runs the jitted step.
+
+jax.numpy has numpy's API, so the numpy backend's printer writes the code, and ``names``
+binds the names it calls (``np``, ``where``, ``np_exp``, ``_pow``, ``_guard``...) to jax's
+functions. While the kernel is traced, the checked functions note in ``NOTED`` a mask of
+the samples where CPython's ``math`` would raise (a NaN from numbers, an infinity from
+finite numbers, a domain check of the table); the program returns them as one array.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.custom_derivatives import SymbolicZero
+
+from microgrsucc.compiler.plan import Plan
+from microgrsucc.compiler.tree import Binary, Call, Node, Raise, walk
+
+__all__ = ["NOTED", "Kernel", "bucket", "jax_function", "names", "raises", "rows"]
+
+
+def bucket(count: int) -> int:
+    """The padded batch size for ``count`` samples: at most 8 sizes per doubling (padding
+    under 12.5%), so a training loop whose last batch is short compiles twice, not per size."""
+    if count <= 8:
+        return 8
+    step = 1 << max(0, (count - 1).bit_length() - 3)
+    return -(-count // step) * step
+
+
+# jax's version of a math function, where its name differs from math's.
+_RENAMED = {
+    "asin": "arcsin", "acos": "arccos", "atan": "arctan", "asinh": "arcsinh", "acosh": "arccosh",
+    "atanh": "arctanh", "atan2": "arctan2", "pow": "power", "fabs": "abs",
+}  # fmt: skip
+# math functions jax.numpy has none of, or one that computes something else.
+_SPECIAL = {"erf": "erf", "erfc": "erfc", "lgamma": "gammaln", "gamma": "gamma"}
+_DIFFERENT = {"remainder"}  # jnp.remainder is Python's %, math.remainder IEEE's
+
+
+def _host(f: Callable[..., float]) -> Callable[..., Any]:
+    """math's ``f`` per element, called back from the program (a function jax has none of);
+    NaN where it raises, which the checks then note."""
+
+    def one(*x: float) -> float:
+        try:
+            return float(f(*x))
+        except (ArithmeticError, ValueError):
+            return math.nan
+
+    ufunc = np.vectorize(one, otypes=[np.float64])
+
+    def call(*args: Any) -> Any:
+        args = tuple(jnp.asarray(a, dtype=jnp.float64) for a in args)
+        shape = jnp.broadcast_shapes(*(a.shape for a in args))
+        result = jax.ShapeDtypeStruct(shape, jnp.float64)  # type: ignore[no-untyped-call]
+        return jax.pure_callback(lambda *a: ufunc(*a), result, *args, vmap_method="broadcast_all")
+
+    return call
+
+
+def jax_function(name: str) -> Callable[..., Any]:
+    """jax's version of math's function ``name`` (``asin`` is ``arcsin``, ``erf`` is
+    ``jax.scipy.special.erf``), or math's own called back per element."""
+    if name == "is_integer":
+        return lambda x: jnp.isfinite(x) & (jnp.floor(x) == x)
+    if name in _SPECIAL:
+        return getattr(jax.scipy.special, _SPECIAL[name])  # type: ignore[no-any-return]
+    found = getattr(jnp, _RENAMED.get(name, name), None)
+    if found is None or name in _DIFFERENT:
+        return _host(getattr(math, name))
+    return found  # type: ignore[no-any-return]
+
+
+def _heaviside(x: Any, at_zero: float) -> Any:
+    # jnp.heaviside gives at_zero for NaN; the table's slopes (numpy's heaviside) give NaN.
+    return jnp.where(x > 0.0, 1.0, jnp.where(x < 0.0, 0.0, jnp.where(x == 0.0, at_zero, x)))
+
+
+# The masks of the samples that would raise in eager mode, noted while the program is traced
+# (one list per thread; None outside the kernel's own statements).
+NOTED = threading.local()
+
+
+def _note(bad: Any) -> None:
+    found = getattr(NOTED, "found", None)
+    if found is not None:
+        found.append(bad)
+
+
+class _Checked:
+    """jax's ``f``, noting where math's would raise: a NaN from numbers (ValueError) or an
+    infinity from finite numbers (OverflowError); ``on`` only where a branch's mask holds.
+    The numpy backend's ``Checked``, with the mask returned by the program instead of noted
+    while it runs."""
+
+    def __init__(self, f: Callable[..., Any]) -> None:
+        self.f = f
+
+    def __call__(self, *args: Any) -> Any:
+        r = self.f(*args)
+        _note(_failed(r, args))
+        return r
+
+    def on(self, where: Callable[[], Any], *args: Any) -> Any:
+        r = self.f(*args)
+        _note(_failed(r, args) & where())
+        return r
+
+
+class _Unchecked(_Checked):
+    """jax's ``f`` where the printed code calls a checked function, noting nothing (in the ops'
+    own functions, whose checks the kernel's check statements make)."""
+
+    def __call__(self, *args: Any) -> Any:
+        return self.f(*args)
+
+    def on(self, where: Callable[[], Any], *args: Any) -> Any:
+        return self.f(*args)
+
+
+def _failed(r: Any, args: tuple[Any, ...]) -> Any:
+    nan_in = functools.reduce(jnp.logical_or, [jnp.isnan(a) for a in args])
+    finite_in = functools.reduce(jnp.logical_and, [jnp.isfinite(a) for a in args])
+    return (jnp.isnan(r) & ~nan_in) | (jnp.isinf(r) & finite_in)
+
+
+def _guard(failed: Any, value: Any) -> Any:
+    _note(failed)
+    return value
+
+
+def names(plan: Plan, checking: bool) -> dict[str, Any]:
+    """The names the printed trees read, bound to jax's functions: with ``checking``, the
+    functions that can raise in eager mode note where (for the kernel's check statements)."""
+    found: dict[str, Any] = {"np": jnp, "where": jnp.where, "heaviside": _heaviside, "inf": math.inf}
+    found.update(nan=math.nan, jax=jax, jnp=jnp, SymbolicZero=SymbolicZero, _tangent=_tangent)
+    wrap = _Checked if checking else _Unchecked
+    found["_pow"] = wrap(jnp.power)
+    found["_guard"] = _guard if checking else (lambda failed, value: value)
+    for info in plan.info:
+        for tree in _trees(info):
+            for m in walk(tree):
+                if isinstance(m, Call):
+                    f = jax_function(m.fn)
+                    total = m.fn in ("isfinite", "isnan", "isinf", "is_integer", "copysign", "fabs")
+                    found[f"np_{m.fn}"] = f if total else wrap(f)
+    return found
+
+
+def _trees(info: Any) -> list[Node]:
+    if info is None:
+        return []
+    return [t for t in [info.forward, *info.partials] if t is not None]
+
+
+def _tangent(terms: list[Any], out: Any) -> Any:
+    """The sum of an op's tangent terms, shaped as its output (a scalar operand's term is
+    broadcast over the batch, so its gradient is summed over the batch)."""
+    if not terms:
+        return jnp.zeros_like(out)
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return jnp.broadcast_to(total, jnp.shape(out))
+
+
+def raises(tree: Node) -> bool:
+    """Whether printing ``tree`` notes a check: a function call, ``**`` or a domain check."""
+    return any(isinstance(m, (Call, Raise)) or (isinstance(m, Binary) and m.op == "**") for m in walk(tree))
+
+
+def rows(found: list[Any], count: int) -> Any:
+    """The samples (rows) any noted mask flags: a mask of a block flags its rows, a mask of
+    numbers that do not vary per sample flags every sample."""
+    bad = jnp.zeros(count, dtype=bool)
+    for m in found:
+        m = jnp.asarray(m)
+        if m.ndim == 2:
+            m = jnp.any(m, axis=1)
+        bad = bad | jnp.broadcast_to(m, (count,))
+    return bad
+
+
+class Kernel:
+    """The jitted forward and backward of the varying part, over padded, sharded batches."""
+
+    def __init__(self, kernel: Callable[..., Any]) -> None:
+        self.step = jax.jit(jax.value_and_grad(kernel, argnums=(0, 1), has_aux=True))
+        self.devices = jax.devices()
+        self.sharded: tuple[Any, Any] | None = None
+        if len(self.devices) > 1:  # the samples split across the devices, the rest replicated
+            mesh = jax.sharding.Mesh(np.array(self.devices), ("batch",))
+            rows = jax.sharding.PartitionSpec("batch")  # type: ignore[no-untyped-call]
+            whole = jax.sharding.PartitionSpec()  # type: ignore[no-untyped-call]
+            self.sharded = (jax.sharding.NamedSharding(mesh, rows), jax.sharding.NamedSharding(mesh, whole))
+
+    def __call__(self, P: Any, H: list[float], samples: Any, count: int) -> tuple[Any, ...]:
+        X = np.asarray(samples, dtype=np.float64).reshape(count, -1)
+        size = bucket(count)
+        size = -(-size // len(self.devices)) * len(self.devices)  # a whole number of rows per device
+        padded = X if size == count else np.concatenate([X, X[np.arange(size - count) % count]])
+        total, gP, gH, bad = self.run(P, H, padded, count)
+        if size != count and not (
+            math.isfinite(total) and np.all(np.isfinite(gP)) and np.all(np.isfinite(gH))
+        ):
+            # A padded copy of a sample contributes 0 * (its partial): NaN where that is
+            # infinite. Without the padding, the numbers are eager mode's.
+            total, gP, gH, bad = self.run(P, H, X, count)
+        return total, gP, gH, bad
+
+    def run(self, P: Any, H: list[float], X: Any, count: int) -> tuple[Any, ...]:
+        with jax.enable_x64(True):
+            PV = np.asarray(P, dtype=np.float64)
+            HV = np.asarray(H, dtype=np.float64)
+            if self.sharded is not None and len(X) % len(self.devices) == 0:
+                rows, whole = self.sharded
+                X = jax.device_put(X, rows)
+                PV, HV = (jax.device_put(a, whole) for a in (PV, HV))
+            (total, (any_bad, bad)), (gP, gH) = self.step(PV, HV, X, count)
+            total, any_bad, gP, gH = jax.device_get((total, any_bad, gP, gH))  # one transfer
+            found = np.flatnonzero(np.asarray(bad)).tolist() if any_bad else []
+            return float(total), np.array(gP), gH, found

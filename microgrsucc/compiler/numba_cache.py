@@ -1,0 +1,58 @@
+"""Where the numba backend's kernels live: numba caches machine code next to a function's
+source file, so each kernel's source is a file named by its hash, in ``cache_dir()``, and a
+second process that compiles the same loss loads numba's machine code instead of compiling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+
+import numba
+
+__all__ = ["cache_dir", "load"]
+
+
+def cache_dir() -> Path:
+    """Where the kernels' source files and numba's cache of their machine code live:
+    ``$MICROGRSUCC_CACHE_DIR/numba``, else ``$XDG_CACHE_HOME/microgrsucc/numba`` (by default
+    ``~/.cache/microgrsucc/numba``); a temporary folder if that cannot be written."""
+    base = os.environ.get("MICROGRSUCC_CACHE_DIR")
+    if base:
+        root = Path(base)
+    else:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "microgrsucc"
+    folder = root / "numba"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK):
+            return folder
+    except OSError:
+        pass
+    folder = (
+        Path(tempfile.gettempdir()) / f"microgrsucc-{os.getuid() if hasattr(os, 'getuid') else 0}" / "numba"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def load(source: str) -> ModuleType:
+    """The module of ``source``, from a file named by its hash (numba's cache needs a file)."""
+    key = f"{source}\n# numba {numba.__version__}, Python {sys.version}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    path = cache_dir() / f"kernel_{digest}.py"
+    if not path.exists():  # written once: numba's cache is keyed by the file's time stamp
+        scratch = path.with_suffix(f".{os.getpid()}.tmp")
+        scratch.write_text(source)
+        os.replace(scratch, path)
+    spec = importlib.util.spec_from_file_location(f"microgrsucc_numba_{digest}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # numba's cache refers to the helpers by their module
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,160 @@
+"""``compile(backend="jax")`` held to eager mode: the differential fuzzer's losses, padded
+batches, domain errors, the user's jax configuration, and a batch sharded across devices."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_compile_differential import Loss, check, counting_fallbacks, losses
+
+import microgrsucc as mg
+from microgrsucc.nn import MLP
+
+pytestmark = pytest.mark.jax
+
+# XLA's compile time grows fast with the length of a chain of scalar ops (one not in a layer):
+# a chain of 50 takes seconds. The fuzzer's deep chains are left to the other backends.
+LAYERED = losses(budget=24).filter(lambda loss: "deep chain" not in loss.features)
+
+
+# A jit per drawn loss takes a second or two: a few in the default run.
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@given(loss=LAYERED, data=st.data())
+def test_jax_losses_give_eager_results(loss: Loss, data: st.DataObject) -> None:
+    check(loss, data, backends=("jax",))
+
+
+@pytest.mark.slow
+@settings(parent=settings.get_profile("thorough"), max_examples=300, suppress_health_check=list(HealthCheck))
+@given(loss=losses(budget=96).filter(lambda loss: "deep chain" not in loss.features), data=st.data())
+def test_hundreds_of_jax_losses_give_eager_results(loss: Loss, data: st.DataObject) -> None:
+    check(loss, data, more=60, backends=("jax",))
+
+
+def network() -> tuple[list[mg.Value], object]:
+    model = MLP(2, [8, 8, 1], seed=3)
+    params = model.parameters()
+
+    def sample_loss(x0: mg.Value, x1: mg.Value, y: mg.Value) -> mg.Value:
+        return (1 - y * model([x0, x1])).relu() + 1e-3 * sum(p * p for p in params)
+
+    return params, sample_loss
+
+
+def eager(sample_loss: object, params: list[mg.Value], rows: list[tuple[float, ...]]) -> tuple[float, list]:
+    mg.zero_grad(params)
+    total = sum(sample_loss(*[mg.Value(x) for x in row]) for row in rows)  # type: ignore[operator]
+    total.backward()
+    return total.data, [p.grad for p in params]
+
+
+def test_batches_of_other_sizes_reuse_the_compiled_program() -> None:
+    import jax
+
+    params, sample_loss = network()
+    step = mg.compile(sample_loss, params, backend="jax")
+    for count in (100, 97, 112, 105):  # one bucket: padded to 112 samples
+        rows = [(math.sin(k), math.cos(3 * k), 1.0 if k % 3 else -1.0) for k in range(count)]
+        want_total, want = eager(sample_loss, params, rows)
+        mg.zero_grad(params)
+        total = step.backward(rows, reduction="sum")
+        assert total == pytest.approx(want_total, rel=1e-12)
+        assert [p.grad for p in params] == pytest.approx(want, rel=1e-10, abs=1e-14)
+    assert not jax.config.jax_enable_x64  # float64 inside the step only, as a context
+    compiled = step._compiled(3).batch.kernel.step  # type: ignore[attr-defined]
+    assert compiled._cache_size() == 1
+
+
+def test_a_padded_batch_keeps_an_infinite_gradient() -> None:
+    # sqrt'(0) is infinite: a padding copy of that sample would add 0 * inf = NaN.
+    w = mg.Value(0.0)
+    step = mg.compile(lambda x: (w * x).sqrt(), [w], backend="jax")
+    rows = [(1.0,), (2.0,), (3.0,)]  # padded to 8
+    want_total, want = eager(lambda x: (w * x).sqrt(), [w], rows)
+    w.grad = None
+    assert step.backward(rows, reduction="sum") == want_total
+    assert w.grad == want[0] == math.inf
+
+
+def test_a_domain_error_is_eager_modes_and_only_its_sample_is_replayed() -> None:
+    w = mg.Value(1.5)
+    step = mg.compile(lambda x: (w * x).log(), [w], backend="jax")
+    rows = [(1.0,), (2.0,), (-3.0,), (4.0,)]
+    with counting_fallbacks() as replayed, pytest.raises(ValueError, match=r"log\(-4.5\)"):
+        step.backward(rows)
+    assert replayed == [1]
+    assert w.grad is None
+    nan_rows = [(1.0,), (math.nan,)]  # NaN is a value, not an error: no replay
+    with counting_fallbacks() as replayed:
+        assert math.isnan(step.backward(nan_rows))
+    assert replayed == []
+
+
+def test_an_op_jax_cannot_run_is_named() -> None:
+    import ctypes.util
+
+    libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+    libm.cbrt.restype, libm.cbrt.argtypes = ctypes.c_double, [ctypes.c_double]
+    cbrt = mg.custom_op("cbrt_c", lambda x: libm.cbrt(x), lambda F, x, out: 1.0 / (3.0 * out * out))
+    w = mg.Value(2.0)
+    step = mg.compile(lambda x: cbrt(w * x), [w], backend="jax")
+    with pytest.raises(TypeError, match=r"'cbrt_c'.*backend=.numpy."):
+        step.backward([(1.0,)])
+
+
+SHARDED = """
+import jax, math
+import microgrsucc as mg
+from microgrsucc.nn import MLP
+assert jax.device_count() == 2, jax.devices()
+model = MLP(2, [4, 1], seed=0)
+params = model.parameters()
+loss = lambda a, b: (model([a, b]) - a * b) ** 2
+rows = [(math.sin(k), math.cos(k)) for k in range(37)]
+mg.zero_grad(params)
+total = sum(loss(mg.Value(a), mg.Value(b)) for a, b in rows)
+total.backward()
+want = [p.grad for p in params]
+mg.zero_grad(params)
+got = mg.compile(loss, params, backend="jax").backward(rows, reduction="sum")
+assert math.isclose(got, total.data, rel_tol=1e-12), (got, total.data)
+assert all(math.isclose(p.grad, g, rel_tol=1e-10, abs_tol=1e-14) for p, g in zip(params, want))
+print("sharded over", jax.device_count())
+"""
+
+
+@pytest.mark.slow  # a process that imports jax: seconds
+def test_a_batch_is_sharded_across_two_cpu_devices() -> None:
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
+    import os
+
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SHARDED)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "sharded over 2" in done.stdout
+
+
+@pytest.mark.accelerator
+def test_the_step_runs_on_an_accelerator() -> None:
+    import jax
+
+    if jax.default_backend() == "cpu":
+        pytest.skip("no GPU or TPU: jax runs on the CPU here")
+    params, sample_loss = network()
+    rows = [(math.sin(k), math.cos(3 * k), 1.0 if k % 3 else -1.0) for k in range(50)]
+    want_total, want = eager(sample_loss, params, rows)
+    mg.zero_grad(params)
+    assert mg.compile(sample_loss, params, backend="jax").backward(rows, reduction="sum") == pytest.approx(
+        want_total, rel=1e-10
+    )
+    assert [p.grad for p in params] == pytest.approx(want, rel=1e-9, abs=1e-13)

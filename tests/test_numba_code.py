@@ -1,0 +1,116 @@
+"""``compile(backend="numba")`` held to eager mode: the differential fuzzer's losses, domain
+errors, and numba's cache of the kernel, loaded by a second process."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_compile_differential import Loss, check, counting_fallbacks, losses
+
+import microgrsucc as mg
+
+pytestmark = pytest.mark.numba
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_a_temporary_folder(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The kernels and numba's cache of them go to a folder of this run, not the user's cache.
+    monkeypatch.setenv("MICROGRSUCC_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+# A chain of one-unit layers is a kernel too long for numba's compiler: compile refuses it
+# (test_a_chain_of_many_layers_is_refused); the fuzzer's deep chains are left to the others.
+LAYERED = losses(budget=16, loop=50).filter(lambda loss: "deep chain" not in loss.features)
+
+
+# numba compiles each drawn loss's kernel in a second or more: two in the default run.
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck))
+@given(loss=LAYERED, data=st.data())
+def test_numba_losses_give_eager_results(loss: Loss, data: st.DataObject) -> None:
+    check(loss, data, backends=("numba",))
+
+
+@pytest.mark.slow
+@settings(parent=settings.get_profile("thorough"), max_examples=300, suppress_health_check=list(HealthCheck))
+@given(
+    loss=losses(budget=96, loop=200).filter(lambda loss: "deep chain" not in loss.features), data=st.data()
+)
+def test_hundreds_of_numba_losses_give_eager_results(loss: Loss, data: st.DataObject) -> None:
+    check(loss, data, more=60, backends=("numba",))
+
+
+def test_a_domain_error_is_eager_modes_and_only_its_sample_is_replayed() -> None:
+    w = mg.Value(1.5)
+    step = mg.compile(lambda x: (w * x).log() + (w * x).relu(), [w], backend="numba")
+    rows = [(1.0,), (2.0,), (-3.0,), (4.0,)]
+    with counting_fallbacks() as replayed, pytest.raises(ValueError, match=r"log\(-4.5\)"):
+        step.backward(rows)
+    assert replayed == [1]
+    assert w.grad is None
+    with counting_fallbacks() as replayed:  # NaN is a value, not an error: no replay
+        assert math.isnan(step.backward([(1.0,), (math.nan,)]))
+    assert replayed == []
+
+
+def test_an_op_numba_cannot_compile_is_named() -> None:
+    import ctypes.util
+
+    libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+    libm.cbrt.restype, libm.cbrt.argtypes = ctypes.c_double, [ctypes.c_double]
+    cbrt = mg.custom_op("cbrt_c", lambda x: libm.cbrt(x), lambda F, x, out: 1.0 / (3.0 * out * out))
+    w = mg.Value(2.0)
+    step = mg.compile(lambda x: cbrt(w * x), [w], backend="numba")
+    with pytest.raises(TypeError, match=r"'cbrt_c'.*backend=.numpy."):
+        step.backward([(1.0,)])
+
+
+def test_a_chain_of_many_layers_is_refused() -> None:
+    p = [mg.Value(0.5) for _ in range(60)]
+
+    def chain(x: mg.Value) -> mg.Value:
+        for w in p:
+            x = (w * x + 0.5).tanh()
+        return x
+
+    with pytest.raises(TypeError, match=r"too long for numba.*backend=.numpy."):
+        mg.compile(chain, p, backend="numba").backward([(0.1,)])
+
+
+SECOND = """
+import time
+from numba.core import config
+import microgrsucc as mg
+from microgrsucc.nn import MLP
+model = MLP(2, [6, 6, 1], seed=1)
+params = model.parameters()
+step = mg.compile(lambda a, b: (model([a, b]) - a * b).relu(), params, backend="numba")
+print(step.backward([(0.5, -1.0), (0.25, 2.0)], reduction="sum"))
+"""
+
+
+@pytest.mark.slow  # two processes that import numba: seconds
+def test_a_second_process_loads_the_kernel_from_the_cache(tmp_path: Path) -> None:
+    env = {**os.environ, "MICROGRSUCC_CACHE_DIR": str(tmp_path), "NUMBA_DEBUG_CACHE": "1"}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(SECOND)], env=env, capture_output=True, text=True
+        )
+        for _ in range(2)
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    assert runs[0].stdout.splitlines()[-1] == runs[1].stdout.splitlines()[-1]
+    assert "[cache] data saved" in runs[0].stdout
+    assert "[cache] data loaded" in runs[1].stdout
+    assert "[cache] data saved" not in runs[1].stdout  # nothing compiled again
+    assert list((tmp_path / "numba").glob("kernel_*.py"))
