@@ -41,11 +41,11 @@ def test_numba_losses_give_eager_results(loss: Loss, data: st.DataObject) -> Non
 
 
 @pytest.mark.slow
-@settings(parent=settings.get_profile("thorough"), max_examples=300, suppress_health_check=list(HealthCheck))
+@settings(parent=settings.get_profile("thorough"), max_examples=100, suppress_health_check=list(HealthCheck))
 @given(
     loss=losses(budget=96, loop=200).filter(lambda loss: "deep chain" not in loss.features), data=st.data()
 )
-def test_hundreds_of_numba_losses_give_eager_results(loss: Loss, data: st.DataObject) -> None:
+def test_a_hundred_numba_losses_give_eager_results(loss: Loss, data: st.DataObject) -> None:
     check(loss, data, more=60, backends=("numba",))
 
 
