@@ -269,7 +269,10 @@ def _power(a: Node, b: Node) -> Node:
     if isinstance(a, Const):
         log_a, zero = Const(math.log(abs(a.value))), b * 0.0
     else:
-        log_a, zero = Call("log", (abs(a),)), a * 0.0 + b * 0.0
+        # log of |a|, or of 1 where a == 0: that path took the branch above, but numpy
+        # computes every branch, and log(0)'s -inf would flag the sample as a domain error.
+        nonzero = Select(Compare("==", a, Const(0.0)), Const(1.0), Unary("abs", a))
+        log_a, zero = Call("log", (nonzero,)), a * 0.0 + b * 0.0
     if b * log_a + zero > _LOG_MAX:
         raise OverflowError("(34, 'Numerical result out of range')")
     return Binary("**", a, b)
