@@ -149,9 +149,20 @@ def pytest_runtest_makereport(
     return report
 
 
+# The optional backends' modules import their library: without its extra, their doctests are
+# not collected (their tests are marked with the library's NEEDS marker: a skip, or under CI a
+# failure).
+BACKEND_MODULES = {"jax": ("jax_code.py", "jax_runtime.py"), "numba": ("numba_code.py", "numba_cache.py")}
+
+
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     # Only what testpaths names, when the checkout itself is what pytest was given.
     if collection_path.parent == ROOT and collection_path.name not in config.getini("testpaths"):
+        return True
+    if collection_path.parent.name == "compiler" and any(
+        collection_path.name in names and importlib.util.find_spec(library) is None
+        for library, names in BACKEND_MODULES.items()
+    ):
         return True
     return None
 
