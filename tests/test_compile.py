@@ -334,7 +334,9 @@ _SLOPES_PAST_THE_FLOATS = [
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize(("loss", "samples"), _SLOPES_PAST_THE_FLOATS, ids=["x**y", "x**-1.05", "x**1e-20", "0**y"])
+@pytest.mark.parametrize(
+    ("loss", "samples"), _SLOPES_PAST_THE_FLOATS, ids=["x**y", "x**-1.05", "x**1e-20", "0**y"]
+)
 def test_a_power_whose_slope_passes_the_floats_runs_in_generated_code_as_in_eager_mode(
     backend: str, loss: Callable[..., Value], samples: list[tuple[float]], replays: list[int]
 ) -> None:
