@@ -850,6 +850,8 @@ class Session:
             except Exception as err:
                 if self.loss.uses_grad and isinstance(err, TypeError) and "grad" in str(err):
                     self.refused.add(backend)  # as the issue allows
+                elif backend == "numba" and isinstance(err, TypeError) and "too long for numba" in str(err):
+                    self.refused.add(backend)  # numba's documented limit (tests/test_numba_code.py)
                 elif not isinstance(err, (ArithmeticError, ValueError)):
                     # A domain error of a parameter-only term is raised while tracing, as
                     # eager mode raises it (the calls compare them); anything else is a bug.

@@ -250,8 +250,14 @@ def _first_order(op: CustomOp, xs: Sequence[float]) -> list[float]:
 
 
 def _same(a: float, b: float, rel: float = 0.0) -> bool:
-    """Equal, both NaN, or within ``rel``."""
-    return a == b or (a != a and b != b) or (rel > 0.0 and math.isclose(a, b, rel_tol=rel))
+    """Equal, both NaN, or within ``rel``; with a tolerance, also one step of the smallest
+    subnormal apart (no relative tolerance holds there: 5e-324 * 0.5 is a tie that rounds
+    to 0.0 or to 5e-324 by the order of the operations)."""
+    return (
+        a == b
+        or (a != a and b != b)
+        or (rel > 0.0 and (math.isclose(a, b, rel_tol=rel) or abs(a - b) <= math.ulp(0.0)))
+    )
 
 
 def _check_value(p: _Point) -> bool:
