@@ -44,65 +44,81 @@ class Block:
         return min(self.members)
 
 
-def _dot(plan: Plan, z: int, uses: list[int]) -> tuple[list[tuple[int, int]], list[int]] | None:
-    """The products (weight position, node) and bias nodes of a dot, or None."""
+class _Dot:
+    """A dot found by ``_dot``: its products (weight position, node), its bias nodes, and the
+    adds and products inside it (not ``z`` itself, nor the products' operands)."""
+
+    def __init__(self) -> None:
+        self.products: list[tuple[int, int]] = []
+        self.biases: list[int] = []
+        self.interior: list[int] = []
+
+
+def _dot(plan: Plan, z: int) -> _Dot | None:
+    """The dot that node ``z`` computes, or None."""
     t = plan.trace
+    kinds, ops_of, args, payload = t.kinds, t.ops, t.args, t.payload
+    uses, varying = plan.uses, plan.varying
     add, mul = ops.PRIMITIVES["+"], ops.PRIMITIVES["*"]
-    products: list[tuple[int, int]] = []
-    biases: list[int] = []
+    found = _Dot()
     stack = [z]
     while stack:
         i = stack.pop()
-        if t.kinds[i] == OP and t.ops[i] is add and (i == z or (uses[i] == 1 and plan.varying[i])):
-            a, b = t.args[i]
+        kind, op = kinds[i], ops_of[i]
+        if kind == OP and op is add and (i == z or (uses[i] == 1 and varying[i])):
+            a, b = args[i]
             stack += [b, a]
-        elif t.kinds[i] in (PARAM, CONST):
-            biases.append(i)
-        elif t.kinds[i] == OP and t.ops[i] is mul and uses[i] == 1:
-            a, b = t.args[i]
-            if t.kinds[a] == PARAM and plan.varying[b]:
-                products.append((int(t.payload[a]), b))
-            elif t.kinds[b] == PARAM and plan.varying[a]:
-                products.append((int(t.payload[b]), a))
+        elif kind in (PARAM, CONST):
+            found.biases.append(i)
+            continue
+        elif kind == OP and op is mul and uses[i] == 1:
+            a, b = args[i]
+            if kinds[a] == PARAM and varying[b]:
+                found.products.append((int(payload[a]), b))
+            elif kinds[b] == PARAM and varying[a]:
+                found.products.append((int(payload[b]), a))
             else:
                 return None
         else:
             return None
-    return (products, biases) if products else None
+        if i != z:
+            found.interior.append(i)
+    return found if found.products else None
+
+
+def _reaching(plan: Plan) -> list[bool]:
+    """For each node, whether the root reads it, directly or not (nodes come after their inputs)."""
+    t = plan.trace
+    args = t.args
+    needed = [False] * len(args)
+    needed[t.root] = True
+    for i in range(len(args) - 1, -1, -1):
+        if needed[i]:
+            for j in args[i]:
+                needed[j] = True
+    return needed
 
 
 def find_blocks(plan: Plan) -> tuple[list[Block], set[int]]:
     """The blocks of a trace, and the nodes absorbed into their layers' products."""
     t = plan.trace
-    n = len(t.kinds)
-    uses = [0] * n
-    for i in range(n):
-        if plan.live[i]:
-            for j in t.args[i]:
-                uses[j] += 1
+    kinds, ops_of, args, root = t.kinds, t.ops, t.args, t.root
+    live, varying = plan.live, plan.varying
     # A unit the root does not read (computed for its domain errors only) stays a column of its
     # own: in a block its zero gradient would meet the batch in dW = dZ.T @ A, and 0 * NaN
     # gives a NaN sample's NaN to weights eager mode never reaches.
-    needed = [False] * n
-    needed[t.root] = True
-    for i in range(n - 1, -1, -1):
-        if needed[i]:
-            for j in t.args[i]:
-                needed[j] = True
-    inputs = Block(INPUT, [i for i in range(n) if t.kinds[i] == INPUT])
+    needed = _reaching(plan)
+    inputs = Block(INPUT, [i for i, kind in enumerate(kinds) if kind == INPUT])
     blocks = [inputs] if inputs.members else []
     column: dict[int, tuple[Block, int]] = {m: (inputs, k) for k, m in enumerate(inputs.members)}
     layers: dict[tuple[int, ...], Block] = {}
     absorbed: set[int] = set()
-    for z in range(n - 1, -1, -1):  # from the root down, so a chain is seen whole, from its last add
-        if not (plan.live[z] and plan.varying[z] and t.kinds[z] == OP and needed[z]) or z in absorbed:
+    for z in range(len(kinds) - 1, -1, -1):  # from the root down, so a chain is seen whole, from its last add
+        if not (needed[z] and varying[z] and kinds[z] == OP and live[z]) or z in absorbed or z in column:
             continue
-        if z in column:
-            continue
-        found = _dot(plan, z, uses)
-        if found is not None and z != t.root:
-            products, biases = found
-            key = tuple(a for _, a in products)
+        found = _dot(plan, z)
+        if found is not None and z != root:
+            key = tuple(a for _, a in found.products)
             if len(set(key)) == len(key):
                 layer = layers.get(key)
                 if layer is None:
@@ -111,27 +127,26 @@ def find_blocks(plan: Plan) -> tuple[list[Block], set[int]]:
                     blocks.append(layer)
                 column[z] = (layer, len(layer.members))
                 layer.members.append(z)
-                layer.weights.append([w for w, _ in products])
-                layer.biases.append(biases)
-                absorbed.update(_interior(plan, z, uses))
+                layer.weights.append([w for w, _ in found.products])
+                layer.biases.append(found.biases)
+                absorbed.update(found.interior)
     for layer in layers.values():  # columns in the order of the graph
         layer.members.reverse()
         layer.weights.reverse()
         layer.biases.reverse()
         for k, m in enumerate(layer.members):
             column[m] = (layer, k)
-    for z in range(n):  # then the maps, over layers that are complete now
-        op = t.ops[z]
+    for z, op in enumerate(ops_of):  # then the maps, over layers that are complete now
         if (
             op is not None
             and op.arity == 1
             and needed[z]
+            and args[z][0] in column
             and z not in column
             and z not in absorbed
-            and t.args[z][0] in column
-            and z != t.root
+            and z != root
         ):
-            _map(blocks, column, t.args[z][0], z, op)
+            _map(blocks, column, args[z][0], z, op)
     for b in [b for b in blocks if b.kind == "map"]:  # only whole blocks are maps
         assert b.source is not None
         if len(b.members) != len(b.source.members) or any(m < 0 for m in b.members):
@@ -159,26 +174,6 @@ def _map(blocks: list[Block], column: dict[int, tuple[Block, int]], arg: int, z:
     column[z] = (mapped, k)
 
 
-def _interior(plan: Plan, z: int, uses: list[int]) -> list[int]:
-    """The adds and products inside the dot ``z`` (not z itself, nor the products' operands):
-    the nodes ``_dot`` walked through."""
-    t = plan.trace
-    add, mul = ops.PRIMITIVES["+"], ops.PRIMITIVES["*"]
-    found: list[int] = []
-    stack = [z]
-    while stack:
-        i = stack.pop()
-        if t.kinds[i] != OP or (i != z and not (uses[i] == 1 and plan.varying[i])):
-            continue
-        if t.ops[i] is add:
-            stack += t.args[i]
-        elif t.ops[i] is not mul:
-            continue
-        if i != z:
-            found.append(i)
-    return found
-
-
 class Squares:
     """A parameter-only sum ``Σ c_k · p_k²`` plus constants, computed by the node ``node``.
 
@@ -197,11 +192,11 @@ class Squares:
         self.interior: list[int] = []
 
 
-def _square(plan: Plan, i: int, uses: list[int]) -> tuple[int, bool] | None:
+def _square(plan: Plan, i: int) -> tuple[int, bool] | None:
     """``(position, powered)`` if node ``i`` is ``p * p`` or ``p ** 2`` of a parameter p."""
     t = plan.trace
     op = t.ops[i]
-    if t.kinds[i] != OP or uses[i] != 1 or op is None:
+    if t.kinds[i] != OP or plan.uses[i] != 1 or op is None:
         return None
     a = t.args[i][0]
     if t.kinds[a] != PARAM:
@@ -213,27 +208,25 @@ def _square(plan: Plan, i: int, uses: list[int]) -> tuple[int, bool] | None:
     return None
 
 
-def _term(plan: Plan, i: int, uses: list[int], found: Squares) -> bool:
-    """Add node ``i`` to ``found`` if it is a square or a constant times one."""
+# A term of a sum of squares: the parameter's position, whether it is squared by ``**``, its
+# constant factor, and the nodes it absorbs.
+_Term = tuple[int, bool, float, list[int]]
+
+
+def _term(plan: Plan, i: int) -> _Term | None:
+    """Node ``i`` as a term of a sum of squares, if it is a square or a constant times one."""
     t = plan.trace
-    square = _square(plan, i, uses)
-    weight = 1.0
-    if square is None and t.kinds[i] == OP and t.ops[i] is ops.PRIMITIVES["*"] and uses[i] == 1:
+    square = _square(plan, i)
+    if square is not None:
+        return square[0], square[1], 1.0, [i]
+    if t.kinds[i] == OP and t.ops[i] is ops.PRIMITIVES["*"] and plan.uses[i] == 1:
         a, b = t.args[i]
         c, s = (a, b) if t.kinds[a] == CONST else (b, a)
         if t.kinds[c] == CONST:
-            square = _square(plan, s, uses)
-            weight = float(t.payload[c])
+            square = _square(plan, s)
             if square is not None:
-                found.interior += [i, s]
-    elif square is not None:
-        found.interior.append(i)
-    if square is None:
-        return False
-    found.params.append(square[0])
-    found.powered.append(square[1])
-    found.weights.append(weight)
-    return True
+                return square[0], square[1], float(t.payload[c]), [i, s]
+    return None
 
 
 def find_squares(plan: Plan) -> list[Squares]:
@@ -243,28 +236,54 @@ def find_squares(plan: Plan) -> list[Squares]:
     parameters (``p * p``, ``p ** 2``), a constant times one, or constants.
     """
     t = plan.trace
-    n = len(t.kinds)
-    uses = plan.uses
+    kinds, ops_of, args = t.kinds, t.ops, t.args
+    uses, varying, live = plan.uses, plan.varying, plan.live
     add = ops.PRIMITIVES["+"]
+    # Per parameter-only add, how many squares its chain sums, or -1 where it is not a sum of
+    # squares: from its operands', in one pass, inputs first. Walking from each add instead
+    # would walk a long chain that is not one (an L1 penalty) once per add in it.
+    counts: dict[int, int] = {}
+    terms: dict[int, _Term | None] = {}
+    for i, op in enumerate(ops_of):
+        if op is not add or varying[i] or not live[i]:
+            continue
+        count = 0
+        for j in args[i]:
+            if ops_of[j] is add and uses[j] == 1:  # an inner add of the chain
+                c = counts.get(j, -1)
+            elif kinds[j] == CONST:
+                c = 0
+            else:
+                term = terms[j] = _term(plan, j)
+                c = -1 if term is None else 1
+            if c < 0:
+                count = -1
+                break
+            count += c
+        counts[i] = count
     taken: set[int] = set()
     found: list[Squares] = []
-    for z in range(n - 1, -1, -1):  # from the last add of a chain, so it is seen whole
-        if not plan.live[z] or plan.varying[z] or t.ops[z] is not add or z in taken:
+    for z in reversed(list(counts)):  # from the last add of a chain, so it is seen whole
+        if counts[z] < 2 or z in taken:
             continue
         sq = Squares(z)
         stack = [z]
-        ok = True
-        while stack and ok:
+        while stack:
             i = stack.pop()
-            if t.ops[i] is add and (i == z or uses[i] == 1):
+            if ops_of[i] is add and (i == z or uses[i] == 1):
                 sq.interior.append(i)
-                a, b = t.args[i]
+                a, b = args[i]
                 stack += [b, a]
-            elif t.kinds[i] == CONST:
+            elif kinds[i] == CONST:
                 sq.constants.append(i)
             else:
-                ok = _term(plan, i, uses, sq)
-        if ok and len(sq.params) >= 2:
-            found.append(sq)
-            taken.update(sq.interior)
+                term = terms[i]
+                assert term is not None  # counts[z] says every term is one
+                position, powered, weight, interior = term
+                sq.params.append(position)
+                sq.powered.append(powered)
+                sq.weights.append(weight)
+                sq.interior += interior
+        found.append(sq)
+        taken.update(sq.interior)
     return found

@@ -73,6 +73,7 @@ class _OpInfo:
     """An op's trees for one printer, and which of its operands (and output) they read."""
 
     def __init__(self, op: Any, printer: Printer) -> None:
+        self.op = op
         derived = derive(op)
         arity = op.arity
         self.names = [a.name for a in arguments(arity)]
@@ -80,6 +81,8 @@ class _OpInfo:
         fwd = self.forward
         self.forward_uses = [0] * arity if fwd is None else [uses(fwd, n) for n in self.names]
         self.forward_height = 1 if fwd is None else height(fwd)
+        # The operands the forward code reads more than once: they need a name.
+        self.repeated = [k for k, u in enumerate(self.forward_uses) if u > 1]
         self.partials: list[Node | None]
         self.scaled: list[Node | None]
         if derived.partials is None:  # a call of the table's derivative reads every input and out
@@ -114,91 +117,93 @@ class Plan:
     def __init__(self, trace: Trace, printer: Printer, *, backward: bool, inline: bool = True) -> None:
         self.trace, self.printer = trace, printer
         n = len(trace.kinds)
-        kinds, args = trace.kinds, trace.args
-        # Every op the loss computed is computed again, used or not: eager mode runs the whole
-        # function, so an op whose result is dropped still raises its domain error.
-        live = [kinds[i] == OP for i in range(n)]
-        live[trace.root] = True
-        for i in range(n - 1, -1, -1):
-            if live[i]:
-                for j in args[i]:
-                    live[j] = True
-        self.live = live
-        self.varying = [False] * n
-        self.grad = [False] * n
-        for i in range(n):
-            if kinds[i] == INPUT:
-                self.varying[i] = True
-            elif kinds[i] == PARAM:
-                self.grad[i] = True
-            elif kinds[i] == OP:
-                self.varying[i] = any(self.varying[j] for j in args[i])
-                self.grad[i] = any(self.grad[j] for j in args[i])
-        self.info: list[_OpInfo | None] = [None] * n  # each op node's trees
-        # Per op node, per input: True where a gradient flows to that input.
-        self.partial_needed: list[list[bool] | None] = [None] * n
-        infos: dict[int, _OpInfo] = {}
+        kinds, args, root = trace.kinds, trace.args, trace.root
+        # One pass over the nodes in the order they were made (each after its inputs), with
+        # each op's facts read from its _OpInfo: a trace has a node per scalar op, so every
+        # extra pass or per-node call costs ~10 ms per 100k nodes.
+        varying = [False] * n
+        grad = [False] * n
         uses = [0] * n
         named = [False] * n
-        varying, grad, info_of, needs = self.varying, self.grad, self.info, self.partial_needed
-        for i in range(n):  # the loop over every node: locals, and what each op reads precomputed
-            if not live[i] or kinds[i] != OP:
+        # Every op the loss computed is computed again, used or not: eager mode runs the whole
+        # function, so an op whose result is dropped still raises its domain error. Leaves are
+        # live where an op reads them.
+        live = [kind == OP for kind in kinds]
+        live[root] = True
+        info_of: list[_OpInfo | None] = [None] * n  # each op node's trees
+        # Per op node, per input: True where a gradient flows to that input.
+        needs: list[list[bool] | None] = [None] * n
+        infos: dict[int, _OpInfo] = {}
+        for i, op in enumerate(trace.ops):
+            kind = kinds[i]
+            if kind != OP:
+                if kind == INPUT:
+                    varying[i] = True
+                elif kind == PARAM:
+                    grad[i] = True
                 continue
-            op = trace.ops[i]
             info = infos.get(id(op))
             if info is None:
                 info = infos[id(op)] = _OpInfo(op, printer)
             info_of[i] = info
             a = args[i]
-            multiple, vi = info.forward_uses, varying[i]
-            for k, j in enumerate(a):
+            vi = gi = False
+            for j in a:
                 uses[j] += 1
-                if multiple[k] > 1 or (vi and not varying[j]):
-                    named[j] = True
-            if backward and grad[i]:
+                live[j] = True
+                vi = vi or varying[j]
+                gi = gi or grad[j]
+            varying[i], grad[i] = vi, gi
+            for k in info.repeated:  # read more than once by the op's own code
+                named[a[k]] = True
+            if vi:  # an input computed once per call is read from a name inside the loop
+                for j in a:
+                    if not varying[j]:
+                        named[j] = True
+            if backward and gi:
                 needed = [grad[j] for j in a]
-                for k in range(len(a)):
-                    if needed[k]:
+                for k, need in enumerate(needed):
+                    if need:
                         if info.reads_out[k]:
                             named[i] = True
                         for kk in info.reads[k]:
                             named[a[kk]] = True
                 needs[i] = needed
+        self.live, self.varying, self.grad = live, varying, grad
+        self.info, self.partial_needed = info_of, needs
         self.uses = uses
         """How many live ops read each node."""
-        for i in range(n):
-            if uses[i] != 1:
-                named[i] = True
-        named[trace.root] = True
-        if not inline:  # every node its own statement (for measuring what inlining buys)
-            named = [True] * n
-        self.named = [named[i] and live[i] and kinds[i] == OP for i in range(n)]
+        if inline:
+            self.named = [
+                kind == OP and (nm or u != 1) for kind, nm, u in zip(kinds, named, uses, strict=True)
+            ]
+            if kinds[root] == OP:
+                self.named[root] = True
+        else:  # every node its own statement (for measuring what inlining buys)
+            self.named = [kind == OP for kind in kinds]
         self.orders: dict[bool, list[int]] = {}
+        # One _OpInfo per op, for with_printer.
+        self._infos = infos
 
     def with_printer(self, printer: Printer) -> Plan:
         """The same analysis with each op's trees for ``printer``: which nodes are named does not
         depend on the printer (only how a partial is multiplied by ``g``), so it is not redone."""
         other = copy.copy(self)
         other.printer = printer
-        other.info = list(self.info)
-        infos: dict[int, _OpInfo] = {}
-        for i, op in enumerate(self.trace.ops):
-            if self.info[i] is not None:
-                info = infos.get(id(op))
-                if info is None:
-                    info = infos[id(op)] = _OpInfo(op, printer)
-                other.info[i] = info
+        fresh = {id(info): _OpInfo(info.op, printer) for info in self._infos.values()}
+        other.info = [None if info is None else fresh[id(info)] for info in self.info]
+        other._infos = {id(info.op): info for info in fresh.values()}
         return other
 
     def order(self, varying: bool) -> list[int]:
         """The live op nodes that do (or do not) vary per sample, inputs first."""
-        found = self.orders.get(varying)
-        if found is None:
-            kinds, live, vary = self.trace.kinds, self.live, self.varying
-            found = self.orders[varying] = [
-                i for i in range(len(kinds)) if live[i] and vary[i] == varying and kinds[i] == OP
-            ]
-        return list(found)
+        if not self.orders:  # both at once: one pass over the nodes
+            vary = self.varying
+            self.orders[True], self.orders[False] = [], []
+            for i, kind in enumerate(self.trace.kinds):
+                if kind == OP:  # every op is live
+                    self.orders[vary[i]].append(i)
+        return list(self.orders[varying])
 
     def leaf(self, i: int, param: Callable[[int], str], arg: Callable[[int], str]) -> str | None:
         kind = self.trace.kinds[i]

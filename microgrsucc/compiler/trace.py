@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from microgrsucc import ops
-from microgrsucc.backward import postorder
 from microgrsucc.core import enable_grad, is_real, state, to_float
 from microgrsucc.functions import operands_of
 from microgrsucc.ops import Primitive
@@ -96,23 +95,32 @@ class Trace:
 
     def value(self, v: Value) -> int:
         """Copy a Value and its graph in: parameters as themselves, other leaves as constants."""
-        known = self._imported.get(id(v))
+        imported = self._imported
+        known = imported.get(id(v))
         if known is not None:
             return known
-        if id(v) in self._param_index:
+        if id(v) in self._param_index or v.primitive is None:
             return self._leaf(v)
-        if primitive_of(v) is None:
-            return self._leaf(v)
-        for node in postorder(v):
-            if id(node) in self._imported:
+        # The interior nodes not imported yet, each after its inputs, as backward.postorder
+        # orders them (a node's inputs in operand order), with the copying done on the way:
+        # a penalty over every parameter is a graph as large as the model.
+        stack: list[tuple[Value, tuple[Value, ...] | None]] = [(v, None)]
+        while stack:
+            node, inputs = stack.pop()
+            if id(node) in imported:
                 continue
-            op = primitive_of(node)
-            args = tuple(
-                self._leaf(x) if primitive_of(x) is None else self._imported[id(x)] for x in node.inputs
-            )
-            self._imported[id(node)] = self.add(OP, op, args, 0)
+            if inputs is None:  # first visit: its inputs go first
+                inputs = node.inputs
+                stack.append((node, inputs))
+                stack += [
+                    (x, None) for x in reversed(inputs) if x.primitive is not None and id(x) not in imported
+                ]
+                continue
+            # Its interior inputs are imported by now; a leaf may not be yet.
+            args = tuple([imported[id(x)] if id(x) in imported else self._leaf(x) for x in inputs])
+            imported[id(node)] = self.add(OP, node.primitive, args, 0)
             self._keep.append(node)
-        return self._imported[id(v)]
+        return imported[id(v)]
 
     def param_position(self, v: Value) -> int | None:
         return self._param_index.get(id(v))
@@ -222,14 +230,24 @@ def _new_tracer(trace: Trace, index: int) -> Tracer:
 
 
 def _record(op: Primitive) -> Callable[..., Any]:
+    arity = op.arity
+
+    # Called once per scalar op of sample_loss (tens of thousands for a wide model): plain
+    # loops, a Tracer of this trace taken as is (checked by its class, not isinstance).
     def apply(*operands: Any) -> Any:
-        if len(operands) != op.arity:
-            raise TypeError(f"{op.name} takes {op.arity} operand(s), got {len(operands)}")
-        trace = next(x.trace for x in operands if isinstance(x, Tracer))
+        if len(operands) != arity:
+            raise TypeError(f"{op.name} takes {arity} operand(s), got {len(operands)}")
+        trace: Trace | None = None
         for x in operands:
-            if not isinstance(x, Value) and not is_real(x):
+            if x.__class__ is Tracer:
+                if trace is None:
+                    trace = x.trace
+            elif not isinstance(x, Value) and not is_real(x):
                 return NotImplemented
-        args = tuple(trace.operand(x) for x in operands)
+        assert trace is not None, "a Tracer's op has a Tracer operand"
+        args = tuple(
+            [x.index if x.__class__ is Tracer and x.trace is trace else trace.operand(x) for x in operands]
+        )
         return _new_tracer(trace, trace.add(OP, op, args, 0))
 
     return apply
@@ -268,11 +286,12 @@ _watch = threading.local()  # .trace: the trace being recorded; .inside: depth o
 
 def _read(v: Value) -> float:
     x: float = _SLOT.__get__(v, Value)
-    t = getattr(_watch, "trace", None)
-    if t is not None and not getattr(_watch, "inside", 0):
-        j = t.param_position(v)
-        if j is not None:
-            t.guards.setdefault(j, x)
+    if not getattr(_watch, "inside", 0):  # an op computing with the value is not a read
+        t = getattr(_watch, "trace", None)
+        if t is not None:
+            j = t.param_position(v)
+            if j is not None:
+                t.guards.setdefault(j, x)
     return x
 
 
@@ -288,9 +307,10 @@ def _quiet(op: Primitive) -> Callable[..., Any]:
     apply = recorder(op)
     traced = _record(op)
 
-    def run(*operands: Any) -> Any:
-        if any(isinstance(x, Tracer) for x in operands):
-            return traced(*operands)
+    def run(*operands: Any) -> Any:  # once per op on a parameter: a plain loop
+        for x in operands:
+            if x.__class__ is Tracer:
+                return traced(*operands)
         _watch.inside = getattr(_watch, "inside", 0) + 1
         try:
             return apply(*operands)
