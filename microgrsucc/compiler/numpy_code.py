@@ -53,14 +53,14 @@ __all__ = ["NUMPY", "generate"]
 
 def _namespace(plan: Plan) -> dict[str, Any]:
     names = python_namespace()  # the invariant part runs on Python floats
-    infos = {id(info): info for info in plan.info if info is not None}.values()  # one per op
+    infos = plan.op_infos.values()
     called = {m.fn for info in infos for m in _trees(info) if isinstance(m, Call)}
     names.update({f"np_{name}": numpy_function(name) for name in called})
     names.update(_guard=guard, _pow=Checked(np.power), np=np, where=np.where, heaviside=np.heaviside)
     names.update(_squares=squares, _square_grads=add_square_grads, _nan_slopes=nan_slopes)
     names.update(inf=math.inf, nan=math.nan)
-    for op in {id(op): op for i, op in enumerate(plan.trace.ops) if op is not None and plan.live[i]}.values():
-        names[f"_fwd{id(op)}"], names[f"_der{id(op)}"] = vectorized(op)
+    for info in infos:
+        names[f"_fwd{id(info.op)}"], names[f"_der{id(info.op)}"] = vectorized(info.op)
     return names
 
 
@@ -113,12 +113,13 @@ class _Emitter(LayerCode):
         t = self.t
         skip = self.absorbed | self.in_squares
         skip.update(m for b in self.blocks if b.kind == "layer" for m in b.members)
+        kinds, args = t.kinds, t.args
         found = {
             int(t.payload[j])
-            for i in range(len(t.kinds))
-            if self.plan.live[i] and t.kinds[i] == OP and i not in skip
-            for j in t.args[i]
-            if t.kinds[j] == PARAM
+            for i in self.plan.order(True) + self.plan.order(False)  # the live ops
+            if i not in skip
+            for j in args[i]
+            if kinds[j] == PARAM
         }
         for b in self.blocks:
             if b.kind == "layer" and not self.bias_vector(b):
@@ -128,9 +129,9 @@ class _Emitter(LayerCode):
     def forward(self, out: list[str]) -> None:
         t, plan = self.t, self.plan
         n = len(t.kinds)
+        param, arg = (lambda j: f"p{j}"), (lambda k: f"X[:, {k}]")
         self.expr: list[str | None] = [
-            None if t.kinds[i] == OP else plan.leaf(i, lambda j: f"p{j}", lambda k: f"X[:, {k}]")
-            for i in range(n)
+            None if kind == OP else plan.leaf(i, param, arg) for i, kind in enumerate(t.kinds)
         ]
         self.depth = [0] * n
         self.square_sums(out)

@@ -182,17 +182,17 @@ class Plan:
         else:  # every node its own statement (for measuring what inlining buys)
             self.named = [kind == OP for kind in kinds]
         self.orders: dict[bool, list[int]] = {}
-        # One _OpInfo per op, for with_printer.
-        self._infos = infos
+        self.op_infos = infos
+        """Each op of the trace's nodes once (by ``id`` of the op), with its trees."""
 
     def with_printer(self, printer: Printer) -> Plan:
         """The same analysis with each op's trees for ``printer``: which nodes are named does not
         depend on the printer (only how a partial is multiplied by ``g``), so it is not redone."""
         other = copy.copy(self)
         other.printer = printer
-        fresh = {id(info): _OpInfo(info.op, printer) for info in self._infos.values()}
+        fresh = {id(info): _OpInfo(info.op, printer) for info in self.op_infos.values()}
         other.info = [None if info is None else fresh[id(info)] for info in self.info]
-        other._infos = {id(info.op): info for info in fresh.values()}
+        other.op_infos = {id(info.op): info for info in fresh.values()}
         return other
 
     def order(self, varying: bool) -> list[int]:
@@ -219,8 +219,8 @@ class Plan:
 def fallbacks(plan: Plan) -> dict[str, Any]:
     """The table functions generated code calls where there is no derived code, by name."""
     names: dict[str, Any] = {}
-    for i, op in enumerate(plan.trace.ops):
-        if op is not None and plan.live[i]:
-            names[f"_fwd{id(op)}"] = op.forward
-            names[f"_der{id(op)}"] = op.derivative
+    for info in plan.op_infos.values():
+        op = info.op
+        names[f"_fwd{id(op)}"] = op.forward
+        names[f"_der{id(op)}"] = op.derivative
     return names

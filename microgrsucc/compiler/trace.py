@@ -109,13 +109,13 @@ class Trace:
             node, inputs = stack.pop()
             if id(node) in imported:
                 continue
-            if inputs is None:  # first visit: its inputs go first
+            if inputs is None:  # first visit
                 inputs = node.inputs
-                stack.append((node, inputs))
-                stack += [
-                    (x, None) for x in reversed(inputs) if x.primitive is not None and id(x) not in imported
-                ]
-                continue
+                pending = [x for x in inputs if x.primitive is not None and id(x) not in imported]
+                if pending:  # those inputs go first
+                    stack.append((node, inputs))
+                    stack += [(x, None) for x in reversed(pending)]
+                    continue
             # Its interior inputs are imported by now; a leaf may not be yet.
             args = tuple([imported[id(x)] if id(x) in imported else self._leaf(x) for x in inputs])
             imported[id(node)] = self.add(OP, node.primitive, args, 0)
