@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 import sys
@@ -588,6 +589,29 @@ def test_a_gradient_inside_a_compiled_loss_is_refused() -> None:
     step = mg.compile(lambda x: mg.grad(lambda t: w * t * t)(x), [w])
     with pytest.raises(TypeError, match="compile: sample_loss took a gradient"):
         step.backward([(3.0,)])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_collector_is_paused_while_tracing_and_restored_after(backend: str, fails: bool) -> None:
+    w = Value(0.5)
+    seen: list[bool] = []
+
+    def sample_loss(x: Value) -> Value:
+        seen.append(gc.isenabled())
+        if fails:
+            raise RuntimeError("a bug in the loss")
+        return w * x
+
+    step = mg.compile(sample_loss, [w], backend=backend)
+    assert gc.isenabled()
+    if fails:
+        with pytest.raises(RuntimeError, match="a bug in the loss"):
+            step.backward([(2.0,)])
+    else:
+        assert compiled(step, [(2.0,)]) == (1.0, [2.0])
+    assert seen == [False]
+    assert gc.isenabled()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
