@@ -266,15 +266,16 @@ def _added(old: list[Any], scaled: list[float]) -> list[Any]:
 
 def _reached(t: Trace) -> list[bool]:
     """For each parameter, whether the root depends on it (nodes come after their inputs)."""
-    needed = [False] * len(t.kinds)
+    kinds, args, payload = t.kinds, t.args, t.payload
+    needed = [False] * len(kinds)
     needed[t.root] = True
     reached = [False] * t.param_count
     for i in range(t.root, -1, -1):
         if needed[i]:
-            for j in t.args[i]:
+            for j in args[i]:
                 needed[j] = True
-            if t.kinds[i] == PARAM:
-                reached[int(t.payload[i])] = True
+            if kinds[i] == PARAM:
+                reached[int(payload[i])] = True
     return reached
 
 

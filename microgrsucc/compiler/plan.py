@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from itertools import compress, count
 from typing import Any, Protocol
 
 from microgrsucc.compiler.trace import CONST, INPUT, OP, PARAM, Trace
@@ -191,18 +192,17 @@ class Plan:
         other = copy.copy(self)
         other.printer = printer
         fresh = {id(info): _OpInfo(info.op, printer) for info in self.op_infos.values()}
-        other.info = [None if info is None else fresh[id(info)] for info in self.info]
+        other.info = list(map(fresh.get, map(id, self.info)))  # None stays None: no such id
         other.op_infos = {id(info.op): info for info in fresh.values()}
         return other
 
     def order(self, varying: bool) -> list[int]:
         """The live op nodes that do (or do not) vary per sample, inputs first."""
-        if not self.orders:  # both at once: one pass over the nodes
+        if not self.orders:  # both at once
             vary = self.varying
-            self.orders[True], self.orders[False] = [], []
-            for i, kind in enumerate(self.trace.kinds):
-                if kind == OP:  # every op is live
-                    self.orders[vary[i]].append(i)
+            ops = list(compress(count(), map(OP.__eq__, self.trace.kinds)))  # all live
+            self.orders[True] = list(compress(ops, map(vary.__getitem__, ops)))
+            self.orders[False] = [i for i in ops if not vary[i]]
         return list(self.orders[varying])
 
     def leaf(self, i: int, param: Callable[[int], str], arg: Callable[[int], str]) -> str | None:

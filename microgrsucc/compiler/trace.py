@@ -142,7 +142,8 @@ class Trace:
         return f"the result of {op.name if op else kind} (traced node {i})"
 
     def used_primitives(self) -> list[Primitive]:
-        return list({id(op): op for op in self.ops if op is not None}.values())
+        # In order of first use, one pass in C (a Primitive hashes by identity).
+        return [op for op in dict.fromkeys(self.ops) if op is not None]
 
     def holds(self, params: Sequence[Value]) -> bool:
         """True while every parameter whose ``.data`` the trace read still has that value."""
@@ -345,20 +346,20 @@ class _watching:
 
     def __init__(self, trace: Trace, params: Sequence[Value]) -> None:
         self.trace, self.params = trace, params
-        self.saved: list[tuple[Value, type]] = []
+        self.saved: list[Value] = []
 
     def __enter__(self) -> None:
         state.compiling += 1
         self.outer = getattr(_watch, "trace", None)
         _watch.trace = self.trace
-        for p in self.params:
-            cls = p.__class__
-            if cls is Value:  # a Dual or another subclass keeps its class, unwatched
-                self.saved.append((p, cls))
-                p.__class__ = _watched_class(cls)
+        # A Dual or another subclass keeps its class, unwatched.
+        self.saved = [p for p in self.params if p.__class__ is Value]
+        watched = _watched_class(Value)
+        for p in self.saved:
+            p.__class__ = watched
 
     def __exit__(self, *exc_info: object) -> None:
-        for p, cls in self.saved:
-            p.__class__ = cls
+        for p in self.saved:
+            p.__class__ = Value
         _watch.trace = self.outer
         state.compiling -= 1
