@@ -102,6 +102,23 @@ class _OpInfo:
             self.scaled_height = [height(p) for p in scaled]
         # Per operand k, the operands its scaled partial reads.
         self.reads = [[kk for kk, u in enumerate(us) if u] for us in self.partial_uses]
+        # Per pattern of the operands that need a gradient, what the backward code reads: see
+        # backward_reads. A few patterns per op, met once per op node.
+        self.read_back: dict[tuple[bool, ...], tuple[tuple[bool, ...], bool, list[int]]] = {}
+
+    def backward_reads(self, needed: tuple[bool, ...]) -> tuple[tuple[bool, ...], bool, list[int]]:
+        """``(needed, reads_out, operands)`` where the operands ``needed`` marks need a gradient:
+        whether their partials read the op's output, and which operands they read."""
+        found = self.read_back.get(needed)
+        if found is None:
+            ks = [k for k, need in enumerate(needed) if need]
+            reads_out = any(self.reads_out[k] for k in ks)
+            found = self.read_back[needed] = (
+                needed,
+                reads_out,
+                sorted({kk for k in ks for kk in self.reads[k]}),
+            )
+        return found
 
     def env(self, operands: list[str], out: str | None = None, g: str | None = None) -> dict[str, str]:
         env = dict(zip(self.names, operands, strict=True))
@@ -133,19 +150,19 @@ class Plan:
         live[root] = True
         info_of: list[_OpInfo | None] = [None] * n  # each op node's trees
         # Per op node, per input: True where a gradient flows to that input.
-        needs: list[list[bool] | None] = [None] * n
-        infos: dict[int, _OpInfo] = {}
+        needs: list[tuple[bool, ...] | None] = [None] * n
+        infos: dict[Any, _OpInfo] = {}  # by op: a Primitive hashes by identity
         for i, op in enumerate(trace.ops):
-            kind = kinds[i]
-            if kind != OP:
+            if op is None:  # a leaf: a sample argument, a parameter or a constant
+                kind = kinds[i]
                 if kind == INPUT:
                     varying[i] = True
                 elif kind == PARAM:
                     grad[i] = True
                 continue
-            info = infos.get(id(op))
+            info = infos.get(op)
             if info is None:
-                info = infos[id(op)] = _OpInfo(op, printer)
+                info = infos[op] = _OpInfo(op, printer)
             info_of[i] = info
             a = args[i]
             vi = gi = False
@@ -155,21 +172,22 @@ class Plan:
                 vi = vi or varying[j]
                 gi = gi or grad[j]
             varying[i], grad[i] = vi, gi
-            for k in info.repeated:  # read more than once by the op's own code
-                named[a[k]] = True
+            if info.repeated:  # operands the op's own code reads more than once
+                for k in info.repeated:
+                    named[a[k]] = True
             if vi:  # an input computed once per call is read from a name inside the loop
                 for j in a:
                     if not varying[j]:
                         named[j] = True
             if backward and gi:
-                needed = [grad[j] for j in a]
-                for k, need in enumerate(needed):
-                    if need:
-                        if info.reads_out[k]:
-                            named[i] = True
-                        for kk in info.reads[k]:
-                            named[a[kk]] = True
-                needs[i] = needed
+                needed = tuple([grad[j] for j in a])
+                found = info.read_back.get(needed)  # backward_reads, without a call per node
+                needed, reads_out, read = found if found is not None else info.backward_reads(needed)
+                if reads_out:
+                    named[i] = True
+                for k in read:
+                    named[a[k]] = True
+                needs[i] = needed  # one tuple per op and pattern, shared by its nodes
         self.live, self.varying, self.grad = live, varying, grad
         self.info, self.partial_needed = info_of, needs
         self.uses = uses
@@ -184,7 +202,7 @@ class Plan:
             self.named = [kind == OP for kind in kinds]
         self.orders: dict[bool, list[int]] = {}
         self.op_infos = infos
-        """Each op of the trace's nodes once (by ``id`` of the op), with its trees."""
+        """Each op of the trace's nodes once, with its trees."""
 
     def with_printer(self, printer: Printer) -> Plan:
         """The same analysis with each op's trees for ``printer``: which nodes are named does not
@@ -193,7 +211,7 @@ class Plan:
         other.printer = printer
         fresh = {id(info): _OpInfo(info.op, printer) for info in self.op_infos.values()}
         other.info = list(map(fresh.get, map(id, self.info)))  # None stays None: no such id
-        other.op_infos = {id(info.op): info for info in fresh.values()}
+        other.op_infos = {info.op: info for info in fresh.values()}
         return other
 
     def order(self, varying: bool) -> list[int]:
