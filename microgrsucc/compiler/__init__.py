@@ -17,6 +17,7 @@ import itertools
 import operator
 import reprlib
 from collections.abc import Callable, Iterable, Sequence
+from itertools import compress, count
 from typing import Any
 
 from microgrsucc import ops
@@ -265,17 +266,13 @@ def _added(old: list[Any], scaled: list[float]) -> list[Any]:
 
 
 def _reached(t: Trace) -> list[bool]:
-    """For each parameter, whether the root depends on it (nodes come after their inputs)."""
-    kinds, args, payload = t.kinds, t.args, t.payload
-    needed = [False] * len(kinds)
-    needed[t.root] = True
+    """For each parameter, whether the root depends on it."""
+    needed = t.reaching()
     reached = [False] * t.param_count
-    for i in range(t.root, -1, -1):
+    payload = t.payload
+    for i in compress(count(), map(PARAM.__eq__, t.kinds)):  # the parameters' nodes
         if needed[i]:
-            for j in args[i]:
-                needed[j] = True
-            if kinds[i] == PARAM:
-                reached[int(payload[i])] = True
+            reached[int(payload[i])] = True
     return reached
 
 

@@ -86,19 +86,6 @@ def _dot(plan: Plan, z: int) -> _Dot | None:
     return found if found.products else None
 
 
-def _reaching(plan: Plan) -> list[bool]:
-    """For each node, whether the root reads it, directly or not (nodes come after their inputs)."""
-    t = plan.trace
-    args = t.args
-    needed = [False] * len(args)
-    needed[t.root] = True
-    for i in range(len(args) - 1, -1, -1):
-        if needed[i]:
-            for j in args[i]:
-                needed[j] = True
-    return needed
-
-
 def find_blocks(plan: Plan) -> tuple[list[Block], set[int]]:
     """The blocks of a trace, and the nodes absorbed into their layers' products."""
     t = plan.trace
@@ -107,7 +94,7 @@ def find_blocks(plan: Plan) -> tuple[list[Block], set[int]]:
     # A unit the root does not read (computed for its domain errors only) stays a column of its
     # own: in a block its zero gradient would meet the batch in dW = dZ.T @ A, and 0 * NaN
     # gives a NaN sample's NaN to weights eager mode never reaches.
-    needed = _reaching(plan)
+    needed = t.reaching()
     inputs = Block(INPUT, [i for i, kind in enumerate(kinds) if kind == INPUT])
     blocks = [inputs] if inputs.members else []
     column: dict[int, tuple[Block, int]] = {m: (inputs, k) for k, m in enumerate(inputs.members)}

@@ -67,6 +67,7 @@ class Trace:
         # Parameter position -> the value sample_loss read from its .data: the trace holds
         # only while each still has that value.
         self.guards: dict[int, float] = {}
+        self._reaching: list[bool] | None = None
 
     def add(self, kind: str, op: Primitive | None, args: tuple[int, ...], payload: float | int) -> int:
         self.kinds.append(kind)
@@ -133,6 +134,20 @@ class Trace:
             self._imported[id(v)] = known
             self._keep.append(v)
         return known
+
+    def reaching(self) -> list[bool]:
+        """For each node, whether the root depends on it. Worked out once, for a finished trace:
+        the compiler and the backends that group nodes into layers all ask."""
+        if self._reaching is None:
+            args = self.args
+            needed = [False] * len(args)
+            needed[self.root] = True
+            for i in range(len(args) - 1, -1, -1):  # nodes come after their inputs
+                if needed[i]:
+                    for j in args[i]:
+                        needed[j] = True
+            self._reaching = needed
+        return self._reaching
 
     def describe(self, i: int) -> str:
         kind = self.kinds[i]
