@@ -81,10 +81,8 @@ class _Emitter(LayerCode):
         self.allocated: set[str] = set()
         self.squares = find_squares(self.plan) if matmul else []
         self.in_squares = {i for sq in self.squares for i in sq.interior}
-
-    def scalar_order(self) -> list[int]:
-        """The nodes computed once per call as Python floats: those outside the sums of squares."""
-        return [i for i in self.scalar.order(False) if i not in self.in_squares]
+        # The nodes computed once per call as Python floats: those outside the sums of squares.
+        self.scalar_nodes = [i for i in self.scalar.order(False) if i not in self.in_squares]
 
     def square_sums(self, out: list[str]) -> None:
         """Each sum of squares as one dot product over its parameters' positions."""
@@ -111,16 +109,12 @@ class _Emitter(LayerCode):
         """The parameters the code reads as Python floats (``p3``): those of the nodes written
         one by one, and the biases a layer sums."""
         t = self.t
-        skip = self.absorbed | self.in_squares
+        # Absorbed nodes and layers vary per sample; the sums of squares' nodes do not.
+        skip = set(self.absorbed)
         skip.update(m for b in self.blocks if b.kind == "layer" for m in b.members)
+        written = self.scalar_nodes + [i for i in self.plan.order(True) if i not in skip]
         kinds, args = t.kinds, t.args
-        found = {
-            int(t.payload[j])
-            for i in self.plan.order(True) + self.plan.order(False)  # the live ops
-            if i not in skip
-            for j in args[i]
-            if kinds[j] == PARAM
-        }
+        found = {int(t.payload[j]) for i in written for j in args[i] if kinds[j] == PARAM}
         for b in self.blocks:
             if b.kind == "layer" and not self.bias_vector(b):
                 found.update(int(t.payload[j]) for js in b.biases for j in js if t.kinds[j] == PARAM)
@@ -135,7 +129,7 @@ class _Emitter(LayerCode):
         ]
         self.depth = [0] * n
         self.square_sums(out)
-        emit_forward(self.scalar, self.scalar_order(), self.expr, self.depth, out)
+        emit_forward(self.scalar, self.scalar_nodes, self.expr, self.depth, out)
         done: set[int] = set()
         for i in plan.order(True):
             if i in self.absorbed or i in done:
@@ -337,7 +331,7 @@ def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], 
         scalar_grads.add(int(trace.payload[j]))
         return f"g{trace.payload[j]} += {c}"  # Python floats: cheaper than items of G
 
-    emit_backward(e.scalar, e.scalar_order(), e.expr, contrib, sink, after)
+    emit_backward(e.scalar, e.scalar_nodes, e.expr, contrib, sink, after)
     e.square_grads(contrib, after)
     if scalar_grads:
         after = [f"g{j} = 0.0" for j in sorted(scalar_grads)] + after
