@@ -24,6 +24,7 @@ from microgrsucc.compiler import eager, python_code
 from microgrsucc.compiler.python_code import DOMAIN_ERRORS, Replay, generated_code_error
 from microgrsucc.compiler.trace import PARAM, Trace, primitive_of, trace
 from microgrsucc.core import is_real, modes_set, state, to_float
+from microgrsucc.flat import FlatParameter, flat_of, owner
 from microgrsucc.value import Value
 
 __all__ = ["BACKENDS", "CompiledLoss", "compile"]
@@ -84,6 +85,7 @@ class CompiledLoss:
         self.params = _checked(params)
         self._table = dict(ops.PRIMITIVES)
         self._traces: dict[int, _Compiled] = {}
+        self._flat: tuple[FlatParameter, Any, bool] | None = None
 
     def __repr__(self) -> str:
         name = getattr(self.sample_loss, "__qualname__", repr(self.sample_loss))
@@ -102,6 +104,7 @@ class CompiledLoss:
         if isinstance(given, list) and given != self.params:  # Values compare by identity
             self.params = _checked(given)  # the parameter list changed: trace again
             self._traces.clear()
+            self._flat = None
         if self._table != ops.PRIMITIVES:
             self._table = dict(ops.PRIMITIVES)
             self._traces.clear()
@@ -112,13 +115,42 @@ class CompiledLoss:
             )
         return compiled
 
+    def _viewed(self) -> tuple[FlatParameter, Any, bool] | None:
+        """When every parameter is a view of one FlatParameter: it, their positions in it,
+        and whether those are all of its elements in order (its arrays are then used whole).
+        A FlatParameter's views stay views until it is unflattened, all at once, so the
+        first parameter's owner tells whether the positions found before still hold."""
+        params = self.params
+        if not params:
+            return None
+        flat = owner(params[0])
+        if flat is None:
+            return None
+        if self._flat is None or self._flat[0] is not flat:
+            found = flat_of(params)
+            if found is None:
+                return None
+            index = found[1]
+            self._flat = flat, index, len(index) == len(flat) and bool((index == range(len(flat))).all())
+        return self._flat
+
+    def _values(self, array: bool) -> Any:
+        """The parameters' values: a list of floats, or for ``array`` and a FlatParameter's
+        views, a float64 array read in one operation."""
+        viewed = self._viewed()
+        if viewed is None:
+            return [p.data for p in self.params]
+        flat, index, whole = viewed
+        values = flat.data if whole else flat.data[index]
+        return values if array else values.tolist()
+
     def __call__(self, *sample: Any) -> float:
         """``sample_loss(*sample).data``, computed by the generated code; no graph is kept."""
         sample = _floats(sample, len(sample), 0)  # float64 at the boundary, as Value converts its data
         compiled = self._compiled(len(sample))
         if not (modes_set[0] and state.anomaly):
             try:
-                return float(compiled.value([p.data for p in self.params], *sample))
+                return float(compiled.value(self._values(False), *sample))
             except DOMAIN_ERRORS:
                 pass  # the eager engine raises its own error, or agrees with a NaN
             except Exception as err:
@@ -152,7 +184,7 @@ class CompiledLoss:
                     rows = [_floats(sample, nargs, k) for k, sample in enumerate(rows)]
         compiled = self._compiled(nargs)
         count = len(rows)
-        values = [p.data for p in self.params]
+        values = self._values(self.backend == "numpy")
         result = None
         if not (modes_set[0] and (state.anomaly or not state.grad_enabled)):
             try:
@@ -176,7 +208,11 @@ class CompiledLoss:
             result = eager.replay(compiled.trace, self.params, rows, backward=True)
         total, grads = result
         scale = 1.0 / count if reduction == "mean" else 1.0
-        _add_grads(self.params, grads, compiled.kept, scale)
+        viewed = self._viewed()
+        if viewed is None:
+            _add_grads(self.params, grads, compiled.kept, scale)
+        else:
+            _add_flat_grads(viewed[0], viewed[1], grads, compiled.kept, scale)
         return float(total) * scale
 
 
@@ -248,6 +284,19 @@ def _add_grads(params: list[Value], grads: Any, kept: list[int] | None, scale: f
         new = _added(old, list(map(float, grads)) if scale == 1.0 else [float(g) * scale for g in grads])
     for p, v in zip(params, new, strict=True):
         p.grad = v
+
+
+def _add_flat_grads(
+    flat: FlatParameter, index: Any, grads: Any, kept: list[int] | None, scale: float
+) -> None:
+    """``_add_grads`` for parameters that are views of ``flat`` at ``index``: one operation."""
+    import numpy as np
+
+    if kept is not None:
+        index = index[kept]
+        grads = [grads[k] for k in kept] if isinstance(grads, list) else grads[kept]
+    g = np.asarray(grads, dtype=np.float64)
+    flat.accumulate(index, g if scale == 1.0 else g * scale)
 
 
 def _added(old: list[Any], scaled: list[float]) -> list[Any]:
