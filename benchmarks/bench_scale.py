@@ -9,9 +9,10 @@ and backward of a batch. For each width W (16, 32, 64, 128) and batch (100, 1,00
   numpy, numba and jax, those whose extra is installed; a new backend is timed with nothing
   added here), its parameters held by a ``microgrsucc.FlatParameter`` (the step reads and
   writes two arrays, and zeroing the gradients is one call, as for torch); with
-  ``--values``, plain Values instead (each ``p.data`` read and ``p.grad`` written). numba's kernels are cached under ``~/.cache/microgrsucc`` (set
-  ``MICROGRSUCC_CACHE_DIR`` for a fresh one: the compile time is then numba's). The python backend gets
-  the samples as a list of tuples, every other backend as one float64 array;
+  ``--values``, plain Values instead (each ``p.data`` read and ``p.grad`` written).
+  numba's kernels are cached under ``~/.cache/microgrsucc`` (set ``MICROGRSUCC_CACHE_DIR``
+  for a fresh one: the compile time is then numba's). The python backend gets the samples
+  as a list of tuples, every other backend as one float64 array;
 - PyTorch, batched float64 matmuls on one thread;
 - JAX, the same step written by hand with ``jax.numpy``, float64, ``jit(value_and_grad)``.
 
