@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import microgrsucc as mg
 from microgrsucc import FlatParameter, Value
 from microgrsucc.flat import ParameterView
+from microgrsucc.forward import Dual
 from microgrsucc.nn import MLP
 from microgrsucc.testing.strategies import Graph, graphs
 
@@ -284,3 +285,41 @@ def test_a_failed_flatten_leaves_every_value_plain() -> None:
     with pytest.raises(ValueError):
         FlatParameter([a, b, a])
     assert type(a) is Value and type(b) is Value and math.isclose(a.data + b.data, 3.0)
+
+
+# --- a view meets a Dual or a Tracer: the operand that carries more applies the op ------------
+
+
+OPERATORS = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "**": lambda a, b: a**b,
+}
+
+
+@pytest.mark.parametrize("name", OPERATORS)
+def test_a_view_on_the_left_of_an_operator_keeps_a_duals_tangent(name: str) -> None:
+    """Python asks a Dual's reflected method first only when its class derives from the left
+    operand's; a view's class is a subclass of Value, so the view's own method was asked and
+    read the Dual as its value alone: a Value, the tangent lost."""
+    plain, viewed, _ = twins((0.7,))
+    want = OPERATORS[name](plain[0], Dual(1.3, 1.0))
+    got = OPERATORS[name](viewed[0], Dual(1.3, 1.0))
+    assert type(got) is type(want) is Dual
+    assert same(got.data, want.data) and same(got.tangent, want.tangent)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_view_outside_the_compiled_parameters_is_a_constant_of_the_loss(backend: str) -> None:
+    """``v * x`` with ``v`` a view that is not a parameter of the step and ``x`` a sample
+    argument: the Tracer applies the op, as it does for a plain Value."""
+    results = []
+    for flat in (False, True):
+        w, v = Value(2.0), Value(0.5)
+        if flat:
+            FlatParameter([w, v])
+        step = mg.compile(lambda x, v=v, w=w: (v * x - w) ** 2, [w], backend=backend)
+        results.append((step(3.0), step.backward([(3.0,), (1.0,)]), w.grad, v.grad))
+    assert results[1] == results[0]
