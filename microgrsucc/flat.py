@@ -97,6 +97,8 @@ class FlatParameter:
     ``isinstance(p, Value)`` stays true) until ``unflatten()``. An optimizer given the
     FlatParameter itself (``optim.SGD(flat, lr=0.1)``) steps the arrays; ``compile``'s
     steps over exactly these parameters read ``data`` and add to ``grad`` in one operation.
+    ``copy.deepcopy`` and ``pickle`` (of it, or of a model holding it) give a new
+    FlatParameter whose params are views of its own arrays.
 
     Args:
         params: the leaf Values to hold, each once, as ``model.parameters()``.
@@ -152,6 +154,19 @@ class FlatParameter:
 
     def __len__(self) -> int:
         return len(self.params)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A pickle or a deepcopy holds the parameters as plain Values (a view saves as the
+        # Value it stands for); they are made views of the copy, else its arrays would stand
+        # beside Values that no longer read them (a step on them would move nothing).
+        if self._released:
+            return (_unflattened, (self.params, self._data, self._grad, self._has))
+        return (FlatParameter, (self.params,))
+
+    def __copy__(self) -> FlatParameter:
+        out: FlatParameter = object.__new__(FlatParameter)  # the same views and arrays
+        out.__dict__.update(self.__dict__)
+        return out
 
     def __repr__(self) -> str:
         state = ", unflattened" if self._released else ""
@@ -251,6 +266,14 @@ def flat_of(params: list[Value]) -> tuple[FlatParameter, Any] | None:
             return None
         index.append(i)
     return flat, np.array(index, dtype=np.intp)
+
+
+def _unflattened(params: list[Value], data: Any, grad: Any, has: Any) -> FlatParameter:
+    """A FlatParameter after ``unflatten()``: plain Values and arrays that are not theirs."""
+    out: FlatParameter = object.__new__(FlatParameter)
+    out.params, out._data, out._grad, out._has = params, data, grad, has
+    out._objects, out._released = {}, True
+    return out
 
 
 def _same_shape(target: Any, values: Any, name: str) -> Any:

@@ -323,3 +323,43 @@ def test_a_view_outside_the_compiled_parameters_is_a_constant_of_the_loss(backen
         step = mg.compile(lambda x, v=v, w=w: (v * x - w) ** 2, [w], backend=backend)
         results.append((step(3.0), step.backward([(3.0,), (1.0,)]), w.grad, v.grad))
     assert results[1] == results[0]
+
+
+# --- copies of a FlatParameter ------------------------------------------------------------------
+
+
+COPIES = {"deepcopy": copy.deepcopy, "pickle": lambda x: pickle.loads(pickle.dumps(x))}
+
+
+@pytest.mark.parametrize("make", COPIES.values(), ids=list(COPIES))
+def test_a_copy_of_a_model_holding_its_flat_parameter_keeps_them_joined(make: Any) -> None:
+    """The copy's arrays are its own parameters' storage: a step on them moves the copied
+    model (before, the copy's Values were plain and its arrays stood beside them)."""
+    model = MLP(2, [3, 1], seed=0)
+    model.flat = FlatParameter(model.parameters())  # type: ignore[attr-defined]
+    model.parameters()[0].grad = 0.25
+    saved = [p.data for p in model.parameters()]
+    other = make(model)
+    flat = other.flat
+    assert flat.params == other.parameters() and all(type(p) is ParameterView for p in flat.params)
+    assert flat.data.tolist() == saved and flat.grad[0] == 0.25 and flat.has_grad.sum() == 1
+    flat.data -= 1.0
+    assert [p.data for p in other.parameters()] == [x - 1.0 for x in saved]
+    assert [p.data for p in model.parameters()] == saved  # the original is its own
+
+
+@pytest.mark.parametrize("make", [copy.copy, *COPIES.values()], ids=["copy", *COPIES])
+def test_a_copy_of_an_unflattened_flat_parameter_stays_unflattened(make: Any) -> None:
+    flat = FlatParameter([Value(1.0), Value(2.0)])
+    flat.unflatten()
+    other = make(flat)
+    assert "unflattened" in repr(other) and all(type(p) is Value for p in other.params)
+    assert other.data.tolist() == [1.0, 2.0]
+
+
+def test_a_shallow_copy_of_a_flat_parameter_shares_its_arrays() -> None:
+    w = Value(1.0)
+    flat = FlatParameter([w])
+    other = copy.copy(flat)
+    other.data[0] = 3.0
+    assert other.params == [w] and w.data == 3.0 and flat.data is other.data
