@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from microgrsucc.core import to_float
 from microgrsucc.value import Value
 
 if TYPE_CHECKING:
@@ -63,7 +64,8 @@ class ParameterView(Value):
     @data.setter
     def data(self, x: Any) -> None:
         flat, i = _SLOT.__get__(self, Value)
-        flat._data[i] = x
+        # Checked as Value() checks it: numpy alone would store None as NaN, "1.5" as 1.5.
+        flat._data[i] = x if x.__class__ is float else to_float(x, "data")
 
     @property
     def grad(self) -> Any:
@@ -232,15 +234,15 @@ class FlatParameter:
         self._released = True
 
     def _set_grad(self, i: int, g: Any) -> None:
+        number = None if g is None else g.data if isinstance(g, Value) else to_float(g, "grad")
         self._objects.pop(i, None)
-        if g is None:
+        if number is None:
             self._grad[i] = 0.0
             self._has[i] = False
             return
         if isinstance(g, Value):  # after backward(create_graph=True): kept, and its value too
             self._objects[i] = g
-            g = g.data
-        self._grad[i] = g
+        self._grad[i] = number
         self._has[i] = True
 
 

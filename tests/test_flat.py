@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import pickle
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -363,3 +364,31 @@ def test_a_shallow_copy_of_a_flat_parameter_shares_its_arrays() -> None:
     other = copy.copy(flat)
     other.data[0] = 3.0
     assert other.params == [w] and w.data == 3.0 and flat.data is other.data
+
+
+# --- what may be written through a view -----------------------------------------------------------
+
+BAD_NUMBERS = {"None": None, "str": "1.5", "list": [1.0], "Value": Value(2.0), "bool": True, "complex": 1j}
+
+
+@pytest.mark.parametrize("field", ["data", "grad"])
+@pytest.mark.parametrize("bad", BAD_NUMBERS.values(), ids=list(BAD_NUMBERS))
+def test_a_view_refuses_what_is_not_a_real_number_and_changes_nothing(field: str, bad: Any) -> None:
+    """numpy's float conversion took ``p.data = None`` as NaN and ``"1.5"`` as 1.5, silently."""
+    if field == "grad" and (bad is None or isinstance(bad, Value)):
+        return  # grad None is no gradient; a Value gradient is a graph (create_graph=True)
+    w = Value(1.0)
+    flat = FlatParameter([w])
+    w.grad = 0.5
+    with pytest.raises(TypeError, match=f"{field} expects a real number, got {type(bad).__name__}"):
+        setattr(w, field, bad)
+    assert (w.data, w.grad) == (1.0, 0.5) and flat.has_grad.tolist() == [True]
+
+
+@pytest.mark.parametrize("number", [3, Fraction(1, 3), np.float32(0.1), np.int64(-2), 1e308 * 10])
+def test_a_view_holds_a_number_written_to_it_as_value_converts_it(number: Any) -> None:
+    w = Value(1.0)
+    FlatParameter([w])
+    w.data = number
+    w.grad = number
+    assert same(w.data, Value(number).data) and same(w.grad, Value(number).data)
