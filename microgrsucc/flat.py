@@ -28,6 +28,7 @@ what ``has_grad`` records.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -281,9 +282,14 @@ def _unflattened(params: list[Value], data: Any, grad: Any, has: Any) -> FlatPar
 def _same_shape(target: Any, values: Any, name: str) -> Any:
     import numpy as np
 
-    array = np.asarray(values, dtype=np.float64)
+    array = np.asarray(values)
+    if array.dtype.kind not in "fiu":  # numpy would cast None to NaN, "1.5" to 1.5, True to 1.0
+        raise TypeError(
+            f"FlatParameter.{name}: expected real numbers, got an array of {array.dtype} "
+            f"({reprlib.repr(values)})"
+        )
     if array.shape != target.shape:
         raise ValueError(
             f"FlatParameter.{name}: expected an array of shape {target.shape}, got {array.shape}"
         )
-    return array
+    return array.astype(np.float64, copy=False)

@@ -392,3 +392,16 @@ def test_a_view_holds_a_number_written_to_it_as_value_converts_it(number: Any) -
     w.data = number
     w.grad = number
     assert same(w.data, Value(number).data) and same(w.grad, Value(number).data)
+
+
+@pytest.mark.parametrize(
+    "bad", [[None, None], ["1", "2"], [True, False], [1j, 2.0], [Value(1.0), 2.0]], ids=repr
+)
+def test_flat_data_refuses_an_array_of_what_is_not_real_numbers(bad: Any) -> None:
+    """``flat.data = [None, None]`` was stored as NaN, ``["1", "2"]`` as numbers, silently."""
+    flat = FlatParameter([Value(1.0), Value(2.0)])
+    with pytest.raises(TypeError, match=r"FlatParameter\.data: expected real numbers, got"):
+        flat.data = bad
+    assert flat.data.tolist() == [1.0, 2.0]
+    flat.data = np.array([3, 4], dtype=np.int8)  # integers and other floats are numbers
+    assert [p.data for p in flat.params] == [3.0, 4.0]
