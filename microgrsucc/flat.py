@@ -142,8 +142,10 @@ class FlatParameter:
             if id(p) in seen:
                 raise ValueError(f"FlatParameter: params[{i}] appears more than once")
             seen.add(id(p))
-        grads = [p.grad for p in found]
-        self._data = np.array([p.data for p in found], dtype=np.float64)
+        # Checked before any Value changes class: a failed flatten leaves them all plain.
+        data = [to_float(p.data, f"FlatParameter: params[{i}].data") for i, p in enumerate(found)]
+        grads = [_checked_grad(p.grad, f"FlatParameter: params[{i}].grad") for i, p in enumerate(found)]
+        self._data = np.array(data, dtype=np.float64)
         self._grad = np.zeros(len(found))
         self._has = np.array([g is not None for g in grads], dtype=bool)
         self._objects: dict[int, Any] = {}  # position -> a gradient that is a Value
@@ -235,15 +237,16 @@ class FlatParameter:
         self._released = True
 
     def _set_grad(self, i: int, g: Any) -> None:
-        number = None if g is None else g.data if isinstance(g, Value) else to_float(g, "grad")
+        g = _checked_grad(g, "grad")
         self._objects.pop(i, None)
-        if number is None:
+        if g is None:
             self._grad[i] = 0.0
             self._has[i] = False
             return
         if isinstance(g, Value):  # after backward(create_graph=True): kept, and its value too
             self._objects[i] = g
-        self._grad[i] = number
+            g = g.data
+        self._grad[i] = g
         self._has[i] = True
 
 
@@ -269,6 +272,11 @@ def flat_of(params: list[Value]) -> tuple[FlatParameter, Any] | None:
             return None
         index.append(i)
     return flat, np.array(index, dtype=np.intp)
+
+
+def _checked_grad(g: Any, where: str) -> Any:
+    """A gradient a view can hold: None, a Value (a gradient graph) or a real number as a float."""
+    return g if g is None or isinstance(g, Value) else to_float(g, where)
 
 
 def _unflattened(params: list[Value], data: Any, grad: Any, has: Any) -> FlatParameter:

@@ -405,3 +405,15 @@ def test_flat_data_refuses_an_array_of_what_is_not_real_numbers(bad: Any) -> Non
     assert flat.data.tolist() == [1.0, 2.0]
     flat.data = np.array([3, 4], dtype=np.int8)  # integers and other floats are numbers
     assert [p.data for p in flat.params] == [3.0, 4.0]
+
+
+@pytest.mark.parametrize(("field", "bad"), [("data", None), ("data", "1.5"), ("grad", "1.5")])
+def test_flattening_values_holding_what_is_not_a_number_is_refused_and_leaves_them_plain(
+    field: str, bad: Any
+) -> None:
+    """A plain Value stores what is assigned to it; numpy would have made None NaN."""
+    a, b = Value(1.0), Value(2.0)
+    setattr(b, field, bad)
+    with pytest.raises(TypeError, match=rf"FlatParameter: params\[1\]\.{field} expects a real number"):
+        FlatParameter([a, b])
+    assert type(a) is Value and type(b) is Value and a.data == 1.0 and getattr(b, field) == bad
