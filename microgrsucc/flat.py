@@ -127,6 +127,11 @@ class FlatParameter:
             import numpy as np
         except ImportError as err:
             raise ImportError('FlatParameter needs numpy: pip install "microgrsucc[fast]"') from err
+        if isinstance(params, Value) or not isinstance(params, Iterable):
+            raise TypeError(
+                "FlatParameter: params must be a list of Values, as model.parameters(), got "
+                f"{type(params).__name__}"
+            )
         found = list(params)
         seen: set[int] = set()
         for i, p in enumerate(found):

@@ -264,6 +264,8 @@ def test_a_view_read_by_the_loss_is_guarded_as_a_value_is(backend: str) -> None:
         (lambda: [Value(1.0), 2.0], TypeError, r"params\[1\] must be a Value, got float"),
         (lambda: [Value(1.0) + 1], ValueError, r"params\[0\] is not a leaf \(it is the result of \+\)"),
         (lambda: [v := Value(1.0), v], ValueError, r"params\[1\] appears more than once"),
+        (lambda: MLP(2, [1]), TypeError, r"params must be a list of Values, .* got MLP"),
+        (lambda: Value(1.0), TypeError, r"params must be a list of Values, .* got Value"),
     ],
 )
 def test_bad_parameters_are_refused_naming_the_entry(make: Any, error: type, message: str) -> None:
