@@ -419,3 +419,39 @@ def test_flattening_values_holding_what_is_not_a_number_is_refused_and_leaves_th
     with pytest.raises(TypeError, match=rf"FlatParameter: params\[1\]\.{field} expects a real number"):
         FlatParameter([a, b])
     assert type(a) is Value and type(b) is Value and a.data == 1.0 and getattr(b, field) == bad
+
+
+# --- compiled steps over some of a FlatParameter's views, in another order --------------------
+
+LAYOUTS = {
+    "reversed": lambda ps: ([ps], ps[::-1]),
+    "a subset": lambda ps: ([ps], ps[3:9]),
+    "two flat parameters": lambda ps: ([ps[:5], ps[5:]], ps),
+    "a flat parameter of some": lambda ps: ([ps[2:]], ps),
+    "views and a plain value": lambda ps: ([ps], [*ps, Value(0.3)]),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("layout", LAYOUTS.values(), ids=list(LAYOUTS))
+def test_a_step_over_views_in_any_layout_equals_one_over_plain_values(backend: str, layout: Any) -> None:
+    """Positions gathered from the arrays (not all, not in order, or not one FlatParameter)."""
+    results = []
+    for flatten in (False, True):
+        model = MLP(2, [3, 1], seed=0)
+        held, params = layout(model.parameters())
+        if flatten:
+            for some in held:
+                FlatParameter(some)
+        step = mg.compile(lambda x0, x1, y, m=model: (m([x0, x1]) - y) ** 2, params, backend=backend)
+        params[0].grad = 0.5  # a gradient there already
+        got = []
+        for reduction in ("mean", "sum"):
+            got.append(step.backward([(0.5, -1.0, 1.0), (2.0, 0.25, -1.0)], reduction=reduction))
+            with mg.no_grad():
+                for p in params:
+                    if p.grad is not None:
+                        p -= 0.1 * p.grad
+            got.append(step(0.5, 0.5, 0.5))
+        results.append((got, [(p.data, p.grad) for p in [*model.parameters(), *params]]))
+    assert repr(results[1]) == repr(results[0])
