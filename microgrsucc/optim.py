@@ -47,7 +47,8 @@ class Optimizer:
         params: the Values, as a list (for a FlatParameter, its views ``flat.params``).
         state: per parameter, a dict of its state under PyTorch's names, made at its first
             step with a gradient: ``state[p]`` of floats for each Value ``p``, or, for a
-            FlatParameter, one dict ``state[flat]`` of float64 arrays of shape ``(n,)``.
+            FlatParameter, one dict ``state[flat]`` of arrays of shape ``(n,)``, element ``i``
+            the state of ``flat.params[i]``.
 
     Raises:
         ValueError: the list is empty, or names a parameter twice; a FlatParameter that has
