@@ -52,6 +52,9 @@ class ParameterView(Value):
 
     __slots__ = ()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("ParameterView is made by FlatParameter(params), not called directly")
+
     @property
     def data(self) -> float:
         flat, i = _SLOT.__get__(self, Value)
@@ -103,7 +106,9 @@ class FlatParameter:
         data: float64 array ``(n,)``, the values; edit it in place (``flat.data -= step``)
             or assign an array of the same shape.
         grad: float64 array ``(n,)``, the gradients; 0.0 where ``has_grad`` is False.
-        has_grad: bool array ``(n,)``, False where a Value's ``grad`` is None.
+        has_grad: bool array ``(n,)``, False where a Value's ``grad`` is None. Writing
+            ``grad`` directly, set ``has_grad`` too: where it is False, ``p.grad`` stays
+            None and optimizers skip the element.
 
     Raises:
         ImportError: numpy is not installed (``pip install "microgrsucc[fast]"``).

@@ -181,6 +181,19 @@ def test_views_read_and_write_the_arrays() -> None:
     assert (w.grad, b.grad) == (None, None)
 
 
+def test_in_place_updates_under_no_grad_write_the_array() -> None:
+    """``p -= lr * p.grad`` under no_grad changes a plain Value in place: a view too."""
+    params = [Value(1.0), Value(2.0)]
+    flat = FlatParameter(params)
+    (params[0] * params[1]).backward()
+    with mg.no_grad():
+        for p in params:
+            p -= 0.5 * p.grad
+    assert flat.data.tolist() == [0.0, 1.5] and [type(p) for p in params] == [ParameterView] * 2
+    with pytest.raises(TypeError, match="made by FlatParameter"):
+        ParameterView(1.0)
+
+
 def test_a_gradient_graph_from_create_graph_is_kept_with_its_value() -> None:
     x = Value(3.0)
     flat = FlatParameter([x])

@@ -234,8 +234,10 @@ def compile(
             argument is a scalar (a float when run eagerly, a traced value when compiled).
             It may branch on parameters' ``.data`` and on constants, not on its arguments.
         params: the leaf Values to differentiate for, as ``model.parameters()``; a list
-            that is changed in place is picked up at the next call.
-        backend: ``"python"`` (default) or ``"numpy"``.
+            that is changed in place is picked up at the next call. When they are all
+            views of one ``FlatParameter``, each call reads its ``data`` and adds to its
+            ``grad`` as whole arrays instead of one Value at a time.
+        backend: ``"python"`` (default), ``"numpy"``, ``"numba"`` or ``"jax"``.
 
     Returns:
         A ``CompiledLoss`` ``step``: ``step(*sample)`` is the loss of one sample (a float,
@@ -251,7 +253,8 @@ def compile(
             replay (a Python branch on a sample, ``float()`` of one, a gradient inside it).
         ValueError: an unknown backend, a parameter that is not a leaf or is repeated, or
             samples with different numbers of arguments.
-        ImportError: ``backend="numpy"`` without numpy installed.
+        ImportError: a backend whose package is not installed (the message names the
+            extra to install).
 
     A sample outside an op's domain raises eager mode's own error from ``backward`` or the
     call (``ValueError``, ``ZeroDivisionError``, ``OverflowError``), naming the op and its
