@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from microgrsucc.flat import FlatParameter, owner
+from microgrsucc.flat_optim import adam_step, lerp, sgd_step
 from microgrsucc.functions import zero_grad
 from microgrsucc.value import Value
 
@@ -108,33 +109,10 @@ class Optimizer:
                 "longer hold the Values; give the optimizer the Values, or a new FlatParameter"
             )
 
-    def _flat_gradients(self, flat: FlatParameter, maximize: bool) -> tuple[Any, Any] | None:
-        """The positions of ``flat`` that have a gradient (a full slice when all do) and their
-        gradients, negated with ``maximize``; None when no element has one."""
-        self._check_flat()
-        has = flat.has_grad
-        if has.all():
-            at: Any = slice(None)
-        else:
-            at = has.nonzero()[0]
-            if not len(at):
-                return None
-        grad = flat.grad[at]  # for the full slice, a view: never changed in place below
-        return at, (-grad if maximize else grad)
-
 
 def _float(g: object) -> float:
     """A gradient as a float (a Value after ``backward(create_graph=True)``)."""
     return g.data if isinstance(g, Value) else g  # type: ignore[return-value]
-
-
-def _lerp(start: Any, end: Any, weight: float) -> Any:
-    """``start + weight * (end - start)`` as ``torch.lerp`` rounds it: from the nearer end, so
-    that weight 1 gives ``end`` exactly (with ``betas[0] = 0``, m is the gradient itself).
-    ``start`` and ``end`` are floats, or float64 arrays of one shape."""
-    if weight < 0.5:
-        return start + weight * (end - start)
-    return end - (end - start) * (1.0 - weight)
 
 
 def _check(name: str, value: float, ok: bool) -> None:
@@ -201,10 +179,11 @@ class SGD(Optimizer):
         self.maximize = maximize
 
     def step(self) -> None:
-        if self._flat is not None:
-            self._step_flat(self._flat)
-            return
         lr, momentum, dampening, wd = self.lr, self.momentum, self.dampening, self.weight_decay
+        if self._flat is not None:
+            self._check_flat()
+            sgd_step(self._flat, self.state, lr, momentum, dampening, wd, self.nesterov, self.maximize)
+            return
         for p in self.params:
             grad = p.grad
             if grad is None:
@@ -222,36 +201,6 @@ class SGD(Optimizer):
                 state["momentum_buffer"] = b
                 g = g + momentum * b if self.nesterov else b
             p.data -= lr * g
-
-    def _step_flat(self, flat: FlatParameter) -> None:
-        """``step()`` on the arrays: the loop above, each line one array operation."""
-        import numpy as np
-
-        found = self._flat_gradients(flat, self.maximize)
-        if found is None:
-            return
-        at, g = found
-        lr, momentum, dampening, wd = self.lr, self.momentum, self.dampening, self.weight_decay
-        data = flat.data[at]
-        with np.errstate(all="ignore"):  # inf * 0 is NaN without a warning, as for floats
-            if wd != 0.0:
-                g = g + wd * data
-            if momentum != 0.0:
-                state = self.state.get(flat)
-                if state is None:  # one buffer for all; an element's starts at its first gradient
-                    n = len(flat)
-                    self.state[flat] = state = {
-                        "momentum_buffer": np.zeros(n),
-                        "has_momentum_buffer": np.zeros(n, dtype=bool),
-                    }
-                begun = state["has_momentum_buffer"][at]
-                b = momentum * state["momentum_buffer"][at] + (1.0 - dampening) * g
-                if not begun.all():
-                    b = np.where(begun, b, g)
-                state["momentum_buffer"][at] = b
-                state["has_momentum_buffer"][at] = True
-                g = g + momentum * b if self.nesterov else b
-            flat.data[at] = data - lr * g
 
 
 class Adam(Optimizer):
@@ -312,10 +261,13 @@ class Adam(Optimizer):
         self.maximize = maximize
 
     def step(self) -> None:
-        if self._flat is not None:
-            self._step_flat(self._flat)
-            return
         lr, eps, wd = self.lr, self.eps, self.weight_decay
+        if self._flat is not None:
+            self._check_flat()
+            adam_step(
+                self._flat, self.state, lr, self.betas, eps, wd, self.amsgrad, self.maximize, self._decoupled
+            )
+            return
         b1, b2 = self.betas
         for p in self.params:
             grad = p.grad
@@ -333,7 +285,7 @@ class Adam(Optimizer):
                     p.data *= 1.0 - lr * wd
                 else:
                     g += wd * p.data
-            m = state["exp_avg"] = _lerp(state["exp_avg"], g, 1.0 - b1)
+            m = state["exp_avg"] = lerp(state["exp_avg"], g, 1.0 - b1)
             v = state["exp_avg_sq"] = b2 * state["exp_avg_sq"] + (1.0 - b2) * g * g
             if self.amsgrad:
                 top = state["max_exp_avg_sq"]
@@ -347,68 +299,6 @@ class Adam(Optimizer):
                 p.data += math.nan if step == 0.0 else math.copysign(math.inf, step)
             else:
                 p.data += step / denominator
-
-    def _step_flat(self, flat: FlatParameter) -> None:
-        """``step()`` on the arrays: the loop above, each line one array operation."""
-        import numpy as np
-
-        found = self._flat_gradients(flat, self.maximize)
-        if found is None:
-            return
-        at, g = found
-        lr, eps, wd = self.lr, self.eps, self.weight_decay
-        b1, b2 = self.betas
-        state = self.state.get(flat)
-        if state is None:
-            n = len(flat)
-            self.state[flat] = state = {
-                "step": np.zeros(n, dtype=np.int64),  # per element: 0 until its first gradient
-                "exp_avg": np.zeros(n),
-                "exp_avg_sq": np.zeros(n),
-            }
-            if self.amsgrad:
-                state["max_exp_avg_sq"] = np.zeros(n)
-        t = state["step"][at] + 1
-        state["step"][at] = t
-        data = flat.data[at]
-        with np.errstate(all="ignore"):  # inf * 0 is NaN without a warning, as for floats
-            if wd != 0.0:
-                if self._decoupled:
-                    data = data * (1.0 - lr * wd)
-                else:
-                    g = g + wd * data
-            m = state["exp_avg"][at] = _lerp(state["exp_avg"][at], g, 1.0 - b1)
-            v = b2 * state["exp_avg_sq"][at] + (1.0 - b2) * g * g
-            state["exp_avg_sq"][at] = v
-            if self.amsgrad:
-                top = state["max_exp_avg_sq"][at]
-                v = np.where((top >= v) | np.isnan(top), top, v)
-                state["max_exp_avg_sq"][at] = v
-            bias1, root_bias2 = _corrections(t, b1, b2)
-            step = -(lr / bias1) * m
-            denominator = np.sqrt(v) / root_bias2 + eps
-            change = step / denominator
-            if eps == 0.0:  # the per-Value branch, where it differs from IEEE (a NaN step)
-                zero = denominator == 0.0
-                if zero.any():
-                    change = np.where(zero, np.where(step == 0.0, np.nan, np.copysign(np.inf, step)), change)
-            flat.data[at] = data + change
-
-
-def _corrections(t: Any, b1: float, b2: float) -> tuple[Any, Any]:
-    """Adam's ``1 - b1**t`` and ``(1 - b2**t) ** 0.5`` for an int array of steps ``t``, each
-    computed once per distinct step with Python's ``**`` (the C library's ``pow``, which
-    numpy's own ``power`` need not match to the bit): floats when every element is at the
-    same step, else float64 arrays."""
-    import numpy as np
-
-    low, high = int(t.min()), int(t.max())
-    if low == high:
-        return 1.0 - b1 ** float(low), (1.0 - b2 ** float(low)) ** 0.5
-    steps, where = np.unique(t, return_inverse=True)
-    bias1 = np.array([1.0 - b1 ** float(s) for s in steps.tolist()])
-    root_bias2 = np.array([(1.0 - b2 ** float(s)) ** 0.5 for s in steps.tolist()])
-    return bias1[where], root_bias2[where]
 
 
 class AdamW(Adam):
