@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import itertools
 import operator
 import reprlib
 from collections.abc import Callable, Iterable, Sequence
@@ -22,8 +21,9 @@ from typing import Any
 from microgrsucc import ops
 from microgrsucc.compiler import eager, python_code
 from microgrsucc.compiler.python_code import DOMAIN_ERRORS, Replay, generated_code_error
+from microgrsucc.compiler.samples import as_rows, floats, is_array, plain
 from microgrsucc.compiler.trace import PARAM, Trace, primitive_of, trace
-from microgrsucc.core import is_real, modes_set, state, to_float
+from microgrsucc.core import modes_set, state
 from microgrsucc.flat import FlatParameter, flat_of, owner
 from microgrsucc.value import Value
 
@@ -146,7 +146,7 @@ class CompiledLoss:
 
     def __call__(self, *sample: Any) -> float:
         """``sample_loss(*sample).data``, computed by the generated code; no graph is kept."""
-        sample = _floats(sample, len(sample), 0)  # float64 at the boundary, as Value converts its data
+        sample = floats(sample, len(sample), 0)  # float64 at the boundary, as Value converts its data
         compiled = self._compiled(len(sample))
         if not (modes_set[0] and state.anomaly):
             try:
@@ -166,22 +166,22 @@ class CompiledLoss:
         """
         if reduction not in ("mean", "sum"):
             raise ValueError(f"compile: reduction must be 'mean' or 'sum', got {reduction!r}")
-        rows = _rows(samples)
+        rows = as_rows(samples)
         nargs = len(rows[0])
-        if _is_array(rows):
+        if is_array(rows):
             if self.backend == "python":
                 array: Any = rows
                 rows = array.astype(float).tolist()  # Python floats: float64 at the boundary
         else:
-            kinds = _plain(rows, nargs)
+            kinds = plain(rows, nargs)
             if kinds is None:  # numpy scalars, Fractions...: checked and converted in order
-                rows = [_floats(sample, nargs, k) for k, sample in enumerate(rows)]
+                rows = [floats(sample, nargs, k) for k, sample in enumerate(rows)]
             elif int in kinds:  # Python ints: made floats here, before any op runs
                 try:  # column by column: the loops run in C (half the time of a tuple per row)
                     columns = [map(float, column) for column in zip(*rows, strict=True)]
                     rows = list(zip(*columns, strict=True))
                 except OverflowError:  # an int past the floats: eager mode's message
-                    rows = [_floats(sample, nargs, k) for k, sample in enumerate(rows)]
+                    rows = [floats(sample, nargs, k) for k, sample in enumerate(rows)]
         compiled = self._compiled(nargs)
         count = len(rows)
         values = self._values(self.backend == "numpy")
@@ -350,67 +350,3 @@ def _checked(params: Iterable[Value]) -> list[Value]:
             raise ValueError(f"compile: params[{i}] appears more than once")
         seen.add(id(p))
     return found
-
-
-def _rows(samples: Iterable[Sequence[Any]]) -> Sequence[Sequence[Any]]:
-    if _is_array(samples):
-        rows: Any = samples
-        if rows.ndim != 2:
-            raise ValueError(
-                f"compile: an array of samples must be 2-d (samples, arguments), got {rows.shape}"
-            )
-        if rows.dtype.kind not in "fiu" and rows.size:
-            raise TypeError(
-                f"compile: argument 0 of sample 0 must be a real number, got {rows.dtype} "
-                f"(an array of samples must hold real numbers, got dtype {rows.dtype})"
-            )
-    elif isinstance(samples, Iterable) and not isinstance(samples, (str, bytes)):
-        rows = samples if isinstance(samples, (list, tuple)) else list(samples)
-    else:
-        raise TypeError(
-            f"compile: samples must be a sequence of argument tuples, got {type(samples).__name__}"
-        )
-    if len(rows) == 0:
-        raise ValueError("compile: backward() got no samples")
-    first = rows[0]
-    if isinstance(first, (str, bytes)) or (not isinstance(first, Sequence) and not _is_array(first)):
-        raise TypeError(
-            "compile: each sample must be a tuple of arguments, got "
-            f"{type(first).__name__}: {reprlib.repr(first)}"
-        )
-    return rows  # type: ignore[no-any-return]
-
-
-def _is_array(x: object) -> bool:
-    return type(x).__module__ == "numpy" and type(x).__name__ == "ndarray"
-
-
-_PLAIN = {float, int}
-
-
-def _plain(rows: Sequence[Sequence[Any]], nargs: int) -> set[type] | None:
-    """The types of the arguments if every sample is a tuple or list of ``nargs`` floats or
-    ints (checked in C loops), else None."""
-    if not {type(s) for s in rows} <= {tuple, list} or set(map(len, rows)) != {nargs}:
-        return None
-    kinds = set(map(type, itertools.chain.from_iterable(rows)))
-    return kinds if kinds <= _PLAIN else None
-
-
-def _floats(sample: Any, nargs: int, k: int) -> tuple[float, ...]:
-    """Sample ``k`` as float64 numbers, checked argument by argument in the order eager mode
-    converts them: a non-real is a TypeError, an int past the floats an OverflowError."""
-    if isinstance(sample, (str, bytes)) or not (isinstance(sample, Sequence) or _is_array(sample)):
-        raise TypeError(f"compile: sample {k} must be a tuple of arguments, got {type(sample).__name__}")
-    if len(sample) != nargs:
-        raise ValueError(f"compile: sample {k} has {len(sample)} argument(s), the first has {nargs}")
-    out = []
-    for i, x in enumerate(sample):
-        cls = x.__class__
-        if cls is not float and cls is not int and not is_real(x):
-            raise TypeError(
-                f"compile: argument {i} of sample {k} must be a real number, got {cls.__name__}: "
-                f"{reprlib.repr(x)}"
-            )
-        out.append(to_float(x, f"compile: argument {i} of sample {k}"))
-    return tuple(out)
