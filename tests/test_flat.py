@@ -455,3 +455,15 @@ def test_a_step_over_views_in_any_layout_equals_one_over_plain_values(backend: s
             got.append(step(0.5, 0.5, 0.5))
         results.append((got, [(p.data, p.grad) for p in [*model.parameters(), *params]]))
     assert repr(results[1]) == repr(results[0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_compile_takes_a_flat_parameter_as_the_optimizers_do(backend: str) -> None:
+    """``mg.compile(loss, flat)`` is ``mg.compile(loss, flat.params)`` (it was a TypeError
+    while ``optim.SGD(flat)`` took it)."""
+    w, b = Value(2.0), Value(0.5)
+    flat = FlatParameter([w, b])
+    step = mg.compile(lambda x: (w * x + b) ** 2, flat, backend=backend)
+    assert step.params == [w, b]
+    assert step.backward([(1.0,), (2.0,)], reduction="sum") == 6.25 + 20.25  # (2.5)² + (4.5)²
+    assert flat.grad.tolist() == [2 * 2.5 + 2 * 4.5 * 2.0, 2 * 2.5 + 2 * 4.5]
