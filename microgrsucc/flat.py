@@ -32,7 +32,7 @@ import reprlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from microgrsucc.core import to_float
+from microgrsucc.core import state, to_float
 from microgrsucc.value import Value
 
 if TYPE_CHECKING:
@@ -184,6 +184,9 @@ class FlatParameter:
 
     @property
     def data(self) -> np.ndarray:
+        if state.compiling:  # a loss being traced reads the array, so it may branch on it:
+            for p in self.params:  # each view's read is then guarded, as a read of p.data is
+                p.data  # noqa: B018
         return self._data
 
     @data.setter

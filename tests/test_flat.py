@@ -467,3 +467,14 @@ def test_compile_takes_a_flat_parameter_as_the_optimizers_do(backend: str) -> No
     assert step.params == [w, b]
     assert step.backward([(1.0,), (2.0,)], reduction="sum") == 6.25 + 20.25  # (2.5)² + (4.5)²
     assert flat.grad.tolist() == [2 * 2.5 + 2 * 4.5 * 2.0, 2 * 2.5 + 2 * 4.5]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_loss_that_reads_the_flat_array_is_guarded_as_one_reading_the_views(backend: str) -> None:
+    """A branch on ``flat.data[0]`` was traced once and replayed after the array changed."""
+    w = Value(1.0)
+    flat = FlatParameter([w])
+    step = mg.compile(lambda x: w * x if flat.data[0] > 0 else -w * x, [w], backend=backend)
+    assert step(2.0) == 2.0
+    flat.data[0] = -1.0
+    assert step(2.0) == 2.0 and step.backward([(2.0,)]) == 2.0 and w.grad == -2.0  # -w * x
