@@ -149,7 +149,7 @@ class FlatParameter:
         self._grad = np.zeros(len(found))
         self._has = np.array([g is not None for g in grads], dtype=bool)
         self._objects: dict[int, Any] = {}  # position -> a gradient that is a Value
-        views = memoryview(self._data), memoryview(self._grad), memoryview(self._has)
+        views = self._data.data, self._grad.data, self._has.data  # memoryviews
         for i, p in enumerate(found):
             p.__class__ = ParameterView
             _SLOT.__set__(p, (self, i, *views))
