@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 
 __all__ = ["FlatParameter", "ParameterView", "flat_of", "owner"]
 
-# A view keeps (its FlatParameter, its position) in the slot its ``data`` property hides.
+# The slots a view's ``data`` and ``grad`` properties hide. ``data``'s keeps the view's place:
+# (its FlatParameter, its position, and memoryviews of the data, grad and has_grad arrays,
+# whose items are Python floats and bools: a tenth of the cost of ndarray.item).
 _SLOT: Any = Value.__dict__["data"]
 _GRAD_SLOT: Any = Value.__dict__["grad"]
 
@@ -53,33 +55,38 @@ class ParameterView(Value):
     """
 
     __slots__ = ()
+    _place: Any = _SLOT  # the hidden slot under another name: read as fast as any slot
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("ParameterView is made by FlatParameter(params), not called directly")
 
     @property
     def data(self) -> float:
-        flat, i = _SLOT.__get__(self, Value)
-        return flat._data.item(i)  # type: ignore[no-any-return]
+        _, i, data, _, _ = self._place
+        return data[i]  # type: ignore[no-any-return]
 
     @data.setter
     def data(self, x: Any) -> None:
-        flat, i = _SLOT.__get__(self, Value)
-        # Checked as Value() checks it: numpy alone would store None as NaN, "1.5" as 1.5.
-        flat._data[i] = x if x.__class__ is float else to_float(x, "data")
+        _, i, data, _, _ = self._place
+        # Checked as Value() checks it: float() alone takes "1.5" as 1.5 (numpy took None as NaN).
+        data[i] = x if x.__class__ is float else to_float(x, "data")
 
     @property
     def grad(self) -> Any:
-        flat, i = _SLOT.__get__(self, Value)
-        if not flat._has.item(i):
+        flat, i, _, grad, has = self._place
+        if not has[i]:
             return None
         found = flat._objects.get(i) if flat._objects else None
-        return flat._grad.item(i) if found is None else found
+        return grad[i] if found is None else found
 
     @grad.setter
     def grad(self, g: Any) -> None:
-        flat, i = _SLOT.__get__(self, Value)
-        flat._set_grad(i, g)
+        flat, i, _, grad, has = self._place
+        if g.__class__ is float and not flat._objects:  # what backward() writes
+            grad[i] = g
+            has[i] = True
+        else:
+            flat._set_grad(i, g)
 
     def __copy__(self) -> Value:
         out = Value(self.data, label=self.label)
@@ -154,9 +161,10 @@ class FlatParameter:
         self._grad = np.zeros(len(found))
         self._has = np.array([g is not None for g in grads], dtype=bool)
         self._objects: dict[int, Any] = {}  # position -> a gradient that is a Value
+        views = self._data.data, self._grad.data, self._has.data  # memoryviews
         for i, p in enumerate(found):
             p.__class__ = ParameterView
-            _SLOT.__set__(p, (self, i))
+            _SLOT.__set__(p, (self, i, *views))
             _GRAD_SLOT.__set__(p, None)
             p.grad = grads[i]
         self.params: list[Value] = found
@@ -275,7 +283,7 @@ def flat_of(params: list[Value]) -> tuple[FlatParameter, Any] | None:
     for p in params:
         if type(p) is not ParameterView:
             return None
-        owner, i = _SLOT.__get__(p, Value)
+        owner, i = _SLOT.__get__(p, Value)[:2]
         if owner is not flat:
             return None
         index.append(i)
