@@ -118,6 +118,8 @@ class FlatParameter:
         data: float64 array ``(n,)``, the values; edit it in place (``flat.data -= step``)
             or assign an array of the same shape.
         grad: float64 array ``(n,)``, the gradients; 0.0 where ``has_grad`` is False.
+            Assigning an array sets every gradient; assigning None clears them all (as
+            ``flat.zero_grad()``), PyTorch's ``p.grad = None``.
         has_grad: bool array ``(n,)``, False where a Value's ``grad`` is None. Writing
             ``grad`` directly, set ``has_grad`` too: where it is False, ``p.grad`` stays
             None and optimizers skip the element.
@@ -204,6 +206,16 @@ class FlatParameter:
     @property
     def grad(self) -> np.ndarray:
         return self._grad
+
+    @grad.setter
+    def grad(self, values: Any) -> None:
+        # PyTorch's idiom ``flat.grad = None`` clears every gradient; an array sets them all.
+        if values is None:
+            self.zero_grad()
+            return
+        self._grad[...] = _same_shape(self._grad, values, "grad")
+        self._objects.clear()
+        self._has.fill(True)
 
     @property
     def has_grad(self) -> np.ndarray:

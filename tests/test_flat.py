@@ -183,6 +183,17 @@ def test_views_read_and_write_the_arrays() -> None:
     assert (w.grad, b.grad) == (None, None)
 
 
+def test_assigning_the_whole_gradient_sets_every_element_or_clears_them() -> None:
+    w, b = Value(1.0), Value(2.0)
+    flat = FlatParameter([w, b])
+    flat.grad = [0.5, -0.0]
+    assert (w.grad, repr(b.grad)) == (0.5, "-0.0") and flat.has_grad.all()
+    flat.grad = None  # as torch's p.grad = None
+    assert (w.grad, b.grad) == (None, None) and not flat.has_grad.any()
+    with pytest.raises(ValueError, match=r"FlatParameter.grad: expected an array of shape \(2,\)"):
+        flat.grad = [1.0]
+
+
 def test_in_place_updates_under_no_grad_write_the_array() -> None:
     """``p -= lr * p.grad`` under no_grad changes a plain Value in place: a view too."""
     params = [Value(1.0), Value(2.0)]
