@@ -110,6 +110,10 @@ class FlatParameter:
     ``copy.deepcopy`` and ``pickle`` (of it, or of a model holding it) give a new
     FlatParameter whose params are views of its own arrays.
 
+    A FlatParameter and its views refer to each other (each view must find its arrays, and
+    the FlatParameter its views), so a dropped model with one is freed by Python's cyclic
+    collector, not at once as a graph is; parameters live as long as their model anyway.
+
     Args:
         params: the leaf Values to hold, each once, as ``model.parameters()``.
 
