@@ -110,7 +110,7 @@ def check_compiled(f: Graph, split: int, backend: str, reduction: str) -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(f=graphs(max_ops=6), data=st.data())
 def test_compiled_steps_on_views_equal_those_on_plain_values(
     backend: str, f: Graph, data: st.DataObject
