@@ -29,7 +29,7 @@ import numpy as np
 from microgrsucc.compiler.layers import Block, find_blocks, find_squares
 from microgrsucc.compiler.numpy_layers import LayerCode
 from microgrsucc.compiler.numpy_printer import NUMPY, Checked, guard, numpy_function, vectorized
-from microgrsucc.compiler.numpy_runtime import RELU, add_square_grads, nan_slopes, runner, squares
+from microgrsucc.compiler.numpy_runtime import RELU, add_square_grads, nan_slopes, runner, span, squares
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import (
     PYTHON,
@@ -88,7 +88,8 @@ class _Emitter(LayerCode):
         """Each sum of squares as one dot product over its parameters' positions."""
         t = self.t
         for k, sq in enumerate(self.squares):
-            self.consts[f"_sqI{k}"] = np.array(sq.params, dtype=np.intp)
+            run = span(sq.params)  # every parameter, in order: a slice, no gather
+            self.consts[f"_sqI{k}"] = np.array(sq.params, dtype=np.intp) if run is None else run
             self.consts[f"_sqC{k}"] = None if set(sq.weights) == {1.0} else np.array(sq.weights)
             self.consts[f"_sqP{k}"] = np.array(sq.powered) if any(sq.powered) else None
             constants = "".join(f" + {self.expr[c]}" for c in sq.constants)
@@ -356,7 +357,7 @@ def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], 
     names.update(e.consts)
     exec(builtins.compile(source, "<microgrsucc.compile numpy>", "exec"), names)  # our own code
     run = names["run"]
-    return runner(run, e.arena, trace.param_count), source
+    return runner(run, e.arena, trace.param_count, bool(read)), source
 
 
 def _bind(names: list[str]) -> str:

@@ -16,6 +16,7 @@ The trace records its graph whatever the caller's mode (``no_grad``), as the tra
 
 from __future__ import annotations
 
+import inspect
 import reprlib
 import threading
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from typing import Any, NoReturn
 
 from microgrsucc import ops
 from microgrsucc.core import enable_grad, is_real, state, to_float
+from microgrsucc.flat import ParameterView
 from microgrsucc.functions import operands_of
 from microgrsucc.ops import Primitive
 from microgrsucc.recording import install_ops, recorder
@@ -300,22 +302,21 @@ _MUL = ops.mul
 _watch = threading.local()  # .trace: the trace being recorded; .inside: depth of op calls
 
 
-def _read(v: Value) -> float:
-    x: float = _SLOT.__get__(v, Value)
-    if not getattr(_watch, "inside", 0):  # an op computing with the value is not a read
-        t = getattr(_watch, "trace", None)
-        if t is not None:
-            j = t.param_position(v)
-            if j is not None:
-                t.guards.setdefault(j, x)
-    return x
+def _reader(plain: Any) -> Callable[[Value], float]:
+    """A ``data`` getter over ``plain`` (the class's own descriptor: the slot, or a
+    FlatParameter view's property) that records the read in the trace's guards."""
 
+    def read(v: Value) -> float:
+        x: float = plain.__get__(v, Value)
+        if not getattr(_watch, "inside", 0):  # an op computing with the value is not a read
+            t = getattr(_watch, "trace", None)
+            if t is not None:
+                j = t.param_position(v)
+                if j is not None:
+                    t.guards.setdefault(j, x)
+        return x
 
-def _write(v: Value, x: float) -> None:
-    _SLOT.__set__(v, x)
-
-
-_SLOT: Any = Value.__dict__["data"]
+    return read
 
 
 def _quiet(op: Primitive) -> Callable[..., Any]:
@@ -349,7 +350,9 @@ _watched_classes: dict[type, type] = {}
 def _watched_class(cls: type) -> type:
     made = _watched_classes.get(cls)
     if made is None:
-        made = type(f"Watched{cls.__name__}", (cls,), {"__slots__": (), "data": property(_read, _write)})
+        plain = inspect.getattr_static(cls, "data")
+        watched = property(_reader(plain), plain.__set__)
+        made = type(f"Watched{cls.__name__}", (cls,), {"__slots__": (), "data": watched})
         install_ops(made, _quiet)
         made.apply_op = staticmethod(_quiet_custom)  # type: ignore[attr-defined]
         _watched_classes[cls] = made
@@ -361,20 +364,20 @@ class _watching:
 
     def __init__(self, trace: Trace, params: Sequence[Value]) -> None:
         self.trace, self.params = trace, params
-        self.saved: list[Value] = []
+        self.saved: list[tuple[Value, type]] = []
 
     def __enter__(self) -> None:
         state.compiling += 1
         self.outer = getattr(_watch, "trace", None)
         _watch.trace = self.trace
-        # A Dual or another subclass keeps its class, unwatched.
-        self.saved = [p for p in self.params if p.__class__ is Value]
-        watched = _watched_class(Value)
-        for p in self.saved:
-            p.__class__ = watched
+        for p in self.params:
+            cls = p.__class__
+            if cls is Value or cls is ParameterView:  # a Dual keeps its class, unwatched
+                self.saved.append((p, cls))
+                p.__class__ = _watched_class(cls)
 
     def __exit__(self, *exc_info: object) -> None:
-        for p in self.saved:
-            p.__class__ = Value
+        for p, cls in self.saved:
+            p.__class__ = cls
         _watch.trace = self.outer
         state.compiling -= 1
