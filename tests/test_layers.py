@@ -157,6 +157,22 @@ def test_a_sum_of_squares_is_one_dot_product_in_the_generated_code() -> None:
     assert len(squares.interior) >= 2 * len(params)  # every add and product absorbed
 
 
+def test_a_sum_of_squares_beside_a_sum_that_is_not_one_is_found_alone() -> None:
+    """An L1 sum (abs of each parameter) and an L2 sum added together: the whole is not a sum
+    of squares, nor any part of the L1 chain; the L2 chain is one, found whole."""
+    rng = random.Random(3)
+    params = [mg.Value(rng.uniform(-1, 1)) for _ in range(40)]
+    l1, l2 = params[:20], params[20:]
+
+    def sample_loss(x: Any) -> Any:
+        return x * params[0] + (sum(abs(p) for p in l1) + 0.5 * sum(p * p for p in l2))
+
+    plan = Plan(trace(sample_loss, params, 1), NUMPY, backward=True)
+    (squares,) = find_squares(plan)
+    assert squares.params == list(range(20, 40))
+    assert squares.weights == [1.0] * 20
+
+
 @pytest.mark.parametrize("special", [math.nan, math.inf, -math.inf, -0.0, 0.0])
 def test_relu_in_place_with_a_mask_keeps_nan_inf_and_zero_as_eager(special: float) -> None:
     """relu of a layer is np.maximum in the layer's buffer and its slope a mask: a NaN or an
