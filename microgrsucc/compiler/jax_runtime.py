@@ -229,4 +229,4 @@ class Kernel:
             (total, (any_bad, bad)), (gP, gH) = self.step(PV, HV, X, count)
             total, any_bad, gP, gH = jax.device_get((total, any_bad, gP, gH))  # one transfer
             found = np.flatnonzero(np.asarray(bad)).tolist() if any_bad else []
-            return float(total), np.array(gP), gH, found
+            return float(total), np.array(gP), np.asarray(gH).tolist(), found
