@@ -38,7 +38,7 @@ import numpy as np
 
 from microgrsucc.compiler.invariant import Invariant
 from microgrsucc.compiler.jax_runtime import NOTED, Kernel, names, raises, rows
-from microgrsucc.compiler.layers import Block, find_blocks
+from microgrsucc.compiler.layers import columns, find_blocks, name_blocks
 from microgrsucc.compiler.numpy_printer import NUMPY
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import PYTHON, Replay
@@ -89,11 +89,7 @@ class _Emitter:
         self.plan = Plan(trace, NUMPY, backward=True)
         self.scalar = Plan(trace, PYTHON, backward=True)
         self.blocks, self.absorbed = find_blocks(self.plan)
-        self.block_of: dict[int, tuple[Block, int]] = {}
-        for k, b in enumerate(self.blocks):
-            b.name = "X" if b.kind == INPUT else f"B{k}"
-            for col, m in enumerate(b.members):
-                self.block_of[m] = (b, col)
+        self.block_of = name_blocks(self.blocks)
         self.consts: dict[str, Any] = {}
         self.held: list[int] = []  # the invariant nodes the kernel reads, in the order of H
         n = len(trace.kinds)
@@ -119,12 +115,7 @@ class _Emitter:
         return f"H[{self.held.index(i)}]"
 
     def columns(self, key: tuple[int, ...]) -> str:
-        first = self.block_of.get(key[0])
-        if first is not None:
-            b, s = first
-            if all(self.block_of.get(m) == (b, s + i) for i, m in enumerate(key)):
-                return b.name if s == 0 and len(key) == len(b.members) else f"{b.name}[:, {s}:{s + len(key)}]"
-        return f"jnp.column_stack(({', '.join(self.expr(m) for m in key)},))"
+        return columns(self.block_of, key) or f"jnp.column_stack(({', '.join(self.expr(m) for m in key)},))"
 
     def expr(self, i: int) -> str:
         return self.names.get(i) or self.leaf(i)

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from microgrsucc.compiler.invariant import Invariant
-from microgrsucc.compiler.layers import Block, find_blocks
+from microgrsucc.compiler.layers import Block, find_blocks, name_blocks
 from microgrsucc.compiler.numba_cache import load
 from microgrsucc.compiler.numba_printer import NUMBA, UNSUPPORTED, helpers
 from microgrsucc.compiler.plan import Plan
@@ -140,11 +140,7 @@ class _Emitter:
         self.plan = Plan(trace, NUMBA, backward=True)
         self.scalar = Plan(trace, PYTHON, backward=True)
         self.blocks, self.absorbed = find_blocks(self.plan)
-        self.block_of: dict[int, tuple[Block, int]] = {}
-        for k, b in enumerate(self.blocks):
-            b.name = "X" if b.kind == INPUT else f"B{k}"
-            for col, m in enumerate(b.members):
-                self.block_of[m] = (b, col)
+        self.block_of = name_blocks(self.blocks)
         self.layers = [b for b in self.blocks if b.kind == "layer"]
         # The invariant nodes the kernel reads (operands of its ops), in the order of H.
         self.held: list[int] = []
