@@ -71,7 +71,8 @@ class Invariant:
         self.consts: dict[str, Any] = {}
 
     def namespace(self) -> dict[str, Any]:
-        """The names the statements read: math's functions, numpy, the table's fallbacks."""
+        """The names the statements read (after ``forward`` and ``backward``, which add arrays):
+        math's functions, numpy, the table's fallbacks."""
         names = python_namespace()
         names.update(fallbacks(self.plan))
         names.update(self.consts, np=np, _squares=squares, _square_grads=add_square_grads)
