@@ -7,9 +7,12 @@ and backward of a batch. For each width W (16, 32, 64, 128) and batch (100, 1,00
 
 - every backend of ``microgrsucc.compile`` (``microgrsucc.compiler.BACKENDS``: python,
   numpy, numba and jax, those whose extra is installed; a new backend is timed with nothing
-  added here). numba's kernels are cached under ``~/.cache/microgrsucc`` (set
-  ``MICROGRSUCC_CACHE_DIR`` for a fresh one: the compile time is then numba's). The python backend gets
-  the samples as a list of tuples, every other backend as one float64 array;
+  added here), its parameters held by a ``microgrsucc.FlatParameter`` (the step reads and
+  writes two arrays, and zeroing the gradients is one call, as for torch); with
+  ``--values``, plain Values instead (each ``p.data`` read and ``p.grad`` written).
+  numba's kernels are cached under ``~/.cache/microgrsucc`` (set ``MICROGRSUCC_CACHE_DIR``
+  for a fresh one: the compile time is then numba's). The python backend gets the samples
+  as a list of tuples, every other backend as one float64 array;
 - PyTorch, batched float64 matmuls on one thread;
 - JAX, the same step written by hand with ``jax.numpy``, float64, ``jit(value_and_grad)``.
 
@@ -120,13 +123,24 @@ def samples_for(backend: str, X: np.ndarray, Y: np.ndarray) -> Any:
     return [tuple(row) for row in table.tolist()] if backend == "python" else table
 
 
+FLAT = True  # the compiled steps' parameters in a FlatParameter (--values: plain Values)
+
+
 def compiled_step(backend: str, w: Weights, X: np.ndarray, Y: np.ndarray) -> Step:
     step, params = compiled(backend, w)
     samples = samples_for(backend, X, Y)
+    if FLAT:
+        flat = microgrsucc.FlatParameter(params)
+
+        def run_flat() -> float:
+            flat.zero_grad()
+            return step.backward(samples)
+
+        return run_flat
 
     def run() -> float:
         for p in params:
-            p.grad = 0.0
+            p.grad = None
         return step.backward(samples)
 
     return run
@@ -262,12 +276,20 @@ def main() -> None:
     parser.add_argument(
         "--budget", type=float, default=3.0, help="skip calls predicted slower (s, default 3)"
     )
+    parser.add_argument(
+        "--values", action="store_true", help="compiled steps over plain Values, not a FlatParameter"
+    )
+    parser.add_argument("--widths", type=int, nargs="*", help="widths to run (default: all, or --quick's)")
     args = parser.parse_args()
+    global FLAT
+    FLAT = not args.values
     widths, batches = (QUICK_WIDTHS, QUICK_BATCHES) if args.quick else (WIDTHS, BATCHES)
 
+    widths = tuple(args.widths or widths)
     print(f"load average {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs")
     print(
-        f"backends: {', '.join(BACKENDS)}; CPU time of all threads; "
+        f"backends: {', '.join(BACKENDS)}, parameters "
+        f"{'as plain Values' if args.values else 'in a FlatParameter'}; CPU time of all threads; "
         f"{args.rounds} interleaved rounds, medians\n"
     )
     print(f"{'W':>4} {'backend':<8} {'compile (s)':>11} {'source lines':>13}")

@@ -17,6 +17,7 @@ from microgrsucc.compiler import compile
 from microgrsucc.core import detect_anomaly, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from microgrsucc.custom_ops import CustomOp, custom_op
 from microgrsucc.drawing import draw
+from microgrsucc.flat import FlatParameter
 from microgrsucc.functions import FUNCTIONS, gradients, zero_grad
 from microgrsucc.gcscope import collector_paused
 from microgrsucc.rendering import render
@@ -33,6 +34,7 @@ if TYPE_CHECKING:  # what mypy sees of them; tests/test_table.py keeps this equa
 
 __all__ = [
     "CustomOp",
+    "FlatParameter",
     "Operand",
     "Value",
     "__version__",

@@ -8,6 +8,11 @@ count) does not advance. State is kept per parameter, in ``optimizer.state[p]``,
 PyTorch's names. A gradient left as a Value by ``backward(create_graph=True)`` counts by its
 float value, so ``data`` stays a float.
 
+Given a ``FlatParameter`` instead of a list (``SGD(flat, lr=0.1)``), an optimizer steps
+``flat.data`` with numpy array arithmetic, element by element by the same rules and in the
+same order of float operations, so its result is bit for bit the per-Value one; the state is
+then one dict of arrays, ``optimizer.state[flat]``, as torch keeps for one tensor.
+
 >>> from microgrsucc import Value
 >>> w = Value(2.0)
 >>> opt = SGD([w], lr=0.1)
@@ -22,7 +27,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
+from microgrsucc.flat import FlatParameter, owner
+from microgrsucc.flat_optim import adam_step, lerp, sgd_step
 from microgrsucc.functions import zero_grad
 from microgrsucc.value import Value
 
@@ -33,15 +41,32 @@ class Optimizer:
     """Base class: the parameter list, per-parameter ``state``, ``zero_grad()``, and a ``step()``.
 
     Args:
-        params: the Values to optimize (a list or any iterable; each at most once).
+        params: the Values to optimize (a list or any iterable; each at most once), or a
+            ``FlatParameter``, whose arrays ``step()`` then updates in a few array operations.
+
+    Attributes:
+        params: the Values, as a list (for a FlatParameter, its views ``flat.params``).
+        state: per parameter, a dict of its state under PyTorch's names, made at its first
+            step with a gradient: ``state[p]`` of floats for each Value ``p``, or, for a
+            FlatParameter, one dict ``state[flat]`` of arrays of shape ``(n,)``, element ``i``
+            the state of ``flat.params[i]``.
 
     Raises:
-        ValueError: the list is empty, or names a parameter twice.
+        ValueError: the list is empty, or names a parameter twice; a FlatParameter that has
+            been unflattened.
         TypeError: an entry is not a Value.
     """
 
-    def __init__(self, params: Iterable[Value]) -> None:
-        self.params = list(params)
+    def __init__(self, params: Iterable[Value] | FlatParameter) -> None:
+        # For a FlatParameter: step() works on its arrays; params are its views all the same.
+        self._flat: FlatParameter | None = None
+        if isinstance(params, FlatParameter):
+            self._flat = params
+            self.params = list(params.params)
+            if self.params:
+                self._check_flat()
+        else:
+            self.params = list(params)
         if not self.params:
             raise ValueError("optimizer got an empty parameter list")
         for p in self.params:
@@ -51,7 +76,7 @@ class Optimizer:
             # The parameter would be stepped twice per step().
             raise ValueError("optimizer got a parameter more than once")
         # Made for a parameter at its first step with a gradient, as torch.optim's state.
-        self.state: dict[Value, dict[str, float]] = {}
+        self.state: dict[Value | FlatParameter, dict[str, Any]] = {}
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear every parameter's ``grad``: to None (the default, as PyTorch), else to 0.0.
@@ -61,24 +86,33 @@ class Optimizer:
                 that the next ``backward()`` does not reach alone. With ``False`` the gradient is
                 0.0, which weight decay, momentum and Adam's moments still act on.
         """
-        zero_grad(self.params, set_to_none)
+        flat = self._flat
+        if flat is not None and owner(self.params[0]) is flat:
+            flat.zero_grad(set_to_none)
+        else:  # a list, or a FlatParameter unflattened since: its Values are plain again
+            zero_grad(self.params, set_to_none)
 
     def step(self) -> None:
-        """Update every parameter that has a gradient from its ``grad``."""
+        """Update every parameter that has a gradient from its ``grad``.
+
+        Raises:
+            ValueError: the optimizer was given a FlatParameter that has been unflattened since.
+        """
         raise NotImplementedError
+
+    def _check_flat(self) -> None:
+        # After unflatten() the arrays are no longer the Values' numbers: stepping them would
+        # silently do nothing to the model.
+        if owner(self.params[0]) is not self._flat:
+            raise ValueError(
+                f"{type(self).__name__}: its FlatParameter has been unflattened, so its arrays no "
+                "longer hold the Values; give the optimizer the Values, or a new FlatParameter"
+            )
 
 
 def _float(g: object) -> float:
     """A gradient as a float (a Value after ``backward(create_graph=True)``)."""
     return g.data if isinstance(g, Value) else g  # type: ignore[return-value]
-
-
-def _lerp(start: float, end: float, weight: float) -> float:
-    """``start + weight * (end - start)`` as ``torch.lerp`` rounds it: from the nearer end, so
-    that weight 1 gives ``end`` exactly (with ``betas[0] = 0``, m is the gradient itself)."""
-    if weight < 0.5:
-        return start + weight * (end - start)
-    return end - (end - start) * (1.0 - weight)
 
 
 def _check(name: str, value: float, ok: bool) -> None:
@@ -95,8 +129,12 @@ class SGD(Optimizer):
     ``b = momentum * b + (1 - dampening) * g`` after; the step uses ``g + momentum * b`` with
     ``nesterov``, else ``b``; then ``p -= lr * step`` (``p -= lr * g`` without momentum).
 
+    State, with momentum: ``state[p]["momentum_buffer"]``; for a FlatParameter, the arrays
+    ``state[flat]["momentum_buffer"]`` and ``state[flat]["has_momentum_buffer"]`` (bool,
+    False where an element has had no gradient yet, so has no buffer).
+
     Args:
-        params: the Values to optimize.
+        params: the Values to optimize, or a ``FlatParameter`` (its arrays are stepped).
         lr: learning rate, ``>= 0``.
         momentum: momentum factor, ``>= 0``.
         dampening: how much of each new gradient the buffer leaves out.
@@ -106,7 +144,8 @@ class SGD(Optimizer):
 
     Raises:
         ValueError: a hyperparameter out of range, with PyTorch's message
-            (``Invalid learning rate: -1``), or ``nesterov`` without momentum or with dampening.
+            (``Invalid learning rate: -1``), or ``nesterov`` without momentum or with dampening;
+            a FlatParameter unflattened (here, or before a ``step()``).
 
     >>> w = Value(1.0)
     >>> opt = SGD([w], lr=0.1, momentum=0.9, nesterov=True)
@@ -117,7 +156,7 @@ class SGD(Optimizer):
 
     def __init__(
         self,
-        params: Iterable[Value],
+        params: Iterable[Value] | FlatParameter,
         lr: float = 1e-3,
         momentum: float = 0.0,
         dampening: float = 0.0,
@@ -141,6 +180,10 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         lr, momentum, dampening, wd = self.lr, self.momentum, self.dampening, self.weight_decay
+        if self._flat is not None:
+            self._check_flat()
+            sgd_step(self._flat, self.state, lr, momentum, dampening, wd, self.nesterov, self.maximize)
+            return
         for p in self.params:
             grad = p.grad
             if grad is None:
@@ -168,12 +211,16 @@ class Adam(Optimizer):
     (with ``amsgrad``, ``v̂ = max(v̂, v)`` is used in place of ``v``);
     ``p -= lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)``.
 
+    State: ``step``, ``exp_avg`` (m), ``exp_avg_sq`` (v) and, with ``amsgrad``,
+    ``max_exp_avg_sq`` (v̂); for a FlatParameter, arrays of shape ``(n,)`` in ``state[flat]``,
+    ``step`` an int64 array (0 where an element has had no gradient yet).
+
     ``eps=0`` is allowed, as in PyTorch, with PyTorch's result: a parameter whose gradients
     have all been 0 becomes NaN (0/0), which ``detect_anomaly()`` reports at the next op that
     uses it. Keep ``eps > 0`` to avoid that.
 
     Args:
-        params: the Values to optimize.
+        params: the Values to optimize, or a ``FlatParameter`` (its arrays are stepped).
         lr: learning rate, ``>= 0``.
         betas: decay rates ``(b1, b2)`` of the first and second moment, each in ``[0, 1)``.
         eps: added to the denominator, ``>= 0``.
@@ -183,14 +230,15 @@ class Adam(Optimizer):
 
     Raises:
         ValueError: a hyperparameter out of range, with PyTorch's message
-            (``Invalid beta parameter at index 1: 1.0``).
+            (``Invalid beta parameter at index 1: 1.0``); a FlatParameter unflattened (here,
+            or before a ``step()``).
     """
 
     _decoupled = False  # AdamW decays the parameter itself instead of adding to the gradient
 
     def __init__(
         self,
-        params: Iterable[Value],
+        params: Iterable[Value] | FlatParameter,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
@@ -214,6 +262,12 @@ class Adam(Optimizer):
 
     def step(self) -> None:
         lr, eps, wd = self.lr, self.eps, self.weight_decay
+        if self._flat is not None:
+            self._check_flat()
+            adam_step(
+                self._flat, self.state, lr, self.betas, eps, wd, self.amsgrad, self.maximize, self._decoupled
+            )
+            return
         b1, b2 = self.betas
         for p in self.params:
             grad = p.grad
@@ -231,7 +285,7 @@ class Adam(Optimizer):
                     p.data *= 1.0 - lr * wd
                 else:
                     g += wd * p.data
-            m = state["exp_avg"] = _lerp(state["exp_avg"], g, 1.0 - b1)
+            m = state["exp_avg"] = lerp(state["exp_avg"], g, 1.0 - b1)
             v = state["exp_avg_sq"] = b2 * state["exp_avg_sq"] + (1.0 - b2) * g * g
             if self.amsgrad:
                 top = state["max_exp_avg_sq"]
@@ -254,7 +308,7 @@ class AdamW(Adam):
     step without weight decay in the gradient. Only parameters with a gradient are decayed.
 
     Args:
-        params: the Values to optimize.
+        params: the Values to optimize, or a ``FlatParameter`` (its arrays are stepped).
         lr: learning rate, ``>= 0``.
         betas: decay rates ``(b1, b2)`` of the first and second moment, each in ``[0, 1)``.
         eps: added to the denominator, ``>= 0``.
@@ -263,14 +317,15 @@ class AdamW(Adam):
         maximize: climb the objective instead of descending it.
 
     Raises:
-        ValueError: a hyperparameter out of range, with PyTorch's message.
+        ValueError: a hyperparameter out of range, with PyTorch's message; a FlatParameter
+            unflattened (here, or before a ``step()``).
     """
 
     _decoupled = True
 
     def __init__(
         self,
-        params: Iterable[Value],
+        params: Iterable[Value] | FlatParameter,
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,

@@ -309,7 +309,7 @@ def _warn_conversion(v: Value, how: str) -> None:
 
 
 def _in_place(v: Value, other: Any, method: str) -> Value:
-    if state.grad_enabled or v.__class__ is not Value:  # a Dual keeps its tangent: no in-place
+    if state.grad_enabled or v.owns_ops:  # a Dual keeps its tangent: no in-place
         return getattr(v, method)(other)  # type: ignore[no-any-return]
     if isinstance(other, Value):
         other = other.data

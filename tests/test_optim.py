@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from microgrsucc import Value, detect_anomaly
+from microgrsucc import FlatParameter, Value, detect_anomaly
 from microgrsucc.optim import SGD, Adam, AdamW, Optimizer
 from microgrsucc.testing.strategies import reals
 
@@ -306,7 +306,8 @@ def test_adamw_decays_the_parameter_not_the_gradient() -> None:
 # Random problems of a few parameters and steps. Each step's loss is a random quadratic of a
 # random non-empty subset of the parameters, so some parameters get no gradient in some steps
 # (grad None after zero_grad(), or 0.0 with set_to_none=False), and optimizer state starts
-# at different steps for different parameters.
+# at different steps for different parameters. Half the problems give the optimizer a
+# FlatParameter of the Values instead of the list.
 
 KINDS = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}
 
@@ -347,6 +348,7 @@ def problems(draw: st.DrawFn) -> dict[str, Any]:
         "coefficients": draw(st.lists(st.tuples(reals(-2.0, 2.0), reals(-2.0, 2.0)), min_size=n, max_size=n)),
         "set_to_none": draw(st.booleans()),
         "options": draw(options()),
+        "flat": draw(st.booleans()),  # the optimizer given a FlatParameter of the Values
     }
 
 
@@ -358,7 +360,7 @@ def check_against_torch(torch: Any, problem: dict[str, Any]) -> None:
     kind, opts = problem["options"]
     ours = [Value(x) for x in problem["start"]]
     theirs = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in problem["start"]]
-    opt = KINDS[kind](ours, **opts)
+    opt = KINDS[kind](FlatParameter(ours) if problem["flat"] else ours, **opts)
     reference = getattr(torch.optim, kind)(theirs, **opts, foreach=False)
     for step, used in enumerate(problem["used"]):
         for params, optimizer in ((ours, opt), (theirs, reference)):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import itertools
 import operator
 import reprlib
 from collections.abc import Callable, Iterable, Sequence
@@ -22,8 +21,10 @@ from typing import Any
 from microgrsucc import ops
 from microgrsucc.compiler import eager, python_code
 from microgrsucc.compiler.python_code import DOMAIN_ERRORS, Replay, generated_code_error
+from microgrsucc.compiler.samples import as_rows, floats, is_array, plain
 from microgrsucc.compiler.trace import PARAM, Trace, primitive_of, trace
-from microgrsucc.core import is_real, modes_set, state, to_float
+from microgrsucc.core import modes_set, state
+from microgrsucc.flat import FlatParameter, flat_of, owner
 from microgrsucc.value import Value
 
 __all__ = ["BACKENDS", "CompiledLoss", "compile"]
@@ -84,6 +85,7 @@ class CompiledLoss:
         self.params = _checked(params)
         self._table = dict(ops.PRIMITIVES)
         self._traces: dict[int, _Compiled] = {}
+        self._flat: tuple[FlatParameter, Any, bool] | None = None
 
     def __repr__(self) -> str:
         name = getattr(self.sample_loss, "__qualname__", repr(self.sample_loss))
@@ -102,6 +104,7 @@ class CompiledLoss:
         if isinstance(given, list) and given != self.params:  # Values compare by identity
             self.params = _checked(given)  # the parameter list changed: trace again
             self._traces.clear()
+            self._flat = None
         if self._table != ops.PRIMITIVES:
             self._table = dict(ops.PRIMITIVES)
             self._traces.clear()
@@ -112,13 +115,42 @@ class CompiledLoss:
             )
         return compiled
 
+    def _viewed(self) -> tuple[FlatParameter, Any, bool] | None:
+        """When every parameter is a view of one FlatParameter: it, their positions in it,
+        and whether those are all of its elements in order (its arrays are then used whole).
+        A FlatParameter's views stay views until it is unflattened, all at once, so the
+        first parameter's owner tells whether the positions found before still hold."""
+        params = self.params
+        if not params:
+            return None
+        flat = owner(params[0])
+        if flat is None:
+            return None
+        if self._flat is None or self._flat[0] is not flat:
+            found = flat_of(params)
+            if found is None:
+                return None
+            index = found[1]
+            self._flat = flat, index, len(index) == len(flat) and bool((index == range(len(flat))).all())
+        return self._flat
+
+    def _values(self, array: bool) -> Any:
+        """The parameters' values: a list of floats, or for ``array`` and a FlatParameter's
+        views, a float64 array read in one operation."""
+        viewed = self._viewed()
+        if viewed is None:
+            return [p.data for p in self.params]
+        flat, index, whole = viewed
+        values = flat.data if whole else flat.data[index]
+        return values if array else values.tolist()
+
     def __call__(self, *sample: Any) -> float:
         """``sample_loss(*sample).data``, computed by the generated code; no graph is kept."""
-        sample = _floats(sample, len(sample), 0)  # float64 at the boundary, as Value converts its data
+        sample = floats(sample, len(sample), 0)  # float64 at the boundary, as Value converts its data
         compiled = self._compiled(len(sample))
         if not (modes_set[0] and state.anomaly):
             try:
-                return float(compiled.value([p.data for p in self.params], *sample))
+                return float(compiled.value(self._values(False), *sample))
             except DOMAIN_ERRORS:
                 pass  # the eager engine raises its own error, or agrees with a NaN
             except Exception as err:
@@ -134,25 +166,25 @@ class CompiledLoss:
         """
         if reduction not in ("mean", "sum"):
             raise ValueError(f"compile: reduction must be 'mean' or 'sum', got {reduction!r}")
-        rows = _rows(samples)
+        rows = as_rows(samples)
         nargs = len(rows[0])
-        if _is_array(rows):
+        if is_array(rows):
             if self.backend == "python":
                 array: Any = rows
                 rows = array.astype(float).tolist()  # Python floats: float64 at the boundary
         else:
-            kinds = _plain(rows, nargs)
+            kinds = plain(rows, nargs)
             if kinds is None:  # numpy scalars, Fractions...: checked and converted in order
-                rows = [_floats(sample, nargs, k) for k, sample in enumerate(rows)]
+                rows = [floats(sample, nargs, k) for k, sample in enumerate(rows)]
             elif int in kinds:  # Python ints: made floats here, before any op runs
                 try:  # column by column: the loops run in C (half the time of a tuple per row)
                     columns = [map(float, column) for column in zip(*rows, strict=True)]
                     rows = list(zip(*columns, strict=True))
                 except OverflowError:  # an int past the floats: eager mode's message
-                    rows = [_floats(sample, nargs, k) for k, sample in enumerate(rows)]
+                    rows = [floats(sample, nargs, k) for k, sample in enumerate(rows)]
         compiled = self._compiled(nargs)
         count = len(rows)
-        values = [p.data for p in self.params]
+        values = self._values(self.backend == "numpy")
         result = None
         if not (modes_set[0] and (state.anomaly or not state.grad_enabled)):
             try:
@@ -176,7 +208,11 @@ class CompiledLoss:
             result = eager.replay(compiled.trace, self.params, rows, backward=True)
         total, grads = result
         scale = 1.0 / count if reduction == "mean" else 1.0
-        _add_grads(self.params, grads, compiled.kept, scale)
+        viewed = self._viewed()
+        if viewed is None:
+            _add_grads(self.params, grads, compiled.kept, scale)
+        else:
+            _add_flat_grads(viewed[0], viewed[1], grads, compiled.kept, scale)
         return float(total) * scale
 
 
@@ -198,8 +234,10 @@ def compile(
             argument is a scalar (a float when run eagerly, a traced value when compiled).
             It may branch on parameters' ``.data`` and on constants, not on its arguments.
         params: the leaf Values to differentiate for, as ``model.parameters()``; a list
-            that is changed in place is picked up at the next call.
-        backend: ``"python"`` (default) or ``"numpy"``.
+            that is changed in place is picked up at the next call. When they are all
+            views of one ``FlatParameter``, each call reads its ``data`` and adds to its
+            ``grad`` as whole arrays instead of one Value at a time.
+        backend: ``"python"`` (default), ``"numpy"``, ``"numba"`` or ``"jax"``.
 
     Returns:
         A ``CompiledLoss`` ``step``: ``step(*sample)`` is the loss of one sample (a float,
@@ -215,7 +253,8 @@ def compile(
             replay (a Python branch on a sample, ``float()`` of one, a gradient inside it).
         ValueError: an unknown backend, a parameter that is not a leaf or is repeated, or
             samples with different numbers of arguments.
-        ImportError: ``backend="numpy"`` without numpy installed.
+        ImportError: a backend whose package is not installed (the message names the
+            extra to install).
 
     A sample outside an op's domain raises eager mode's own error from ``backward`` or the
     call (``ValueError``, ``ZeroDivisionError``, ``OverflowError``), naming the op and its
@@ -248,6 +287,19 @@ def _add_grads(params: list[Value], grads: Any, kept: list[int] | None, scale: f
         new = _added(old, list(map(float, grads)) if scale == 1.0 else [float(g) * scale for g in grads])
     for p, v in zip(params, new, strict=True):
         p.grad = v
+
+
+def _add_flat_grads(
+    flat: FlatParameter, index: Any, grads: Any, kept: list[int] | None, scale: float
+) -> None:
+    """``_add_grads`` for parameters that are views of ``flat`` at ``index``: one operation."""
+    import numpy as np
+
+    if kept is not None:
+        index = index[kept]
+        grads = [grads[k] for k in kept] if isinstance(grads, list) else grads[kept]
+    g = np.asarray(grads, dtype=np.float64)
+    flat.accumulate(index, g if scale == 1.0 else g * scale)
 
 
 def _added(old: list[Any], scaled: list[float]) -> list[Any]:
@@ -298,67 +350,3 @@ def _checked(params: Iterable[Value]) -> list[Value]:
             raise ValueError(f"compile: params[{i}] appears more than once")
         seen.add(id(p))
     return found
-
-
-def _rows(samples: Iterable[Sequence[Any]]) -> Sequence[Sequence[Any]]:
-    if _is_array(samples):
-        rows: Any = samples
-        if rows.ndim != 2:
-            raise ValueError(
-                f"compile: an array of samples must be 2-d (samples, arguments), got {rows.shape}"
-            )
-        if rows.dtype.kind not in "fiu" and rows.size:
-            raise TypeError(
-                f"compile: argument 0 of sample 0 must be a real number, got {rows.dtype} "
-                f"(an array of samples must hold real numbers, got dtype {rows.dtype})"
-            )
-    elif isinstance(samples, Iterable) and not isinstance(samples, (str, bytes)):
-        rows = samples if isinstance(samples, (list, tuple)) else list(samples)
-    else:
-        raise TypeError(
-            f"compile: samples must be a sequence of argument tuples, got {type(samples).__name__}"
-        )
-    if len(rows) == 0:
-        raise ValueError("compile: backward() got no samples")
-    first = rows[0]
-    if isinstance(first, (str, bytes)) or (not isinstance(first, Sequence) and not _is_array(first)):
-        raise TypeError(
-            "compile: each sample must be a tuple of arguments, got "
-            f"{type(first).__name__}: {reprlib.repr(first)}"
-        )
-    return rows  # type: ignore[no-any-return]
-
-
-def _is_array(x: object) -> bool:
-    return type(x).__module__ == "numpy" and type(x).__name__ == "ndarray"
-
-
-_PLAIN = {float, int}
-
-
-def _plain(rows: Sequence[Sequence[Any]], nargs: int) -> set[type] | None:
-    """The types of the arguments if every sample is a tuple or list of ``nargs`` floats or
-    ints (checked in C loops), else None."""
-    if not {type(s) for s in rows} <= {tuple, list} or set(map(len, rows)) != {nargs}:
-        return None
-    kinds = set(map(type, itertools.chain.from_iterable(rows)))
-    return kinds if kinds <= _PLAIN else None
-
-
-def _floats(sample: Any, nargs: int, k: int) -> tuple[float, ...]:
-    """Sample ``k`` as float64 numbers, checked argument by argument in the order eager mode
-    converts them: a non-real is a TypeError, an int past the floats an OverflowError."""
-    if isinstance(sample, (str, bytes)) or not (isinstance(sample, Sequence) or _is_array(sample)):
-        raise TypeError(f"compile: sample {k} must be a tuple of arguments, got {type(sample).__name__}")
-    if len(sample) != nargs:
-        raise ValueError(f"compile: sample {k} has {len(sample)} argument(s), the first has {nargs}")
-    out = []
-    for i, x in enumerate(sample):
-        cls = x.__class__
-        if cls is not float and cls is not int and not is_real(x):
-            raise TypeError(
-                f"compile: argument {i} of sample {k} must be a real number, got {cls.__name__}: "
-                f"{reprlib.repr(x)}"
-            )
-        out.append(to_float(x, f"compile: argument {i} of sample {k}"))
-    return tuple(out)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from microgrsucc.compiler.layers import Squares, find_squares
-from microgrsucc.compiler.numpy_runtime import add_square_grads, squares
+from microgrsucc.compiler.numpy_runtime import add_square_grads, span, squares
 from microgrsucc.compiler.plan import Plan, fallbacks
 from microgrsucc.compiler.python_code import Contribution, emit_backward, emit_forward, summed
 from microgrsucc.compiler.python_code import namespace as python_namespace
@@ -35,7 +35,8 @@ def square_sums(found: list[Squares], expr: list[str | None], consts: dict[str, 
     """Statements computing each sum of squares as one dot product over its parameters'
     positions in ``PV``; ``expr`` of each sum's node becomes its name."""
     for k, sq in enumerate(found):
-        consts[f"_sqI{k}"] = np.array(sq.params, dtype=np.intp)
+        run = span(sq.params)  # every parameter, in order: a slice, no gather
+        consts[f"_sqI{k}"] = np.array(sq.params, dtype=np.intp) if run is None else run
         consts[f"_sqC{k}"] = None if set(sq.weights) == {1.0} else np.array(sq.weights)
         consts[f"_sqP{k}"] = np.array(sq.powered) if any(sq.powered) else None
         constants = "".join(f" + {expr[c]}" for c in sq.constants)

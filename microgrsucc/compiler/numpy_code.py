@@ -340,7 +340,7 @@ def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], 
     names.update(e.consts)
     exec(builtins.compile(source, "<microgrsucc.compile numpy>", "exec"), names)  # our own code
     run = names["run"]
-    return runner(run, e.arena, trace.param_count), source
+    return runner(run, e.arena, trace.param_count, bool(read)), source
 
 
 def _bind(names: list[str]) -> str:

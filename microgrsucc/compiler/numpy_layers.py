@@ -12,7 +12,7 @@ import numpy as np
 
 from microgrsucc import ops
 from microgrsucc.compiler.layers import Block, columns, name_blocks
-from microgrsucc.compiler.numpy_runtime import RELU, Spec
+from microgrsucc.compiler.numpy_runtime import RELU, Spec, span
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.trace import INPUT, PARAM, Trace
 
@@ -102,9 +102,13 @@ class LayerCode:
             else b.weights
         )
         self.consts[f"_W{name}"] = np.array(index, dtype=np.intp)
-        self.buffer(f"W{name}", len(b.members), k + fold)
         self.buffer(name, None, len(b.members))
-        out.append(f"np.take(PV, _W{name}, out=W{name})")
+        run = span(index)
+        if run is None:
+            self.buffer(f"W{name}", len(b.members), k + fold)
+            out.append(f"np.take(PV, _W{name}, out=W{name})")
+        else:  # the weights in order: a view of the vector
+            out.append(f"W{name} = PV[{run.start}:{run.stop}].reshape({len(b.members)}, {k + fold})")
         if fold:
             source = self.folded[name]
             if source is None:  # samples (or scattered columns) copied beside a column of ones
@@ -139,7 +143,10 @@ class LayerCode:
         self.buffer(f"gW{name}", len(b.members), len(b.key) + fold)
         source = f"{self.folded[name] or f'I{name}'}_1" if fold else self.columns(b.key)
         out.append(f"np.matmul({d}.T, {source}, out=gW{name})")
-        if len(set(index.ravel().tolist())) == index.size:
+        run = span(index)
+        if run is not None:
+            out.append(f"G[{run.start}:{run.stop}] += gW{name}.ravel()")
+        elif len(set(index.ravel().tolist())) == index.size:
             out.append(f"G[_W{name}] += gW{name}")
         else:
             out.append(f"np.add.at(G, _W{name}, gW{name})")

@@ -21,15 +21,19 @@ from microgrsucc import ops
 from microgrsucc.compiler.numpy_printer import SUSPECTS
 from microgrsucc.compiler.python_code import Replay
 
-__all__ = ["CHUNK", "RELU", "Spec", "add_square_grads", "nan_slopes", "plus", "runner", "squares"]
+__all__ = ["CHUNK", "RELU", "Spec", "add_square_grads", "nan_slopes", "plus", "runner", "span", "squares"]
 
 Spec = dict[str, tuple[int | None, int, bool, str]]
 """The arena's buffers: name -> (rows, or None for the chunk's samples; columns; a column of
 ones beside them; dtype)."""
 
 
-def runner(run: Callable[..., float], spec: Spec, param_count: int) -> Callable[..., Any]:
-    """``checked(P, samples, count) -> (total, G)``: ``run`` over the chunks of the batch."""
+def runner(run: Callable[..., float], spec: Spec, param_count: int, scalars: bool) -> Callable[..., Any]:
+    """``checked(P, samples, count) -> (total, G)``: ``run`` over the chunks of the batch.
+
+    ``P`` is a list of floats or a float64 array (a FlatParameter's); ``scalars`` says
+    whether ``run`` reads some parameters as Python floats (``P[3]``), which an array would
+    give as numpy scalars, whose errors differ (1/0 is inf, not ZeroDivisionError)."""
     arenas = threading.local()  # a call in another thread gets buffers of its own
 
     def arena(count: int) -> dict[str, Any]:
@@ -47,6 +51,8 @@ def runner(run: Callable[..., float], spec: Spec, param_count: int) -> Callable[
         outer = getattr(SUSPECTS, "found", None)
         X = np.asarray(samples, dtype=float)
         PV = np.array(P, dtype=float)
+        if scalars and not isinstance(P, list):
+            P = PV.tolist()
         G = np.zeros(param_count)
         total = 0.0
         suspects: list[Any] = []
@@ -78,6 +84,17 @@ CHUNK = 2048
 """The most samples one pass runs: each buffer of a narrow model then stays in the cache
 between the passes over it. Measured on the benchmark's MLP at 10,000 and 100,000 samples
 (W = 16, 32): 2,048 beat 1,024, 4,096 and 8,192 by 5-30%; at W = 128 the size did not matter."""
+
+
+def span(index: Any) -> slice | None:
+    """``slice(a, b)`` if the positions ``index`` (any shape, row-major) are ``a, a+1, ..., b-1``,
+    else None: a layer's weights stored in order (as ``nn.MLP`` and a FlatParameter keep
+    them) are then read as a view of the parameter vector, and their gradient added to one
+    run of G, with no gather or scatter."""
+    flat = np.asarray(index).ravel()
+    if flat.size == 0 or not np.array_equal(flat, np.arange(flat[0], flat[0] + flat.size)):
+        return None
+    return slice(int(flat[0]), int(flat[0]) + flat.size)
 
 
 def _arena(spec: Spec, count: int) -> dict[str, Any]:

@@ -16,6 +16,7 @@ The trace records its graph whatever the caller's mode (``no_grad``), as the tra
 
 from __future__ import annotations
 
+import inspect
 import reprlib
 import threading
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from typing import Any, NoReturn
 from microgrsucc import ops
 from microgrsucc.backward import postorder
 from microgrsucc.core import enable_grad, is_real, state, to_float
+from microgrsucc.flat import ParameterView
 from microgrsucc.functions import operands_of
 from microgrsucc.ops import Primitive
 from microgrsucc.recording import install_ops, recorder
@@ -266,21 +268,20 @@ _MUL = ops.mul
 _watch = threading.local()  # .trace: the trace being recorded; .inside: depth of op calls
 
 
-def _read(v: Value) -> float:
-    x: float = _SLOT.__get__(v, Value)
-    t = getattr(_watch, "trace", None)
-    if t is not None and not getattr(_watch, "inside", 0):
-        j = t.param_position(v)
-        if j is not None:
-            t.guards.setdefault(j, x)
-    return x
+def _reader(plain: Any) -> Callable[[Value], float]:
+    """A ``data`` getter over ``plain`` (the class's own descriptor: the slot, or a
+    FlatParameter view's property) that records the read in the trace's guards."""
 
+    def read(v: Value) -> float:
+        x: float = plain.__get__(v, Value)
+        t = getattr(_watch, "trace", None)
+        if t is not None and not getattr(_watch, "inside", 0):
+            j = t.param_position(v)
+            if j is not None:
+                t.guards.setdefault(j, x)
+        return x
 
-def _write(v: Value, x: float) -> None:
-    _SLOT.__set__(v, x)
-
-
-_SLOT: Any = Value.__dict__["data"]
+    return read
 
 
 def _quiet(op: Primitive) -> Callable[..., Any]:
@@ -313,7 +314,9 @@ _watched_classes: dict[type, type] = {}
 def _watched_class(cls: type) -> type:
     made = _watched_classes.get(cls)
     if made is None:
-        made = type(f"Watched{cls.__name__}", (cls,), {"__slots__": (), "data": property(_read, _write)})
+        plain = inspect.getattr_static(cls, "data")
+        watched = property(_reader(plain), plain.__set__)
+        made = type(f"Watched{cls.__name__}", (cls,), {"__slots__": (), "data": watched})
         install_ops(made, _quiet)
         made.apply_op = staticmethod(_quiet_custom)  # type: ignore[attr-defined]
         _watched_classes[cls] = made
@@ -333,7 +336,7 @@ class _watching:
         _watch.trace = self.trace
         for p in self.params:
             cls = p.__class__
-            if cls is Value:  # a Dual or another subclass keeps its class, unwatched
+            if cls is Value or cls is ParameterView:  # a Dual keeps its class, unwatched
                 self.saved.append((p, cls))
                 p.__class__ = _watched_class(cls)
 
