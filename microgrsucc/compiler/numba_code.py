@@ -138,7 +138,7 @@ class _Emitter:
     def __init__(self, trace: Trace) -> None:
         self.t = trace
         self.plan = Plan(trace, NUMBA, backward=True)
-        self.scalar = Plan(trace, PYTHON, backward=True)
+        self.scalar = self.plan.with_printer(PYTHON)  # the same analysis: not redone
         self.blocks, self.absorbed = find_blocks(self.plan)
         self.block_of = name_blocks(self.blocks)
         self.layers = [b for b in self.blocks if b.kind == "layer"]
