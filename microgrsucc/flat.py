@@ -28,9 +28,11 @@ what ``has_grad`` records.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from microgrsucc.core import state, to_float
 from microgrsucc.value import Value
 
 if TYPE_CHECKING:
@@ -66,7 +68,8 @@ class ParameterView(Value):
     @data.setter
     def data(self, x: Any) -> None:
         _, i, data, _, _ = self._place
-        data[i] = x if x.__class__ is float else float(x)
+        # Checked as Value() checks it: float() alone takes "1.5" as 1.5 (numpy took None as NaN).
+        data[i] = x if x.__class__ is float else to_float(x, "data")
 
     @property
     def grad(self) -> Any:
@@ -104,6 +107,12 @@ class FlatParameter:
     ``isinstance(p, Value)`` stays true) until ``unflatten()``. An optimizer given the
     FlatParameter itself (``optim.SGD(flat, lr=0.1)``) steps the arrays; ``compile``'s
     steps over exactly these parameters read ``data`` and add to ``grad`` in one operation.
+    ``copy.deepcopy`` and ``pickle`` (of it, or of a model holding it) give a new
+    FlatParameter whose params are views of its own arrays.
+
+    A FlatParameter and its views refer to each other (each view must find its arrays, and
+    the FlatParameter its views), so a dropped model with one is freed by Python's cyclic
+    collector, not at once as a graph is; parameters live as long as their model anyway.
 
     Args:
         params: the leaf Values to hold, each once, as ``model.parameters()``.
@@ -113,6 +122,8 @@ class FlatParameter:
         data: float64 array ``(n,)``, the values; edit it in place (``flat.data -= step``)
             or assign an array of the same shape.
         grad: float64 array ``(n,)``, the gradients; 0.0 where ``has_grad`` is False.
+            Assigning an array sets every gradient; assigning None clears them all (as
+            ``flat.zero_grad()``), PyTorch's ``p.grad = None``.
         has_grad: bool array ``(n,)``, False where a Value's ``grad`` is None. Writing
             ``grad`` directly, set ``has_grad`` too: where it is False, ``p.grad`` stays
             None and optimizers skip the element.
@@ -129,6 +140,11 @@ class FlatParameter:
             import numpy as np
         except ImportError as err:
             raise ImportError('FlatParameter needs numpy: pip install "microgrsucc[fast]"') from err
+        if isinstance(params, Value) or not isinstance(params, Iterable):
+            raise TypeError(
+                "FlatParameter: params must be a list of Values, as model.parameters(), got "
+                f"{type(params).__name__}"
+            )
         found = list(params)
         seen: set[int] = set()
         for i, p in enumerate(found):
@@ -144,8 +160,10 @@ class FlatParameter:
             if id(p) in seen:
                 raise ValueError(f"FlatParameter: params[{i}] appears more than once")
             seen.add(id(p))
-        grads = [p.grad for p in found]
-        self._data = np.array([p.data for p in found], dtype=np.float64)
+        # Checked before any Value changes class: a failed flatten leaves them all plain.
+        data = [to_float(p.data, f"FlatParameter: params[{i}].data") for i, p in enumerate(found)]
+        grads = [_checked_grad(p.grad, f"FlatParameter: params[{i}].grad") for i, p in enumerate(found)]
+        self._data = np.array(data, dtype=np.float64)
         self._grad = np.zeros(len(found))
         self._has = np.array([g is not None for g in grads], dtype=bool)
         self._objects: dict[int, Any] = {}  # position -> a gradient that is a Value
@@ -161,12 +179,28 @@ class FlatParameter:
     def __len__(self) -> int:
         return len(self.params)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A pickle or a deepcopy holds the parameters as plain Values (a view saves as the
+        # Value it stands for); they are made views of the copy, else its arrays would stand
+        # beside Values that no longer read them (a step on them would move nothing).
+        if self._released:
+            return (_unflattened, (self.params, self._data, self._grad, self._has))
+        return (FlatParameter, (self.params,))
+
+    def __copy__(self) -> FlatParameter:
+        out: FlatParameter = object.__new__(FlatParameter)  # the same views and arrays
+        out.__dict__.update(self.__dict__)
+        return out
+
     def __repr__(self) -> str:
         state = ", unflattened" if self._released else ""
         return f"<FlatParameter of {len(self.params)} parameters{state}>"
 
     @property
     def data(self) -> np.ndarray:
+        if state.compiling:  # a loss being traced reads the array, so it may branch on it:
+            for p in self.params:  # each view's read is then guarded, as a read of p.data is
+                p.data  # noqa: B018
         return self._data
 
     @data.setter
@@ -176,6 +210,16 @@ class FlatParameter:
     @property
     def grad(self) -> np.ndarray:
         return self._grad
+
+    @grad.setter
+    def grad(self, values: Any) -> None:
+        # PyTorch's idiom ``flat.grad = None`` clears every gradient; an array sets them all.
+        if values is None:
+            self.zero_grad()
+            return
+        self._grad[...] = _same_shape(self._grad, values, "grad")
+        self._objects.clear()
+        self._has.fill(True)
 
     @property
     def has_grad(self) -> np.ndarray:
@@ -225,6 +269,7 @@ class FlatParameter:
         self._released = True
 
     def _set_grad(self, i: int, g: Any) -> None:
+        g = _checked_grad(g, "grad")
         self._objects.pop(i, None)
         if g is None:
             self._grad[i] = 0.0
@@ -261,12 +306,30 @@ def flat_of(params: list[Value]) -> tuple[FlatParameter, Any] | None:
     return flat, np.array(index, dtype=np.intp)
 
 
+def _checked_grad(g: Any, where: str) -> Any:
+    """A gradient a view can hold: None, a Value (a gradient graph) or a real number as a float."""
+    return g if g is None or isinstance(g, Value) else to_float(g, where)
+
+
+def _unflattened(params: list[Value], data: Any, grad: Any, has: Any) -> FlatParameter:
+    """A FlatParameter after ``unflatten()``: plain Values and arrays that are not theirs."""
+    out: FlatParameter = object.__new__(FlatParameter)
+    out.params, out._data, out._grad, out._has = params, data, grad, has
+    out._objects, out._released = {}, True
+    return out
+
+
 def _same_shape(target: Any, values: Any, name: str) -> Any:
     import numpy as np
 
-    array = np.asarray(values, dtype=np.float64)
+    array = np.asarray(values)
+    if array.dtype.kind not in "fiu":  # numpy would cast None to NaN, "1.5" to 1.5, True to 1.0
+        raise TypeError(
+            f"FlatParameter.{name}: expected real numbers, got an array of {array.dtype} "
+            f"({reprlib.repr(values)})"
+        )
     if array.shape != target.shape:
         raise ValueError(
             f"FlatParameter.{name}: expected an array of shape {target.shape}, got {array.shape}"
         )
-    return array
+    return array.astype(np.float64, copy=False)

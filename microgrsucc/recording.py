@@ -73,9 +73,13 @@ def _binary(op: Primitive, cls: type[Value]) -> Callable[[Value, Operand], Value
 
     def apply(x: Value, y: Any) -> Value:
         if y.__class__ is not cls:
-            if deferred and isinstance(y, cls) and y.owns_ops:
+            if isinstance(y, cls) and y.owns_ops:
                 # A Dual or a Tracer carries more than its value: its own method applies the
-                # op, as Python's operators defer to a subclass's reflected method.
+                # op. An operator hands it over by Python's protocol, which asks y's reflected
+                # method first only if y's class derives from x's; x's may be a subclass of
+                # Value too (a FlatParameter's view), and ``x += y`` calls x's method itself.
+                if not deferred:
+                    return NotImplemented  # type: ignore[no-any-return]
                 return getattr(y.__class__, op.name)(x, y)  # type: ignore[no-any-return]
             y = as_value(y)
             if y is NotImplemented:

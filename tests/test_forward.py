@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import operator
 from fractions import Fraction
 from typing import Any
 
@@ -144,3 +145,12 @@ def test_a_plain_values_method_of_two_operands_keeps_a_duals_tangent(name: str) 
     _, tangent = jvp(lambda x: getattr(c, name)(x), (x0,), (1.0,))
     forward = ops.PRIMITIVES[name].forward
     assert tangent == pytest.approx(central_difference(forward, (0.7, x0), 1), rel=1e-6, abs=1e-9)
+
+
+def test_an_in_place_operator_on_a_value_with_a_dual_keeps_the_tangent() -> None:
+    # ``c += dual`` records a node as ``c = c + dual`` does; it called c's own __add__, which
+    # read the Dual as its value alone and gave a Value whose tangent was lost.
+    for name, apply in [("+=", operator.iadd), ("-=", operator.isub), ("*=", operator.imul)]:
+        c, want = Value(3.0), {"+=": 1.0, "-=": -1.0, "*=": 3.0}[name]
+        out = apply(c, Dual(2.0, tangent=1.0))
+        assert isinstance(out, Dual) and out.tangent == want, name

@@ -72,7 +72,9 @@ class _Compiled:
 class CompiledLoss:
     """A per-sample loss compiled for a parameter list; see ``compile``."""
 
-    def __init__(self, sample_loss: Callable[..., Any], params: Iterable[Value], backend: str) -> None:
+    def __init__(
+        self, sample_loss: Callable[..., Any], params: Iterable[Value] | FlatParameter, backend: str
+    ) -> None:
         if not callable(sample_loss):
             raise TypeError(f"compile: sample_loss must be callable, got {type(sample_loss).__name__}")
         if backend not in BACKENDS:
@@ -81,6 +83,8 @@ class CompiledLoss:
             _need(backend)
         self.sample_loss = sample_loss
         self.backend = backend
+        if isinstance(params, FlatParameter):  # as the optimizers take it: its views
+            params = params.params
         self._given = params
         self.params = _checked(params)
         self._table = dict(ops.PRIMITIVES)
@@ -217,7 +221,7 @@ class CompiledLoss:
 
 
 def compile(
-    sample_loss: Callable[..., Any], params: Iterable[Value], backend: str = "python"
+    sample_loss: Callable[..., Any], params: Iterable[Value] | FlatParameter, backend: str = "python"
 ) -> CompiledLoss:
     """Compile a per-sample loss into a training step that gives eager mode's numbers, faster.
 
@@ -235,8 +239,9 @@ def compile(
             It may branch on parameters' ``.data`` and on constants, not on its arguments.
         params: the leaf Values to differentiate for, as ``model.parameters()``; a list
             that is changed in place is picked up at the next call. When they are all
-            views of one ``FlatParameter``, each call reads its ``data`` and adds to its
-            ``grad`` as whole arrays instead of one Value at a time.
+            views of one ``FlatParameter`` (or are that FlatParameter, as the optimizers
+            take it), each call reads its ``data`` and adds to its ``grad`` as whole arrays
+            instead of one Value at a time.
         backend: ``"python"`` (default), ``"numpy"``, ``"numba"`` or ``"jax"``.
 
     Returns:
