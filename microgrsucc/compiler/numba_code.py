@@ -40,7 +40,7 @@ import numpy as np
 from microgrsucc.compiler.invariant import Invariant
 from microgrsucc.compiler.layers import Block, find_blocks, name_blocks
 from microgrsucc.compiler.numba_cache import load
-from microgrsucc.compiler.numba_printer import NUMBA, UNSUPPORTED, helpers
+from microgrsucc.compiler.numba_printer import LAYER_HELPERS, NUMBA, UNSUPPORTED, helpers
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import PYTHON, Contribution, Replay, emit_backward, emit_forward
 from microgrsucc.compiler.trace import CONST, INPUT, PARAM, Trace
@@ -53,81 +53,6 @@ __all__ = ["generate"]
 # recursion: a chain of 10 one-unit layers compiles in seconds, 50 exceed Python's recursion
 # limit, longer ones take gigabytes. A layer counts 4 of these pieces, a map 2, a branch 1.
 _BRANCHES = 160
-
-
-# A layer's code, called by the kernel: its weights (also transposed, for the order of the
-# forward loop) and biases (constants plus parameters) gathered from PV before the loop over
-# samples; per sample its forward pass (Z = b + W @ a, each sum in eager mode's order) and
-# backward pass (the weights' and biases' gradients summed over the samples, and the input's
-# gradient); its gradients added to G after the loop (a weight found twice, twice).
-_LAYER_HELPERS = """
-@njit(cache=True, error_model='python')
-def _gather(PV, IW, bc, br, bp):
-    W = np.empty(IW.shape)
-    WT = np.empty((IW.shape[1], IW.shape[0]))
-    finite = True
-    for j in range(IW.shape[0]):
-        for i in range(IW.shape[1]):
-            W[j, i] = PV[IW[j, i]]
-            WT[i, j] = W[j, i]
-            finite = finite and math.isfinite(W[j, i])
-    b = bc.copy()
-    for k in range(bp.shape[0]):
-        b[br[k]] += PV[bp[k]]
-    return W, WT, finite, b
-
-@njit(cache=True, error_model='python')
-def _layer(Z, b, WT, a):
-    for j in range(Z.shape[0]):
-        Z[j] = b[j]
-    for i in range(WT.shape[0]):
-        x = a[i]
-        for j in range(Z.shape[0]):
-            Z[j] += WT[i, j] * x
-
-# A unit whose gradient is 0 (relu off) adds only zeros to sums that start at +0.0, which
-# leaves them as they are, unless a weight or an input is infinite or NaN: it is skipped.
-@njit(cache=True, error_model='python')
-def _skipped(a, finite):
-    if not finite:
-        return False
-    for x in a:
-        if not math.isfinite(x):
-            return False
-    return True
-
-@njit(cache=True, error_model='python')
-def _weight_grads(dZ, a, W, finite, GW, gb):
-    skip = _skipped(a, finite)
-    for k in range(W.shape[0]):
-        g = dZ[k]
-        if g == 0.0 and skip:
-            continue
-        gb[k] += g
-        for l in range(W.shape[1]):
-            GW[k, l] += g * a[l]
-
-@njit(cache=True, error_model='python')
-def _layer_grads(dZ, a, W, finite, GW, gb, dA):
-    skip = _skipped(a, finite)
-    for k in range(W.shape[0]):
-        g = dZ[k]
-        if g == 0.0 and skip:
-            continue
-        gb[k] += g
-        for l in range(W.shape[1]):
-            GW[k, l] += g * a[l]
-        for l in range(W.shape[1]):
-            dA[l] += g * W[k, l]
-
-@njit(cache=True, error_model='python')
-def _scatter(G, IW, GW, br, bp, gb):
-    for k in range(bp.shape[0]):
-        G[bp[k]] += gb[br[k]]
-    for j in range(IW.shape[0]):
-        for i in range(IW.shape[1]):
-            G[IW[j, i]] += GW[j, i]
-""".splitlines()
 
 
 def _refuse(message: str) -> TypeError:
@@ -404,7 +329,7 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
             "nan = math.nan",
             "inf = math.inf",
             *helpers(e.calls),
-            *_LAYER_HELPERS,
+            *LAYER_HELPERS,
             *kernel,
         ]
     )
