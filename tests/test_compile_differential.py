@@ -825,6 +825,45 @@ def counting_fallbacks() -> Iterator[list[int]]:
         module.replay = original  # type: ignore[union-attr]
 
 
+def c_cbrt() -> Callable[[Value], Value]:
+    """A custom op whose forward calls C (libm's cbrt through ctypes): no Python with math, so
+    the numba and jax backends have no code for it and must name it."""
+    import ctypes.util
+
+    libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+    libm.cbrt.restype, libm.cbrt.argtypes = ctypes.c_double, [ctypes.c_double]
+    return mg.custom_op("cbrt_c", lambda x: libm.cbrt(x), lambda F, x, out: 1.0 / (3.0 * out * out))
+
+
+def check_array_parameters(generate: Callable[..., Any]) -> None:
+    """The step a backend's ``generate`` writes, given the parameters as a read-only float64
+    array (as an optimizer's parameter vector is): eager mode's total and gradients (a float64
+    array), the array untouched, and the L2 penalty over every parameter one call."""
+    from microgrsucc.compiler.trace import trace
+    from microgrsucc.nn import MLP
+
+    model = MLP(2, [5, 3, 1], seed=4)
+    params = model.parameters()
+
+    def loss(a: Any, b: Any) -> Any:
+        return (1 - b * model([a, b])).relu() + 1e-3 * sum(p * p for p in params)
+
+    rows = [(math.sin(k), math.cos(3 * k)) for k in range(23)]
+    mg.zero_grad(params)
+    total = sum((loss(Value(a), Value(b)) for a, b in rows), Value(0.0))
+    total.backward()
+    P = np.array([p.data for p in params])
+    P.flags.writeable = False
+    run, source = generate(trace(loss, params, 2))
+    got, grads = run(P, np.array(rows), len(rows))
+    assert source.count("_squares(") == 1 and source.count("_square_grads(") == 1
+    assert math.isclose(got, total.data, rel_tol=1e-12)
+    assert isinstance(grads, np.ndarray) and grads.dtype == np.float64
+    for p, g in zip(params, grads.tolist(), strict=True):
+        assert math.isclose(g, p.grad or 0.0, rel_tol=1e-9, abs_tol=1e-15), (p, g)
+    assert P.tolist() == [p.data for p in params]
+
+
 class Session:
     """One drawn loss compiled for each of ``backends``, each call compared with eager mode's;
     the differences pile up in ``mismatches``."""

@@ -130,7 +130,14 @@ def test_thousands_of_compiled_steps_on_views_equal_plain_values(
     check_compiled(f, split, backend, data.draw(st.sampled_from(["mean", "sum"])))
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "backend",
+    [
+        *BACKENDS,
+        pytest.param("numba", marks=[pytest.mark.numba, pytest.mark.slow]),  # seconds to compile
+        pytest.param("jax", marks=[pytest.mark.jax, pytest.mark.slow]),
+    ],
+)
 def test_an_mlp_trained_through_its_flat_arrays_follows_the_plain_model(backend: str) -> None:
     """Steps taken on the arrays (``flat.data -= lr * flat.grad``) equal per-Value SGD steps."""
     plain, viewed = MLP(2, [8, 8, 1], seed=3), MLP(2, [8, 8, 1], seed=3)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_compile_differential import Loss, check, counting_fallbacks, losses
+from test_compile_differential import Loss, c_cbrt, check, check_array_parameters, counting_fallbacks, losses
 
 import microgrsucc as mg
 
@@ -62,12 +62,14 @@ def test_a_domain_error_is_eager_modes_and_only_its_sample_is_replayed() -> None
     assert replayed == []
 
 
-def test_an_op_numba_cannot_compile_is_named() -> None:
-    import ctypes.util
+def test_parameters_given_as_an_array_are_read_and_the_penalty_is_one_call() -> None:
+    from microgrsucc.compiler import numba_code
 
-    libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
-    libm.cbrt.restype, libm.cbrt.argtypes = ctypes.c_double, [ctypes.c_double]
-    cbrt = mg.custom_op("cbrt_c", lambda x: libm.cbrt(x), lambda F, x, out: 1.0 / (3.0 * out * out))
+    check_array_parameters(numba_code.generate)
+
+
+def test_an_op_numba_cannot_compile_is_named() -> None:
+    cbrt = c_cbrt()
     w = mg.Value(2.0)
     step = mg.compile(lambda x: cbrt(w * x), [w], backend="numba")
     with pytest.raises(TypeError, match=r"'cbrt_c'.*backend=.numpy."):

@@ -193,7 +193,7 @@ class CompiledLoss:
                     rows = [floats(sample, nargs, k) for k, sample in enumerate(rows)]
         compiled = self._compiled(nargs)
         count = len(rows)
-        values = self._values(self.backend == "numpy")
+        values = self._values(self.backend != "python")  # numpy, numba and jax take an array
         result = None
         if not (modes_set[0] and (state.anomaly or not state.grad_enabled)):
             try:

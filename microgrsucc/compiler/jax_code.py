@@ -9,9 +9,11 @@ derivative is its table entry's partial trees, so ``jax.value_and_grad`` gives e
 gradients, branch points (relu at 0, sqrt at 0, NaN) included; the matrix products are
 differentiated by jax.
 
-What does not vary per sample (a penalty over the parameters) is computed outside XLA, as
-Python floats before the call, and its gradient after it: XLA compiles a sum over every
-parameter written as scalar ops in minutes.
+What does not vary per sample (a penalty over the parameters) is computed on the host
+(``invariant.py``), before the call, and its gradient after it: a sum of squares as one
+numpy dot product over the parameter array, the few other scalars as Python floats (XLA
+compiles a sum over every parameter written as scalar ops in minutes). ``P`` may be a list
+of floats or a 1-d float64 array; it is never written.
 
 Float64 throughout: the program is traced and run inside ``jax.enable_x64(True)``, a
 context, so the user's own jax configuration is left as it is. The batch is padded to a
@@ -34,12 +36,12 @@ from typing import Any
 
 import numpy as np
 
+from microgrsucc.compiler.invariant import Invariant
 from microgrsucc.compiler.jax_runtime import NOTED, Kernel, names, raises, rows
-from microgrsucc.compiler.layers import Block, find_blocks
+from microgrsucc.compiler.layers import columns, find_blocks, name_blocks
 from microgrsucc.compiler.numpy_printer import NUMPY
 from microgrsucc.compiler.plan import Plan
-from microgrsucc.compiler.python_code import PYTHON, Contribution, Replay, emit_backward, emit_forward
-from microgrsucc.compiler.python_code import namespace as python_namespace
+from microgrsucc.compiler.python_code import PYTHON, Replay
 from microgrsucc.compiler.trace import CONST, INPUT, PARAM, Trace
 from microgrsucc.compiler.tree import arguments
 
@@ -85,13 +87,9 @@ class _Emitter:
     def __init__(self, trace: Trace) -> None:
         self.t = trace
         self.plan = Plan(trace, NUMPY, backward=True)
-        self.scalar = Plan(trace, PYTHON, backward=True)
+        self.scalar = self.plan.with_printer(PYTHON)  # the same analysis: not redone
         self.blocks, self.absorbed = find_blocks(self.plan)
-        self.block_of: dict[int, tuple[Block, int]] = {}
-        for k, b in enumerate(self.blocks):
-            b.name = "X" if b.kind == INPUT else f"B{k}"
-            for col, m in enumerate(b.members):
-                self.block_of[m] = (b, col)
+        self.block_of = name_blocks(self.blocks)
         self.consts: dict[str, Any] = {}
         self.held: list[int] = []  # the invariant nodes the kernel reads, in the order of H
         n = len(trace.kinds)
@@ -117,12 +115,7 @@ class _Emitter:
         return f"H[{self.held.index(i)}]"
 
     def columns(self, key: tuple[int, ...]) -> str:
-        first = self.block_of.get(key[0])
-        if first is not None:
-            b, s = first
-            if all(self.block_of.get(m) == (b, s + i) for i, m in enumerate(key)):
-                return b.name if s == 0 and len(key) == len(b.members) else f"{b.name}[:, {s}:{s + len(key)}]"
-        return f"jnp.column_stack(({', '.join(self.expr(m) for m in key)},))"
+        return columns(self.block_of, key) or f"jnp.column_stack(({', '.join(self.expr(m) for m in key)},))"
 
     def expr(self, i: int) -> str:
         return self.names.get(i) or self.leaf(i)
@@ -213,41 +206,16 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
             seen.add(id(op))
             ops_source += _op_source(op, info)
 
-    n = len(trace.kinds)
-    expr: list[str | None] = [e.plan.leaf(i, lambda j: f"p{j}", lambda k: "") for i in range(n)]
-    before: list[str] = []
-    emit_forward(e.scalar, e.scalar.order(False), expr, [0] * n, before)
-    root = trace.root
-    params = "".join(f"p{j}, " for j in range(trace.param_count))
-    run = ["def run(P, samples, count):", *([f"    {params}= P"] if trace.param_count else [])]
-    run += [f"    {s}" for s in before]
+    host = Invariant(e.scalar)
+    run = ["def run(P, samples, count):", "    PV = np.asarray(P, dtype=np.float64)"]
+    run += [f"    {s}" for s in host.forward()]
     if kernel:
-        held = ", ".join(expr[j] or "" for j in e.held)
-        run.append(f"    total, G, gH, bad = _kernel(P, [{held}], samples, count)")
+        held = ", ".join(host.expr[j] or "" for j in e.held)
+        run.append(f"    total, G, gH, bad = _kernel(PV, [{held}], samples, count)")
     else:
-        run.append(f"    total, G, gH, bad = 0.0, np.zeros({trace.param_count}), [], []")
-    contrib: dict[int, list[Contribution]] = {j: [(f"gH[{k}]", 0)] for k, j in enumerate(e.held)}
-    if not e.plan.varying[root]:
-        run.append(f"    total = {expr[root]} * count")
-        if e.plan.grad[root]:
-            contrib.setdefault(root, []).append(("count", 0))
-    grads: set[int] = set()
-
-    def sink(j: int, c: str) -> str | None:
-        if trace.kinds[j] != PARAM:
-            return None
-        grads.add(int(trace.payload[j]))
-        return f"g{trace.payload[j]} += {c}"
-
-    after: list[str] = []
-    emit_backward(e.scalar, e.scalar.order(False), expr, contrib, sink, after)
-    if grads:
-        index = sorted(grads)
-        e.consts["_GI"] = np.array(index, dtype=np.intp)
-        run += [f"    g{j} = 0.0" for j in index]
-        run += [f"    {s}" for s in after]
-        run.append(f"    G[_GI] += np.array([{', '.join(f'g{j}' for j in index)}])")
-    run.append("    return total, G.tolist(), bad")
+        run.append(f"    total, G, bad = 0.0, np.zeros({trace.param_count}), []")
+    run += [f"    {s}" for s in host.backward(e.held)]
+    run.append("    return total, G, bad")
 
     source = "\n".join([*ops_source, *kernel, *run]) + "\n"
     plain = names(e.plan, checking=False)
@@ -257,12 +225,11 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
     checking.update(e.consts, _NOTED=NOTED, _rows=rows)
     if kernel:
         exec(builtins.compile("\n".join(kernel) + "\n", "<microgrsucc.compile jax kernel>", "exec"), checking)
-    host = python_namespace()
-    host.update(np=np, _GI=e.consts.get("_GI"))
+    namespace = host.namespace()
     if kernel:
-        host["_kernel"] = Kernel(checking["kernel"])
-    exec(builtins.compile("\n".join(run) + "\n", "<microgrsucc.compile jax>", "exec"), host)
-    step = host["run"]
+        namespace["_kernel"] = Kernel(checking["kernel"])
+    exec(builtins.compile("\n".join(run) + "\n", "<microgrsucc.compile jax>", "exec"), namespace)
+    step = namespace["run"]
 
     def checked(P: Any, samples: Any, count: int) -> Any:
         total, grads, bad = step(P, samples, count)
@@ -270,5 +237,5 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
             raise Replay(bad, (total, grads))
         return total, grads
 
-    checked.kernel = host.get("_kernel")  # type: ignore[attr-defined]  # for tests and inspection
+    checked.kernel = namespace.get("_kernel")  # type: ignore[attr-defined]  # for tests and inspection
     return checked, source

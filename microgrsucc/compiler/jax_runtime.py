@@ -147,7 +147,7 @@ def names(plan: Plan, checking: bool) -> dict[str, Any]:
     wrap = _Checked if checking else _Unchecked
     found["_pow"] = wrap(jnp.power)
     found["_guard"] = _guard if checking else (lambda failed, value: value)
-    for info in plan.info:
+    for info in {id(info): info for info in plan.info}.values():  # one per op, not per node
         for tree in _trees(info):
             for m in walk(tree):
                 if isinstance(m, Call):
@@ -229,4 +229,4 @@ class Kernel:
             (total, (any_bad, bad)), (gP, gH) = self.step(PV, HV, X, count)
             total, any_bad, gP, gH = jax.device_get((total, any_bad, gP, gH))  # one transfer
             found = np.flatnonzero(np.asarray(bad)).tolist() if any_bad else []
-            return float(total), np.array(gP), gH, found
+            return float(total), np.array(gP), np.asarray(gH).tolist(), found

@@ -19,7 +19,7 @@ from microgrsucc import ops
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.trace import CONST, INPUT, OP, PARAM
 
-__all__ = ["Block", "Squares", "find_blocks", "find_squares"]
+__all__ = ["Block", "Squares", "columns", "find_blocks", "find_squares", "name_blocks"]
 
 
 class Block:
@@ -42,6 +42,29 @@ class Block:
     @property
     def first(self) -> int:
         return min(self.members)
+
+
+def name_blocks(blocks: list[Block]) -> dict[int, tuple[Block, int]]:
+    """Name each block (``X`` the samples, ``B<k>`` the others) and map each member node to its
+    block and column."""
+    block_of: dict[int, tuple[Block, int]] = {}
+    for k, b in enumerate(blocks):
+        b.name = "X" if b.kind == INPUT else f"B{k}"
+        for col, m in enumerate(b.members):
+            block_of[m] = (b, col)
+    return block_of
+
+
+def columns(block_of: dict[int, tuple[Block, int]], key: tuple[int, ...]) -> str | None:
+    """The nodes ``key`` as consecutive columns of one block, a (batch, len(key)) array: the
+    block's name or a slice of it (``B1[:, 2:5]``); None if no block holds them so."""
+    first = block_of.get(key[0])
+    if first is None:
+        return None
+    b, s = first
+    if any(block_of.get(m) != (b, s + i) for i, m in enumerate(key)):
+        return None
+    return b.name if s == 0 and len(key) == len(b.members) else f"{b.name}[:, {s}:{s + len(key)}]"
 
 
 class _Dot:

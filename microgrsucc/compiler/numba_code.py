@@ -1,16 +1,21 @@
 """The numba backend: the layer plan as one loop over the samples, compiled by numba.
 
 The kernel is the plan of the numpy backend (``layers.py``) written as loops: for each
-sample, each layer is a loop over its inputs and its units (``Z[j] += W[i, j] * a``, which
-the compiler vectorises), a unary op of a layer a loop over its units, and every other node
-one statement printed from its tree by ``NumbaPrinter``; then the same sample's backward
-pass, with the gradients of each layer's weights summed in an array of the layer's shape.
-The code grows with the number of layers and other nodes, never with the number of
-parameters: numba compiles straight-line code per parameter in minutes.
+sample, each layer is one call of a small compiled function (``_layer``: a loop over its
+inputs and its units, ``Z[j] += WT[i, j] * a``, which the compiler vectorises), a unary op of
+a layer a loop over its units, and every other node one statement printed from its tree by
+``NumbaPrinter``; then the same sample's backward pass (``_layer_grads``), with the gradients
+of each layer's weights summed in an array of the layer's shape. A unit whose gradient is 0
+(relu off) is skipped where that changes no sum. The code grows with the number of layers
+and other nodes, never with the number of parameters: numba compiles straight-line code per
+parameter in minutes.
 
-What does not vary per sample (a penalty over the parameters) is computed outside the
-kernel, as Python floats before the call and its gradient after it, as in the numpy
-backend; so are each layer's weight matrix (gathered from the parameters) and biases.
+The kernel gathers each layer's weights and biases from the parameter array ``PV`` before
+the loop over samples and adds their gradients to one array ``G`` after it. What does not
+vary per sample (a penalty over the parameters) is computed on the host (``invariant.py``):
+a sum of squares as one dot product, the few other scalars as Python floats; so the host
+does no work per parameter. ``P`` may be a list of floats or a 1-d float64 array; it is
+never written.
 
 The kernel is compiled with ``@njit(cache=True)``: numba caches machine code next to the
 source file, so the source is written to a file named by its hash, under
@@ -32,12 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from microgrsucc.compiler.layers import Block, find_blocks
+from microgrsucc.compiler.invariant import Invariant
+from microgrsucc.compiler.layers import Block, find_blocks, name_blocks
 from microgrsucc.compiler.numba_cache import load
-from microgrsucc.compiler.numba_printer import NUMBA, UNSUPPORTED, helpers
+from microgrsucc.compiler.numba_printer import LAYER_HELPERS, NUMBA, UNSUPPORTED, helpers
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import PYTHON, Contribution, Replay, emit_backward, emit_forward
-from microgrsucc.compiler.python_code import namespace as python_namespace
 from microgrsucc.compiler.trace import CONST, INPUT, PARAM, Trace
 from microgrsucc.compiler.tree import Call, Select, walk
 
@@ -58,13 +63,9 @@ class _Emitter:
     def __init__(self, trace: Trace) -> None:
         self.t = trace
         self.plan = Plan(trace, NUMBA, backward=True)
-        self.scalar = Plan(trace, PYTHON, backward=True)
+        self.scalar = self.plan.with_printer(PYTHON)  # the same analysis: not redone
         self.blocks, self.absorbed = find_blocks(self.plan)
-        self.block_of: dict[int, tuple[Block, int]] = {}
-        for k, b in enumerate(self.blocks):
-            b.name = "X" if b.kind == INPUT else f"B{k}"
-            for col, m in enumerate(b.members):
-                self.block_of[m] = (b, col)
+        self.block_of = name_blocks(self.blocks)
         self.layers = [b for b in self.blocks if b.kind == "layer"]
         # The invariant nodes the kernel reads (operands of its ops), in the order of H.
         self.held: list[int] = []
@@ -147,7 +148,9 @@ class _Emitter:
         forward: list[str] = []
         done: set[int] = set()
         arrays: list[str] = []  # per-sample arrays, allocated once per call
-        layer_args: list[str] = []
+        layer_args: list[str] = []  # per layer: its weights' and biases' positions in PV, constant biases
+        gathered: list[str] = []  # each layer's weights (and transposed) and biases, from PV
+        scattered: list[str] = []  # each layer's gradients, added to G
         for i in plan.order(True):
             if i in self.absorbed or i in done:
                 continue
@@ -165,17 +168,15 @@ class _Emitter:
                 a, fill = self.operand(b)
                 if fill:
                     arrays += [f"K{b.name} = np.empty({len(b.key)})", f"dK{b.name} = np.empty({len(b.key)})"]
-                layer_args += [f"W{b.name}", f"WT{b.name}", f"b{b.name}", f"GW{b.name}", f"gb{b.name}"]
-                forward += fill
-                row, col_, x = f"j{b.name}", f"i{b.name}", f"x{b.name}"
-                forward += [
-                    f"for {row} in range({m}):",
-                    f"    {b.name}[{row}] = b{b.name}[{row}]",
-                    f"for {col_} in range(W{b.name}.shape[1]):",
-                    f"    {x} = {a}[{col_}]",
-                    f"    for {row} in range({m}):",
-                    f"        {b.name}[{row}] += WT{b.name}[{col_}, {row}] * {x}",
+                positions = [f"IW{b.name}", f"bc{b.name}", f"br{b.name}", f"bp{b.name}"]
+                layer_args += positions
+                gathered += [
+                    f"W{b.name}, WT{b.name}, FW{b.name}, b{b.name} = _gather(PV, {', '.join(positions)})",
+                    f"GW{b.name} = np.zeros(W{b.name}.shape)",
+                    f"gb{b.name} = np.zeros(W{b.name}.shape[0])",
                 ]
+                scattered.append(f"_scatter(G, IW{b.name}, GW{b.name}, br{b.name}, bp{b.name}, gb{b.name})")
+                forward += [*fill, f"_layer({b.name}, b{b.name}, WT{b.name}, {a})"]
             else:
                 assert b.source is not None
                 info = plan.info[b.members[0]]
@@ -189,18 +190,25 @@ class _Emitter:
         backward = self.backward()
         zero = [f"d{b.name}[:] = 0.0" for b in self.blocks if b.kind != INPUT and b.name in self.received]
         zero += [f"dK{b.name}[:] = 0.0" for b in self.layers if b.name in self.key_grads]
-        args = ", ".join(["X", "count", "PV", "H", "G", "GH", "bad", "F", *layer_args])
+        args = ", ".join(["X", "count", "PV", "H", *layer_args])
         lines = [
             "@njit(cache=True, error_model='python')",
             f"def kernel({args}):",
             "    total = 0.0",
-            *(f"    {s}" for s in arrays),
+            "    G = np.zeros(PV.shape[0])",
+            "    GH = np.zeros(H.shape[0])",
+            "    bad = np.zeros(count, dtype=np.bool_)",
+            "    flagged = 0",
+            "    F = np.zeros(1, dtype=np.bool_)",
+            *(f"    {s}" for s in gathered + arrays),
             "    for s in range(count):",
             *(f"        {s}" for s in forward + zero + backward),
             "        if F[0]:",
             "            bad[s] = True",
+            "            flagged += 1",
             "            F[0] = False",
-            "    return total",
+            *(f"    {s}" for s in scattered),
+            "    return total, G, GH, bad, flagged",
         ]
         return lines, layer_args
 
@@ -251,19 +259,9 @@ class _Emitter:
             to_key = any(plan.grad[k] for k in b.key)
             whole = not fill
             target = f"d{a}" if whole else f"dK{b.name}"
-            row, col_, g = f"k{b.name}", f"l{b.name}", f"g{b.name}"  # names of their own: numba's
-            out += [  # SSA pass walks back through every earlier loop that assigns a name
-                f"for {row} in range({m}):",
-                f"    {g} = {d}[{row}]",
-                f"    gb{b.name}[{row}] += {g}",
-                f"    for {col_} in range(W{b.name}.shape[1]):",
-                f"        GW{b.name}[{row}, {col_}] += {g} * {a}[{col_}]",
-            ]
+            layer = f"{d}, {a}, W{b.name}, FW{b.name}, GW{b.name}, gb{b.name}"
+            out.append(f"_layer_grads({layer}, {target})" if to_key else f"_weight_grads({layer})")
             if to_key:
-                out += [
-                    f"    for {col_} in range(W{b.name}.shape[1]):",
-                    f"        {target}[{col_}] += {g} * W{b.name}[{row}, {col_}]",
-                ]
                 if whole:
                     self.received.add(a)
                 else:
@@ -282,6 +280,9 @@ class _Emitter:
 def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
     """``run(P, samples, count) -> (total, grads)`` with a numba kernel, and its source.
 
+    ``P`` is the parameters' values, a list of floats or a 1-d float64 array (read, never
+    written); ``grads`` is a float64 array.
+
     Raises:
         TypeError: an op of the loss has no tree numba can compile (a custom op calling a C
             function, or a math function numba lacks).
@@ -289,78 +290,35 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
     e = _Emitter(trace)
     has_kernel = bool(e.plan.order(True))
     kernel, layer_args = e.kernel() if has_kernel else ([], [])
-    consts: dict[str, Any] = {}
-    n = len(trace.kinds)
-    expr: list[str | None] = [e.scalar.leaf(i, lambda j: f"p{j}", lambda k: "") for i in range(n)]
-    before: list[str] = []
-    emit_forward(e.scalar, e.scalar.order(False), expr, [0] * n, before)
-    root = trace.root
-    params = "".join(f"p{j}, " for j in range(trace.param_count))
-    run = ["def run(P, samples, count):", *([f"    {params}= P"] if trace.param_count else [])]
-    run += [f"    {s}" for s in before]
-    run.append(f"    G = np.zeros({trace.param_count})")
-    after_kernel: list[str] = []
+    host = Invariant(e.scalar)
+    consts = host.consts
+    run = ["def run(P, samples, count):", "    PV = np.asarray(P, dtype=np.float64)"]
+    run += [f"    {s}" for s in host.forward()]
     if has_kernel:
-        run += [
-            "    PV = np.array(P, dtype=float)",
-            f"    X = np.ascontiguousarray(samples, dtype=float).reshape(count, {trace.nargs})",
-            f"    H = np.array([{', '.join(expr[j] or '' for j in e.held)}], dtype=float)",
-            "    GH = np.zeros(len(H))",
-            "    bad = np.zeros(count, dtype=np.bool_)",
-            "    F = np.zeros(1, dtype=np.bool_)",
-        ]
         for b in e.layers:
-            consts[f"_W{b.name}"] = np.array(b.weights, dtype=np.intp)
-            run += [
-                f"    W{b.name} = PV[_W{b.name}]",
-                f"    WT{b.name} = np.ascontiguousarray(W{b.name}.T)",
-                f"    GW{b.name} = np.zeros_like(W{b.name})",
-                f"    gb{b.name} = np.zeros({len(b.members)})",
-            ]
+            consts[f"_IW{b.name}"] = np.array(b.weights, dtype=np.intp).reshape(len(b.members), len(b.key))
             pairs = [(col, j) for col, js in enumerate(b.biases) for j in js]
-            bias_params = [(col, int(trace.payload[j])) for col, j in pairs if trace.kinds[j] == PARAM]
             constant = np.zeros(len(b.members))
             for col, j in pairs:
                 if trace.kinds[j] == CONST:
                     constant[col] += trace.payload[j]
+            bias_params = [(col, int(trace.payload[j])) for col, j in pairs if trace.kinds[j] == PARAM]
             consts[f"_bc{b.name}"] = constant
-            run.append(f"    b{b.name} = _bc{b.name}.copy()")
-            if bias_params:
-                consts[f"_br{b.name}"] = np.array([c for c, _ in bias_params], dtype=np.intp)
-                consts[f"_bp{b.name}"] = np.array([p for _, p in bias_params], dtype=np.intp)
-                run.append(f"    np.add.at(b{b.name}, _br{b.name}, PV[_bp{b.name}])")
-                after_kernel.append(f"    np.add.at(G, _bp{b.name}, gb{b.name}[_br{b.name}])")
-            unique = len(set(np.ravel(consts[f"_W{b.name}"]).tolist())) == consts[f"_W{b.name}"].size
-            # np.add.at is slow; with each weight in one place, += through the index is exact.
-            scatter = f"G[_W{b.name}] += GW{b.name}" if unique else f"np.add.at(G, _W{b.name}, GW{b.name})"
-            after_kernel.append(f"    {scatter}")
-        run.append(f"    total = _kernel(X, count, PV, H, G, GH, bad, F, {', '.join(layer_args)})")
-        run += after_kernel
-        run.append("    found = np.flatnonzero(bad).tolist()")
+            consts[f"_br{b.name}"] = np.array([c for c, _ in bias_params], dtype=np.intp)
+            consts[f"_bp{b.name}"] = np.array([p for _, p in bias_params], dtype=np.intp)
+        held = ", ".join(host.expr[j] or "" for j in e.held)
+        positions = ", ".join(f"_{a}" for a in layer_args)
+        run += [
+            f"    X = np.ascontiguousarray(samples, dtype=np.float64).reshape(count, {trace.nargs})",
+            f"    H = np.array([{held}], dtype=np.float64)",
+            f"    total, G, GH, bad, flagged = _kernel(X, count, PV, H, {positions})",
+            "    gH = GH.tolist()",
+        ]
     else:
-        run += ["    total = 0.0", "    found = []"]
-    contrib: dict[int, list[Contribution]] = {j: [(f"GH[{k}]", 0)] for k, j in enumerate(e.held)}
-    if not e.plan.varying[root]:
-        run.append(f"    total = {expr[root]} * count")
-        if e.plan.grad[root]:
-            contrib.setdefault(root, []).append(("count", 0))
-    grads: set[int] = set()
-
-    def sink(j: int, c: str) -> str | None:
-        if trace.kinds[j] != PARAM:
-            return None
-        grads.add(int(trace.payload[j]))
-        return f"g{trace.payload[j]} += {c}"
-
-    after: list[str] = []
-    emit_backward(e.scalar, e.scalar.order(False), expr, contrib, sink, after)
-    if grads:
-        index = sorted(grads)
-        consts["_GI"] = np.array(index, dtype=np.intp)
-        run += [f"    g{j} = 0.0" for j in index]
-        run += [f"    {s}" for s in after]
-        run.append(f"    G[_GI] += np.array([{', '.join(f'g{j}' for j in index)}])")
-    run.append("    return total, G.tolist(), found")
+        run += ["    total = 0.0", f"    G = np.zeros({trace.param_count})"]
+    run += [f"    {s}" for s in host.backward(e.held)]
+    found = "np.flatnonzero(bad).tolist() if flagged else []" if has_kernel else "[]"
+    run.append(f"    return total, G, {found}")
 
     module_source = "\n".join(
         [
@@ -371,15 +329,15 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
             "nan = math.nan",
             "inf = math.inf",
             *helpers(e.calls),
+            *LAYER_HELPERS,
             *kernel,
         ]
     )
-    host = python_namespace()
-    host.update(consts, np=np)
+    names = host.namespace()
     if has_kernel:
-        host["_kernel"] = load(module_source + "\n").kernel
-    exec(builtins.compile("\n".join(run) + "\n", "<microgrsucc.compile numba>", "exec"), host)
-    step = host["run"]
+        names["_kernel"] = load(module_source + "\n").kernel
+    exec(builtins.compile("\n".join(run) + "\n", "<microgrsucc.compile numba>", "exec"), names)
+    step = names["run"]
 
     def checked(P: Any, samples: Any, count: int) -> Any:
         total, grads, bad = step(P, samples, count)

@@ -6,7 +6,8 @@ that numba compiles. numba's ``math`` functions return NaN or an infinity where 
 raise, so each call of a function that can raise goes through a helper that notes it in
 the flag ``F`` (a NaN from numbers: ValueError; an infinity from finite numbers:
 OverflowError, the numpy backend's rule); a ``Raise`` (a domain check) sets the flag too.
-The kernel marks the sample and the eager engine runs it afterwards.
+The kernel marks the sample and the eager engine runs it afterwards. ``LAYER_HELPERS`` is
+the source of the functions the kernel calls for each layer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from microgrsucc.compiler.python_code import PythonPrinter
 from microgrsucc.compiler.tree import Binary, Call, Node, Raise
 
-__all__ = ["NUMBA", "NumbaPrinter", "helpers"]
+__all__ = ["LAYER_HELPERS", "NUMBA", "NumbaPrinter", "helpers"]
 
 # math functions that never raise for a float (numpy's ``_TOTAL``): called as they are.
 _TOTAL = {"tanh", "atan", "erf", "erfc", "copysign", "isfinite", "isnan", "isinf"}
@@ -77,3 +78,78 @@ def helpers(calls: dict[str, int]) -> list[str]:
             "    return r",
         ]
     return lines
+
+
+# A layer's code, called by the kernel: its weights (also transposed, for the order of the
+# forward loop) and biases (constants plus parameters) gathered from PV before the loop over
+# samples; per sample its forward pass (Z = b + W @ a, each sum in eager mode's order) and
+# backward pass (the weights' and biases' gradients summed over the samples, and the input's
+# gradient); its gradients added to G after the loop (a weight found twice, twice).
+LAYER_HELPERS = """
+@njit(cache=True, error_model='python')
+def _gather(PV, IW, bc, br, bp):
+    W = np.empty(IW.shape)
+    WT = np.empty((IW.shape[1], IW.shape[0]))
+    finite = True
+    for j in range(IW.shape[0]):
+        for i in range(IW.shape[1]):
+            W[j, i] = PV[IW[j, i]]
+            WT[i, j] = W[j, i]
+            finite = finite and math.isfinite(W[j, i])
+    b = bc.copy()
+    for k in range(bp.shape[0]):
+        b[br[k]] += PV[bp[k]]
+    return W, WT, finite, b
+
+@njit(cache=True, error_model='python')
+def _layer(Z, b, WT, a):
+    for j in range(Z.shape[0]):
+        Z[j] = b[j]
+    for i in range(WT.shape[0]):
+        x = a[i]
+        for j in range(Z.shape[0]):
+            Z[j] += WT[i, j] * x
+
+# A unit whose gradient is 0 (relu off) adds only zeros to sums that start at +0.0, which
+# leaves them as they are, unless a weight or an input is infinite or NaN: it is skipped.
+@njit(cache=True, error_model='python')
+def _skipped(a, finite):
+    if not finite:
+        return False
+    for x in a:
+        if not math.isfinite(x):
+            return False
+    return True
+
+@njit(cache=True, error_model='python')
+def _weight_grads(dZ, a, W, finite, GW, gb):
+    skip = _skipped(a, finite)
+    for k in range(W.shape[0]):
+        g = dZ[k]
+        if g == 0.0 and skip:
+            continue
+        gb[k] += g
+        for l in range(W.shape[1]):
+            GW[k, l] += g * a[l]
+
+@njit(cache=True, error_model='python')
+def _layer_grads(dZ, a, W, finite, GW, gb, dA):
+    skip = _skipped(a, finite)
+    for k in range(W.shape[0]):
+        g = dZ[k]
+        if g == 0.0 and skip:
+            continue
+        gb[k] += g
+        for l in range(W.shape[1]):
+            GW[k, l] += g * a[l]
+        for l in range(W.shape[1]):
+            dA[l] += g * W[k, l]
+
+@njit(cache=True, error_model='python')
+def _scatter(G, IW, GW, br, bp, gb):
+    for k in range(bp.shape[0]):
+        G[bp[k]] += gb[br[k]]
+    for j in range(IW.shape[0]):
+        for i in range(IW.shape[1]):
+            G[IW[j, i]] += GW[j, i]
+""".splitlines()

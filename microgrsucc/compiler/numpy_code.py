@@ -26,20 +26,20 @@ from typing import Any
 
 import numpy as np
 
+from microgrsucc.compiler.invariant import square_grads, square_sums
 from microgrsucc.compiler.layers import Block, find_blocks, find_squares
 from microgrsucc.compiler.numpy_layers import LayerCode
 from microgrsucc.compiler.numpy_printer import NUMPY, Checked, guard, numpy_function, vectorized
-from microgrsucc.compiler.numpy_runtime import RELU, add_square_grads, nan_slopes, runner, span, squares
+from microgrsucc.compiler.numpy_runtime import RELU, add_square_grads, nan_slopes, runner, squares
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import (
     PYTHON,
     Contribution,
     emit_backward,
     emit_forward,
-    summed,
 )
 from microgrsucc.compiler.python_code import namespace as python_namespace
-from microgrsucc.compiler.trace import CONST, OP, PARAM, Trace
+from microgrsucc.compiler.trace import OP, PARAM, Trace
 from microgrsucc.compiler.tree import (
     Call,
     Node,
@@ -84,28 +84,6 @@ class _Emitter(LayerCode):
         # The nodes computed once per call as Python floats: those outside the sums of squares.
         self.scalar_nodes = [i for i in self.scalar.order(False) if i not in self.in_squares]
 
-    def square_sums(self, out: list[str]) -> None:
-        """Each sum of squares as one dot product over its parameters' positions."""
-        t = self.t
-        for k, sq in enumerate(self.squares):
-            run = span(sq.params)  # every parameter, in order: a slice, no gather
-            self.consts[f"_sqI{k}"] = np.array(sq.params, dtype=np.intp) if run is None else run
-            self.consts[f"_sqC{k}"] = None if set(sq.weights) == {1.0} else np.array(sq.weights)
-            self.consts[f"_sqP{k}"] = np.array(sq.powered) if any(sq.powered) else None
-            constants = "".join(f" + {self.expr[c]}" for c in sq.constants)
-            out.append(f"_t{sq.node} = _squares(PV, _sqI{k}, _sqC{k}, _sqP{k}){constants}")
-            self.expr[sq.node] = f"_t{sq.node}"
-            assert all(t.kinds[c] == CONST for c in sq.constants)
-
-    def square_grads(self, contrib: dict[int, list[Contribution]], out: list[str]) -> None:
-        """The gradient of each sum of squares, scattered into G in one call."""
-        for k, sq in enumerate(self.squares):
-            cs = contrib.pop(sq.node, None)
-            if cs:
-                adj, _ = summed(f"_a{sq.node}", cs, out)
-                unique = len(set(sq.params)) == len(sq.params)
-                out.append(f"_square_grads(G, PV, _sqI{k}, _sqC{k}, {adj}, {unique})")
-
     def read_params(self) -> list[int]:
         """The parameters the code reads as Python floats (``p3``): those of the nodes written
         one by one, and the biases a layer sums."""
@@ -129,7 +107,7 @@ class _Emitter(LayerCode):
             None if kind == OP else plan.leaf(i, param, arg) for i, kind in enumerate(t.kinds)
         ]
         self.depth = [0] * n
-        self.square_sums(out)
+        square_sums(self.squares, self.expr, self.consts, out)
         emit_forward(self.scalar, self.scalar_nodes, self.expr, self.depth, out)
         done: set[int] = set()
         for i in plan.order(True):
@@ -333,7 +311,7 @@ def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], 
         return f"g{trace.payload[j]} += {c}"  # Python floats: cheaper than items of G
 
     emit_backward(e.scalar, e.scalar_nodes, e.expr, contrib, sink, after)
-    e.square_grads(contrib, after)
+    square_grads(e.squares, contrib, after)
     if scalar_grads:
         after = [f"g{j} = 0.0" for j in sorted(scalar_grads)] + after
         index = sorted(scalar_grads)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from microgrsucc import ops
-from microgrsucc.compiler.layers import Block
+from microgrsucc.compiler.layers import Block, columns, name_blocks
 from microgrsucc.compiler.numpy_runtime import RELU, Spec, span
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.trace import INPUT, PARAM, Trace
@@ -25,11 +25,7 @@ class LayerCode:
 
     def __init__(self, trace: Trace, plan: Plan, blocks: list[Block]) -> None:
         self.t, self.plan, self.blocks = trace, plan, blocks
-        self.block_of: dict[int, tuple[Block, int]] = {}
-        for k, b in enumerate(blocks):
-            b.name = "X" if b.kind == INPUT else f"B{k}"
-            for col, m in enumerate(b.members):
-                self.block_of[m] = (b, col)
+        self.block_of = name_blocks(blocks)
         self.consts: dict[str, Any] = {}
         self.arena: Spec = {}
         self.expr: list[str | None] = [None] * len(trace.kinds)
@@ -91,12 +87,8 @@ class LayerCode:
 
     def columns(self, key: tuple[int, ...]) -> str:
         """The batch of the nodes ``key`` as a (batch, len(key)) array expression."""
-        first = self.block_of.get(key[0])
-        if first is not None:
-            b, s = first
-            if all(self.block_of.get(m) == (b, s + i) for i, m in enumerate(key)):
-                return b.name if s == 0 and len(key) == len(b.members) else f"{b.name}[:, {s}:{s + len(key)}]"
-        return f"np.column_stack(({', '.join(self.expr[m] or '' for m in key)},))"
+        found = columns(self.block_of, key)
+        return found or f"np.column_stack(({', '.join(self.expr[m] or '' for m in key)},))"
 
     def layer_forward(self, b: Block, out: list[str]) -> None:
         """``Z = A @ W.T + bias`` into the layer's buffer: the bias folded into the product (a

@@ -1,0 +1,127 @@
+"""The part of a loss that does not vary per sample, as host code around a batch kernel.
+
+The numba and jax backends compute what varies per sample in a kernel. What does not (a
+penalty over the parameters, a constant term) is computed once per call, on the host, before
+the kernel: each sum of squares of parameters (``layers.find_squares``: an L2 penalty) as one
+dot product over their positions (``numpy_runtime.squares``), and every other node as Python
+floats, reading only the parameters those nodes read. After the kernel comes its gradient:
+the kernel's gradients of the nodes it read (``gH``) are passed down the same nodes, each
+sum of squares' gradient is scattered into ``G`` in one call, and the other parameters'
+gradients are added to ``G`` in one call. The host's work grows with the number of these
+nodes, not of parameters.
+
+The generated statements read ``PV`` (the parameters, a 1-d float64 array), ``count`` and
+``gH``, and write ``total`` (when the root does not vary) and ``G`` (a float64 array); they
+call the names of ``namespace``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from microgrsucc.compiler.layers import Squares, find_squares
+from microgrsucc.compiler.numpy_runtime import add_square_grads, span, squares
+from microgrsucc.compiler.plan import Plan, fallbacks
+from microgrsucc.compiler.python_code import Contribution, emit_backward, emit_forward, summed
+from microgrsucc.compiler.python_code import namespace as python_namespace
+from microgrsucc.compiler.trace import PARAM
+
+__all__ = ["Invariant", "square_grads", "square_sums"]
+
+
+def square_sums(found: list[Squares], expr: list[str | None], consts: dict[str, Any], out: list[str]) -> None:
+    """Statements computing each sum of squares as one dot product over its parameters'
+    positions in ``PV``; ``expr`` of each sum's node becomes its name."""
+    for k, sq in enumerate(found):
+        run = span(sq.params)  # every parameter, in order: a slice, no gather
+        consts[f"_sqI{k}"] = np.array(sq.params, dtype=np.intp) if run is None else run
+        consts[f"_sqC{k}"] = None if set(sq.weights) == {1.0} else np.array(sq.weights)
+        consts[f"_sqP{k}"] = np.array(sq.powered) if any(sq.powered) else None
+        constants = "".join(f" + {expr[c]}" for c in sq.constants)
+        out.append(f"_t{sq.node} = _squares(PV, _sqI{k}, _sqC{k}, _sqP{k}){constants}")
+        expr[sq.node] = f"_t{sq.node}"
+
+
+def square_grads(found: list[Squares], contrib: dict[int, list[Contribution]], out: list[str]) -> None:
+    """Statements adding the gradient of each sum of squares that received one to ``G``, in
+    one call each (after ``square_sums``, whose names they read)."""
+    for k, sq in enumerate(found):
+        cs = contrib.pop(sq.node, None)
+        if cs:
+            adjoint, _ = summed(f"_a{sq.node}", cs, out)
+            unique = len(set(sq.params)) == len(sq.params)
+            out.append(f"_square_grads(G, PV, _sqI{k}, _sqC{k}, {adjoint}, {unique})")
+
+
+class Invariant:
+    """The host code of a trace's nodes that do not vary per sample (see the module docstring).
+
+    ``plan`` is the trace's plan for the python printer; ``consts`` the arrays the statements read.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        t = self.t = plan.trace
+        self.squares = find_squares(plan)
+        inside = {i for sq in self.squares for i in sq.interior}
+        self.order = [i for i in plan.order(False) if i not in inside]
+        n = len(t.kinds)
+        self.expr: list[str | None] = [plan.leaf(i, lambda j: f"p{j}", lambda k: "") for i in range(n)]
+        self.consts: dict[str, Any] = {}
+
+    def namespace(self) -> dict[str, Any]:
+        """The names the statements read (after ``forward`` and ``backward``, which add arrays):
+        math's functions, numpy, the table's fallbacks."""
+        names = python_namespace()
+        names.update(fallbacks(self.plan))
+        names.update(self.consts, np=np, _squares=squares, _square_grads=add_square_grads)
+        return names
+
+    def forward(self) -> list[str]:
+        """Statements computing the invariant nodes (``expr`` of each becomes its expression)."""
+        t = self.t
+        read = {int(t.payload[j]) for i in self.order for j in t.args[i] if t.kinds[j] == PARAM}
+        if t.kinds[t.root] == PARAM:
+            read.add(int(t.payload[t.root]))
+        out: list[str] = []
+        if read:  # Python floats: numpy's scalars would not raise where Python's floats do
+            self.consts["_RI"] = np.array(sorted(read), dtype=np.intp)
+            out.append(f"{', '.join(f'p{j}' for j in sorted(read))}, = PV[_RI].tolist()")
+        square_sums(self.squares, self.expr, self.consts, out)
+        emit_forward(self.plan, self.order, self.expr, [0] * len(t.kinds), out)
+        return out
+
+    def backward(self, held: list[int]) -> list[str]:
+        """Statements setting ``total`` if the root does not vary per sample, and adding the
+        gradients of the invariant nodes' parameters to ``G``; ``gH[k]`` is the kernel's
+        gradient of the node ``held[k]`` (after ``forward``)."""
+        t, plan = self.t, self.plan
+        contrib: dict[int, list[Contribution]] = {j: [(f"gH[{k}]", 0)] for k, j in enumerate(held)}
+        out: list[str] = []
+        if not plan.varying[t.root]:
+            out.append(f"total = {self.expr[t.root]} * count")
+            if plan.grad[t.root]:
+                contrib.setdefault(t.root, []).append(("count", 0))
+        grads: set[int] = set()
+
+        def sink(j: int, c: str) -> str | None:
+            if t.kinds[j] != PARAM:
+                return None
+            grads.add(int(t.payload[j]))
+            return f"g{t.payload[j]} += {c}"  # Python floats: cheaper than items of G
+
+        backward: list[str] = []
+        emit_backward(plan, self.order, self.expr, contrib, sink, backward)
+        if t.kinds[t.root] == PARAM:  # the loss is a parameter: no op passes its gradient on
+            for c, _ in contrib.pop(t.root, []):
+                backward.append(str(sink(t.root, c)))
+        index = sorted(grads)
+        out += [f"g{j} = 0.0" for j in index]
+        out += backward
+        if index:
+            self.consts["_GI"] = np.array(index, dtype=np.intp)
+            out.append(f"G[_GI] += np.array([{', '.join(f'g{j}' for j in index)}])")
+        square_grads(self.squares, contrib, out)
+        return out
