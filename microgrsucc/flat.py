@@ -242,15 +242,29 @@ class FlatParameter:
         ``backward()`` writes a Value's first gradient (and -0.0 stays -0.0).
 
         Args:
-            index: int array ``(k,)`` of distinct positions.
+            index: int array ``(k,)`` of distinct positions, or None for every element in
+                order (``k = n``).
             g: float64 array ``(k,)``, the gradients to add.
         """
         import numpy as np
 
-        if self._objects and not self._objects.keys().isdisjoint(index.tolist()):
-            for i, gi in zip(index.tolist(), g.tolist(), strict=True):  # a Value gradient: a graph
-                old = self.params[i].grad
-                self.params[i].grad = gi if old is None else old + gi
+        if self._objects:
+            positions = range(len(self.params)) if index is None else index.tolist()
+            if not self._objects.keys().isdisjoint(positions):  # a Value gradient: a graph
+                for i, gi in zip(positions, g.tolist(), strict=True):
+                    old = self.params[i].grad
+                    self.params[i].grad = gi if old is None else old + gi
+                return
+        if index is None:  # the whole arrays: after zero_grad(), or gradients everywhere
+            has = self._has
+            if has.all():
+                self._grad += g
+            elif not has.any():
+                self._grad[...] = g
+                has.fill(True)
+            else:
+                self._grad[...] = np.where(has, self._grad + g, g)
+                has.fill(True)
             return
         had = self._has[index]
         self._grad[index] = np.where(had, self._grad[index] + g, g)

@@ -143,10 +143,9 @@ class CompiledLoss:
             self._flat = flat, index, len(index) == len(flat) and bool((index == range(len(flat))).all())
         return self._flat
 
-    def _values(self, array: bool) -> Any:
+    def _values(self, array: bool, viewed: tuple[FlatParameter, Any, bool] | None) -> Any:
         """The parameters' values: a list of floats, or for ``array`` and a FlatParameter's
-        views, a float64 array read in one operation."""
-        viewed = self._viewed()
+        views (``viewed``, from ``_viewed()``), a float64 array read in one operation."""
         if viewed is None:
             return [p.data for p in self.params]
         flat, index, whole = viewed
@@ -159,7 +158,7 @@ class CompiledLoss:
         compiled = self._compiled(len(sample))
         if not (modes_set[0] and state.anomaly):
             try:
-                return float(compiled.value(self._values(False), *sample))
+                return float(compiled.value(self._values(False, self._viewed()), *sample))
             except DOMAIN_ERRORS:
                 pass  # the eager engine raises its own error, or agrees with a NaN
             except Exception as err:
@@ -193,7 +192,8 @@ class CompiledLoss:
                     rows = [floats(sample, nargs, k) for k, sample in enumerate(rows)]
         compiled = self._compiled(nargs)
         count = len(rows)
-        values = self._values(self.backend != "python")  # numpy, numba and jax take an array
+        viewed = self._viewed()  # nothing between here and the gradients runs user code
+        values = self._values(self.backend != "python", viewed)  # numpy, numba, jax: an array
         result = None
         if not (modes_set[0] and (state.anomaly or not state.grad_enabled)):
             try:
@@ -217,11 +217,11 @@ class CompiledLoss:
             result = eager.replay(compiled.trace, self.params, rows, backward=True)
         total, grads = result
         scale = 1.0 / count if reduction == "mean" else 1.0
-        viewed = self._viewed()
         if viewed is None:
             _add_grads(self.params, grads, compiled.kept, scale)
         else:
-            _add_flat_grads(viewed[0], viewed[1], grads, compiled.kept, scale)
+            flat, index, whole = viewed
+            _add_flat_grads(flat, None if whole else index, grads, compiled.kept, scale)
         return float(total) * scale
 
 
@@ -304,11 +304,12 @@ def _add_grads(params: list[Value], grads: Any, kept: list[int] | None, scale: f
 def _add_flat_grads(
     flat: FlatParameter, index: Any, grads: Any, kept: list[int] | None, scale: float
 ) -> None:
-    """``_add_grads`` for parameters that are views of ``flat`` at ``index``: one operation."""
+    """``_add_grads`` for parameters that are views of ``flat`` at ``index`` (None: all of its
+    elements, in order): one operation."""
     import numpy as np
 
     if kept is not None:
-        index = index[kept]
+        index = np.array(kept, dtype=np.intp) if index is None else index[kept]
         grads = [grads[k] for k in kept] if isinstance(grads, list) else grads[kept]
     g = np.asarray(grads, dtype=np.float64)
     flat.accumulate(index, g if scale == 1.0 else g * scale)
