@@ -42,7 +42,7 @@ __all__ = ["FlatParameter", "ParameterView", "flat_of", "owner"]
 
 # The slots a view's ``data`` and ``grad`` properties hide. ``data``'s keeps the view's place:
 # (its FlatParameter, its position, and memoryviews of the data, grad and has_grad arrays,
-# whose items are Python floats and bools: a tenth of the cost of ndarray.item).
+# whose items are Python floats and bools, read faster than with ndarray.item).
 _SLOT: Any = Value.__dict__["data"]
 _GRAD_SLOT: Any = Value.__dict__["grad"]
 
@@ -51,7 +51,8 @@ class ParameterView(Value):
     """A parameter whose ``data`` and ``grad`` are one element of a ``FlatParameter``'s arrays.
 
     It is a Value in every other way: a leaf, with its label, in any graph. ``copy``,
-    ``deepcopy`` and ``pickle`` give plain Values (a copy does not share the storage).
+    ``deepcopy`` and ``pickle`` of a view alone give plain Values (a copy does not share the
+    storage); of its FlatParameter, or a model holding one, see ``FlatParameter``.
     """
 
     __slots__ = ()
