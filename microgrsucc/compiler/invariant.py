@@ -17,6 +17,7 @@ call the names of ``namespace``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,11 +25,11 @@ import numpy as np
 from microgrsucc.compiler.layers import Squares, find_squares
 from microgrsucc.compiler.numpy_runtime import add_square_grads, span, squares
 from microgrsucc.compiler.plan import Plan, fallbacks
-from microgrsucc.compiler.python_code import Contribution, emit_backward, emit_forward, summed
+from microgrsucc.compiler.python_code import Contribution, Replay, emit_backward, emit_forward, summed
 from microgrsucc.compiler.python_code import namespace as python_namespace
-from microgrsucc.compiler.trace import PARAM
+from microgrsucc.compiler.trace import PARAM, Trace
 
-__all__ = ["Invariant", "square_grads", "square_sums"]
+__all__ = ["Invariant", "ScalarGrads", "replaying", "square_grads", "square_sums"]
 
 
 def square_sums(found: list[Squares], expr: list[str | None], consts: dict[str, Any], out: list[str]) -> None:
@@ -53,6 +54,45 @@ def square_grads(found: list[Squares], contrib: dict[int, list[Contribution]], o
             adjoint, _ = summed(f"_a{sq.node}", cs, out)
             unique = len(set(sq.params)) == len(sq.params)
             out.append(f"_square_grads(G, PV, _sqI{k}, _sqC{k}, {adjoint}, {unique})")
+
+
+class ScalarGrads:
+    """Parameters' gradients summed as Python floats (``g3 += c``: cheaper than items of G)
+    and added to ``G`` in one call: ``sink`` is ``emit_backward``'s, ``zeros`` go before the
+    statements it wrote and ``scatter`` after them."""
+
+    def __init__(self, t: Trace) -> None:
+        self.t = t
+        self.found: set[int] = set()
+
+    def sink(self, j: int, c: str) -> str | None:
+        if self.t.kinds[j] != PARAM:
+            return None
+        self.found.add(int(self.t.payload[j]))
+        return f"g{self.t.payload[j]} += {c}"
+
+    def zeros(self) -> list[str]:
+        return [f"g{j} = 0.0" for j in sorted(self.found)]
+
+    def scatter(self, consts: dict[str, Any]) -> list[str]:
+        index = sorted(self.found)
+        if not index:
+            return []
+        consts["_GI"] = np.array(index, dtype=np.intp)
+        return [f"G[_GI] += np.array([{', '.join(f'g{j}' for j in index)}])"]
+
+
+def replaying(step: Callable[..., Any]) -> Callable[..., Any]:
+    """``checked(P, samples, count) -> (total, G)`` over a generated ``run`` that also returns
+    the samples the kernel noted: ``Replay`` hands those to the eager engine."""
+
+    def checked(P: Any, samples: Any, count: int) -> Any:
+        total, grads, bad = step(P, samples, count)
+        if bad:
+            raise Replay(bad, (total, grads))
+        return total, grads
+
+    return checked
 
 
 class Invariant:
@@ -104,24 +144,14 @@ class Invariant:
             out.append(f"total = {self.expr[t.root]} * count")
             if plan.grad[t.root]:
                 contrib.setdefault(t.root, []).append(("count", 0))
-        grads: set[int] = set()
-
-        def sink(j: int, c: str) -> str | None:
-            if t.kinds[j] != PARAM:
-                return None
-            grads.add(int(t.payload[j]))
-            return f"g{t.payload[j]} += {c}"  # Python floats: cheaper than items of G
-
+        grads = ScalarGrads(t)
         backward: list[str] = []
-        emit_backward(plan, self.order, self.expr, contrib, sink, backward)
+        emit_backward(plan, self.order, self.expr, contrib, grads.sink, backward)
         if t.kinds[t.root] == PARAM:  # the loss is a parameter: no op passes its gradient on
             for c, _ in contrib.pop(t.root, []):
-                backward.append(str(sink(t.root, c)))
-        index = sorted(grads)
-        out += [f"g{j} = 0.0" for j in index]
+                backward.append(str(grads.sink(t.root, c)))
+        out += grads.zeros()
         out += backward
-        if index:
-            self.consts["_GI"] = np.array(index, dtype=np.intp)
-            out.append(f"G[_GI] += np.array([{', '.join(f'g{j}' for j in index)}])")
+        out += grads.scatter(self.consts)
         square_grads(self.squares, contrib, out)
         return out

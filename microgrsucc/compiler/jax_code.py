@@ -36,12 +36,12 @@ from typing import Any
 
 import numpy as np
 
-from microgrsucc.compiler.invariant import Invariant
+from microgrsucc.compiler.invariant import Invariant, replaying
 from microgrsucc.compiler.jax_runtime import NOTED, Kernel, names, raises, rows
 from microgrsucc.compiler.layers import columns, find_blocks, name_blocks
 from microgrsucc.compiler.numpy_printer import NUMPY
 from microgrsucc.compiler.plan import Plan
-from microgrsucc.compiler.python_code import PYTHON, Replay
+from microgrsucc.compiler.python_code import PYTHON
 from microgrsucc.compiler.trace import CONST, INPUT, PARAM, Trace
 from microgrsucc.compiler.tree import arguments
 
@@ -231,11 +231,7 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
     exec(builtins.compile("\n".join(run) + "\n", "<microgrsucc.compile jax>", "exec"), namespace)
     step = namespace["run"]
 
-    def checked(P: Any, samples: Any, count: int) -> Any:
-        total, grads, bad = step(P, samples, count)
-        if bad:
-            raise Replay(bad, (total, grads))
-        return total, grads
+    checked = replaying(step)
 
     checked.kernel = namespace.get("_kernel")  # type: ignore[attr-defined]  # for tests and inspection
     return checked, source

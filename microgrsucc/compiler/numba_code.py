@@ -37,12 +37,12 @@ from typing import Any
 
 import numpy as np
 
-from microgrsucc.compiler.invariant import Invariant
+from microgrsucc.compiler.invariant import Invariant, replaying
 from microgrsucc.compiler.layers import Block, find_blocks, name_blocks
 from microgrsucc.compiler.numba_cache import load
 from microgrsucc.compiler.numba_printer import LAYER_HELPERS, NUMBA, UNSUPPORTED, helpers
 from microgrsucc.compiler.plan import Plan
-from microgrsucc.compiler.python_code import PYTHON, Contribution, Replay, emit_backward, emit_forward
+from microgrsucc.compiler.python_code import PYTHON, Contribution, emit_backward, emit_forward
 from microgrsucc.compiler.trace import CONST, INPUT, PARAM, Trace
 from microgrsucc.compiler.tree import Call, Select, walk
 
@@ -339,11 +339,7 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
     exec(builtins.compile("\n".join(run) + "\n", "<microgrsucc.compile numba>", "exec"), names)
     step = names["run"]
 
-    def checked(P: Any, samples: Any, count: int) -> Any:
-        total, grads, bad = step(P, samples, count)
-        if bad:
-            raise Replay(bad, (total, grads))
-        return total, grads
+    checked = replaying(step)
 
     source = (module_source + "\n" if has_kernel else "") + "\n".join(run) + "\n"
     return checked, source

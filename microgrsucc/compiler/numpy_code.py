@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from microgrsucc.compiler.invariant import square_grads, square_sums
+from microgrsucc.compiler.invariant import ScalarGrads, square_grads, square_sums
 from microgrsucc.compiler.layers import Block, find_blocks, find_squares
 from microgrsucc.compiler.numpy_layers import LayerCode
 from microgrsucc.compiler.numpy_printer import NUMPY, Checked, guard, numpy_function, vectorized
@@ -302,21 +302,10 @@ def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], 
         contrib.setdefault(root, []).append(("count", 0))
     after: list[str] = []
 
-    scalar_grads: set[int] = set()
-
-    def sink(j: int, c: str) -> str | None:
-        if trace.kinds[j] != PARAM:
-            return None
-        scalar_grads.add(int(trace.payload[j]))
-        return f"g{trace.payload[j]} += {c}"  # Python floats: cheaper than items of G
-
-    emit_backward(e.scalar, e.scalar_nodes, e.expr, contrib, sink, after)
+    grads = ScalarGrads(trace)
+    emit_backward(e.scalar, e.scalar_nodes, e.expr, contrib, grads.sink, after)
     square_grads(e.squares, contrib, after)
-    if scalar_grads:
-        after = [f"g{j} = 0.0" for j in sorted(scalar_grads)] + after
-        index = sorted(scalar_grads)
-        e.consts["_GI"] = np.array(index, dtype=np.intp)
-        after.append(f"G[_GI] += np.array([{', '.join(f'g{j}' for j in index)}])")
+    after = grads.zeros() + after + grads.scatter(e.consts)
     spec = e.arena
     buffers = ["_ones", *sorted(spec), *sorted(f"{name}_1" for name, (_, _, ones, _) in spec.items() if ones)]
     lines = [
