@@ -152,6 +152,7 @@ class Plan:
         # Per op node, per input: True where a gradient flows to that input.
         needs: list[tuple[bool, ...] | None] = [None] * n
         infos: dict[Any, _OpInfo] = {}  # by op: a Primitive hashes by identity
+        grad_of = grad.__getitem__
         for i, op in enumerate(trace.ops):
             if op is None:  # a leaf: a sample argument, a parameter or a constant
                 kind = kinds[i]
@@ -180,7 +181,7 @@ class Plan:
                     if not varying[j]:
                         named[j] = True
             if backward and gi:
-                needed = tuple([grad[j] for j in a])
+                needed = tuple(map(grad_of, a))
                 found = info.read_back.get(needed)  # backward_reads, without a call per node
                 needed, reads_out, read = found if found is not None else info.backward_reads(needed)
                 if reads_out:

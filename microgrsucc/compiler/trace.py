@@ -34,6 +34,8 @@ __all__ = ["CONST", "INPUT", "OP", "PARAM", "Trace", "Tracer", "trace", "primiti
 
 INPUT, PARAM, CONST, OP = "input", "param", "const", "op"
 
+_new = object.__new__
+
 _HOW = (
     "a Python branch on it would be replayed the same way for every sample; write the "
     "branch as an op (x.relu(), abs(x), or a microgrsucc.custom_op), or read only "
@@ -61,11 +63,10 @@ class Trace:
         self.root = -1
         self.nargs = nargs
         self.param_count = len(params)
-        self._param_index = {id(p): j for j, p in enumerate(params)}
-        self._params = list(params)  # keeps the ids above alive
-        self._imported: dict[int, int] = {}
+        # Values are keys by identity (they define no __eq__), which also keeps them alive.
+        self._param_index = {p: j for j, p in enumerate(params)}
+        self._imported: dict[Value, int] = {}
         self._constants: dict[object, int] = {}
-        self._keep: list[Value] = []  # keeps the ids in _imported alive
         # Parameter position -> the value sample_loss read from its .data: the trace holds
         # only while each still has that value.
         self.guards: dict[int, float] = {}
@@ -93,49 +94,72 @@ class Trace:
                 raise TypeError("a traced value of another compile() reached this one")
             return x.index
         if isinstance(x, Value):
-            return self.value(x)
+            known = self._imported.get(x)
+            if known is None:
+                known = self._leaf(x) if x._op is None else self.value(x)
+            return known
         return self.constant(to_float(x, "compile"))
 
     def value(self, v: Value) -> int:
         """Copy a Value and its graph in: parameters as themselves, other leaves as constants."""
         imported = self._imported
-        known = imported.get(id(v))
+        known = imported.get(v)
         if known is not None:
             return known
-        if id(v) in self._param_index or v.primitive is None:
+        if v._op is None:
             return self._leaf(v)
         # The interior nodes not imported yet, each after its inputs, as backward.postorder
         # orders them (a node's inputs in operand order), with the copying done on the way:
-        # a penalty over every parameter is a graph as large as the model.
-        stack: list[tuple[Value, tuple[Value, ...] | None]] = [(v, None)]
+        # a penalty over every parameter is a graph as large as the model, so this loop runs
+        # once per node of it and reads the nodes' fields directly (as backward.py does).
+        kinds, ops_of, args_of, payload = self.kinds, self.ops, self.args, self.payload
+        stack = [v]
         while stack:
-            node, inputs = stack.pop()
-            if id(node) in imported:
+            node = stack[-1]
+            if node in imported:
+                stack.pop()
                 continue
-            if inputs is None:  # first visit
-                inputs = node.inputs
-                pending = [x for x in inputs if x.primitive is not None and id(x) not in imported]
-                if pending:  # those inputs go first
-                    stack.append((node, inputs))
-                    stack += [(x, None) for x in reversed(pending)]
-                    continue
-            # Its interior inputs are imported by now; a leaf may not be yet.
-            args = tuple([imported[id(x)] if id(x) in imported else self._leaf(x) for x in inputs])
-            imported[id(node)] = self.add(OP, node.primitive, args, 0)
-            self._keep.append(node)
-        return imported[id(v)]
+            op = node._op
+            arity = op.arity  # type: ignore[union-attr]  # only interior nodes are pushed
+            inputs = (node._a,) if arity == 1 else (node._a, node._b) if arity == 2 else tuple(node._a)
+            pending = [x for x in inputs if x._op is not None and x not in imported]
+            if pending:  # those inputs go first; the node is copied when it is on top again
+                stack += reversed(pending)
+                continue
+            stack.pop()
+            args = []  # its interior inputs are imported by now; a leaf may not be yet
+            for x in inputs:
+                j = imported.get(x)
+                args.append(self._leaf(x) if j is None else j)
+            imported[node] = len(kinds)
+            kinds.append(OP)
+            ops_of.append(op)
+            args_of.append(tuple(args))
+            payload.append(0)
+        return imported[v]
 
     def param_position(self, v: Value) -> int | None:
-        return self._param_index.get(id(v))
+        return self._param_index.get(v)
 
     def _leaf(self, v: Value) -> int:
-        known = self._imported.get(id(v))
-        if known is None:
-            j = self._param_index.get(id(v))
-            known = self.constant(v.data) if j is None else self.add(PARAM, None, (), j)
-            self._imported[id(v)] = known
-            self._keep.append(v)
+        """The node of a leaf not imported yet: a parameter, or its value as a constant."""
+        j = self._param_index.get(v)
+        known = self._imported[v] = self.constant(v.data) if j is None else self.add(PARAM, None, (), j)
         return known
+
+    def node(self, kind: str, op: Primitive | None, args: tuple[int, ...], payload: float | int) -> Tracer:
+        """``add`` a node and return its Tracer. Once per traced op (tens of thousands for a
+        wide model): the appends and the Tracer's fields spelled out, no further call."""
+        index = len(self.kinds)
+        self.kinds.append(kind)
+        self.ops.append(op)
+        self.args.append(args)
+        self.payload.append(payload)
+        t: Tracer = _new(Tracer)
+        t.trace, t.index = self, index
+        t.grad = t.label = t._op = t._a = t._b = t._xa = t._xb = None
+        t._pending = 0
+        return t
 
     def reaching(self) -> list[bool]:
         """For each node, whether the root depends on it. Worked out once, for a finished trace:
@@ -237,23 +261,18 @@ class Tracer(Value):
         return _record(op)(*operands)
 
 
-def _new_tracer(trace: Trace, index: int) -> Tracer:
-    t: Tracer = object.__new__(Tracer)
-    t.trace, t.index = trace, index
-    t.grad = None
-    t.label = None
-    t._op = t._a = t._b = t._xa = t._xb = None
-    t._pending = 0
-    return t
-
-
 def _record(op: Primitive) -> Callable[..., Any]:
     arity = op.arity
 
-    # Called once per scalar op of sample_loss (tens of thousands for a wide model): plain
-    # loops, a Tracer of this trace taken as is (checked by its class, not isinstance).
+    # Called once per scalar op of sample_loss (tens of thousands for a wide model): two
+    # Tracers of one trace (x * y, s + t) go straight to their node; otherwise plain loops,
+    # a Tracer of this trace taken as is (checked by its class, not isinstance).
     def apply(*operands: Any) -> Any:
-        if len(operands) != arity:
+        if len(operands) == 2 == arity:
+            x, y = operands
+            if x.__class__ is Tracer and y.__class__ is Tracer and x.trace is y.trace:
+                return x.trace.node(OP, op, (x.index, y.index), 0)
+        elif len(operands) != arity:
             raise TypeError(f"{op.name} takes {arity} operand(s), got {len(operands)}")
         trace: Trace | None = None
         for x in operands:
@@ -263,10 +282,10 @@ def _record(op: Primitive) -> Callable[..., Any]:
             elif not isinstance(x, Value) and not is_real(x):
                 return NotImplemented
         assert trace is not None, "a Tracer's op has a Tracer operand"
-        args = tuple(
-            [x.index if x.__class__ is Tracer and x.trace is trace else trace.operand(x) for x in operands]
-        )
-        return _new_tracer(trace, trace.add(OP, op, args, 0))
+        args = []
+        for x in operands:
+            args.append(x.index if x.__class__ is Tracer and x.trace is trace else trace.operand(x))
+        return trace.node(OP, op, tuple(args), 0)
 
     return apply
 
@@ -277,7 +296,7 @@ install_ops(Tracer, _record)
 def trace(sample_loss: Callable[..., Any], params: Sequence[Value], nargs: int) -> Trace:
     """Call ``sample_loss`` once on Tracers and return the graph of its result."""
     t = Trace(params, nargs)
-    inputs = [_new_tracer(t, t.add(INPUT, None, (), k)) for k in range(nargs)]
+    inputs = [t.node(INPUT, None, (), k) for k in range(nargs)]
     with enable_grad(), _watching(t, params):
         out = sample_loss(*inputs)
         if not isinstance(out, Value):
