@@ -15,6 +15,9 @@ many parameters it sums.
 
 from __future__ import annotations
 
+from itertools import compress, count, repeat
+from operator import and_, is_
+
 from microgrsucc import ops
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.trace import CONST, INPUT, OP, PARAM
@@ -84,28 +87,30 @@ def _dot(plan: Plan, z: int) -> _Dot | None:
     uses, varying = plan.uses, plan.varying
     add, mul = ops.PRIMITIVES["+"], ops.PRIMITIVES["*"]
     found = _Dot()
+    products, biases, interior = found.products, found.biases, found.interior
     stack = [z]
-    while stack:
+    while stack:  # once per node of a layer's dots: the checks in the order they are met
         i = stack.pop()
-        kind, op = kinds[i], ops_of[i]
-        if kind == OP and op is add and (i == z or (uses[i] == 1 and varying[i])):
+        op = ops_of[i]  # None for a leaf
+        if op is add and (i == z or (uses[i] == 1 and varying[i])):
             a, b = args[i]
-            stack += [b, a]
-        elif kind in (PARAM, CONST):
-            found.biases.append(i)
-            continue
-        elif kind == OP and op is mul and uses[i] == 1:
+            stack.append(b)
+            stack.append(a)
+        elif op is mul and uses[i] == 1:
             a, b = args[i]
             if kinds[a] == PARAM and varying[b]:
-                found.products.append((int(payload[a]), b))
+                products.append((int(payload[a]), b))
             elif kinds[b] == PARAM and varying[a]:
-                found.products.append((int(payload[b]), a))
+                products.append((int(payload[b]), a))
             else:
                 return None
+        elif kinds[i] in (PARAM, CONST):
+            biases.append(i)
+            continue
         else:
             return None
         if i != z:
-            found.interior.append(i)
+            interior.append(i)
     return found if found.products else None
 
 
@@ -118,13 +123,16 @@ def find_blocks(plan: Plan) -> tuple[list[Block], set[int]]:
     # own: in a block its zero gradient would meet the batch in dW = dZ.T @ A, and 0 * NaN
     # gives a NaN sample's NaN to weights eager mode never reaches.
     needed = t.reaching()
-    inputs = Block(INPUT, [i for i, kind in enumerate(kinds) if kind == INPUT])
+    inputs = Block(INPUT, list(compress(count(), map(INPUT.__eq__, kinds))))
     blocks = [inputs] if inputs.members else []
     column: dict[int, tuple[Block, int]] = {m: (inputs, k) for k, m in enumerate(inputs.members)}
     layers: dict[tuple[int, ...], Block] = {}
     absorbed: set[int] = set()
-    for z in range(len(kinds) - 1, -1, -1):  # from the root down, so a chain is seen whole, from its last add
-        if not (needed[z] and varying[z] and kinds[z] == OP and live[z]) or z in absorbed or z in column:
+    # The live op nodes the root reads that vary per sample, from the root down, so a chain is
+    # seen whole, from its last add; those that vary and that the root reads picked in C first
+    # (a trace has a node per scalar op, and a penalty's half of them do not vary).
+    for z in reversed(list(compress(count(), map(and_, needed, varying)))):
+        if kinds[z] != OP or not live[z] or z in absorbed or z in column:
             continue
         found = _dot(plan, z)
         if found is not None and z != root:
@@ -146,16 +154,10 @@ def find_blocks(plan: Plan) -> tuple[list[Block], set[int]]:
         layer.biases.reverse()
         for k, m in enumerate(layer.members):
             column[m] = (layer, k)
-    for z, op in enumerate(ops_of):  # then the maps, over layers that are complete now
-        if (
-            op is not None
-            and op.arity == 1
-            and needed[z]
-            and args[z][0] in column
-            and z not in column
-            and z not in absorbed
-            and z != root
-        ):
+    unary = {op for op in ops_of if op is not None and op.arity == 1}
+    for z in compress(count(), map(unary.__contains__, ops_of)):  # then the maps, over complete layers
+        op = ops_of[z]
+        if needed[z] and args[z][0] in column and z not in column and z not in absorbed and z != root:
             _map(blocks, column, args[z][0], z, op)
     for b in [b for b in blocks if b.kind == "map"]:  # only whole blocks are maps
         assert b.source is not None
@@ -254,10 +256,10 @@ def find_squares(plan: Plan) -> list[Squares]:
     # would walk a long chain that is not one (an L1 penalty) once per add in it.
     counts: dict[int, int] = {}
     terms: dict[int, _Term | None] = {}
-    for i, op in enumerate(ops_of):
-        if op is not add or varying[i] or not live[i]:
+    for i in compress(count(), map(is_, ops_of, repeat(add))):  # the adds, picked in C
+        if varying[i] or not live[i]:
             continue
-        count = 0
+        total = 0
         for j in args[i]:
             if ops_of[j] is add and uses[j] == 1:  # an inner add of the chain
                 c = counts.get(j, -1)
@@ -267,23 +269,25 @@ def find_squares(plan: Plan) -> list[Squares]:
                 term = terms[j] = _term(plan, j)
                 c = -1 if term is None else 1
             if c < 0:
-                count = -1
+                total = -1
                 break
-            count += c
-        counts[i] = count
+            total += c
+        counts[i] = total
     taken: set[int] = set()
     found: list[Squares] = []
     for z in reversed(list(counts)):  # from the last add of a chain, so it is seen whole
         if counts[z] < 2 or z in taken:
             continue
         sq = Squares(z)
+        inside = sq.interior
         stack = [z]
-        while stack:
+        while stack:  # once per node of the sum
             i = stack.pop()
             if ops_of[i] is add and (i == z or uses[i] == 1):
-                sq.interior.append(i)
+                inside.append(i)
                 a, b = args[i]
-                stack += [b, a]
+                stack.append(b)
+                stack.append(a)
             elif kinds[i] == CONST:
                 sq.constants.append(i)
             else:
@@ -293,7 +297,7 @@ def find_squares(plan: Plan) -> list[Squares]:
                 sq.params.append(position)
                 sq.powered.append(powered)
                 sq.weights.append(weight)
-                sq.interior += interior
+                inside += interior
         found.append(sq)
         taken.update(sq.interior)
     return found

@@ -112,7 +112,7 @@ class Trace:
         # orders them (a node's inputs in operand order), with the copying done on the way:
         # a penalty over every parameter is a graph as large as the model, so this loop runs
         # once per node of it and reads the nodes' fields directly (as backward.py does).
-        kinds, ops_of, args_of, payload = self.kinds, self.ops, self.args, self.payload
+        kinds, ops_of, args_of, payload, leaf = self.kinds, self.ops, self.args, self.payload, self._leaf
         stack = [v]
         while stack:
             node = stack[-1]
@@ -122,15 +122,18 @@ class Trace:
             op = node._op
             arity = op.arity  # type: ignore[union-attr]  # only interior nodes are pushed
             inputs = (node._a,) if arity == 1 else (node._a, node._b) if arity == 2 else tuple(node._a)
-            pending = [x for x in inputs if x._op is not None and x not in imported]
-            if pending:  # those inputs go first; the node is copied when it is on top again
-                stack += reversed(pending)
+            waiting = False
+            for x in reversed(inputs):  # its interior inputs not imported yet go first
+                if x._op is not None and x not in imported:
+                    stack.append(x)
+                    waiting = True
+            if waiting:  # the node is copied when it is on top again
                 continue
             stack.pop()
             args = []  # its interior inputs are imported by now; a leaf may not be yet
             for x in inputs:
                 j = imported.get(x)
-                args.append(self._leaf(x) if j is None else j)
+                args.append(leaf(x) if j is None else j)
             imported[node] = len(kinds)
             kinds.append(OP)
             ops_of.append(op)
@@ -265,13 +268,18 @@ def _record(op: Primitive) -> Callable[..., Any]:
     arity = op.arity
 
     # Called once per scalar op of sample_loss (tens of thousands for a wide model): two
-    # Tracers of one trace (x * y, s + t) go straight to their node; otherwise plain loops,
-    # a Tracer of this trace taken as is (checked by its class, not isinstance).
+    # Tracers of one trace (s + t), or a Value and a Tracer (w * x, a parameter times an
+    # input), go straight to their node; otherwise plain loops, a Tracer of this trace taken
+    # as is (checked by its class, not isinstance).
     def apply(*operands: Any) -> Any:
         if len(operands) == 2 == arity:
             x, y = operands
-            if x.__class__ is Tracer and y.__class__ is Tracer and x.trace is y.trace:
-                return x.trace.node(OP, op, (x.index, y.index), 0)
+            if y.__class__ is Tracer:
+                t = y.trace
+                if x.__class__ is Tracer and x.trace is t:
+                    return t.node(OP, op, (x.index, y.index), 0)
+                if isinstance(x, Value):
+                    return t.node(OP, op, (t.operand(x), y.index), 0)
         elif len(operands) != arity:
             raise TypeError(f"{op.name} takes {arity} operand(s), got {len(operands)}")
         trace: Trace | None = None
