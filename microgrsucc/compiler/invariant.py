@@ -18,6 +18,7 @@ call the names of ``namespace``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import filterfalse
 from typing import Any
 
 import numpy as np
@@ -103,12 +104,11 @@ class Invariant:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        t = self.t = plan.trace
+        self.t = plan.trace
         self.squares = find_squares(plan)
         inside = {i for sq in self.squares for i in sq.interior}
-        self.order = [i for i in plan.order(False) if i not in inside]
-        n = len(t.kinds)
-        self.expr: list[str | None] = [plan.leaf(i, lambda j: f"p{j}", lambda k: "") for i in range(n)]
+        self.order = list(filterfalse(inside.__contains__, plan.order(False)))
+        self.expr: list[str | None] = plan.leaves(lambda j: f"p{j}", lambda k: "")
         self.consts: dict[str, Any] = {}
 
     def namespace(self) -> dict[str, Any]:

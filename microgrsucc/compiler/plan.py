@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from itertools import compress, count
+from itertools import compress, count, repeat
+from operator import and_, ne, not_, or_
 from typing import Any, Protocol
 
 from microgrsucc.compiler.trace import CONST, INPUT, OP, PARAM, Trace
@@ -194,9 +195,8 @@ class Plan:
         self.uses = uses
         """How many live ops read each node."""
         if inline:
-            self.named = [
-                kind == OP and (nm or u != 1) for kind, nm, u in zip(kinds, named, uses, strict=True)
-            ]
+            # kind == OP and (named or uses != 1), node by node in C.
+            self.named = list(map(and_, map(OP.__eq__, kinds), map(or_, named, map(ne, uses, repeat(1)))))
             if kinds[root] == OP:
                 self.named[root] = True
         else:  # every node its own statement (for measuring what inlining buys)
@@ -221,18 +221,25 @@ class Plan:
             vary = self.varying
             ops = list(compress(count(), map(OP.__eq__, self.trace.kinds)))  # all live
             self.orders[True] = list(compress(ops, map(vary.__getitem__, ops)))
-            self.orders[False] = [i for i in ops if not vary[i]]
+            self.orders[False] = list(compress(ops, map(not_, map(vary.__getitem__, ops))))
         return list(self.orders[varying])
 
-    def leaf(self, i: int, param: Callable[[int], str], arg: Callable[[int], str]) -> str | None:
-        kind = self.trace.kinds[i]
-        if kind == CONST:
-            return self.printer.literal(self.trace.payload[i])
-        if kind == PARAM:
-            return param(int(self.trace.payload[i]))
-        if kind == INPUT:
-            return arg(int(self.trace.payload[i]))
-        return None
+    def leaves(self, param: Callable[[int], str], arg: Callable[[int], str]) -> list[str | None]:
+        """Each node's expression if it is a leaf: a constant's literal, ``param(j)`` for
+        parameter j, ``arg(k)`` for sample argument k; None for an op node. One pass over the
+        leaves alone (a wide model has a leaf per parameter)."""
+        t = self.trace
+        kinds, payload, literal = t.kinds, t.payload, self.printer.literal
+        expr: list[str | None] = [None] * len(kinds)
+        for i in compress(count(), map(OP.__ne__, kinds)):
+            kind = kinds[i]
+            if kind == PARAM:
+                expr[i] = param(int(payload[i]))
+            elif kind == CONST:
+                expr[i] = literal(payload[i])
+            elif kind == INPUT:
+                expr[i] = arg(int(payload[i]))
+        return expr
 
 
 def fallbacks(plan: Plan) -> dict[str, Any]:

@@ -272,7 +272,7 @@ def generate(trace: Trace, *, inline: bool = True) -> tuple[Callable[..., Any], 
         return None
 
     before: list[str] = []
-    expr: list[str | None] = [plan.leaf(i, lambda j: f"p{j}", lambda k: f"x{k}") for i in range(n)]
+    expr: list[str | None] = plan.leaves(lambda j: f"p{j}", lambda k: f"x{k}")
     depth = [0] * n
     emit_forward(plan, plan.order(False), expr, depth, before)
 
@@ -330,7 +330,7 @@ def generate_value(trace: Trace) -> tuple[Callable[..., Any], str]:
     """``value(P, *sample) -> loss``: the forward pass alone, and its source."""
     n = len(trace.kinds)
     plan = Plan(trace, PYTHON, backward=False)
-    expr: list[str | None] = [plan.leaf(i, lambda j: f"p{j}", lambda k: f"x{k}") for i in range(n)]
+    expr: list[str | None] = plan.leaves(lambda j: f"p{j}", lambda k: f"x{k}")
     body: list[str] = []
     emit_forward(plan, [i for i in range(n) if plan.live[i] and trace.kinds[i] == OP], expr, [0] * n, body)
     args = "".join(f", x{k}" for k in range(trace.nargs))

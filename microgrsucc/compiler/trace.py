@@ -317,6 +317,11 @@ def trace(sample_loss: Callable[..., Any], params: Sequence[Value], nargs: int) 
         # exact for every float, gives the backends a node to start the gradient from.
         root = t.add(OP, _MUL, (root, t.constant(1.0)), 0)
     t.root = root
+    # What only recording needed goes: the Values met (a penalty's whole graph, as large as
+    # the model) would otherwise live as long as the compiled step, for the collector to walk.
+    t._imported.clear()
+    t._param_index.clear()
+    t._constants.clear()
     return t
 
 
