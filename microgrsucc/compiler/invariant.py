@@ -18,7 +18,6 @@ call the names of ``namespace``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from itertools import filterfalse
 from typing import Any
 
 import numpy as np
@@ -107,7 +106,7 @@ class Invariant:
         self.t = plan.trace
         self.squares = find_squares(plan)
         inside = {i for sq in self.squares for i in sq.interior}
-        self.order = list(filterfalse(inside.__contains__, plan.order(False)))
+        self.order = [i for i in plan.order(False) if i not in inside]
         self.expr: list[str | None] = plan.leaves(lambda j: f"p{j}", lambda k: "")
         self.consts: dict[str, Any] = {}
 

@@ -15,8 +15,7 @@ many parameters it sums.
 
 from __future__ import annotations
 
-from itertools import compress, count, repeat
-from operator import and_, is_
+from itertools import compress, count
 
 from microgrsucc import ops
 from microgrsucc.compiler.plan import Plan
@@ -123,15 +122,15 @@ def find_blocks(plan: Plan) -> tuple[list[Block], set[int]]:
     # own: in a block its zero gradient would meet the batch in dW = dZ.T @ A, and 0 * NaN
     # gives a NaN sample's NaN to weights eager mode never reaches.
     needed = t.reaching()
-    inputs = Block(INPUT, list(compress(count(), map(INPUT.__eq__, kinds))))
+    inputs = Block(INPUT, [i for i, kind in enumerate(kinds) if kind == INPUT])
     blocks = [inputs] if inputs.members else []
     column: dict[int, tuple[Block, int]] = {m: (inputs, k) for k, m in enumerate(inputs.members)}
     layers: dict[tuple[int, ...], Block] = {}
     absorbed: set[int] = set()
     # The live op nodes the root reads that vary per sample, from the root down, so a chain is
-    # seen whole, from its last add; those that vary and that the root reads picked in C first
-    # (a trace has a node per scalar op, and a penalty's half of them do not vary).
-    for z in reversed(list(compress(count(), map(and_, needed, varying)))):
+    # seen whole, from its last add; those that vary and that the root reads picked first, in
+    # one comprehension (a trace has a node per scalar op, and a penalty's half do not vary).
+    for z in reversed([z for z in range(len(kinds)) if needed[z] and varying[z]]):
         if kinds[z] != OP or not live[z] or z in absorbed or z in column:
             continue
         found = _dot(plan, z)
@@ -256,8 +255,8 @@ def find_squares(plan: Plan) -> list[Squares]:
     # would walk a long chain that is not one (an L1 penalty) once per add in it.
     counts: dict[int, int] = {}
     terms: dict[int, _Term | None] = {}
-    for i in compress(count(), map(is_, ops_of, repeat(add))):  # the adds, picked in C
-        if varying[i] or not live[i]:
+    for i, op in enumerate(ops_of):
+        if op is not add or varying[i] or not live[i]:
             continue
         total = 0
         for j in args[i]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import builtins
 import math
 from collections.abc import Callable
-from itertools import filterfalse
 from typing import Any
 
 import numpy as np
@@ -83,7 +82,7 @@ class _Emitter(LayerCode):
         self.squares = find_squares(self.plan) if matmul else []
         self.in_squares = {i for sq in self.squares for i in sq.interior}
         # The nodes computed once per call as Python floats: those outside the sums of squares.
-        self.scalar_nodes = list(filterfalse(self.in_squares.__contains__, self.scalar.order(False)))
+        self.scalar_nodes = [i for i in self.scalar.order(False) if i not in self.in_squares]
 
     def read_params(self) -> list[int]:
         """The parameters the code reads as Python floats (``p3``): those of the nodes written
@@ -92,7 +91,7 @@ class _Emitter(LayerCode):
         # Absorbed nodes and layers vary per sample; the sums of squares' nodes do not.
         skip = set(self.absorbed)
         skip.update(m for b in self.blocks if b.kind == "layer" for m in b.members)
-        written = self.scalar_nodes + list(filterfalse(skip.__contains__, self.plan.order(True)))
+        written = self.scalar_nodes + [i for i in self.plan.order(True) if i not in skip]
         kinds, args = t.kinds, t.args
         found = {int(t.payload[j]) for i in written for j in args[i] if kinds[j] == PARAM}
         for b in self.blocks:

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from itertools import compress, count, repeat
-from operator import and_, ne, not_, or_
+from itertools import compress, count
 from typing import Any, Protocol
 
 from microgrsucc.compiler.trace import CONST, INPUT, OP, PARAM, Trace
@@ -195,8 +194,9 @@ class Plan:
         self.uses = uses
         """How many live ops read each node."""
         if inline:
-            # kind == OP and (named or uses != 1), node by node in C.
-            self.named = list(map(and_, map(OP.__eq__, kinds), map(or_, named, map(ne, uses, repeat(1)))))
+            self.named = [
+                kind == OP and (nm or u != 1) for kind, nm, u in zip(kinds, named, uses, strict=True)
+            ]
             if kinds[root] == OP:
                 self.named[root] = True
         else:  # every node its own statement (for measuring what inlining buys)
@@ -221,7 +221,7 @@ class Plan:
             vary = self.varying
             ops = list(compress(count(), map(OP.__eq__, self.trace.kinds)))  # all live
             self.orders[True] = list(compress(ops, map(vary.__getitem__, ops)))
-            self.orders[False] = list(compress(ops, map(not_, map(vary.__getitem__, ops))))
+            self.orders[False] = [i for i in ops if not vary[i]]
         return list(self.orders[varying])
 
     def leaves(self, param: Callable[[int], str], arg: Callable[[int], str]) -> list[str | None]:
@@ -231,8 +231,7 @@ class Plan:
         t = self.trace
         kinds, payload, literal = t.kinds, t.payload, self.printer.literal
         expr: list[str | None] = [None] * len(kinds)
-        for i in compress(count(), map(OP.__ne__, kinds)):
-            kind = kinds[i]
+        for i, kind in enumerate(kinds):
             if kind == PARAM:
                 expr[i] = param(int(payload[i]))
             elif kind == CONST:
