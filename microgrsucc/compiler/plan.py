@@ -226,8 +226,8 @@ class Plan:
 
     def leaves(self, param: Callable[[int], str], arg: Callable[[int], str]) -> list[str | None]:
         """Each node's expression if it is a leaf: a constant's literal, ``param(j)`` for
-        parameter j, ``arg(k)`` for sample argument k; None for an op node. One pass over the
-        leaves alone (a wide model has a leaf per parameter)."""
+        parameter j, ``arg(k)`` for sample argument k; None for an op node. One pass, with no
+        call per node but the leaf's own (a wide model has a leaf per parameter)."""
         t = self.trace
         kinds, payload, literal = t.kinds, t.payload, self.printer.literal
         expr: list[str | None] = [None] * len(kinds)
