@@ -27,6 +27,7 @@ from microgrsucc.compiler.trace import PARAM, Trace, primitive_of, trace
 from microgrsucc.core import modes_set, state
 from microgrsucc.flat import FlatParameter, flat_of, owner
 from microgrsucc.gcscope import collector_paused
+from microgrsucc.ops.primitive import Table
 from microgrsucc.value import Value
 
 __all__ = ["BACKENDS", "CompiledLoss", "compile"]
@@ -55,6 +56,7 @@ class _Compiled:
             self.batch, self.source = python_code.generate(t)
         self._value: Callable[..., Any] | None = None
         self.table = [(op, op.forward, op.derivative) for op in t.used_primitives()]
+        self.checked = Table.changes  # the count of changes when ``current()`` last held
         self.reached = _reached(t)
         # The positions of the parameters the loss reaches, or None for all of them.
         self.kept = None if all(self.reached) else [k for k, r in enumerate(self.reached) if r]
@@ -90,8 +92,15 @@ class CompiledLoss:
         self._given = params
         self.params = _checked(params)
         self._table = dict(ops.PRIMITIVES)
+        self._seen: tuple[dict[str, Any], int] = (ops.PRIMITIVES, Table.changes)
         self._traces: dict[int, _Compiled] = {}
         self._flat: tuple[FlatParameter, Any, bool] | None = None
+        # Samples in the form the array backends take as they are: a 2-d float64 array.
+        self._matrix: tuple[Any, Any] | None = None
+        if backend in _GENERATORS:
+            import numpy as np
+
+            self._matrix = np.ndarray, np.dtype(np.float64)
 
     def __repr__(self) -> str:
         name = getattr(self.sample_loss, "__qualname__", repr(self.sample_loss))
@@ -111,11 +120,22 @@ class CompiledLoss:
             self.params = _checked(given)  # the parameter list changed: trace again
             self._traces.clear()
             self._flat = None
-        if self._table != ops.PRIMITIVES:
-            self._table = dict(ops.PRIMITIVES)
-            self._traces.clear()
+        # The table and its ops' functions are compared only when Table.changes has moved
+        # since (or when ops.PRIMITIVES is no longer the table it counts for).
+        table, changes = ops.PRIMITIVES, Table.changes
+        unchanged = self._seen[0] is table and self._seen[1] == changes and type(table) is Table
+        if not unchanged:
+            if self._table != table:
+                self._table = dict(table)
+                self._traces.clear()
+            self._seen = table, changes
         compiled = self._traces.get(nargs)
-        if compiled is None or not compiled.current() or not compiled.trace.holds(self.params):
+        if compiled is not None and not (unchanged and compiled.checked == changes):
+            if compiled.current():
+                compiled.checked = changes
+            else:
+                compiled = None
+        if compiled is None or not compiled.trace.holds(self.params):
             # The trace and its analysis make a few objects per traced op (tens of thousands for
             # a wide model) and no reference cycles: the cyclic collector's passes over them
             # took a fifth of the time. It is paused for this one-time work only.
@@ -165,15 +185,18 @@ class CompiledLoss:
                 raise generated_code_error(err, compiled.value_source()) from err
         return eager.replay(compiled.trace, self.params, [sample], backward=False)[0]
 
-    def backward(self, samples: Iterable[Sequence[Any]], reduction: str = "mean") -> float:
-        """Add d(total)/dp to ``p.grad`` for every parameter and return the total.
-
-        ``total`` is the mean (or, with ``reduction="sum"``, the sum) of
-        ``sample_loss(*sample)`` over ``samples``, a sequence of argument tuples, exactly as
-        building the whole graph and calling ``backward()`` would give it.
-        """
-        if reduction not in ("mean", "sum"):
-            raise ValueError(f"compile: reduction must be 'mean' or 'sum', got {reduction!r}")
+    def _rows(self, samples: Any) -> tuple[Any, int]:
+        """The samples checked and in the form the backend takes (float64 at the boundary),
+        and their number of arguments."""
+        matrix = self._matrix
+        if (
+            matrix is not None
+            and samples.__class__ is matrix[0]
+            and samples.dtype is matrix[1]
+            and samples.ndim == 2
+            and len(samples)
+        ):  # what an array backend takes as it is: the checks below would pass it unchanged
+            return samples, samples.shape[1]
         rows = as_rows(samples)
         nargs = len(rows[0])
         if is_array(rows):
@@ -190,6 +213,18 @@ class CompiledLoss:
                     rows = list(zip(*columns, strict=True))
                 except OverflowError:  # an int past the floats: eager mode's message
                     rows = [floats(sample, nargs, k) for k, sample in enumerate(rows)]
+        return rows, nargs
+
+    def backward(self, samples: Iterable[Sequence[Any]], reduction: str = "mean") -> float:
+        """Add d(total)/dp to ``p.grad`` for every parameter and return the total.
+
+        ``total`` is the mean (or, with ``reduction="sum"``, the sum) of
+        ``sample_loss(*sample)`` over ``samples``, a sequence of argument tuples, exactly as
+        building the whole graph and calling ``backward()`` would give it.
+        """
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"compile: reduction must be 'mean' or 'sum', got {reduction!r}")
+        rows, nargs = self._rows(samples)
         compiled = self._compiled(nargs)
         count = len(rows)
         viewed = self._viewed()  # nothing between here and the gradients runs user code
@@ -312,7 +347,11 @@ def _add_flat_grads(
         index = np.array(kept, dtype=np.intp) if index is None else index[kept]
         grads = [grads[k] for k in kept] if isinstance(grads, list) else grads[kept]
     g = np.asarray(grads, dtype=np.float64)
-    flat.accumulate(index, g if scale == 1.0 else g * scale)
+    if scale != 1.0:
+        # Scaled in place: ``g`` is this call's own array (the backend's G, which its host
+        # code writes too, or one made here), so no temporary.
+        np.multiply(g, scale, out=g)
+    flat.accumulate(index, g)
 
 
 def _added(old: list[Any], scaled: list[float]) -> list[Any]:

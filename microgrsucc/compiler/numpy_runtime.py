@@ -50,9 +50,12 @@ def runner(run: Callable[..., float], spec: Spec, param_count: int, scalars: boo
     def checked(P: Any, samples: Any, count: int) -> Any:
         outer = getattr(SUSPECTS, "found", None)
         X = np.asarray(samples, dtype=float)
-        PV = np.array(P, dtype=float)
-        if scalars and not isinstance(P, list):
-            P = PV.tolist()
+        # A read-only view: the generated code reads the parameters and must not write them
+        # (P may be a FlatParameter's own array); cheaper than a copy of a wide model's.
+        PV = np.asarray(P, dtype=float).view()
+        PV.flags.writeable = False
+        if not isinstance(P, list):
+            P = PV.tolist() if scalars else PV
         G = np.zeros(param_count)
         total = 0.0
         suspects: list[Any] = []
@@ -150,7 +153,7 @@ def squares(P: Any, index: Any, weights: Any, powered: Any) -> float:
     the square of a finite number overflows (``*`` gives inf), so the eager engine is asked.
     """
     p = P[index]
-    total = float(p @ p) if weights is None else float((p * p) @ weights)
+    total = float(np.dot(p, p) if weights is None else np.dot(p * p, weights))  # np.dot: @'s sum, sooner
     if powered is not None and not math.isfinite(total):
         q = p[powered]
         if np.any(np.isinf(q * q) & np.isfinite(q)):
@@ -164,7 +167,10 @@ def add_square_grads(G: Any, P: Any, index: Any, weights: Any, adjoint: float, u
     a = adjoint if weights is None else adjoint * weights
     t = a * P[index]
     t += t
-    if unique:
+    if index.__class__ is slice:  # a view of G: added in place (G[index] += t writes it back)
+        g = G[index]
+        g += t
+    elif unique:
         G[index] += t
     else:
         np.add.at(G, index, t)
