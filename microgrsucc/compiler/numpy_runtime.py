@@ -142,7 +142,7 @@ RELU = _relu_order()
 def nan_slopes(R: Any, dR: Any) -> None:
     """NaN in ``dR`` where relu's output ``R`` is NaN: the table's slope there is NaN, the
     mask's 0. The sum of relu's outputs (each >= 0) is NaN only when one of them is."""
-    if math.isnan(np.sum(R)):
+    if math.isnan(np.add.reduce(R, None)):
         dR[np.isnan(R)] = math.nan
 
 
