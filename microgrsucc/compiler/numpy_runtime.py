@@ -47,13 +47,26 @@ def runner(run: Callable[..., float], spec: Spec, param_count: int, scalars: boo
             found = made[count] = _arena(spec, count)
         return found
 
+    # The generated code reads the parameters and must not write them: P may be a
+    # FlatParameter's own array. A copy says so; for the array the last call got (a
+    # FlatParameter's, the same each call), a read-only view of it, made once, costs nothing.
+    viewed: list[tuple[Any, Any]] = [(None, None)]
+
+    def parameters(P: Any) -> Any:
+        last, view = viewed[0]  # one read: another thread may replace the pair
+        if P is last:
+            return view
+        if isinstance(P, list) or P.dtype != np.float64:
+            return np.array(P, dtype=np.float64)
+        view = P.view()
+        view.flags.writeable = False
+        viewed[0] = P, view
+        return view
+
     def checked(P: Any, samples: Any, count: int) -> Any:
         outer = getattr(SUSPECTS, "found", None)
         X = np.asarray(samples, dtype=float)
-        # A read-only view: the generated code reads the parameters and must not write them
-        # (P may be a FlatParameter's own array); cheaper than a copy of a wide model's.
-        PV = np.asarray(P, dtype=float).view()
-        PV.flags.writeable = False
+        PV = parameters(P)
         if not isinstance(P, list):
             P = PV.tolist() if scalars else PV
         G = np.zeros(param_count)
