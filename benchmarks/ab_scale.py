@@ -5,8 +5,9 @@ checkout (its package first on ``sys.path``) builds bench_scale.py's steps (its 
 FlatParameter, its half-moons batch) once; then, round after round, each process times a
 block of calls of each step in turn (``--block`` CPU seconds, after one untimed call), the
 two checkouts alternating which goes first. PyTorch's batched step, timed the same way in
-the base process, gives the ratios bench_scale.py prints. Medians over the rounds, CPU time
-(``time.process_time``) per call; the load average before and after.
+the base process, gives the ratios bench_scale.py prints. Medians over the rounds and the
+fastest block (on a loaded machine the least disturbed), CPU time (``time.process_time``)
+per call; the load average before and after.
 
     git worktree add /tmp/base main
     python benchmarks/ab_scale.py /tmp/base . --widths 16 128 --backends numpy numba --batch 100
@@ -88,16 +89,17 @@ def main() -> None:
         assert child.stdin is not None
         child.stdin.close()
         child.wait()
-    med = {key: statistics.median(ts) for key, ts in found.items()}
-    print(f"batch {args.batch}, {args.rounds} interleaved rounds of {args.block} s blocks; CPU µs per call, medians")
-    print(f"{'W':>4} {'backend':<8} {'base':>16} {'new':>16} {'new/base':>9}")
-    for width in args.widths:
-        torch = med[width, "torch", "base"]
-        print(f"{width:>4} {'torch':<8} {torch * 1e6:>16.1f}")
-        for backend in args.backends:
-            base, new = med[width, backend, "base"], med[width, backend, "new"]
-            cells = [f"{t * 1e6:.1f} ({t / torch:.3f}x)" for t in (base, new)]
-            print(f"{width:>4} {backend:<8} {cells[0]:>16} {cells[1]:>16} {new / base:>9.3f}")
+    print(f"batch {args.batch}, {args.rounds} interleaved rounds of {args.block} s blocks; CPU µs per call")
+    for name, summary in (("medians", statistics.median), ("fastest blocks", min)):
+        med = {key: summary(ts) for key, ts in found.items()}
+        print(f"\n{name}\n{'W':>4} {'backend':<8} {'base':>16} {'new':>16} {'new/base':>9}")
+        for width in args.widths:
+            torch = med[width, "torch", "base"]
+            print(f"{width:>4} {'torch':<8} {torch * 1e6:>16.1f}")
+            for backend in args.backends:
+                base, new = med[width, backend, "base"], med[width, backend, "new"]
+                cells = [f"{t * 1e6:.1f} ({t / torch:.3f}x)" for t in (base, new)]
+                print(f"{width:>4} {backend:<8} {cells[0]:>16} {cells[1]:>16} {new / base:>9.3f}")
     print(f"load average {os.getloadavg()[0]:.1f} (1 min) at the end")
 
 
