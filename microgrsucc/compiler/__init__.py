@@ -22,7 +22,7 @@ from typing import Any
 from microgrsucc import ops
 from microgrsucc.compiler import eager, python_code
 from microgrsucc.compiler.python_code import DOMAIN_ERRORS, Replay, generated_code_error
-from microgrsucc.compiler.samples import as_rows, floats, is_array, plain
+from microgrsucc.compiler.samples import batch, floats
 from microgrsucc.compiler.trace import PARAM, Trace, primitive_of, trace
 from microgrsucc.core import modes_set, state
 from microgrsucc.flat import FlatParameter, flat_of, owner
@@ -95,12 +95,6 @@ class CompiledLoss:
         self._seen: tuple[dict[str, Any], int] = (ops.PRIMITIVES, Table.changes)
         self._traces: dict[int, _Compiled] = {}
         self._flat: tuple[FlatParameter, Any, bool] | None = None
-        # Samples in the form the array backends take as they are: a 2-d float64 array.
-        self._matrix: tuple[Any, Any] | None = None
-        if backend in _GENERATORS:
-            import numpy as np
-
-            self._matrix = np.ndarray, np.dtype(np.float64)
 
     def __repr__(self) -> str:
         name = getattr(self.sample_loss, "__qualname__", repr(self.sample_loss))
@@ -185,36 +179,6 @@ class CompiledLoss:
                 raise generated_code_error(err, compiled.value_source()) from err
         return eager.replay(compiled.trace, self.params, [sample], backward=False)[0]
 
-    def _rows(self, samples: Any) -> tuple[Any, int]:
-        """The samples checked and in the form the backend takes (float64 at the boundary),
-        and their number of arguments."""
-        matrix = self._matrix
-        if (
-            matrix is not None
-            and samples.__class__ is matrix[0]
-            and samples.dtype is matrix[1]
-            and samples.ndim == 2
-            and len(samples)
-        ):  # what an array backend takes as it is: the checks below would pass it unchanged
-            return samples, samples.shape[1]
-        rows = as_rows(samples)
-        nargs = len(rows[0])
-        if is_array(rows):
-            if self.backend == "python":
-                array: Any = rows
-                rows = array.astype(float).tolist()  # Python floats: float64 at the boundary
-        else:
-            kinds = plain(rows, nargs)
-            if kinds is None:  # numpy scalars, Fractions...: checked and converted in order
-                rows = [floats(sample, nargs, k) for k, sample in enumerate(rows)]
-            elif int in kinds:  # Python ints: made floats here, before any op runs
-                try:  # column by column: the loops run in C (half the time of a tuple per row)
-                    columns = [map(float, column) for column in zip(*rows, strict=True)]
-                    rows = list(zip(*columns, strict=True))
-                except OverflowError:  # an int past the floats: eager mode's message
-                    rows = [floats(sample, nargs, k) for k, sample in enumerate(rows)]
-        return rows, nargs
-
     def backward(self, samples: Iterable[Sequence[Any]], reduction: str = "mean") -> float:
         """Add d(total)/dp to ``p.grad`` for every parameter and return the total.
 
@@ -224,7 +188,7 @@ class CompiledLoss:
         """
         if reduction not in ("mean", "sum"):
             raise ValueError(f"compile: reduction must be 'mean' or 'sum', got {reduction!r}")
-        rows, nargs = self._rows(samples)
+        rows, nargs = batch(samples, arrays=self.backend != "python")
         compiled = self._compiled(nargs)
         count = len(rows)
         viewed = self._viewed()  # nothing between here and the gradients runs user code
