@@ -215,7 +215,8 @@ class Table(dict[str, Primitive]):
     ``Table.changes`` counts every change to a table's entries and every assignment to an
     op's ``forward`` or ``derivative``: while it stands still, a compiled step knows without
     comparing anything that the ops it traced are the same (``compile``). Each change is
-    counted after it is made.
+    counted after it is made. (``dict``'s own methods called on a table, as
+    ``dict.__setitem__(PRIMITIVES, ...)``, change it uncounted.)
     """
 
     __slots__ = ()
