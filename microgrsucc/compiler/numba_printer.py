@@ -6,8 +6,8 @@ that numba compiles. numba's ``math`` functions return NaN or an infinity where 
 raise, so each call of a function that can raise goes through a helper that notes it in
 the flag ``F`` (a NaN from numbers: ValueError; an infinity from finite numbers:
 OverflowError, the numpy backend's rule); a ``Raise`` (a domain check) sets the flag too.
-The kernel marks the sample and the eager engine runs it afterwards. ``LAYER_HELPERS`` is
-the source of the functions the kernel calls for each layer.
+The kernel marks the sample and the eager engine runs it afterwards. ``KERNEL_HELPERS`` is
+the source of the module of functions every kernel calls for its layers.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from microgrsucc.compiler.python_code import PythonPrinter
 from microgrsucc.compiler.tree import Binary, Call, Node, Raise
 
-__all__ = ["LAYER_HELPERS", "NUMBA", "NumbaPrinter", "helpers"]
+__all__ = ["KERNEL_HELPERS", "KERNEL_HELPER_NAMES", "NUMBA", "NumbaPrinter", "helpers"]
 
 # math functions that never raise for a float (numpy's ``_TOTAL``): called as they are.
 _TOTAL = {"tanh", "atan", "erf", "erfc", "copysign", "isfinite", "isnan", "isinf"}
@@ -51,11 +51,12 @@ NUMBA = NumbaPrinter()
 
 def helpers(calls: dict[str, int]) -> list[str]:
     """The source of the helpers for the checked functions ``calls`` (name -> arity), and of
-    ``_pow``, ``_fail`` and ``_is_integer``, each compiled by numba and cached with the kernel."""
+    ``_pow``, ``_fail`` and ``_is_integer``, each compiled by numba (if the kernel calls it) and cached
+    with the kernel. ``F`` is a float64 array of one element, set to 1.0."""
     lines = [
         "@njit(cache=True, error_model='python')",
         "def _fail(F):",
-        "    F[0] = True",
+        "    F[0] = 1.0",
         "    return math.nan",
         "@njit(cache=True, error_model='python')",
         "def _is_integer(x):",
@@ -74,82 +75,96 @@ def helpers(calls: dict[str, int]) -> list[str]:
             f"def {'_pow' if name == 'pow' else '_f_' + name}({', '.join(xs)}, F):",
             f"    r = {call}",
             f"    if (math.isnan(r) and not ({nan_in})) or (math.isinf(r) and {finite_in}):",
-            "        F[0] = True",
+            "        F[0] = 1.0",
             "    return r",
         ]
     return lines
 
 
-# A layer's code, called by the kernel: its weights (also transposed, for the order of the
-# forward loop) and biases (constants plus parameters) gathered from PV before the loop over
-# samples; per sample its forward pass (Z = b + W @ a, each sum in eager mode's order) and
-# backward pass (the weights' and biases' gradients summed over the samples, and the input's
-# gradient); its gradients added to G after the loop (a weight found twice, twice).
-LAYER_HELPERS = """
+# The functions every kernel calls for its layers. They do not depend on the loss, so they
+# live in one module of their own (``numba_cache.load`` writes it once, named by its hash):
+# numba compiles each once per machine and every later kernel loads them from its cache,
+# where a kernel's own copies would be compiled again for each new loss.
+#
+# Per layer: its weights (also transposed, for the order of the forward loop) and biases
+# (constants plus parameters) gathered from PV before the loop over samples, with zeroed
+# arrays for their gradients; per sample its forward pass (Z = b + W @ a, each sum in eager
+# mode's order) and backward pass (the weights' and biases' gradients summed over the
+# samples, and the input's gradient); its gradients added to G after the loop (a weight
+# found twice, twice). Every array is a vector allocated by ``_zeros`` (one allocation
+# compiled, not one per shape and type in each kernel): a layer's m x n weights are W[j*n + i],
+# and transposed WT[i*m + j].
+KERNEL_HELPERS = """import math
+import numpy as np
+from numba import njit
+
+# Typed here, so that a literal size in a kernel (_zeros(2)) does not compile another copy.
+@njit("float64[::1](int64)", cache=True, error_model='python')
+def _zeros(n):
+    return np.zeros(n)
+
 @njit(cache=True, error_model='python')
 def _gather(PV, IW, bc, br, bp):
-    W = np.empty(IW.shape)
-    WT = np.empty((IW.shape[1], IW.shape[0]))
+    m, n = IW.shape
+    W = _zeros(m * n)
+    WT = _zeros(m * n)
     finite = True
-    for j in range(IW.shape[0]):
-        for i in range(IW.shape[1]):
-            W[j, i] = PV[IW[j, i]]
-            WT[i, j] = W[j, i]
-            finite = finite and math.isfinite(W[j, i])
-    b = bc.copy()
+    for j in range(m):
+        for i in range(n):
+            w = PV[IW[j, i]]
+            W[j * n + i] = w
+            WT[i * m + j] = w
+            finite = finite and math.isfinite(w)
+    b = _zeros(m)
+    for j in range(m):
+        b[j] = bc[j]
     for k in range(bp.shape[0]):
         b[br[k]] += PV[bp[k]]
-    return W, WT, finite, b
+    return W, WT, finite, b, _zeros(m * n), _zeros(m)
 
 @njit(cache=True, error_model='python')
 def _layer(Z, b, WT, a):
-    for j in range(Z.shape[0]):
+    m = Z.shape[0]
+    for j in range(m):
         Z[j] = b[j]
-    for i in range(WT.shape[0]):
+    for i in range(a.shape[0]):
         x = a[i]
-        for j in range(Z.shape[0]):
-            Z[j] += WT[i, j] * x
+        r = i * m
+        for j in range(m):
+            Z[j] += WT[r + j] * x
 
-# A unit whose gradient is 0 (relu off) adds only zeros to sums that start at +0.0, which
-# leaves them as they are, unless a weight or an input is infinite or NaN: it is skipped.
+# The input's gradient dA is added to unless it is empty (no gradient flows to the input):
+# one function for both, so numba compiles one. A unit whose gradient is 0 (relu off) adds
+# only zeros to sums that start at +0.0, which leaves them as they are, unless a weight or
+# an input is infinite or NaN: it is skipped.
 @njit(cache=True, error_model='python')
-def _skipped(a, finite):
-    if not finite:
-        return False
+def _grads(dZ, a, W, finite, GW, gb, dA):
+    n = a.shape[0]
+    skip = finite
     for x in a:
         if not math.isfinite(x):
-            return False
-    return True
-
-@njit(cache=True, error_model='python')
-def _weight_grads(dZ, a, W, finite, GW, gb):
-    skip = _skipped(a, finite)
-    for k in range(W.shape[0]):
+            skip = False
+            break
+    to_input = dA.shape[0] > 0
+    for k in range(dZ.shape[0]):
         g = dZ[k]
         if g == 0.0 and skip:
             continue
         gb[k] += g
-        for l in range(W.shape[1]):
-            GW[k, l] += g * a[l]
-
-@njit(cache=True, error_model='python')
-def _layer_grads(dZ, a, W, finite, GW, gb, dA):
-    skip = _skipped(a, finite)
-    for k in range(W.shape[0]):
-        g = dZ[k]
-        if g == 0.0 and skip:
-            continue
-        gb[k] += g
-        for l in range(W.shape[1]):
-            GW[k, l] += g * a[l]
-        for l in range(W.shape[1]):
-            dA[l] += g * W[k, l]
+        r = k * n
+        for l in range(n):
+            GW[r + l] += g * a[l]
+        if to_input:
+            for l in range(n):
+                dA[l] += g * W[r + l]
 
 @njit(cache=True, error_model='python')
 def _scatter(G, IW, GW, br, bp, gb):
     for k in range(bp.shape[0]):
         G[bp[k]] += gb[br[k]]
-    for j in range(IW.shape[0]):
-        for i in range(IW.shape[1]):
-            G[IW[j, i]] += GW[j, i]
-""".splitlines()
+    m, n = IW.shape
+    for j in range(m):
+        for i in range(n):
+            G[IW[j, i]] += GW[j * n + i]
+"""
+KERNEL_HELPER_NAMES = ("_zeros", "_gather", "_layer", "_grads", "_scatter")
