@@ -98,10 +98,14 @@ KERNEL_HELPERS = """import math
 import numpy as np
 from numba import njit
 
-# Typed here, so that a literal size in a kernel (_zeros(2)) does not compile another copy.
+# Typed here, so that a literal size in a kernel (_zeros(2)) does not compile another copy;
+# np.empty and a loop, as np.zeros would compile both and more.
 @njit("float64[::1](int64)", cache=True, error_model='python')
 def _zeros(n):
-    return np.zeros(n)
+    a = np.empty(n)
+    for i in range(n):
+        a[i] = 0.0
+    return a
 
 @njit(cache=True, error_model='python')
 def _gather(PV, IW, bc, br, bp):
