@@ -4,7 +4,7 @@ The kernel is the plan of the numpy backend (``layers.py``) written as loops: fo
 sample, each layer is one call of a small compiled function (``_layer``: a loop over its
 inputs and its units, ``Z[j] += WT[i, j] * a``, which the compiler vectorises), a unary op of
 a layer a loop over its units, and every other node one statement printed from its tree by
-``NumbaPrinter``; then the same sample's backward pass (``_grads``), with the gradients
+``NumbaPrinter``; then the same sample's backward pass (``_layer_grads``), with the gradients
 of each layer's weights summed in an array of the layer's shape. A unit whose gradient is 0
 (relu off) is skipped where that changes no sum. The code grows with the number of layers
 and other nodes, never with the number of parameters: numba compiles straight-line code per
@@ -196,7 +196,6 @@ class _Emitter:
             "    GH = _zeros(H.shape[0])",
             "    flagged = 0",
             "    F = _zeros(1)",
-            "    E = _zeros(0)",  # the input gradient of a layer whose input needs none
             *(f"    {s}" for s in gathered + arrays),
             "    for s in range(count):",
             *(f"        {s}" for s in forward + zero + backward),
@@ -257,7 +256,7 @@ class _Emitter:
             whole = not fill
             target = f"d{a}" if whole else f"dK{b.name}"
             layer = f"{d}, {a}, W{b.name}, FW{b.name}, GW{b.name}, gb{b.name}"
-            out.append(f"_grads({layer}, {target if to_key else 'E'})")
+            out.append(f"_layer_grads({layer}, {target})" if to_key else f"_weight_grads({layer})")
             if to_key:
                 if whole:
                     self.received.add(a)
