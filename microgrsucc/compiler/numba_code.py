@@ -40,7 +40,13 @@ import numpy as np
 from microgrsucc.compiler.invariant import Invariant, replaying
 from microgrsucc.compiler.layers import Block, find_blocks, name_blocks
 from microgrsucc.compiler.numba_cache import load
-from microgrsucc.compiler.numba_printer import KERNEL_HELPER_NAMES, KERNEL_HELPERS, NUMBA, UNSUPPORTED, helpers
+from microgrsucc.compiler.numba_printer import (
+    KERNEL_HELPER_NAMES,
+    KERNEL_HELPERS,
+    NUMBA,
+    UNSUPPORTED,
+    helpers,
+)
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import PYTHON, Contribution, emit_backward, emit_forward
 from microgrsucc.compiler.trace import CONST, INPUT, PARAM, Trace
