@@ -21,7 +21,10 @@ The kernel is compiled with ``@njit(cache=True)``: numba caches machine code nex
 source file, so the source is written to a file named by its hash, under
 ``numba_cache.cache_dir()`` (``$MICROGRSUCC_CACHE_DIR``, else ``$XDG_CACHE_HOME/microgrsucc`` or
 ``~/.cache/microgrsucc``, in ``numba/``). A second process that compiles the same loss loads
-the machine code from there instead of compiling it again.
+the machine code from there instead of compiling it again. The layers' functions
+(``numba_printer.KERNEL_HELPERS``) are one module of their own in the same folder, which
+the kernel imports: compiled once per machine, loaded from the cache for every new loss
+(each function numba compiles costs its own type inference and LLVM passes).
 
 Errors: a function that would raise in CPython, or a domain check of the table, sets a
 flag; the samples flagged are run by the eager engine afterwards (which raises its own
