@@ -272,20 +272,27 @@ class FlatParameter:
                 for i, gi in zip(positions, new, strict=True):
                     self.params[i].grad = gi
                 return
+        # One count says which of three cases holds: every position has a gradient (add),
+        # none has (copy: -0.0 stays -0.0), or some have (both, by mask).
+        has = self._has
         if index is None:  # the whole arrays: after zero_grad(), or gradients everywhere
-            has = self._has
-            if has.all():
+            found = np.count_nonzero(has)
+            if found == len(has):
                 self._grad += g
-            elif not has.any():
+            elif found == 0:
                 self._grad[...] = g
                 has.fill(True)
             else:
                 self._grad[...] = np.where(has, self._grad + g, g)
                 has.fill(True)
             return
-        had = self._has[index]
-        self._grad[index] = np.where(had, self._grad[index] + g, g)
-        self._has[index] = True
+        had = has[index]
+        found = np.count_nonzero(had)
+        if found == len(had):
+            self._grad[index] += g  # distinct positions: no element is added twice
+            return
+        self._grad[index] = np.where(had, self._grad[index] + g, g) if found else g
+        has[index] = True
 
     def unflatten(self) -> None:
         """Make every view a plain Value again, holding its current ``data`` and ``grad``;

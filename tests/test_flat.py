@@ -83,6 +83,38 @@ def test_thousands_of_graphs_on_views_equal_plain_values(f: Graph, data: st.Data
     check_eager(f, data.draw(st.integers(0, len(f.inputs))))
 
 
+# --- accumulate: what backward() does to each Value, in one operation -------------------------
+
+GRADIENTS = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, -0.0])
+
+
+@settings(deadline=None)
+@given(data=st.data())
+def test_accumulate_adds_where_a_gradient_is_and_writes_where_none_is(data: st.DataObject) -> None:
+    """Against each plain Value's ``p.grad = g if p.grad is None else p.grad + g``: every
+    element with a gradient, none, or some; all the positions in order, or some of them."""
+    n = data.draw(st.integers(1, 8), label="n")
+    has = data.draw(
+        st.sampled_from([[True] * n, [False] * n]) | st.lists(st.booleans(), min_size=n, max_size=n),
+        label="has a gradient",
+    )
+    old = [data.draw(GRADIENTS) if h else None for h in has]
+    index = data.draw(
+        st.none() | st.permutations(range(n)).flatmap(lambda p: st.integers(0, n).map(lambda k: p[:k])),
+        label="index",
+    )
+    positions = range(n) if index is None else index
+    g = [data.draw(GRADIENTS) for _ in positions]
+    plain, viewed, flat = twins((1.0,) * n)
+    for p, q, o in zip(plain, viewed, old, strict=True):
+        p.grad = q.grad = o
+    for i, gi in zip(positions, g, strict=True):
+        plain[i].grad = gi if plain[i].grad is None else plain[i].grad + gi
+    flat.accumulate(None if index is None else np.array(index, dtype=np.intp), np.array(g, dtype=np.float64))
+    assert [repr(p.grad) for p in viewed] == [repr(p.grad) for p in plain]
+    assert flat.has_grad.tolist() == [p.grad is not None for p in plain]
+
+
 # --- compile: the arrays are read and written whole, with the same numbers --------------------
 
 
