@@ -630,3 +630,18 @@ def test_views_are_found_while_compile_traces_them() -> None:
     step.backward([(2.0,)])
     assert seen == [(True, True)]
     assert (w.grad, b.grad) == (2.0, 1.0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_step_compiled_for_a_flat_parameter_follows_its_values_after_unflatten(backend: str) -> None:
+    # compile(loss, flat) keeps flat's Values: plain again, or views of a new FlatParameter.
+    w, b = Value(1.5), Value(-0.5)
+    flat = FlatParameter([w, b])
+    step = mg.compile(lambda x: (w * x + b) ** 2, flat, backend=backend)
+    samples = np.array([[2.0], [-1.0]]) if backend != "python" else [(2.0,), (-1.0,)]
+    expected = [2 * (1.5 * x + -0.5) * x for x in (2.0, -1.0)], [2 * (1.5 * x + -0.5) for x in (2.0, -1.0)]
+    for again in (lambda: None, flat.unflatten, lambda: FlatParameter([b, w])):
+        again()
+        w.grad = b.grad = None
+        step.backward(samples, reduction="sum")
+        assert (w.grad, b.grad) == (sum(expected[0]), sum(expected[1]))

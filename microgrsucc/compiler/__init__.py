@@ -87,8 +87,8 @@ class CompiledLoss:
             _need(backend)
         self.sample_loss = sample_loss
         self.backend = backend
-        if isinstance(params, FlatParameter):  # as the optimizers take it: its views
-            params = params.params
+        if isinstance(params, FlatParameter):  # as the optimizers take it: its views, in a
+            params = tuple(params.params)  # list nobody edits, so not compared at each call
         self._given = params
         self.params = _checked(params)
         self._table = dict(ops.PRIMITIVES)
@@ -247,7 +247,8 @@ def compile(
             that is changed in place is picked up at the next call. When they are all
             views of one ``FlatParameter`` (or are that FlatParameter, as the optimizers
             take it), each call reads its ``data`` and adds to its ``grad`` as whole arrays
-            instead of one Value at a time.
+            instead of one Value at a time; given the FlatParameter, a call does not compare
+            its list of parameters (about 2 ns a parameter).
         backend: ``"python"`` (default), ``"numpy"``, ``"numba"`` or ``"jax"``.
 
     Returns:
