@@ -96,8 +96,11 @@ def data(batch: int) -> tuple[np.ndarray, np.ndarray]:
 # --- microgrsucc.compile, every backend -------------------------------------------------------
 
 
-def compiled(backend: str, w: Weights) -> tuple[microgrsucc.compiler.CompiledLoss, list[microgrsucc.Value]]:
-    """The per-sample loss compiled with ``backend``, and its parameters."""
+def compiled(
+    backend: str, w: Weights, flat: bool = False
+) -> tuple[microgrsucc.compiler.CompiledLoss, list[microgrsucc.Value]]:
+    """The per-sample loss compiled with ``backend``, and its parameters (with ``flat``,
+    views of a FlatParameter given to ``compile``, as docs/compile.md shows)."""
     layers = [
         ([[microgrsucc.Value(v) for v in row] for row in rows], [microgrsucc.Value(b) for b in bs])
         for rows, bs in w
@@ -114,7 +117,8 @@ def compiled(backend: str, w: Weights) -> tuple[microgrsucc.compiler.CompiledLos
             x = out if i == len(layers) - 1 else [a.relu() for a in out]
         return (1 + -y * x[0]).relu() + L2 * sum(p * p for p in params)
 
-    return microgrsucc.compile(sample_loss, params, backend=backend), params
+    given = microgrsucc.FlatParameter(params) if flat else params
+    return microgrsucc.compile(sample_loss, given, backend=backend), params
 
 
 def samples_for(backend: str, X: np.ndarray, Y: np.ndarray) -> Any:
@@ -127,10 +131,11 @@ FLAT = True  # the compiled steps' parameters in a FlatParameter (--values: plai
 
 
 def compiled_step(backend: str, w: Weights, X: np.ndarray, Y: np.ndarray) -> Step:
-    step, params = compiled(backend, w)
+    step, params = compiled(backend, w, FLAT)
     samples = samples_for(backend, X, Y)
     if FLAT:
-        flat = microgrsucc.FlatParameter(params)
+        flat = microgrsucc.flat.owner(params[0])
+        assert flat is not None
 
         def run_flat() -> float:
             flat.zero_grad()

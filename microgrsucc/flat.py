@@ -32,7 +32,7 @@ import reprlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from microgrsucc.core import state, to_float
+from microgrsucc.core import is_real, state, to_float
 from microgrsucc.value import Value
 
 if TYPE_CHECKING:
@@ -183,13 +183,15 @@ class FlatParameter:
     def __reduce__(self) -> tuple[Any, ...]:
         # A pickle or a deepcopy holds the parameters as plain Values (a view saves as the
         # Value it stands for); they are made views of the copy, else its arrays would stand
-        # beside Values that no longer read them (a step on them would move nothing).
+        # beside Values that no longer read them (a step on them would move nothing). A
+        # subclass's own attributes go with it, as for any object.
+        extra = {k: v for k, v in self.__dict__.items() if k not in _OWN} or None
         if self._released:
-            return (_unflattened, (self.params, self._data, self._grad, self._has))
-        return (FlatParameter, (self.params,))
+            return (_unflattened, (self.params, self._data, self._grad, self._has, type(self)), extra)
+        return (_flattened, (type(self), self.params), extra)
 
     def __copy__(self) -> FlatParameter:
-        out: FlatParameter = object.__new__(FlatParameter)  # the same views and arrays
+        out: FlatParameter = object.__new__(type(self))  # the same views and arrays
         out.__dict__.update(self.__dict__)
         return out
 
@@ -210,6 +212,8 @@ class FlatParameter:
 
     @property
     def grad(self) -> np.ndarray:
+        for i, g in self._objects.items():  # a gradient graph's value may have been edited
+            self._grad[i] = g.data
         return self._grad
 
     @grad.setter
@@ -217,6 +221,10 @@ class FlatParameter:
         # PyTorch's idiom ``flat.grad = None`` clears every gradient; an array sets them all.
         if values is None:
             self.zero_grad()
+            return
+        if values is self._grad:  # an in-place op (flat.grad *= 0.5): done to the array already;
+            self._objects.clear()  # the elements without a gradient keep None
+            self._grad[~self._has] = 0.0
             return
         self._grad[...] = _same_shape(self._grad, values, "grad")
         self._objects.clear()
@@ -249,27 +257,42 @@ class FlatParameter:
         """
         import numpy as np
 
+        k = len(self.params) if index is None else len(index)
+        if getattr(g, "shape", None) != (k,):
+            raise ValueError(
+                f"FlatParameter.accumulate: expected gradients of shape ({k},), got "
+                f"{getattr(g, 'shape', type(g).__name__)}"
+            )
         if self._objects:
             positions = range(len(self.params)) if index is None else index.tolist()
             if not self._objects.keys().isdisjoint(positions):  # a Value gradient: a graph
-                for i, gi in zip(positions, g.tolist(), strict=True):
-                    old = self.params[i].grad
-                    self.params[i].grad = gi if old is None else old + gi
+                olds = [self.params[i].grad for i in positions]
+                # Every sum first (one may raise under detect_anomaly), then every write.
+                new = [gi if old is None else old + gi for old, gi in zip(olds, g.tolist(), strict=True)]
+                for i, gi in zip(positions, new, strict=True):
+                    self.params[i].grad = gi
                 return
+        # One count says which of three cases holds: every position has a gradient (add),
+        # none has (copy: -0.0 stays -0.0), or some have (both, by mask).
+        has = self._has
         if index is None:  # the whole arrays: after zero_grad(), or gradients everywhere
-            has = self._has
-            if has.all():
+            found = np.count_nonzero(has)
+            if found == len(has):
                 self._grad += g
-            elif not has.any():
+            elif found == 0:
                 self._grad[...] = g
                 has.fill(True)
             else:
                 self._grad[...] = np.where(has, self._grad + g, g)
                 has.fill(True)
             return
-        had = self._has[index]
-        self._grad[index] = np.where(had, self._grad[index] + g, g)
-        self._has[index] = True
+        had = has[index]
+        found = np.count_nonzero(had)
+        if found == len(had):
+            self._grad[index] += g  # distinct positions: no element is added twice
+            return
+        self._grad[index] = np.where(had, self._grad[index] + g, g) if found else g
+        has[index] = True
 
     def unflatten(self) -> None:
         """Make every view a plain Value again, holding its current ``data`` and ``grad``;
@@ -299,20 +322,21 @@ class FlatParameter:
 
 def owner(p: Value) -> FlatParameter | None:
     """The FlatParameter ``p`` is a view of, or None."""
-    return _SLOT.__get__(p, Value)[0] if type(p) is ParameterView else None
+    # isinstance too: while compile traces, a view's class is a subclass that records reads
+    return _SLOT.__get__(p, Value)[0] if type(p) is ParameterView or isinstance(p, ParameterView) else None
 
 
 def flat_of(params: list[Value]) -> tuple[FlatParameter, Any] | None:
     """The FlatParameter whose views are ``params``, and their positions in it (an int
     array), or None if they are not all views of one FlatParameter."""
-    if not params or type(params[0]) is not ParameterView:
+    if not params or not isinstance(params[0], ParameterView):
         return None
     flat: FlatParameter = _SLOT.__get__(params[0], Value)[0]
     import numpy as np
 
     index = []
     for p in params:
-        if type(p) is not ParameterView:
+        if type(p) is not ParameterView and not isinstance(p, ParameterView):
             return None
         owner, i = _SLOT.__get__(p, Value)[:2]
         if owner is not flat:
@@ -326,9 +350,21 @@ def _checked_grad(g: Any, where: str) -> Any:
     return g if g is None or isinstance(g, Value) else to_float(g, where)
 
 
-def _unflattened(params: list[Value], data: Any, grad: Any, has: Any) -> FlatParameter:
+def _flattened(cls: type[FlatParameter], params: list[Value]) -> FlatParameter:
+    """A FlatParameter (or a subclass, whose ``__init__`` may take more) of ``params``."""
+    out: FlatParameter = object.__new__(cls)
+    FlatParameter.__init__(out, params)
+    return out
+
+
+_OWN = {"params", "_data", "_grad", "_has", "_objects", "_released"}  # FlatParameter's attributes
+
+
+def _unflattened(
+    params: list[Value], data: Any, grad: Any, has: Any, cls: type[FlatParameter] = FlatParameter
+) -> FlatParameter:
     """A FlatParameter after ``unflatten()``: plain Values and arrays that are not theirs."""
-    out: FlatParameter = object.__new__(FlatParameter)
+    out: FlatParameter = object.__new__(cls)
     out.params, out._data, out._grad, out._has = params, data, grad, has
     out._objects, out._released = {}, True
     return out
@@ -337,6 +373,14 @@ def _unflattened(params: list[Value], data: Any, grad: Any, has: Any) -> FlatPar
 def _same_shape(target: Any, values: Any, name: str) -> Any:
     import numpy as np
 
+    if isinstance(values, (list, tuple)):  # each number as Value() takes it (2**70; not True)
+        for i, x in enumerate(values):
+            if not is_real(x):
+                raise TypeError(
+                    f"FlatParameter.{name}: expected real numbers, got {type(x).__name__} at [{i}]: "
+                    f"{reprlib.repr(x)}"
+                )
+        values = [to_float(x, f"FlatParameter.{name}[{i}]") for i, x in enumerate(values)]
     array = np.asarray(values)
     if array.dtype.kind not in "fiu":  # numpy would cast None to NaN, "1.5" to 1.5, True to 1.0
         raise TypeError(

@@ -29,6 +29,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from microgrsucc.core import to_float
 from microgrsucc.flat import FlatParameter, owner
 from microgrsucc.flat_optim import adam_step, lerp, sgd_step
 from microgrsucc.functions import zero_grad
@@ -121,6 +122,12 @@ def _check(name: str, value: float, ok: bool) -> None:
         raise ValueError(f"Invalid {name}: {value}")
 
 
+def _hyper(optimizer: str, name: str, value: object) -> float:
+    """A hyperparameter as a Python float: numpy's float32 (or float64) scalars would carry
+    their own arithmetic into every step and into ``p.data``; a non-number is a TypeError."""
+    return to_float(value, f"{optimizer}: {name}")
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional momentum, dampening, Nesterov and weight decay.
 
@@ -146,6 +153,9 @@ class SGD(Optimizer):
         ValueError: a hyperparameter out of range, with PyTorch's message
             (``Invalid learning rate: -1``), or ``nesterov`` without momentum or with dampening;
             a FlatParameter unflattened (here, or before a ``step()``).
+        TypeError: a hyperparameter that is not a real number. Each is kept as a Python
+            float (again at each ``step()``), so a numpy float32 ``lr`` steps in float64, as
+            torch does.
 
     >>> w = Value(1.0)
     >>> opt = SGD([w], lr=0.1, momentum=0.9, nesterov=True)
@@ -165,6 +175,11 @@ class SGD(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
+        lr, momentum = _hyper("SGD", "lr", lr), _hyper("SGD", "momentum", momentum)
+        dampening, weight_decay = (
+            _hyper("SGD", "dampening", dampening),
+            _hyper("SGD", "weight_decay", weight_decay),
+        )
         _check("learning rate", lr, lr >= 0.0)  # also rejects NaN, unlike "lr < 0: raise"
         _check("momentum value", momentum, momentum >= 0.0)
         _check("weight_decay value", weight_decay, weight_decay >= 0.0)
@@ -179,7 +194,9 @@ class SGD(Optimizer):
         self.maximize = maximize
 
     def step(self) -> None:
-        lr, momentum, dampening, wd = self.lr, self.momentum, self.dampening, self.weight_decay
+        # float() again: a schedule may have set self.lr to a numpy scalar since
+        lr, momentum, dampening = float(self.lr), float(self.momentum), float(self.dampening)
+        wd = float(self.weight_decay)
         if self._flat is not None:
             self._check_flat()
             sgd_step(self._flat, self.state, lr, momentum, dampening, wd, self.nesterov, self.maximize)
@@ -232,6 +249,8 @@ class Adam(Optimizer):
         ValueError: a hyperparameter out of range, with PyTorch's message
             (``Invalid beta parameter at index 1: 1.0``); a FlatParameter unflattened (here,
             or before a ``step()``).
+        TypeError: a hyperparameter that is not a real number, or ``betas`` not a pair; each
+            is kept as a Python float (again at each ``step()``), as in ``SGD``.
     """
 
     _decoupled = False  # AdamW decays the parameter itself instead of adding to the gradient
@@ -247,6 +266,12 @@ class Adam(Optimizer):
         *,
         maximize: bool = False,
     ) -> None:
+        name = type(self).__name__
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{name}: betas must be a pair of numbers, got {betas!r}")
+        lr, eps = _hyper(name, "lr", lr), _hyper(name, "eps", eps)
+        weight_decay = _hyper(name, "weight_decay", weight_decay)
+        betas = (_hyper(name, "betas[0]", betas[0]), _hyper(name, "betas[1]", betas[1]))
         _check("learning rate", lr, lr >= 0.0)
         _check("epsilon value", eps, eps >= 0.0)
         _check("beta parameter at index 0", betas[0], 0.0 <= betas[0] < 1.0)
@@ -261,14 +286,15 @@ class Adam(Optimizer):
         self.maximize = maximize
 
     def step(self) -> None:
-        lr, eps, wd = self.lr, self.eps, self.weight_decay
+        # float() again: a schedule may have set self.lr to a numpy scalar since
+        lr, eps, wd = float(self.lr), float(self.eps), float(self.weight_decay)
+        b1, b2 = float(self.betas[0]), float(self.betas[1])
         if self._flat is not None:
             self._check_flat()
             adam_step(
-                self._flat, self.state, lr, self.betas, eps, wd, self.amsgrad, self.maximize, self._decoupled
+                self._flat, self.state, lr, (b1, b2), eps, wd, self.amsgrad, self.maximize, self._decoupled
             )
             return
-        b1, b2 = self.betas
         for p in self.params:
             grad = p.grad
             if grad is None:

@@ -468,6 +468,106 @@ def test_retraces_for_new_arity_a_changed_parameter_list_and_a_changed_op(
     assert step2(0.0) == 42.0
 
 
+def counting_traces(w: Value) -> tuple[Callable[..., Value], list[int]]:
+    """A loss ``exp(w * x)`` and the list its traces append to: one call of the loss per trace."""
+    traced: list[int] = []
+
+    def loss(x: Any) -> Value:
+        traced.append(1)
+        return (w * x).exp()
+
+    return loss, traced
+
+
+# Ways a dict is changed in place (clear: test_table.py), each applied to the table between two calls.
+TABLE_CHANGES: dict[str, Callable[[dict[str, Any], Any], Any]] = {
+    "an entry replaced": lambda table, op: table.__setitem__("exp", op),
+    "an entry added": lambda table, op: table.__setitem__("exp_again", op),
+    "del": lambda table, op: table.__delitem__("exp"),
+    "pop": lambda table, op: table.pop("exp"),
+    "popitem": lambda table, op: table.popitem(),
+    "update": lambda table, op: table.update(exp_again=op),
+    "setdefault": lambda table, op: table.setdefault("exp_again", op),
+    "|=": lambda table, op: table.__ior__({"exp_again": op}),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("change", TABLE_CHANGES.values(), ids=list(TABLE_CHANGES))
+def test_a_table_changed_after_a_call_is_traced_again(backend: str, change: Callable[..., Any]) -> None:
+    w = Value(0.5)
+    loss, traced = counting_traces(w)
+    step = mg.compile(loss, [w], backend=backend)
+    step.backward([(1.0,)])
+    step.backward([(2.0,)])
+    assert len(traced) == 1  # the steady state: no trace
+    saved = dict(ops.PRIMITIVES)
+    try:
+        change(ops.PRIMITIVES, ops.PRIMITIVES["sin"])
+        assert compiled(step, [(2.0,)]) == (math.exp(1.0), [2.0 * math.exp(1.0)])
+        assert len(traced) == 2
+    finally:
+        ops.PRIMITIVES.clear()
+        ops.PRIMITIVES.update(saved)
+    step.backward([(2.0,)])
+    assert len(traced) == 3  # the table restored is another change
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_table_changed_and_restored_between_calls_keeps_its_trace(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The count of changes only says when to compare: a table equal to the traced one (an
+    entry or an op's function put back, or a plain dict in its place holding the same ops)
+    keeps the trace, as a comparison alone decided."""
+    w = Value(0.5)
+    loss, traced = counting_traces(w)
+    step = mg.compile(loss, [w], backend=backend)
+    step.backward([(1.0,)])
+    exp = ops.PRIMITIVES["exp"]
+    ops.PRIMITIVES["exp"] = ops.PRIMITIVES["sin"]
+    ops.PRIMITIVES["exp"] = exp
+    exp.forward = exp.forward
+    step.backward([(1.0,)])
+    assert len(traced) == 1
+    monkeypatch.setattr(ops, "PRIMITIVES", dict(ops.PRIMITIVES))  # a plain dict: compared every call
+    step.backward([(1.0,)])
+    assert len(traced) == 1
+    ops.PRIMITIVES["exp_again"] = exp
+    step.backward([(1.0,)])
+    assert len(traced) == 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("field", ["forward", "derivative"])
+def test_an_ops_function_replaced_after_a_call_is_traced_again(
+    backend: str, field: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = Value(0.5)
+    loss, traced = counting_traces(w)
+    step = mg.compile(loss, [w], backend=backend)
+    step.backward([(1.0,)])
+    exp = ops.PRIMITIVES["exp"]
+    monkeypatch.setattr(
+        exp, field, {"forward": lambda x: math.exp(x), "derivative": lambda F, x, out: out}[field]
+    )
+    assert compiled(step, [(2.0,)]) == (math.exp(1.0), [2.0 * math.exp(1.0)])
+    assert len(traced) == 2
+    step.backward([(2.0,)])
+    assert len(traced) == 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_parameter_replaced_in_the_list_after_a_call_is_traced_again(backend: str) -> None:
+    w, v = Value(2.0), Value(3.0)
+    params = [w]
+    step = mg.compile(lambda x: params[0] * x, params, backend=backend)
+    assert compiled(step, [(1.0,), (2.0,)]) == (3.0, [1.5])
+    params[0] = v  # same length, another Value
+    assert compiled(step, [(1.0,), (2.0,)]) == (4.5, [1.5])
+    assert step.params == [v] and w.grad == 0.0
+
+
 def test_the_numpy_backend_takes_an_array_of_samples() -> None:
     np = pytest.importorskip("numpy")
     model, sample_loss, samples = moons_problem()
@@ -520,6 +620,73 @@ def test_array_samples_become_float64_at_the_boundary(backend: str, dtype: str) 
     total, got = compiled(step, samples)
     assert total == pytest.approx(want_total, rel=1e-12) and type(total) is float
     assert got[0] == pytest.approx(want[0], rel=1e-12) and type(w.grad) is float
+
+
+# Arrays of samples in every layout and type: a C-ordered 2-d float64 array is taken as it is
+# by the array backends, every other goes through the checks and conversions.
+SAMPLE_ARRAYS: dict[str, Callable[[Any], Any]] = {
+    "float64": lambda rows: rows,
+    "every other row": lambda rows: rows.repeat(2, axis=0)[::2],
+    "every other column": lambda rows: rows.repeat(2, axis=1)[:, ::2],
+    "Fortran order": lambda rows: rows.copy(order="F"),
+    "negative strides": lambda rows: rows[::-1].copy()[::-1],
+    "big-endian": lambda rows: rows.astype(">f8"),
+    "float32": lambda rows: rows.astype("float32"),
+    "int64": lambda rows: (rows * 4).astype("int64"),
+    "read-only": lambda rows: read_only(rows),
+}
+
+
+def read_only(rows: Any) -> Any:
+    out = rows.copy()
+    out.flags.writeable = False
+    return out
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        *BACKENDS,
+        pytest.param("numba", marks=[pytest.mark.numba, pytest.mark.slow]),  # seconds to compile
+        pytest.param("jax", marks=[pytest.mark.jax, pytest.mark.slow]),
+    ],
+)
+@pytest.mark.parametrize("layout", SAMPLE_ARRAYS.values(), ids=list(SAMPLE_ARRAYS))
+def test_an_array_of_samples_in_any_layout_gives_eager_results(
+    backend: str, layout: Callable[..., Any]
+) -> None:
+    np = pytest.importorskip("numpy")
+    if backend != "python" and backend != "numpy":
+        pytest.importorskip(backend)
+    w, b = Value(0.75), Value(-0.5)
+
+    def loss(x: Any, y: Any, t: Any) -> Value:
+        return (w * x - b * y + t).tanh() ** 2 + 1e-3 * (w * w + b * b)
+
+    rows = np.array([[0.5, -1.25, 2.0], [1.5, 0.25, -0.5], [-2.0, 3.0, 0.125], [0.0, -0.75, 1.0]])
+    samples = layout(rows)
+    as_floats = [tuple(float(x) for x in row) for row in np.asarray(samples).tolist()]
+    want_total, want = eager(loss, [w, b], [tuple(Value(x) for x in row) for row in as_floats])
+    step = mg.compile(loss, [w, b], backend=backend)
+    for _ in range(2):  # the first call traces, the second is the steady state
+        total, got = compiled(step, samples)
+        assert total == pytest.approx(want_total, rel=1e-12) and type(total) is float
+        assert_close(got, want, 1e-10)
+    assert np.asarray(samples).tolist() == [list(row) for row in as_floats]  # the samples untouched
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_empty_array_of_samples_is_refused_as_an_empty_list_is(backend: str) -> None:
+    import numpy as np
+
+    w = Value(0.5)
+    step = mg.compile(_sq(w), [w], backend=backend)
+    for empty in (np.zeros((0, 2)), []):
+        with pytest.raises(ValueError, match="got no samples"):
+            step.backward(empty)
+    with pytest.raises(ValueError, match="must be 2-d"):
+        step.backward(np.zeros((2, 2, 1)))
+    assert w.grad is None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -83,6 +83,38 @@ def test_thousands_of_graphs_on_views_equal_plain_values(f: Graph, data: st.Data
     check_eager(f, data.draw(st.integers(0, len(f.inputs))))
 
 
+# --- accumulate: what backward() does to each Value, in one operation -------------------------
+
+GRADIENTS = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, -0.0])
+
+
+@settings(deadline=None)
+@given(data=st.data())
+def test_accumulate_adds_where_a_gradient_is_and_writes_where_none_is(data: st.DataObject) -> None:
+    """Against each plain Value's ``p.grad = g if p.grad is None else p.grad + g``: every
+    element with a gradient, none, or some; all the positions in order, or some of them."""
+    n = data.draw(st.integers(1, 8), label="n")
+    has = data.draw(
+        st.sampled_from([[True] * n, [False] * n]) | st.lists(st.booleans(), min_size=n, max_size=n),
+        label="has a gradient",
+    )
+    old = [data.draw(GRADIENTS) if h else None for h in has]
+    index = data.draw(
+        st.none() | st.permutations(range(n)).flatmap(lambda p: st.integers(0, n).map(lambda k: p[:k])),
+        label="index",
+    )
+    positions = range(n) if index is None else index
+    g = [data.draw(GRADIENTS) for _ in positions]
+    plain, viewed, flat = twins((1.0,) * n)
+    for p, q, o in zip(plain, viewed, old, strict=True):
+        p.grad = q.grad = o
+    for i, gi in zip(positions, g, strict=True):
+        plain[i].grad = gi if plain[i].grad is None else plain[i].grad + gi
+    flat.accumulate(None if index is None else np.array(index, dtype=np.intp), np.array(g, dtype=np.float64))
+    assert [repr(p.grad) for p in viewed] == [repr(p.grad) for p in plain]
+    assert flat.has_grad.tolist() == [p.grad is not None for p in plain]
+
+
 # --- compile: the arrays are read and written whole, with the same numbers --------------------
 
 
@@ -496,3 +528,120 @@ def test_a_loss_that_reads_the_flat_array_is_guarded_as_one_reading_the_views(ba
     assert step(2.0) == 2.0
     flat.data[0] = -1.0
     assert step(2.0) == 2.0 and step.backward([(2.0,)]) == 2.0 and w.grad == -2.0  # -w * x
+
+
+# --- the arrays edited or read as a whole, against the same edits of plain Values --------------
+
+
+def test_scaling_grad_in_place_keeps_the_missing_gradients_missing() -> None:
+    # flat.grad *= 0.5 (clipping, accumulation steps): the unused parameter's grad stays None,
+    # so AdamW leaves it alone, as for plain Values scaled one by one.
+    results = []
+    for flatten in (False, True):
+        used, unused = Value(1.0), Value(2.0)
+        flat = FlatParameter([used, unused]) if flatten else None
+        opt = mg.optim.AdamW(flat if flat else [used, unused], lr=0.1, weight_decay=0.5)
+        (used * 3.0).backward()
+        if flat is not None:
+            flat.grad *= 0.5
+        else:
+            used.grad *= 0.5
+        opt.step()
+        results.append((used.grad, unused.grad, used.data, unused.data))
+    plain, viewed = results
+    assert all(same(a, b) for a, b in zip(plain, viewed, strict=True)), (plain, viewed)
+
+
+def test_a_gradient_graph_edited_in_place_is_what_the_arrays_hold() -> None:
+    results = []
+    for flatten in (False, True):
+        w = Value(2.0)
+        flat = FlatParameter([w]) if flatten else None
+        opt = mg.optim.SGD(flat if flat else [w], lr=0.1)
+        (w * w).backward(create_graph=True)  # w.grad is a Value, 4.0
+        w.grad.data = 0.5
+        if flat is not None:
+            assert flat.grad.tolist() == [0.5]
+        opt.step()
+        results.append(w.data)
+    assert results[0] == results[1] == 2.0 - 0.1 * 0.5
+
+
+def test_a_compiled_step_that_fails_leaves_graph_gradients_of_views_untouched() -> None:
+    # A sum that overflows under detect_anomaly: nothing is written, as for plain Values.
+    for flatten in (False, True):
+        a, b = Value(1.0), Value(1.0)
+        if flatten:
+            FlatParameter([a, b])
+        (a * 2.0 + b * 1e308).backward(create_graph=True)
+        step = mg.compile(lambda x, a=a, b=b: a * 1.0 + b * x, [a, b])
+        with pytest.raises(FloatingPointError), mg.detect_anomaly():
+            step.backward([(1e308,)], reduction="sum")
+        assert (a.grad.data, b.grad.data) == (2.0, 1e308), flatten
+
+
+def test_accumulate_refuses_gradients_of_another_shape() -> None:
+    flat = FlatParameter([Value(1.0), Value(2.0), Value(3.0)])
+    with pytest.raises(ValueError, match=r"accumulate: expected gradients of shape \(3,\), got \(1,\)"):
+        flat.accumulate(None, np.array([5.0]))
+    with pytest.raises(ValueError, match=r"shape \(2,\), got \(3,\)"):
+        flat.accumulate(np.array([0, 2]), np.array([1.0, 2.0, 3.0]))
+    assert flat.has_grad.tolist() == [False, False, False]
+
+
+def test_data_from_a_list_takes_each_number_as_value_does() -> None:
+    flat = FlatParameter([Value(1.0), Value(2.0)])
+    flat.data = [2**70, Fraction(1, 3)]
+    assert flat.data.tolist() == [Value(2**70).data, Value(Fraction(1, 3)).data]
+    with pytest.raises(TypeError, match=r"FlatParameter\.data: expected real numbers, got bool at \[0\]"):
+        flat.data = [True, 2.0]
+    with pytest.raises(TypeError, match="expected real numbers, got an array of bool"):
+        flat.data = np.array([True, False])
+    assert flat.data.tolist() == [Value(2**70).data, Value(Fraction(1, 3)).data]
+
+
+class Named(FlatParameter):
+    def __init__(self, params: list[Value], name: str) -> None:
+        super().__init__(params)
+        self.name = name
+
+
+@pytest.mark.parametrize("release", [False, True])
+def test_copies_of_a_subclass_keep_its_class_and_attributes(release: bool) -> None:
+    flat = Named([Value(1.0), Value(2.0)], "encoder")
+    if release:
+        flat.unflatten()
+    for copied in (pickle.loads(pickle.dumps(flat)), copy.deepcopy(flat), copy.copy(flat)):
+        assert type(copied) is Named and copied.name == "encoder"
+        assert copied.data.tolist() == [1.0, 2.0]
+
+
+def test_views_are_found_while_compile_traces_them() -> None:
+    # The trace gives the parameters a subclass that records their reads while the loss runs.
+    w, b = Value(1.0), Value(0.0)
+    flat = FlatParameter([w, b])
+    seen = []
+
+    def loss(x: Any) -> Value:
+        seen.append((mg.flat.owner(w) is flat, mg.flat.flat_of([w, b]) is not None))
+        return w * x + b
+
+    step = mg.compile(loss, flat)
+    step.backward([(2.0,)])
+    assert seen == [(True, True)]
+    assert (w.grad, b.grad) == (2.0, 1.0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_step_compiled_for_a_flat_parameter_follows_its_values_after_unflatten(backend: str) -> None:
+    # compile(loss, flat) keeps flat's Values: plain again, or views of a new FlatParameter.
+    w, b = Value(1.5), Value(-0.5)
+    flat = FlatParameter([w, b])
+    step = mg.compile(lambda x: (w * x + b) ** 2, flat, backend=backend)
+    samples = np.array([[2.0], [-1.0]]) if backend != "python" else [(2.0,), (-1.0,)]
+    expected = [2 * (1.5 * x + -0.5) * x for x in (2.0, -1.0)], [2 * (1.5 * x + -0.5) for x in (2.0, -1.0)]
+    for again in (lambda: None, flat.unflatten, lambda: FlatParameter([b, w])):
+        again()
+        w.grad = b.grad = None
+        step.backward(samples, reduction="sum")
+        assert (w.grad, b.grad) == (sum(expected[0]), sum(expected[1]))

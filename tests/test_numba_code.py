@@ -89,11 +89,10 @@ def test_a_chain_of_many_layers_is_refused() -> None:
 
 
 SECOND = """
-import time
-from numba.core import config
+import sys
 import microgrsucc as mg
 from microgrsucc.nn import MLP
-model = MLP(2, [6, 6, 1], seed=1)
+model = MLP(2, [int(sys.argv[1]), 6, 1], seed=1)
 params = model.parameters()
 step = mg.compile(lambda a, b: (model([a, b]) - a * b).relu(), params, backend="numba")
 print(step.backward([(0.5, -1.0), (0.25, 2.0)], reduction="sum"))
@@ -105,7 +104,7 @@ def test_a_second_process_loads_the_kernel_from_the_cache(tmp_path: Path) -> Non
     env = {**os.environ, "MICROGRSUCC_CACHE_DIR": str(tmp_path), "NUMBA_DEBUG_CACHE": "1"}
     runs = [
         subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(SECOND)], env=env, capture_output=True, text=True
+            [sys.executable, "-c", textwrap.dedent(SECOND), "6"], env=env, capture_output=True, text=True
         )
         for _ in range(2)
     ]
@@ -116,3 +115,20 @@ def test_a_second_process_loads_the_kernel_from_the_cache(tmp_path: Path) -> Non
     assert "[cache] data loaded" in runs[1].stdout
     assert "[cache] data saved" not in runs[1].stdout  # nothing compiled again
     assert list((tmp_path / "numba").glob("kernel_*.py"))
+
+
+@pytest.mark.slow  # two processes that import numba: seconds
+def test_a_new_loss_in_a_new_process_loads_the_layer_helpers_from_the_cache(tmp_path: Path) -> None:
+    env = {**os.environ, "MICROGRSUCC_CACHE_DIR": str(tmp_path), "NUMBA_DEBUG_CACHE": "1"}
+    first, second = (
+        subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(SECOND), width], env=env, capture_output=True, text=True
+        )
+        for width in ("6", "5")  # two losses: two kernels
+    )
+    assert first.returncode == 0 and second.returncode == 0, first.stderr[-2000:] + second.stderr[-2000:]
+    saved = [line for line in second.stdout.splitlines() if "[cache] data saved" in line]
+    assert saved and all("kernel_" in line for line in saved)  # its kernel, compiled
+    assert any("[cache] data loaded" in line and "helpers_" in line for line in second.stdout.splitlines())
+    assert len(list((tmp_path / "numba").glob("kernel_*.py"))) == 2
+    assert len(list((tmp_path / "numba").glob("helpers_*.py"))) == 1

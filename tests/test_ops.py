@@ -189,6 +189,7 @@ def check_power_slope(x: float, n: float, negative: bool) -> None:
         (lambda v: v**1000, 2.02, 1000 * 2.02**999),  # finite: 1.1e308
         (lambda v: v**2, math.inf, math.inf),  # torch: inf, not nan
         (lambda v: v**-1, 1e-200, -math.inf),  # the true slope is past the floats
+        (lambda v: v**-0.95, 5e-324, -math.inf),  # each of the slope's two factors is too
         (grad(lambda v: v**2), 1e154, 2.0),  # second order
         (grad(lambda v: v**-1), 1e-300, math.inf),  # second order past the floats: inf, not 0
     ],
@@ -199,6 +200,7 @@ def check_power_slope(x: float, n: float, negative: bool) -> None:
         "x**1000@2.02",
         "x**2@inf",
         "x**-1@1e-200",
+        "x**-0.95@5e-324",
         "d2 x**2",
         "d2 x**-1",
     ],

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -138,6 +140,43 @@ def test_params_may_be_a_generator() -> None:
 def test_bad_hyperparameters_raise_as_in_pytorch(make: object, message: str) -> None:
     with pytest.raises(ValueError, match=f"^{message}$"):
         make([Value(1.0)])  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda p: SGD(p, lr=Value(0.1)), "SGD: lr"),
+        (lambda p: SGD(p, lr=np.array([0.1])), "SGD: lr"),
+        (lambda p: SGD(p, lr=0.1, momentum="0.9"), "SGD: momentum"),
+        (lambda p: SGD(p, lr=0.1, dampening=None), "SGD: dampening"),
+        (lambda p: Adam(p, betas=(0.9, complex(0.999))), r"Adam: betas\[1\]"),
+        (lambda p: AdamW(p, eps=True), "AdamW: eps"),
+    ],
+)
+def test_a_hyperparameter_that_is_not_a_real_number_is_a_type_error(make: Any, name: str) -> None:
+    for params in ([Value(1.0)], FlatParameter([Value(1.0)])):
+        with pytest.raises(TypeError, match=f"^{name} expects a real number"):
+            make(params)
+
+
+@pytest.mark.parametrize("betas", [0.9, (0.9,), (0.9, 0.99, 0.999)])
+def test_adam_betas_must_be_a_pair(betas: Any) -> None:
+    with pytest.raises(TypeError, match="Adam: betas must be a pair"):
+        Adam([Value(1.0)], betas=betas)
+
+
+def test_a_learning_rate_set_later_as_a_numpy_scalar_still_steps_in_python_floats() -> None:
+    # As a schedule would set it; the step is the one torch takes with float(lr).
+    for make in (SGD, Adam):
+        p = Value(1.0)
+        opt = make([p], lr=0.5)
+        opt.lr = np.float32(0.1)
+        p.grad = 0.3
+        opt.step()
+        lr = float(np.float32(0.1))
+        expected = 1.0 - lr * 0.3 if make is SGD else 1.0 - lr * 0.3 / (0.3 + 1e-8)  # Adam: g / (|g| + eps)
+        assert type(p.data) is float
+        assert p.data == pytest.approx(expected, rel=1e-15)
 
 
 def test_empty_parameter_list_raises() -> None:
@@ -349,6 +388,25 @@ def problems(draw: st.DrawFn) -> dict[str, Any]:
         "set_to_none": draw(st.booleans()),
         "options": draw(options()),
         "flat": draw(st.booleans()),  # the optimizer given a FlatParameter of the Values
+        # The hyperparameters' type: a numpy scalar (from a schedule) must not bring its own
+        # arithmetic into the steps; torch gets the same numbers as Python floats.
+        "number": draw(st.sampled_from(sorted(NUMBERS))),
+    }
+
+
+NUMBERS: dict[str, Any] = {
+    "float": float,
+    "numpy float32": np.float32,
+    "numpy float64": np.float64,
+    "Fraction": Fraction,
+}
+
+
+def typed(opts: dict[str, Any], number: Any) -> dict[str, Any]:
+    """``opts`` with every float (and each of ``betas``) made a ``number``."""
+    return {
+        k: tuple(number(b) for b in v) if k == "betas" else v if isinstance(v, bool) else number(v)
+        for k, v in opts.items()
     }
 
 
@@ -358,10 +416,11 @@ def same(a: float, b: float) -> bool:
 
 def check_against_torch(torch: Any, problem: dict[str, Any]) -> None:
     kind, opts = problem["options"]
+    opts = typed(opts, NUMBERS[problem["number"]])
     ours = [Value(x) for x in problem["start"]]
     theirs = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in problem["start"]]
     opt = KINDS[kind](FlatParameter(ours) if problem["flat"] else ours, **opts)
-    reference = getattr(torch.optim, kind)(theirs, **opts, foreach=False)
+    reference = getattr(torch.optim, kind)(theirs, **typed(opts, float), foreach=False)
     for step, used in enumerate(problem["used"]):
         for params, optimizer in ((ours, opt), (theirs, reference)):
             optimizer.zero_grad(set_to_none=problem["set_to_none"])
@@ -374,6 +433,7 @@ def check_against_torch(torch: Any, problem: dict[str, Any]) -> None:
             optimizer.step()
         for i, (p, q) in enumerate(zip(ours, theirs, strict=True)):
             assert same(p.data, q.item()), f"step {step}, parameter {i}: {p.data!r} vs torch {q.item()!r}"
+            assert type(p.data) is float, f"step {step}, parameter {i}: {p.data!r}"
 
 
 @settings(max_examples=25)

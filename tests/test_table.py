@@ -11,6 +11,7 @@ import microgrsucc as mg
 from microgrsucc import ops
 from microgrsucc.forward import Dual
 from microgrsucc.functions import FUNCTIONS
+from microgrsucc.ops.primitive import Table
 
 if TYPE_CHECKING:  # the fixture's type, for readers and editors
     from conftest import PackageCopy
@@ -116,3 +117,46 @@ def test_one_entry_appended_to_the_table_is_an_op_everywhere(package_with_sec: P
     )
     help_text = package_with_sec.python("-c", cli, "graph", "--help")
     assert " sec" in help_text.stdout.replace("\n", " ")
+
+
+# Every method of dict that changes it in place, applied to a copy of the table.
+_DICT_CHANGES = {
+    "setitem": lambda t, op: t.__setitem__("another", op),
+    "setitem of an entry": lambda t, op: t.__setitem__("exp", op),
+    "del": lambda t, op: t.__delitem__("exp"),
+    "pop": lambda t, op: t.pop("exp"),
+    "pop of a missing key with a default": lambda t, op: t.pop("missing", None),
+    "popitem": lambda t, op: t.popitem(),
+    "setdefault": lambda t, op: t.setdefault("another", op),
+    "update": lambda t, op: t.update({"another": op}),
+    "update by keyword": lambda t, op: t.update(another=op),
+    "|=": lambda t, op: t.__ior__({"another": op}),
+    "clear": lambda t, op: t.clear(),
+}
+
+
+def test_every_change_to_a_table_and_to_an_ops_functions_is_counted() -> None:
+    """``Table.changes`` moves with each change (compile compares the table only then); a
+    method that may change nothing counts too, which costs one comparison."""
+    dict_methods = {name for name in vars(dict) if not name.startswith("__")} | {
+        "__setitem__",
+        "__delitem__",
+        "__ior__",
+    }
+    mutating = dict_methods - {"copy", "fromkeys", "get", "items", "keys", "values"}
+    assert mutating <= set(vars(Table)), "a dict method that changes the table is not counted"
+    sin = ops.PRIMITIVES["sin"]
+    for name, change in _DICT_CHANGES.items():
+        table = Table(ops.PRIMITIVES)
+        before = Table.changes
+        change(table, sin)
+        assert Table.changes > before, name
+        assert ops.PRIMITIVES["exp"] is ops.exp  # the copy changed, not the table
+    op = ops.Primitive("twice", 1, lambda x: 2.0 * x, 2.0)
+    for field, value in (("forward", lambda x: x + x), ("derivative", (2.0,)), ("forward", op.forward)):
+        before = Table.changes
+        setattr(op, field, value)
+        assert Table.changes == before + 1, field
+    before = Table.changes
+    op.symbol = "2x"  # not read by a trace's check
+    assert Table.changes == before

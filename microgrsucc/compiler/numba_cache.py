@@ -41,11 +41,18 @@ def cache_dir() -> Path:
     return folder
 
 
-def load(source: str) -> ModuleType:
-    """The module of ``source``, from a file named by its hash (numba's cache needs a file)."""
+def load(source: str, kind: str = "kernel") -> ModuleType:
+    """The module of ``source``, from a file named by ``kind`` and its hash (numba's cache needs a file);
+    loaded once per process, so its functions compiled once stay compiled.
+
+    A module may import another loaded before it by its name (``module.__name__``): the
+    kernels import their helpers so, and the name, a hash, changes with the helpers' code."""
     key = f"{source}\n# numba {numba.__version__}, Python {sys.version}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-    path = cache_dir() / f"kernel_{digest}.py"
+    loaded = sys.modules.get(f"microgrsucc_numba_{digest}")
+    if loaded is not None:
+        return loaded
+    path = cache_dir() / f"{kind}_{digest}.py"
     if not path.exists():  # written once: numba's cache is keyed by the file's time stamp
         scratch = path.with_suffix(f".{os.getpid()}.tmp")
         scratch.write_text(source)
@@ -54,5 +61,9 @@ def load(source: str) -> ModuleType:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # numba's cache refers to the helpers by their module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[spec.name]
+        raise
     return module

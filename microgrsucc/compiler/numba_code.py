@@ -21,7 +21,10 @@ The kernel is compiled with ``@njit(cache=True)``: numba caches machine code nex
 source file, so the source is written to a file named by its hash, under
 ``numba_cache.cache_dir()`` (``$MICROGRSUCC_CACHE_DIR``, else ``$XDG_CACHE_HOME/microgrsucc`` or
 ``~/.cache/microgrsucc``, in ``numba/``). A second process that compiles the same loss loads
-the machine code from there instead of compiling it again.
+the machine code from there instead of compiling it again. The layers' functions
+(``numba_printer.KERNEL_HELPERS``) are one module of their own in the same folder, which
+the kernel imports: compiled once per machine, loaded from the cache for every new loss
+(each function numba compiles costs its own type inference and LLVM passes).
 
 Errors: a function that would raise in CPython, or a domain check of the table, sets a
 flag; the samples flagged are run by the eager engine afterwards (which raises its own
@@ -40,7 +43,13 @@ import numpy as np
 from microgrsucc.compiler.invariant import Invariant, replaying
 from microgrsucc.compiler.layers import Block, find_blocks, name_blocks
 from microgrsucc.compiler.numba_cache import load
-from microgrsucc.compiler.numba_printer import LAYER_HELPERS, NUMBA, UNSUPPORTED, helpers
+from microgrsucc.compiler.numba_printer import (
+    KERNEL_HELPER_NAMES,
+    KERNEL_HELPERS,
+    NUMBA,
+    UNSUPPORTED,
+    helpers,
+)
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import PYTHON, Contribution, emit_backward, emit_forward
 from microgrsucc.compiler.trace import CONST, INPUT, PARAM, Trace
@@ -132,12 +141,12 @@ class _Emitter:
         return f"K{b.name}", [f"K{b.name}[{c}] = {self.expr[m]}" for c, m in enumerate(key)]
 
     def size(self, b: Block) -> str:
-        """A block's width as a value the kernel reads at run time (a weight matrix's shape):
+        """A block's width as a value the kernel reads at run time (its layer's bias vector's length):
         with a literal, LLVM unrolls the short loops into scalar code instead of vectorising."""
         while b.kind == "map":
             assert b.source is not None
             b = b.source
-        return f"W{b.name}.shape[0]"
+        return f"b{b.name}.shape[0]"
 
     def kernel(self) -> tuple[list[str], list[str]]:
         """The kernel's source and the names of its per-layer arguments."""
@@ -161,20 +170,17 @@ class _Emitter:
             b = found[0]
             done.update(b.members)
             m = self.size(b)
-            arrays += [f"{b.name} = np.empty({m})", f"d{b.name} = np.empty({m})"]
+            arrays += [f"{b.name} = _zeros({m})", f"d{b.name} = _zeros({m})"]
             for col, z in enumerate(b.members):
                 self.expr[z] = f"{b.name}[{col}]"
             if b.kind == "layer":
                 a, fill = self.operand(b)
                 if fill:
-                    arrays += [f"K{b.name} = np.empty({len(b.key)})", f"dK{b.name} = np.empty({len(b.key)})"]
+                    arrays += [f"K{b.name} = _zeros({len(b.key)})", f"dK{b.name} = _zeros({len(b.key)})"]
                 positions = [f"IW{b.name}", f"bc{b.name}", f"br{b.name}", f"bp{b.name}"]
                 layer_args += positions
-                gathered += [
-                    f"W{b.name}, WT{b.name}, FW{b.name}, b{b.name} = _gather(PV, {', '.join(positions)})",
-                    f"GW{b.name} = np.zeros(W{b.name}.shape)",
-                    f"gb{b.name} = np.zeros(W{b.name}.shape[0])",
-                ]
+                arrays_of_layer = f"W{b.name}, WT{b.name}, FW{b.name}, b{b.name}, GW{b.name}, gb{b.name}"
+                gathered.append(f"{arrays_of_layer} = _gather(PV, {', '.join(positions)})")
                 scattered.append(f"_scatter(G, IW{b.name}, GW{b.name}, br{b.name}, bp{b.name}, gb{b.name})")
                 forward += [*fill, f"_layer({b.name}, b{b.name}, WT{b.name}, {a})"]
             else:
@@ -190,25 +196,24 @@ class _Emitter:
         backward = self.backward()
         zero = [f"d{b.name}[:] = 0.0" for b in self.blocks if b.kind != INPUT and b.name in self.received]
         zero += [f"dK{b.name}[:] = 0.0" for b in self.layers if b.name in self.key_grads]
-        args = ", ".join(["X", "count", "PV", "H", *layer_args])
+        args = ", ".join(["X", "count", "PV", "H", "bad", *layer_args])
         lines = [
             "@njit(cache=True, error_model='python')",
             f"def kernel({args}):",
             "    total = 0.0",
-            "    G = np.zeros(PV.shape[0])",
-            "    GH = np.zeros(H.shape[0])",
-            "    bad = np.zeros(count, dtype=np.bool_)",
+            "    G = _zeros(PV.shape[0])",
+            "    GH = _zeros(H.shape[0])",
             "    flagged = 0",
-            "    F = np.zeros(1, dtype=np.bool_)",
+            "    F = _zeros(1)",
             *(f"    {s}" for s in gathered + arrays),
             "    for s in range(count):",
             *(f"        {s}" for s in forward + zero + backward),
-            "        if F[0]:",
+            "        if F[0] != 0.0:",
             "            bad[s] = True",
             "            flagged += 1",
-            "            F[0] = False",
+            "            F[0] = 0.0",
             *(f"    {s}" for s in scattered),
-            "    return total, G, GH, bad, flagged",
+            "    return total, G, GH, flagged",
         ]
         return lines, layer_args
 
@@ -311,7 +316,8 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
         run += [
             f"    X = np.ascontiguousarray(samples, dtype=np.float64).reshape(count, {trace.nargs})",
             f"    H = np.array([{held}], dtype=np.float64)",
-            f"    total, G, GH, bad, flagged = _kernel(X, count, PV, H, {positions})",
+            "    bad = np.zeros(count, dtype=np.bool_)",  # a bool array the kernel needs not compile
+            f"    total, G, GH, flagged = _kernel(X, count, PV, H, bad, {positions})",
             "    gH = GH.tolist()",
         ]
     else:
@@ -320,16 +326,17 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
     found = "np.flatnonzero(bad).tolist() if flagged else []" if has_kernel else "[]"
     run.append(f"    return total, G, {found}")
 
+    kit = load(KERNEL_HELPERS, "helpers") if has_kernel else None
     module_source = "\n".join(
         [
             "# Generated by microgrsucc.compile(backend='numba'); numba caches its machine code beside it.",
             "import math",
             "import numpy as np",
             "from numba import njit",
+            f"from {kit.__name__} import {', '.join(KERNEL_HELPER_NAMES)}" if kit else "",
             "nan = math.nan",
             "inf = math.inf",
             *helpers(e.calls),
-            *LAYER_HELPERS,
             *kernel,
         ]
     )

@@ -176,7 +176,7 @@ class _Emitter(LayerCode):
                 return f"gc{pj} = gc{pj} + {c}"
             if t.kinds[j] == OP and not plan.varying[j]:
                 carried.add(j)
-                return f"h{j} += np.sum({c})"
+                return f"h{j} += np.add.reduce({c}, None)"
             found = self.block_of.get(j)
             if found is not None:
                 b, col = found
@@ -271,7 +271,7 @@ class _Emitter(LayerCode):
                                     )
                                 else:
                                     contrib.setdefault(a, []).append((f"_dA{b.name}[:, {col}]", 0))
-        out += [f"G[{pj}] += np.sum(gc{pj})" for pj in summed]
+        out += [f"G[{pj}] += np.add.reduce(gc{pj}, None)" for pj in summed]
         out[:] = [s for s in out if s != "pass"]
         self.contrib = contrib
 
@@ -294,7 +294,10 @@ def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], 
     carried: set[int] = set()
     backward: list[str] = []
     e.backward(backward, carried)
-    total = f"float(np.sum({e.expr[root]}))" if e.plan.varying[root] else f"{e.expr[root]} * count"
+    # np.add.reduce(x, None) is np.sum(x) without its Python wrapper (2-3 µs a call at batch 100).
+    total = (
+        f"float(np.add.reduce({e.expr[root]}, None))" if e.plan.varying[root] else f"{e.expr[root]} * count"
+    )
     contrib: dict[int, list[Contribution]] = {j: [(f"h{j}", 0)] for j in carried}
     if not e.plan.varying[root] and e.plan.grad[root]:
         contrib.setdefault(root, []).append(("count", 0))

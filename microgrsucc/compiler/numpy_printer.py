@@ -79,13 +79,13 @@ class Checked:
 
     def __call__(self, *args: Any) -> Any:
         r = self.f(*args)
-        if not math.isfinite(np.sum(r)):  # one pass; a finite sum has no inf or NaN in it
+        if not math.isfinite(np.add.reduce(r, None)):  # one pass; a finite sum has no inf or NaN
             _note(r, args, None)
         return r
 
     def on(self, where: Callable[[], Any], *args: Any) -> Any:
         r = self.f(*args)
-        if not math.isfinite(np.sum(r)):
+        if not math.isfinite(np.add.reduce(r, None)):
             _note(r, args, where)
         return r
 

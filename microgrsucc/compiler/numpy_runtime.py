@@ -47,12 +47,28 @@ def runner(run: Callable[..., float], spec: Spec, param_count: int, scalars: boo
             found = made[count] = _arena(spec, count)
         return found
 
+    # The generated code reads the parameters and must not write them: P may be a
+    # FlatParameter's own array. A copy says so; for the array the last call got (a
+    # FlatParameter's, the same each call), a read-only view of it, made once, costs nothing.
+    viewed: list[tuple[Any, Any]] = [(None, None)]
+
+    def parameters(P: Any) -> Any:
+        last, view = viewed[0]  # one read: another thread may replace the pair
+        if P is last:
+            return view
+        if isinstance(P, list) or P.dtype != np.float64:
+            return np.array(P, dtype=np.float64)
+        view = P.view()
+        view.flags.writeable = False
+        viewed[0] = P, view
+        return view
+
     def checked(P: Any, samples: Any, count: int) -> Any:
         outer = getattr(SUSPECTS, "found", None)
         X = np.asarray(samples, dtype=float)
-        PV = np.array(P, dtype=float)
-        if scalars and not isinstance(P, list):
-            P = PV.tolist()
+        PV = parameters(P)
+        if not isinstance(P, list):
+            P = PV.tolist() if scalars else PV
         G = np.zeros(param_count)
         total = 0.0
         suspects: list[Any] = []
@@ -139,7 +155,7 @@ RELU = _relu_order()
 def nan_slopes(R: Any, dR: Any) -> None:
     """NaN in ``dR`` where relu's output ``R`` is NaN: the table's slope there is NaN, the
     mask's 0. The sum of relu's outputs (each >= 0) is NaN only when one of them is."""
-    if math.isnan(np.sum(R)):
+    if math.isnan(np.add.reduce(R, None)):
         dR[np.isnan(R)] = math.nan
 
 
@@ -150,7 +166,7 @@ def squares(P: Any, index: Any, weights: Any, powered: Any) -> float:
     the square of a finite number overflows (``*`` gives inf), so the eager engine is asked.
     """
     p = P[index]
-    total = float(p @ p) if weights is None else float((p * p) @ weights)
+    total = float(np.dot(p, p) if weights is None else np.dot(p * p, weights))  # np.dot: @'s sum, sooner
     if powered is not None and not math.isfinite(total):
         q = p[powered]
         if np.any(np.isinf(q * q) & np.isfinite(q)):
@@ -164,7 +180,10 @@ def add_square_grads(G: Any, P: Any, index: Any, weights: Any, adjoint: float, u
     a = adjoint if weights is None else adjoint * weights
     t = a * P[index]
     t += t
-    if unique:
+    if index.__class__ is slice:  # a view of G: added in place (G[index] += t writes it back)
+        g = G[index]
+        g += t
+    elif unique:
         G[index] += t
     else:
         np.add.at(G, index, t)

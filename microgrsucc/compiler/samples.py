@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import reprlib
 from collections.abc import Iterable, Sequence
@@ -10,7 +11,42 @@ from typing import Any
 
 from microgrsucc.core import is_real, to_float
 
-__all__ = ["PLAIN", "as_rows", "floats", "is_array", "plain"]
+__all__ = ["PLAIN", "as_rows", "batch", "floats", "is_array", "plain"]
+
+
+def batch(samples: Any, arrays: bool) -> tuple[Any, int]:
+    """``samples`` checked and in the form a backend takes, float64 at the boundary, and
+    their number of arguments: for ``arrays`` (the numpy, numba and jax backends) an array
+    stays an array; for the python backend it becomes lists of Python floats."""
+    if arrays:
+        ndarray, float64 = _float_matrix()
+        if samples.__class__ is ndarray and samples.dtype is float64 and samples.ndim == 2 and len(samples):
+            return samples, samples.shape[1]  # what the checks below would pass unchanged, at once
+    rows = as_rows(samples)
+    nargs = len(rows[0])
+    if is_array(rows):
+        if not arrays:
+            array: Any = rows
+            rows = array.astype(float).tolist()  # Python floats: float64 at the boundary
+    else:
+        kinds = plain(rows, nargs)
+        if kinds is None:  # numpy scalars, Fractions...: checked and converted in order
+            rows = [floats(sample, nargs, k) for k, sample in enumerate(rows)]
+        elif int in kinds:  # Python ints: made floats here, before any op runs
+            try:  # column by column: the loops run in C (half the time of a tuple per row)
+                columns = [map(float, column) for column in zip(*rows, strict=True)]
+                rows = list(zip(*columns, strict=True))
+            except OverflowError:  # an int past the floats: eager mode's message
+                rows = [floats(sample, nargs, k) for k, sample in enumerate(rows)]
+    return rows, nargs
+
+
+@functools.cache
+def _float_matrix() -> tuple[Any, Any]:
+    """numpy's array type and its float64 dtype, looked up once (the array backends need numpy)."""
+    import numpy as np
+
+    return np.ndarray, np.dtype(np.float64)
 
 
 def as_rows(samples: Iterable[Sequence[Any]]) -> Sequence[Sequence[Any]]:

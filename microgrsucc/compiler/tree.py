@@ -114,7 +114,7 @@ def _explore(run: Callable[[], Any]) -> Any:
         finally:
             EXPLORING.pop()
         results.append((paths.taken, result))
-        if len(results) > 24:  # pow's partials, with an exponent that is a Value, take 18
+        if len(results) > 64:  # pow's partials, with an exponent that is a Value, take 48
             raise NotSymbolic("too many paths")
         decisions = [choice for _, choice in paths.taken]
         while decisions and not decisions[-1]:

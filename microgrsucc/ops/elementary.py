@@ -157,7 +157,11 @@ def _power_partial(F: Any, x: Any, n: Any, out: Any) -> Any:
         # the quotient, as math.floor, and it derives to a tree: compile runs this on symbols.)
         half = (n0 - 1.0) / 2.0 if x0 > 0.0 else (n0 - 1.0) // 2.0
         if F is FLOAT:
-            return n0 * x0**half * x0 ** (n0 - 1.0 - half)
+            try:
+                return n0 * x0**half * x0 ** (n0 - 1.0 - half)
+            except OverflowError:  # a factor past the floats too (x**-1.95 at 5e-324): ±inf
+                odd = x0 < 0.0 and (n0 - 1.0) % 2.0 == 1.0  # x**(n-1) < 0
+                return 0.0 if n0 == 0.0 else math.copysign(math.inf, -n0 if odd else n0)
         return n * x**half * x ** (n - 1.0 - half)
     if F is FLOAT:
         return n0 * power

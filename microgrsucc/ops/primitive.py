@@ -23,7 +23,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 
-__all__ = ["Primitive", "Parametric", "PRIMITIVES", "FLOAT", "DEFAULT_DOMAIN", "Domain", "register"]
+__all__ = ["Primitive", "Parametric", "PRIMITIVES", "Table", "FLOAT", "DEFAULT_DOMAIN", "Domain", "register"]
 
 # A derivative is a function of (F, *inputs, out) whose inputs are floats or Values, or, for a
 # linear op, its constant partials; so it is typed Any.
@@ -76,6 +76,11 @@ class Primitive:
         self.operator = operator
         self.domain: Domain = domain if domain is not None else (DEFAULT_DOMAIN,) * arity
         self.symbol = symbol or name  # how pictures write the op
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _FUNCTIONS:  # counted after the change: a reader that sees the count sees it
+            Table.changes += 1
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}/{self.arity}>"
@@ -201,7 +206,60 @@ def constant(x: Any, op: str, parameter: str) -> float:
         raise TypeError(f"{op}: {parameter} must be a real number, got {type(x).__name__}") from None
 
 
-PRIMITIVES: dict[str, Primitive] = {}
+_FUNCTIONS = frozenset({"forward", "derivative"})
+
+
+class Table(dict[str, Primitive]):
+    """``PRIMITIVES``' type: a dict that counts its changes.
+
+    ``Table.changes`` counts every change to a table's entries and every assignment to an
+    op's ``forward`` or ``derivative``: while it stands still, a compiled step knows without
+    comparing anything that the ops it traced are the same (``compile``). Each change is
+    counted after it is made. (``dict``'s own methods called on a table, as
+    ``dict.__setitem__(PRIMITIVES, ...)``, change it uncounted.)
+    """
+
+    __slots__ = ()
+    changes = 0
+
+    def __setitem__(self, key: str, value: Primitive) -> None:
+        super().__setitem__(key, value)
+        Table.changes += 1
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        Table.changes += 1
+
+    def __ior__(self, other: Any) -> Table:  # type: ignore[override,misc]
+        super().__ior__(other)
+        Table.changes += 1
+        return self
+
+    def clear(self) -> None:
+        super().clear()
+        Table.changes += 1
+
+    def pop(self, *args: Any) -> Any:
+        found = super().pop(*args)
+        Table.changes += 1
+        return found
+
+    def popitem(self) -> tuple[str, Primitive]:
+        found = super().popitem()
+        Table.changes += 1
+        return found
+
+    def setdefault(self, *args: Any) -> Any:
+        found = super().setdefault(*args)
+        Table.changes += 1
+        return found
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        Table.changes += 1
+
+
+PRIMITIVES: Table = Table()
 """The table: every built-in op by name, in the order the family modules list them."""
 
 
