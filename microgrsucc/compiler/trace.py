@@ -34,8 +34,6 @@ __all__ = ["CONST", "INPUT", "OP", "PARAM", "Trace", "Tracer", "trace", "primiti
 
 INPUT, PARAM, CONST, OP = "input", "param", "const", "op"
 
-_new = object.__new__
-
 _HOW = (
     "a Python branch on it would be replayed the same way for every sample; write the "
     "branch as an op (x.relu(), abs(x), or a microgrsucc.custom_op), or read only "
@@ -94,10 +92,7 @@ class Trace:
                 raise TypeError("a traced value of another compile() reached this one")
             return x.index
         if isinstance(x, Value):
-            known = self._imported.get(x)
-            if known is None:
-                known = self._leaf(x) if x._op is None else self.value(x)
-            return known
+            return self.value(x)
         return self.constant(to_float(x, "compile"))
 
     def value(self, v: Value) -> int:
@@ -108,11 +103,10 @@ class Trace:
             return known
         if v._op is None:
             return self._leaf(v)
-        # The interior nodes not imported yet, each after its inputs, as backward.postorder
-        # orders them (a node's inputs in operand order), with the copying done on the way:
-        # a penalty over every parameter is a graph as large as the model, so this loop runs
-        # once per node of it and reads the nodes' fields directly (as backward.py does).
-        kinds, ops_of, args_of, payload, leaf = self.kinds, self.ops, self.args, self.payload, self._leaf
+        # The interior nodes not imported yet, each after its inputs, as backward.postorder orders
+        # them (a node's inputs in operand order), with the copying done on the way: a penalty is
+        # a graph as large as the model, so the nodes' fields are read directly (as backward.py).
+        leaf = self._leaf
         stack = [v]
         while stack:
             node = stack[-1]
@@ -134,11 +128,7 @@ class Trace:
             for x in inputs:
                 j = imported.get(x)
                 args.append(leaf(x) if j is None else j)
-            imported[node] = len(kinds)
-            kinds.append(OP)
-            ops_of.append(op)
-            args_of.append(tuple(args))
-            payload.append(0)
+            imported[node] = self.add(OP, op, tuple(args), 0)
         return imported[v]
 
     def param_position(self, v: Value) -> int | None:
@@ -147,19 +137,14 @@ class Trace:
     def _leaf(self, v: Value) -> int:
         """The node of a leaf not imported yet: a parameter, or its value as a constant."""
         j = self._param_index.get(v)
-        known = self._imported[v] = self.constant(v.data) if j is None else self.add(PARAM, None, (), j)
+        self._imported[v] = known = self.constant(v.data) if j is None else self.add(PARAM, None, (), j)
         return known
 
     def node(self, kind: str, op: Primitive | None, args: tuple[int, ...], payload: float | int) -> Tracer:
-        """``add`` a node and return its Tracer. Once per traced op (tens of thousands for a
-        wide model): the appends and the Tracer's fields spelled out, no further call."""
-        index = len(self.kinds)
-        self.kinds.append(kind)
-        self.ops.append(op)
-        self.args.append(args)
-        self.payload.append(payload)
-        t: Tracer = _new(Tracer)
-        t.trace, t.index = self, index
+        """``add`` a node and return its Tracer, its fields set here (no ``__init__``): this
+        runs once per traced op, tens of thousands for a wide model."""
+        t: Tracer = object.__new__(Tracer)
+        t.trace, t.index = self, self.add(kind, op, args, payload)
         t.grad = t.label = t._op = t._a = t._b = t._xa = t._xb = None
         t._pending = 0
         return t
@@ -267,10 +252,9 @@ class Tracer(Value):
 def _record(op: Primitive) -> Callable[..., Any]:
     arity = op.arity
 
-    # Called once per scalar op of sample_loss (tens of thousands for a wide model): two
-    # Tracers of one trace (s + t), or a Value and a Tracer (w * x, a parameter times an
-    # input), go straight to their node; otherwise plain loops, a Tracer of this trace taken
-    # as is (checked by its class, not isinstance).
+    # Once per scalar op of sample_loss (tens of thousands for a wide model): two Tracers of one
+    # trace (s + t), or a Value and a Tracer (w * x), go straight to their node; otherwise plain
+    # loops, a Tracer of this trace taken as is (checked by its class, not isinstance).
     def apply(*operands: Any) -> Any:
         if len(operands) == 2 == arity:
             x, y = operands
@@ -319,9 +303,7 @@ def trace(sample_loss: Callable[..., Any], params: Sequence[Value], nargs: int) 
     t.root = root
     # What only recording needed goes: the Values met (a penalty's whole graph, as large as
     # the model) would otherwise live as long as the compiled step, for the collector to walk.
-    t._imported.clear()
-    t._param_index.clear()
-    t._constants.clear()
+    t._imported, t._param_index, t._constants = {}, {}, {}
     return t
 
 
