@@ -106,7 +106,6 @@ class Trace:
         # The interior nodes not imported yet, each after its inputs, as backward.postorder orders
         # them (a node's inputs in operand order), with the copying done on the way: a penalty is
         # a graph as large as the model, so the nodes' fields are read directly (as backward.py).
-        leaf = self._leaf
         stack = [v]
         while stack:
             node = stack[-1]
@@ -127,7 +126,7 @@ class Trace:
             args = []  # its interior inputs are imported by now; a leaf may not be yet
             for x in inputs:
                 j = imported.get(x)
-                args.append(leaf(x) if j is None else j)
+                args.append(self._leaf(x) if j is None else j)
             imported[node] = self.add(OP, op, tuple(args), 0)
         return imported[v]
 
@@ -141,10 +140,15 @@ class Trace:
         return known
 
     def node(self, kind: str, op: Primitive | None, args: tuple[int, ...], payload: float | int) -> Tracer:
-        """``add`` a node and return its Tracer, its fields set here (no ``__init__``): this
-        runs once per traced op, tens of thousands for a wide model."""
+        """``add`` a node and return its Tracer. Once per traced op (tens of thousands for a
+        wide model): the appends and the Tracer's fields spelled out, no further call."""
+        index = len(self.kinds)
+        self.kinds.append(kind)
+        self.ops.append(op)
+        self.args.append(args)
+        self.payload.append(payload)
         t: Tracer = object.__new__(Tracer)
-        t.trace, t.index = self, self.add(kind, op, args, payload)
+        t.trace, t.index = self, index
         t.grad = t.label = t._op = t._a = t._b = t._xa = t._xb = None
         t._pending = 0
         return t
@@ -299,7 +303,7 @@ def trace(sample_loss: Callable[..., Any], params: Sequence[Value], nargs: int) 
     if t.kinds[root] != OP:
         # A loss that is a parameter (or an argument, or a constant) itself: one op above it,
         # exact for every float, gives the backends a node to start the gradient from.
-        root = t.add(OP, _MUL, (root, t.constant(1.0)), 0)
+        root = t.add(OP, ops.mul, (root, t.constant(1.0)), 0)
     t.root = root
     # What only recording needed goes: the Values met (a penalty's whole graph, as large as
     # the model) would otherwise live as long as the compiled step, for the collector to walk.
@@ -312,7 +316,6 @@ def trace(sample_loss: Callable[..., Any], params: Sequence[Value], nargs: int) 
 # the read in the trace's guards. The ops of that subclass (and custom ops) compute with the
 # parameter's value without recording a read: their result is part of the graph, not a constant.
 
-_MUL = ops.mul
 _watch = threading.local()  # .trace: the trace being recorded; .inside: depth of op calls
 
 
