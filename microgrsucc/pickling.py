@@ -87,7 +87,7 @@ def _inputs(node: Any) -> tuple[Any, ...]:
 
 def reduce(node: Any) -> tuple[Any, ...]:
     """``node.__reduce__()``, for a Value or a subclass."""
-    cls = type(node)
+    cls = getattr(type(node), "pickled_as", type(node))  # a parameter's class while compile traces
     if _listing.next is node:  # saved from its root's list: its inputs are saved already
         _listing.next = None
         _listing.saved[id(node)] = node

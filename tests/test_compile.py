@@ -741,6 +741,19 @@ def test_a_parameter_data_read_in_the_loss_follows_the_parameter(backend: str) -
     assert compiled(branch, [(2.0,)]) == (2.0, [-2.0])
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_branch_on_the_sign_of_a_zero_parameter_follows_it(backend: str) -> None:
+    # 0.0 == -0.0, but copysign tells them apart: the guard must too (eager is the oracle).
+    w = Value(0.0)
+    step = mg.compile(lambda x: w * x * math.copysign(10.0, w.data) + x, [w], backend=backend)
+    for value in (0.0, -0.0, 0.0):
+        w.data, w.grad = value, None
+        eager = w * 2.0 * math.copysign(10.0, w.data) + 2.0
+        eager.backward()
+        want = (eager.data, [w.grad])
+        assert compiled(step, [(2.0,)]) == want, value
+
+
 def test_a_parameter_used_only_in_ops_is_not_guarded() -> None:
     w = Value(1.0)
     step = mg.compile(lambda x: w * x + w * w, [w])

@@ -199,3 +199,18 @@ def test_a_custom_op_of_a_lambda_says_why_it_cannot_pickle_and_leaves_pickle_wor
     with pytest.raises(pickle.PicklingError):
         pickle.dumps([x, deep, y])
     assert pickle.loads(pickle.dumps(deep)).data == 1.0
+
+
+def test_a_parameter_pickled_while_compile_traces_it_comes_back_a_value() -> None:
+    # The trace gives its parameters a subclass that records their reads; a pickle taken
+    # meanwhile (here from inside the loss) names the class they stand for.
+    w = Value(1.5, label="w")
+    copies = []
+
+    def loss(x: Any) -> Value:
+        copies.append(pickle.loads(pickle.dumps(w)))
+        return w * x
+
+    mg.compile(loss, [w]).backward([(2.0,)])
+    (copied,) = copies
+    assert type(copied) is Value and (copied.data, copied.label) == (1.5, "w")

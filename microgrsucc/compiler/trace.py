@@ -179,10 +179,10 @@ class Trace:
         return [op for op in dict.fromkeys(self.ops) if op is not None]
 
     def holds(self, params: Sequence[Value]) -> bool:
-        """True while every parameter whose ``.data`` the trace read still has that value."""
+        """True while every parameter whose ``.data`` the trace read has that value (-0.0 too)."""
         for j, x in self.guards.items():
             y = params[j].data
-            if not (x == y or (x != x and y != y)):
+            if not ((x == y and (x != 0.0 or repr(x) == repr(y))) or (x != x and y != y)):
                 return False
         return True
 
@@ -369,7 +369,7 @@ def _watched_class(cls: type) -> type:
     if made is None:
         plain = inspect.getattr_static(cls, "data")
         watched = property(_reader(plain), plain.__set__)
-        made = type(f"Watched{cls.__name__}", (cls,), {"__slots__": (), "data": watched})
+        made = type(f"Watched{cls.__name__}", (cls,), {"__slots__": (), "data": watched, "pickled_as": cls})
         install_ops(made, _quiet)
         made.apply_op = staticmethod(_quiet_custom)  # type: ignore[attr-defined]
         _watched_classes[cls] = made
