@@ -104,7 +104,8 @@ class Optimizer:
     def _check_flat(self) -> None:
         # After unflatten() the arrays are no longer the Values' numbers: stepping them would
         # silently do nothing to the model.
-        if owner(self.params[0]) is not self._flat:
+        found = owner(self.params[0])  # it, or a copy.copy of it (the same arrays)
+        if found is None or self._flat is None or found._data is not self._flat._data:
             raise ValueError(
                 f"{type(self).__name__}: its FlatParameter has been unflattened, so its arrays no "
                 "longer hold the Values; give the optimizer the Values, or a new FlatParameter"

@@ -3,6 +3,7 @@ stepping the Values one by one, bit for bit."""
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from typing import Any
@@ -224,3 +225,17 @@ def test_lerp_of_arrays_is_lerp_of_each_element(pairs: list[tuple[float, float]]
     with np.errstate(all="ignore"):
         got = lerp(starts, ends, weight).tolist()
     assert [bits(x) for x in got] == [bits(lerp(a, b, weight)) for a, b in pairs]
+
+
+def test_an_optimizer_steps_a_shallow_copy_of_a_flat_parameter_as_the_original() -> None:
+    # copy.copy shares the views and the arrays: stepping it is stepping the original.
+    for shallow in (False, True):
+        ps = [Value(1.0), Value(2.0)]
+        flat = FlatParameter(ps)
+        opt = SGD(copy.copy(flat) if shallow else flat, lr=0.5)
+        ps[0].grad, ps[1].grad = 0.2, 0.0
+        opt.step()
+        assert [p.data for p in ps] == [0.9, 2.0]
+        flat.unflatten()
+        with pytest.raises(ValueError, match="has been unflattened"):
+            opt.step()
