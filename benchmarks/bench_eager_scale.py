@@ -46,25 +46,9 @@ if setting == "floats":
     nodes = 1
 else:
     xs, classes = make_moons(batch, noise=0.1, seed=0)
-    ys = [1 if c == 1 else -1 for c in classes]
-    # bench_step's step, with the loss kept to count its nodes once.
-    import random, itertools
-    rng = random.Random(1)
-    layers = [[([microgrsucc.Value(rng.uniform(-1, 1)) for _ in range(i)], microgrsucc.Value(0.0))
-               for _ in range(o)] for i, o in itertools.pairwise([2, 16, 16, 1])]
-    params = [p for layer in layers for w, b in layer for p in [*w, b]]
-
-    def loss():
-        total = 0.0
-        losses = []
-        for (x0, x1), y in zip(xs, ys):
-            x = [microgrsucc.Value(x0), microgrsucc.Value(x1)]
-            for i, layer in enumerate(layers):
-                out = [sum((wi * xi for wi, xi in zip(w, x)), b) for w, b in layer]
-                x = out if i == len(layers) - 1 else [a.relu() for a in out]
-            losses.append((1 + -y * x[0]).relu())
-        return sum(losses) * (1.0 / len(losses)) + 1e-4 * sum(p * p for p in params)
-
+    import bench_step
+    engine = bench_step.engines(with_pytorch=False)[0]
+    loss, params = bench_step.make_loss(engine, xs, [1 if c == 1 else -1 for c in classes])
     nodes = len(below(loss()))
 
     def step():

@@ -1,7 +1,7 @@
 """Eager mode's step split into its phases, per graph node: build, ``backward()``, drop.
 
-bench_eager_scale.py's step (MLP 2 -> 16 -> 16 -> 1, hinge loss plus L2, a batch of B
-half-moons points) in one process, with the cyclic collector off (``collector_paused``),
+bench_step.py's loss (``make_loss``: MLP 2 -> 16 -> 16 -> 1, hinge loss plus L2) over a batch
+of B half-moons points, in one process, with the cyclic collector off (``collector_paused``),
 after one warm step; CPU time per node of each phase and minor page faults per step,
 medians over the steps.
 
@@ -11,9 +11,7 @@ medians over the steps.
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
-import random
 import resource
 import statistics
 import sys
@@ -21,6 +19,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bench_step
 
 import microgrsucc
 from microgrsucc.backward import below
@@ -30,27 +30,8 @@ from microgrsucc.datasets import make_moons
 def phases(batch: int, steps: int) -> tuple[int, list[float], float]:
     """Nodes of the graph, median CPU ns per node of build/backward/drop, median faults."""
     xs, classes = make_moons(batch, noise=0.1, seed=0)
-    ys = [1 if c == 1 else -1 for c in classes]
-    rng = random.Random(1)
-    layers = [
-        [
-            ([microgrsucc.Value(rng.uniform(-1, 1)) for _ in range(i)], microgrsucc.Value(0.0))
-            for _ in range(o)
-        ]
-        for i, o in itertools.pairwise([2, 16, 16, 1])
-    ]
-    params = [p for layer in layers for w, b in layer for p in [*w, b]]
-
-    def loss() -> microgrsucc.Value:
-        losses = []
-        for (x0, x1), y in zip(xs, ys, strict=True):
-            x = [microgrsucc.Value(x0), microgrsucc.Value(x1)]
-            for i, layer in enumerate(layers):
-                out = [sum((wi * xi for wi, xi in zip(w, x, strict=True)), b) for w, b in layer]
-                x = out if i == len(layers) - 1 else [a.relu() for a in out]
-            losses.append((1 + -y * x[0]).relu())
-        return sum(losses) * (1.0 / len(losses)) + 1e-4 * sum(p * p for p in params)
-
+    engine = bench_step.engines(with_pytorch=False)[0]
+    loss, params = bench_step.make_loss(engine, xs, [1 if c == 1 else -1 for c in classes])
     nodes = len(below(loss()))
     times: list[list[float]] = [[], [], []]
     faults = []
