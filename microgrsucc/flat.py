@@ -322,8 +322,8 @@ class FlatParameter:
 
 def owner(p: Value) -> FlatParameter | None:
     """The FlatParameter ``p`` is a view of, or None."""
-    # isinstance too: while compile traces, a view's class is a subclass that records reads
-    return _SLOT.__get__(p, Value)[0] if type(p) is ParameterView or isinstance(p, ParameterView) else None
+    # isinstance: while compile traces, a view's class is a subclass that records reads
+    return _SLOT.__get__(p, Value)[0] if isinstance(p, ParameterView) else None
 
 
 def flat_of(params: list[Value]) -> tuple[FlatParameter, Any] | None:
@@ -336,7 +336,7 @@ def flat_of(params: list[Value]) -> tuple[FlatParameter, Any] | None:
 
     index = []
     for p in params:
-        if type(p) is not ParameterView and not isinstance(p, ParameterView):
+        if not isinstance(p, ParameterView):
             return None
         owner, i = _SLOT.__get__(p, Value)[:2]
         if owner is not flat:
