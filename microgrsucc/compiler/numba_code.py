@@ -48,10 +48,12 @@ from microgrsucc.compiler.numba_printer import (
     KERNEL_HELPERS,
     NUMBA,
     UNSUPPORTED,
+    flags,
     helpers,
 )
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import PYTHON, Contribution, emit_backward, emit_forward
+from microgrsucc.compiler.registers import TileRegisters
 from microgrsucc.compiler.trace import CONST, INPUT, PARAM, Trace
 from microgrsucc.compiler.tree import Call, Select, walk
 
@@ -127,18 +129,18 @@ class _Emitter:
             return f"H[{self.held.index(i)}]"
         return None
 
-    def operand(self, b: Block) -> tuple[str, list[str]]:
-        """A layer's inputs for one sample as a 1-d array: a whole block, or a scratch array
-        filled from the nodes."""
+    def operand(self, b: Block) -> str:
+        """The array of a layer's inputs for a tile: a whole block, or ``K<layer>``, filled
+        from the nodes (the samples' columns too: ``X`` is not stored by tiles)."""
         key = b.key
         first = self.block_of.get(key[0])
-        if first is not None and first[1] == 0:
+        if first is not None and first[1] == 0 and first[0].kind != INPUT:
             src = first[0]
             if len(key) == len(src.members) and all(
                 self.block_of.get(m) == (src, c) for c, m in enumerate(key)
             ):
-                return ("X[s]" if src.kind == INPUT else src.name), []
-        return f"K{b.name}", [f"K{b.name}[{c}] = {self.expr[m]}" for c, m in enumerate(key)]
+                return src.name
+        return f"K{b.name}"
 
     def size(self, b: Block) -> str:
         """A block's width as a value the kernel reads at run time (its layer's bias vector's length):
@@ -150,53 +152,17 @@ class _Emitter:
 
     def kernel(self) -> tuple[list[str], list[str]]:
         """The kernel's source and the names of its per-layer arguments."""
-        t, plan = self.t, self.plan
-        n = len(t.kinds)
-        self.expr: list[str | None] = [self.leaf(i) for i in range(n)]
-        depth = [0] * n
-        forward: list[str] = []
-        done: set[int] = set()
-        arrays: list[str] = []  # per-sample arrays, allocated once per call
-        layer_args: list[str] = []  # per layer: its weights' and biases' positions in PV, constant biases
-        gathered: list[str] = []  # each layer's weights (and transposed) and biases, from PV
-        scattered: list[str] = []  # each layer's gradients, added to G
-        for i in plan.order(True):
-            if i in self.absorbed or i in done:
-                continue
-            found = self.block_of.get(i)
-            if found is None:
-                emit_forward(plan, [i], self.expr, depth, forward)
-                continue
-            b = found[0]
-            done.update(b.members)
-            m = self.size(b)
-            arrays += [f"{b.name} = _zeros({m})", f"d{b.name} = _zeros({m})"]
-            for col, z in enumerate(b.members):
-                self.expr[z] = f"{b.name}[{col}]"
-            if b.kind == "layer":
-                a, fill = self.operand(b)
-                if fill:
-                    arrays += [f"K{b.name} = _zeros({len(b.key)})", f"dK{b.name} = _zeros({len(b.key)})"]
-                positions = [f"IW{b.name}", f"bc{b.name}", f"br{b.name}", f"bp{b.name}"]
-                layer_args += positions
-                arrays_of_layer = f"W{b.name}, WT{b.name}, FW{b.name}, b{b.name}, GW{b.name}, gb{b.name}"
-                gathered.append(f"{arrays_of_layer} = _gather(PV, {', '.join(positions)})")
-                scattered.append(f"_scatter(G, IW{b.name}, GW{b.name}, br{b.name}, bp{b.name}, gb{b.name})")
-                forward += [*fill, f"_layer({b.name}, b{b.name}, WT{b.name}, {a})"]
-            else:
-                assert b.source is not None
-                info = plan.info[b.members[0]]
-                assert info is not None and info.forward is not None
-                j = f"j{b.name}"
-                e = NUMBA.expr(info.forward, info.env([f"{b.source.name}[{j}]"]))
-                forward += [f"for {j} in range({m}):", f"    {b.name}[{j}] = {e}"]
-        root = t.root
-        if plan.varying[root]:
-            forward.append(f"total += {self.expr[root]}")
-        backward = self.backward()
-        zero = [f"d{b.name}[:] = 0.0" for b in self.blocks if b.kind != INPUT and b.name in self.received]
-        zero += [f"dK{b.name}[:] = 0.0" for b in self.layers if b.name in self.key_grads]
-        args = ", ".join(["X", "count", "PV", "H", "bad", *layer_args])
+        recorded = TileRegisters()
+        self.tile(recorded)  # where each temporary is computed and read
+        names = TileRegisters(recorded.crossing)
+        body = self.tile(names)
+        zero = [f"_clear(d{b.name}, n)" for b in self.blocks if b.kind != INPUT and b.name in self.received]
+        zero += [f"_clear(dK{b.name}, n)" for b in self.layers if b.name in self.key_grads]
+        arrays = [*self.arrays, *(f"{temp} = _zeros(TILE)" for temp in sorted(names.crossing))]
+        widest = max((max(len(b.key), len(b.members)) for b in self.layers), default=0)
+        if widest:
+            arrays.append(f"AT = _zeros2(TILE, {widest})")
+        args = ", ".join(["X", "count", "PV", "H", "bad", *self.layer_args])
         lines = [
             "@njit(cache=True, error_model='python')",
             f"def kernel({args}):",
@@ -205,21 +171,70 @@ class _Emitter:
             "    GH = _zeros(H.shape[0])",
             "    flagged = 0",
             "    F = _zeros(1)",
-            *(f"    {s}" for s in gathered + arrays),
-            "    for s in range(count):",
-            *(f"        {s}" for s in forward + zero + backward),
-            "        if F[0] != 0.0:",
-            "            bad[s] = True",
-            "            flagged += 1",
-            "            F[0] = 0.0",
-            *(f"    {s}" for s in scattered),
+            *(f"    {s}" for s in self.gathered + arrays),
+            "    for s0 in range(0, count, TILE):",
+            "        n = min(TILE, count - s0)",
+            *(f"        {s}" for s in zero + body),
+            *(f"    {s}" for s in self.scattered),
             "    return total, G, GH, flagged",
         ]
-        return lines, layer_args
+        return lines, self.layer_args
 
-    def backward(self) -> list[str]:
+    def tile(self, names: TileRegisters) -> list[str]:
+        """The body of the loop over tiles (``s0`` the first sample, ``n`` samples): the forward
+        pass, then the backward pass."""
         t, plan = self.t, self.plan
-        out: list[str] = []
+        count = len(t.kinds)
+        self.expr: list[str | None] = [self.leaf(i) for i in range(count)]
+        depth = [0] * count
+        tile = _Tile(names)
+        done: set[int] = set()
+        self.arrays: list[str] = []  # per-tile arrays, allocated once per call
+        self.layer_args: list[str] = []  # per layer: its weights' and biases' positions in PV
+        self.gathered: list[str] = []  # each layer's weights (and transposed) and biases, from PV
+        self.scattered: list[str] = []  # each layer's gradients, added to G
+        for i in plan.order(True):
+            if i in self.absorbed or i in done:
+                continue
+            found = self.block_of.get(i)
+            if found is None:
+                emit_forward(plan, [i], self.expr, depth, tile.section, names)
+                continue
+            b = found[0]
+            done.update(b.members)
+            m = self.size(b)
+            self.arrays += [f"{b.name} = _zeros2({m}, TILE)", f"d{b.name} = _zeros2({m}, TILE)"]
+            for col, z in enumerate(b.members):
+                self.expr[z] = f"{b.name}[{col}, r]"
+            if b.kind == "layer":
+                a = self.operand(b)
+                if a == f"K{b.name}":
+                    width = len(b.key)
+                    self.arrays += [f"{a} = _zeros2({width}, TILE)", f"d{a} = _zeros2({width}, TILE)"]
+                    for c, k in enumerate(b.key):
+                        tile.sample(f"{a}[{c}, r] = {self.expr[k]}", self.expr[k] or "")
+                positions = [f"IW{b.name}", f"bc{b.name}", f"br{b.name}", f"bp{b.name}"]
+                self.layer_args += positions
+                gathered = f"W{b.name}, WT{b.name}, FW{b.name}, b{b.name}, GW{b.name}, GT{b.name}, gb{b.name}"
+                self.gathered.append(f"{gathered} = _gather(PV, {', '.join(positions)})")
+                grads = f"GW{b.name}, GT{b.name}, br{b.name}, bp{b.name}, gb{b.name}"
+                self.scattered.append(f"_scatter(G, IW{b.name}, {grads})")
+                tile.whole(f"_layer({b.name}, b{b.name}, WT{b.name}, {a}, n)")
+            else:
+                assert b.source is not None
+                info = plan.info[b.members[0]]
+                assert info is not None and info.forward is not None
+                j = f"j{b.name}"
+                e = NUMBA.expr(info.forward, info.env([f"{b.source.name}[{j}, r]"]))
+                tile.whole(*_each(j, m, f"{b.name}[{j}, r] = {e}", flags(info.forward)))
+        if plan.varying[t.root]:
+            tile.sample(f"total += {self.expr[t.root]}", self.expr[t.root] or "")
+        self.backward(tile, names)
+        tile.close()
+        return tile.lines
+
+    def backward(self, tile: _Tile, names: TileRegisters) -> None:
+        t, plan = self.t, self.plan
         contrib: dict[int, list[Contribution]] = {}
         if plan.varying[t.root]:
             contrib[t.root] = [("1.0", 0)]
@@ -232,7 +247,7 @@ class _Emitter:
             found = self.block_of.get(j)
             if found is not None:
                 self.received.add(found[0].name)
-                return f"d{found[0].name}[{found[1]}] += {c}"
+                return f"d{found[0].name}[{found[1]}, r] += {c}"
             return None
 
         for i in reversed(plan.order(True)):
@@ -240,7 +255,7 @@ class _Emitter:
                 continue
             found = self.block_of.get(i)
             if found is None:
-                emit_backward(plan, [i], self.expr, contrib, sink, out)
+                emit_backward(plan, [i], self.expr, contrib, sink, tile.section, names)
                 continue
             b = found[0]
             if i != b.first or b.name not in self.received:
@@ -254,18 +269,19 @@ class _Emitter:
                 info = plan.info[i]
                 assert info is not None and info.scaled[0] is not None
                 j = f"k{b.name}"
-                e = NUMBA.expr(
-                    info.scaled[0], info.env([f"{b.source.name}[{j}]"], f"{b.name}[{j}]", f"{d}[{j}]")
-                )
+                env = info.env([f"{b.source.name}[{j}, r]"], f"{b.name}[{j}, r]", f"{d}[{j}, r]")
+                e = NUMBA.expr(info.scaled[0], env)
                 self.received.add(b.source.name)
-                out += [f"for {j} in range({m}):", f"    d{b.source.name}[{j}] += {e}"]
+                tile.whole(*_each(j, m, f"d{b.source.name}[{j}, r] += {e}", flags(info.scaled[0])))
                 continue
-            a, fill = self.operand(b)
+            a = self.operand(b)
             to_key = any(plan.grad[k] for k in b.key)
-            whole = not fill
-            target = f"d{a}" if whole else f"dK{b.name}"
-            layer = f"{d}, {a}, W{b.name}, FW{b.name}, GW{b.name}, gb{b.name}"
-            out.append(f"_layer_grads({layer}, {target})" if to_key else f"_weight_grads({layer})")
+            whole = a != f"K{b.name}"
+            grads = f"FW{b.name}, GW{b.name}, GT{b.name}, gb{b.name}, AT"
+            calls = [f"_weight_grads({d}, {a}, n, {grads})"]
+            if to_key:
+                calls.append(f"_input_grads({d}, n, W{b.name}, d{a})")
+            tile.whole(*calls)
             if to_key:
                 if whole:
                     self.received.add(a)
@@ -274,12 +290,55 @@ class _Emitter:
                     for col, k in enumerate(b.key):
                         if not plan.grad[k]:
                             continue
-                        statement = sink(k, f"dK{b.name}[{col}]") if k in self.block_of else None
+                        statement = sink(k, f"d{a}[{col}, r]") if k in self.block_of else None
                         if statement is not None:
-                            out.append(statement)
+                            tile.sample(statement)
                         else:
-                            contrib.setdefault(k, []).append((f"dK{b.name}[{col}]", 0))
-        return out
+                            contrib.setdefault(k, []).append((f"d{a}[{col}, r]", 0))
+
+
+# The end of a loop over samples (``s`` the sample): a flag set by one of its functions marks
+# the sample for the eager engine.
+def _check(s: str) -> list[str]:
+    return ["if F[0] != 0.0:", f"    bad[{s}] = True", "    flagged += 1", "    F[0] = 0.0"]
+
+
+def _each(j: str, m: str, statement: str, flagging: bool) -> list[str]:
+    """``statement`` for each unit ``j`` < ``m`` of a block and each sample ``r`` of the tile: the
+    samples inside (vectorised), or outside when the statement can set the flag, which is
+    checked after each sample."""
+    if not flagging:
+        return [f"for {j} in range({m}):", "    for r in range(n):", f"        {statement}"]
+    check = [f"    {c}" for c in _check("s0 + r")]
+    return ["for r in range(n):", f"    for {j} in range({m}):", f"        {statement}", *check]
+
+
+class _Tile:
+    """The body of the loop over a tile: *sections*, loops over the tile's samples (``r`` in
+    the tile, ``s`` in the batch) running one sample's statements, between statements on
+    the whole tile (a layer, a map)."""
+
+    def __init__(self, names: TileRegisters) -> None:
+        self.names = names
+        self.lines: list[str] = []
+        self.section: list[str] = []  # the statements of the current section
+
+    def sample(self, statement: str, *reads: str) -> None:
+        """A statement of the current section, which reads the expressions ``reads``."""
+        self.names.statement(self.names.of(*reads))
+        self.section.append(statement)
+
+    def whole(self, *lines: str) -> None:
+        """Statements on the whole tile: the end of a section."""
+        self.close()
+        self.lines += lines
+
+    def close(self) -> None:
+        if self.section:
+            self.lines += ["for r in range(n):", "    s = s0 + r", *(f"    {x}" for x in self.section)]
+            self.lines += [f"    {c}" for c in _check("s")]
+            self.section = []
+        self.names.section += 1
 
 
 def generate(trace: Trace) -> tuple[Callable[..., Any], str]:

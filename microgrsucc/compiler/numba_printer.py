@@ -13,9 +13,9 @@ the source of the module of functions every kernel calls for its layers.
 from __future__ import annotations
 
 from microgrsucc.compiler.python_code import PythonPrinter
-from microgrsucc.compiler.tree import Binary, Call, Node, Raise
+from microgrsucc.compiler.tree import Binary, Call, Node, Raise, walk
 
-__all__ = ["KERNEL_HELPERS", "KERNEL_HELPER_NAMES", "NUMBA", "NumbaPrinter", "helpers"]
+__all__ = ["KERNEL_HELPERS", "KERNEL_HELPER_NAMES", "NUMBA", "NumbaPrinter", "flags", "helpers"]
 
 # math functions that never raise for a float (numpy's ``_TOTAL``): called as they are.
 _TOTAL = {"tanh", "atan", "erf", "erfc", "copysign", "isfinite", "isnan", "isinf"}
@@ -47,6 +47,16 @@ class NumbaPrinter(PythonPrinter):
 
 
 NUMBA = NumbaPrinter()
+
+
+def flags(tree: Node) -> bool:
+    """Whether the code ``NUMBA`` prints for ``tree`` can set the flag ``F``."""
+    return any(
+        (isinstance(n, Call) and n.fn not in _TOTAL and n.fn != "is_integer")
+        or (isinstance(n, Binary) and n.op == "**")
+        or isinstance(n, Raise)
+        for n in walk(tree)
+    )
 
 
 def helpers(calls: dict[str, int]) -> list[str]:
@@ -86,18 +96,28 @@ def helpers(calls: dict[str, int]) -> list[str]:
 # numba compiles each once per machine and every later kernel loads them from its cache,
 # where a kernel's own copies would be compiled again for each new loss.
 #
+# A kernel runs its samples in tiles of ``TILE``: a block's values for a tile are a (width,
+# TILE) array, the tile's samples contiguous, so that every loop over a layer's units has an
+# innermost loop over the tile's samples (``n`` of them, fewer in the last tile), which LLVM
+# vectorises, where a loop over 16 units per sample spent its time entering and leaving loops.
+# Every sum keeps eager mode's order: a unit's value over its inputs in their order, an
+# input's gradient over the units in their order, a weight's gradient over the samples in
+# their order (the loop over samples outside the loop over weights), so the floats are those
+# of the loop over samples one at a time.
+#
 # Per layer: its weights (also transposed, for the order of the forward loop) and biases
-# (constants plus parameters) gathered from PV before the loop over samples, with zeroed
-# arrays for their gradients; per sample its forward pass (Z = b + W @ a, each sum in eager
-# mode's order) and backward pass (the weights' and biases' gradients summed over the
-# samples, and the input's gradient); its gradients added to G after the loop (a weight
-# found twice, twice). A kernel allocates its vectors with ``_zeros`` (one allocation compiled
-# once, not one per shape and type in each kernel). The matrices stay 2-d: the index of a
-# flat one (W[k*n + l]) is not known to be >= 0, so numba's wraparound check stops LLVM from
-# vectorising the loops (measured: 1.5x slower at 10,000 samples).
+# (constants plus parameters) gathered from PV before the loop over tiles, with zeroed
+# arrays for their gradients; per tile its forward pass (Z = b + W @ A) and backward pass
+# (the weights' and biases' gradients, and the input's gradient); its gradients added to G
+# after the loop (a weight found twice, twice). A kernel allocates its arrays with ``_zeros``
+# and ``_zeros2`` (one allocation compiled once, not one per shape and type in each kernel).
+# The matrices stay 2-d and every index is a loop's counter: an index numba cannot prove
+# >= 0 (W[k*n + l], A[i, a0 + r]) gets a wraparound check that stops LLVM from vectorising.
 KERNEL_HELPERS = """import math
 import numpy as np
 from numba import njit
+
+TILE = 64
 
 # Typed here, so that a literal size in a kernel (_zeros(2)) does not compile another copy;
 # np.empty and a loop, as np.zeros would compile both and more.
@@ -108,12 +128,27 @@ def _zeros(n):
         a[i] = 0.0
     return a
 
+@njit("float64[:, ::1](int64, int64)", cache=True, error_model='python')
+def _zeros2(m, n):
+    a = np.empty((m, n))
+    for i in range(m):
+        for j in range(n):
+            a[i, j] = 0.0
+    return a
+
+@njit("void(float64[:, ::1], int64)", cache=True, error_model='python')
+def _clear(A, n):
+    for i in range(A.shape[0]):
+        for r in range(n):
+            A[i, r] = 0.0
+
 @njit(cache=True, error_model='python')
 def _gather(PV, IW, bc, br, bp):
     m, n = IW.shape
     W = np.empty((m, n))
     WT = np.empty((n, m))
     GW = np.empty((m, n))
+    GT = np.empty((n, m))
     finite = True
     for j in range(m):
         for i in range(n):
@@ -121,66 +156,118 @@ def _gather(PV, IW, bc, br, bp):
             W[j, i] = w
             WT[i, j] = w
             GW[j, i] = 0.0
+            GT[i, j] = 0.0
             finite = finite and math.isfinite(w)
     b = _zeros(m)
     for j in range(m):
         b[j] = bc[j]
     for k in range(bp.shape[0]):
         b[br[k]] += PV[bp[k]]
-    return W, WT, finite, b, GW, _zeros(m)
+    return W, WT, finite, b, GW, GT, _zeros(m)
 
+# Four terms of a sum are added in one statement, (((z + p0) + p1) + p2) + p3: the same
+# roundings as four statements, with a quarter of the loads and stores of z (1.4x faster).
 @njit(cache=True, error_model='python')
-def _layer(Z, b, WT, a):
+def _layer(Z, b, WT, A, n):
+    m = WT.shape[0]
+    fours = m - m % 4
     for j in range(Z.shape[0]):
-        Z[j] = b[j]
-    for i in range(WT.shape[0]):
-        x = a[i]
+        c = b[j]
+        z = Z[j]
+        for r in range(n):
+            z[r] = c
+    for i in range(0, fours, 4):
+        a0, a1, a2, a3 = A[i], A[i + 1], A[i + 2], A[i + 3]
         for j in range(Z.shape[0]):
-            Z[j] += WT[i, j] * x
+            w0, w1, w2, w3 = WT[i, j], WT[i + 1, j], WT[i + 2, j], WT[i + 3, j]
+            z = Z[j]
+            for r in range(n):
+                z[r] = (((z[r] + w0 * a0[r]) + w1 * a1[r]) + w2 * a2[r]) + w3 * a3[r]
+    for i in range(fours, m):
+        a = A[i]
+        for j in range(Z.shape[0]):
+            w = WT[i, j]
+            z = Z[j]
+            for r in range(n):
+                z[r] += w * a[r]
 
-# A unit whose gradient is 0 (relu off) adds only zeros to sums that start at +0.0, which
-# leaves them as they are, unless a weight or an input is infinite or NaN: it is skipped.
-# (This test as a function of its own, and two functions below rather than one with a flag
-# for the input's gradient: either change made the kernel 1.4x slower at 10,000 samples.)
+# The weights' gradients are summed with the loop over samples outside: each in the samples'
+# order. Inside, the loop runs over the longer side of the layer, contiguous: a layer with
+# more inputs than units sums into GW (the sample's inputs transposed into AT), one with
+# fewer (the first layer, over the samples' few columns) into GT, its transpose (the units'
+# gradients transposed into AT). One of GW and
+# GT stays 0. A unit whose gradient is 0 (relu off) adds only zeros to sums that start at
+# +0.0, which leaves them as they are, unless a weight or an input is infinite or NaN: GW's
+# loop skips it when the weights and the tile's inputs are finite.
 @njit(cache=True, error_model='python')
-def _skipped(a, finite):
-    if not finite:
-        return False
-    for x in a:
-        if not math.isfinite(x):
-            return False
-    return True
+def _weight_grads(dZ, A, n, finite, GW, GT, gb, AT):
+    m = dZ.shape[0]
+    if A.shape[0] < m:
+        for k in range(m):
+            for r in range(n):
+                AT[r, k] = dZ[k, r]
+        for r in range(n):
+            d = AT[r]
+            for k in range(m):
+                gb[k] += d[k]
+            for l in range(A.shape[0]):
+                x = A[l, r]
+                gt = GT[l]
+                for k in range(m):
+                    gt[k] += d[k] * x
+        return
+    skip = finite
+    for l in range(A.shape[0]):
+        for r in range(n):
+            x = A[l, r]
+            AT[r, l] = x
+            skip = skip and math.isfinite(x)
+    for r in range(n):
+        t = AT[r]
+        for k in range(m):
+            g = dZ[k, r]
+            if g == 0.0 and skip:
+                continue
+            gb[k] += g
+            gw = GW[k]
+            for l in range(GW.shape[1]):
+                gw[l] += g * t[l]
 
 @njit(cache=True, error_model='python')
-def _weight_grads(dZ, a, W, finite, GW, gb):
-    skip = _skipped(a, finite)
-    for k in range(W.shape[0]):
-        g = dZ[k]
-        if g == 0.0 and skip:
-            continue
-        gb[k] += g
+def _input_grads(dZ, n, W, dA):
+    m = W.shape[0]
+    fours = m - m % 4
+    for k in range(0, fours, 4):
+        d0, d1, d2, d3 = dZ[k], dZ[k + 1], dZ[k + 2], dZ[k + 3]
         for l in range(W.shape[1]):
-            GW[k, l] += g * a[l]
+            w0, w1, w2, w3 = W[k, l], W[k + 1, l], W[k + 2, l], W[k + 3, l]
+            a = dA[l]
+            for r in range(n):
+                a[r] = (((a[r] + d0[r] * w0) + d1[r] * w1) + d2[r] * w2) + d3[r] * w3
+    for k in range(fours, m):
+        d = dZ[k]
+        for l in range(W.shape[1]):
+            w = W[k, l]
+            a = dA[l]
+            for r in range(n):
+                a[r] += d[r] * w
 
 @njit(cache=True, error_model='python')
-def _layer_grads(dZ, a, W, finite, GW, gb, dA):
-    skip = _skipped(a, finite)
-    for k in range(W.shape[0]):
-        g = dZ[k]
-        if g == 0.0 and skip:
-            continue
-        gb[k] += g
-        for l in range(W.shape[1]):
-            GW[k, l] += g * a[l]
-        for l in range(W.shape[1]):
-            dA[l] += g * W[k, l]
-
-@njit(cache=True, error_model='python')
-def _scatter(G, IW, GW, br, bp, gb):
+def _scatter(G, IW, GW, GT, br, bp, gb):
     for k in range(bp.shape[0]):
         G[bp[k]] += gb[br[k]]
     for j in range(IW.shape[0]):
         for i in range(IW.shape[1]):
-            G[IW[j, i]] += GW[j, i]
+            G[IW[j, i]] += GW[j, i] + GT[i, j]
 """
-KERNEL_HELPER_NAMES = ("_zeros", "_gather", "_layer", "_weight_grads", "_layer_grads", "_scatter")
+KERNEL_HELPER_NAMES = (
+    "TILE",
+    "_zeros",
+    "_zeros2",
+    "_clear",
+    "_gather",
+    "_layer",
+    "_weight_grads",
+    "_input_grads",
+    "_scatter",
+)
