@@ -50,12 +50,13 @@ from microgrsucc.compiler.numba_printer import (
     UNSUPPORTED,
     flags,
     helpers,
+    total,
 )
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import PYTHON, Contribution, emit_backward, emit_forward
 from microgrsucc.compiler.registers import TileRegisters
 from microgrsucc.compiler.trace import CONST, INPUT, PARAM, Trace
-from microgrsucc.compiler.tree import Call, Select, walk
+from microgrsucc.compiler.tree import Call, Node, Select, walk
 
 __all__ = ["generate"]
 
@@ -88,6 +89,7 @@ class _Emitter:
         self.key_grads: set[str] = set()  # the layers whose scratch input gradient is used
         self.received: set[str] = set()  # the blocks some gradient reaches
         self.calls: dict[str, int] = {}
+        self.flagging = False  # whether any op's code can set the flag F
         branches = 0  # per sample, outside the loops over a layer
         for i, info in enumerate(self.plan.info):
             if info is None or not self.plan.varying[i] or i in self.absorbed:
@@ -101,6 +103,7 @@ class _Emitter:
                 )
             for tree in [info.forward, *info.partials]:
                 assert tree is not None
+                self.flagging = self.flagging or flags(tree)
                 for call in walk(tree):
                     if isinstance(call, Call):
                         if call.fn in UNSUPPORTED:
@@ -150,6 +153,35 @@ class _Emitter:
             b = b.source
         return f"b{b.name}.shape[0]"
 
+    def each(self, b: Block, tree: Node, target: str, op: str, grad: bool = False) -> list[str]:
+        """``target op tree`` for each unit of the map ``b`` and each sample of the tile: the
+        tree of its forward (of the source's values), or with ``grad`` of its gradient (of the
+        source's values, the map's and the map's gradient).
+
+        Code that runs on any float (``total``) is one loop over the whole arrays, as flat
+        views: numba's compiler takes longer over nested loops, and the samples past ``n``
+        in the last tile (another tile's, or zeros) are not read. Other code runs over the
+        tile's samples; with each sample's units inside when it can set the flag F, which is
+        checked after each sample."""
+        assert b.source is not None
+        arrays = [b.source.name, b.name, f"d{b.name}"] if grad else [b.source.name]
+        info = self.plan.info[b.members[0]]
+        assert info is not None
+        flat = total(tree)
+        if flat:
+            self.flat.update([target, *arrays])
+        j = f"j{b.name}"
+        at = [f"f{a}[q]" if flat else f"{a}[{j}, r]" for a in [target, *arrays]]
+        env = info.env([at[1]], at[2], at[3]) if grad else info.env([at[1]])
+        statement = f"{at[0]} {op} {NUMBA.expr(tree, env)}"
+        if flat:
+            return [f"for q in range(f{target}.shape[0]):", f"    {statement}"]
+        m = self.size(b)
+        if not flags(tree):
+            return [f"for {j} in range({m}):", "    for r in range(n):", f"        {statement}"]
+        check = [f"    {c}" for c in _check("s0 + r")]
+        return ["for r in range(n):", f"    for {j} in range({m}):", f"        {statement}", *check]
+
     def kernel(self) -> tuple[list[str], list[str]]:
         """The kernel's source and the names of its per-layer arguments."""
         recorded = TileRegisters()
@@ -187,9 +219,10 @@ class _Emitter:
         count = len(t.kinds)
         self.expr: list[str | None] = [self.leaf(i) for i in range(count)]
         depth = [0] * count
-        tile = _Tile(names)
+        tile = _Tile(names, self.flagging)
         done: set[int] = set()
         self.arrays: list[str] = []  # per-tile arrays, allocated once per call
+        self.flat: set[str] = set()  # the arrays a loop reads as flat views
         self.layer_args: list[str] = []  # per layer: its weights' and biases' positions in PV
         self.gathered: list[str] = []  # each layer's weights (and transposed) and biases, from PV
         self.scattered: list[str] = []  # each layer's gradients, added to G
@@ -198,7 +231,7 @@ class _Emitter:
                 continue
             found = self.block_of.get(i)
             if found is None:
-                emit_forward(plan, [i], self.expr, depth, tile.section, names)
+                emit_forward(plan, [i], self.expr, depth, tile.ops(), names)
                 continue
             b = found[0]
             done.update(b.members)
@@ -224,13 +257,12 @@ class _Emitter:
                 assert b.source is not None
                 info = plan.info[b.members[0]]
                 assert info is not None and info.forward is not None
-                j = f"j{b.name}"
-                e = NUMBA.expr(info.forward, info.env([f"{b.source.name}[{j}, r]"]))
-                tile.whole(*_each(j, m, f"{b.name}[{j}, r] = {e}", flags(info.forward)))
+                tile.whole(*self.each(b, info.forward, b.name, "="))
         if plan.varying[t.root]:
             tile.sample(f"total += {self.expr[t.root]}", self.expr[t.root] or "")
         self.backward(tile, names)
         tile.close()
+        self.arrays += [f"f{a} = {a}.reshape({a}.size)" for a in sorted(self.flat)]
         return tile.lines
 
     def backward(self, tile: _Tile, names: TileRegisters) -> None:
@@ -255,12 +287,11 @@ class _Emitter:
                 continue
             found = self.block_of.get(i)
             if found is None:
-                emit_backward(plan, [i], self.expr, contrib, sink, tile.section, names)
+                emit_backward(plan, [i], self.expr, contrib, sink, tile.ops(), names)
                 continue
             b = found[0]
             if i != b.first or b.name not in self.received:
                 continue
-            m = self.size(b)
             d = f"d{b.name}"
             if b.kind == "map":
                 assert b.source is not None
@@ -268,11 +299,8 @@ class _Emitter:
                     continue
                 info = plan.info[i]
                 assert info is not None and info.scaled[0] is not None
-                j = f"k{b.name}"
-                env = info.env([f"{b.source.name}[{j}, r]"], f"{b.name}[{j}, r]", f"{d}[{j}, r]")
-                e = NUMBA.expr(info.scaled[0], env)
                 self.received.add(b.source.name)
-                tile.whole(*_each(j, m, f"d{b.source.name}[{j}, r] += {e}", flags(info.scaled[0])))
+                tile.whole(*self.each(b, info.scaled[0], f"d{b.source.name}", "+=", grad=True))
                 continue
             a = self.operand(b)
             to_key = any(plan.grad[k] for k in b.key)
@@ -303,25 +331,23 @@ def _check(s: str) -> list[str]:
     return ["if F[0] != 0.0:", f"    bad[{s}] = True", "    flagged += 1", "    F[0] = 0.0"]
 
 
-def _each(j: str, m: str, statement: str, flagging: bool) -> list[str]:
-    """``statement`` for each unit ``j`` < ``m`` of a block and each sample ``r`` of the tile: the
-    samples inside (vectorised), or outside when the statement can set the flag, which is
-    checked after each sample."""
-    if not flagging:
-        return [f"for {j} in range({m}):", "    for r in range(n):", f"        {statement}"]
-    check = [f"    {c}" for c in _check("s0 + r")]
-    return ["for r in range(n):", f"    for {j} in range({m}):", f"        {statement}", *check]
-
-
 class _Tile:
     """The body of the loop over a tile: *sections*, loops over the tile's samples (``r`` in
     the tile, ``s`` in the batch) running one sample's statements, between statements on
-    the whole tile (a layer, a map)."""
+    the whole tile (a layer, a map). A section with ops' code checks the flag F after each
+    sample, if some op's code can set it (``flagging``)."""
 
-    def __init__(self, names: TileRegisters) -> None:
+    def __init__(self, names: TileRegisters, flagging: bool) -> None:
         self.names = names
+        self.flagging = flagging
         self.lines: list[str] = []
         self.section: list[str] = []  # the statements of the current section
+        self.checked = False  # whether the current section checks the flag
+
+    def ops(self) -> list[str]:
+        """The current section, for statements of ops' code."""
+        self.checked = self.flagging
+        return self.section
 
     def sample(self, statement: str, *reads: str) -> None:
         """A statement of the current section, which reads the expressions ``reads``."""
@@ -336,8 +362,9 @@ class _Tile:
     def close(self) -> None:
         if self.section:
             self.lines += ["for r in range(n):", "    s = s0 + r", *(f"    {x}" for x in self.section)]
-            self.lines += [f"    {c}" for c in _check("s")]
+            self.lines += [f"    {c}" for c in _check("s")] if self.checked else []
             self.section = []
+            self.checked = False
         self.names.section += 1
 
 

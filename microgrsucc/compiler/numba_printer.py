@@ -15,7 +15,16 @@ from __future__ import annotations
 from microgrsucc.compiler.python_code import PythonPrinter
 from microgrsucc.compiler.tree import Binary, Call, Node, Raise, walk
 
-__all__ = ["KERNEL_HELPERS", "KERNEL_HELPER_NAMES", "NUMBA", "NumbaPrinter", "flags", "helpers"]
+__all__ = [
+    "KERNEL_HELPERS",
+    "KERNEL_HELPER_NAMES",
+    "NUMBA",
+    "TILE",
+    "NumbaPrinter",
+    "flags",
+    "helpers",
+    "total",
+]
 
 # math functions that never raise for a float (numpy's ``_TOTAL``): called as they are.
 _TOTAL = {"tanh", "atan", "erf", "erfc", "copysign", "isfinite", "isnan", "isinf"}
@@ -57,6 +66,12 @@ def flags(tree: Node) -> bool:
         or isinstance(n, Raise)
         for n in walk(tree)
     )
+
+
+def total(tree: Node) -> bool:
+    """Whether the code ``NUMBA`` prints for ``tree`` runs on any float: it can neither set the
+    flag ``F`` nor raise (a division by zero raises ZeroDivisionError in the kernel)."""
+    return not flags(tree) and not any(isinstance(n, Binary) and n.op in ("/", "//", "%") for n in walk(tree))
 
 
 def helpers(calls: dict[str, int]) -> list[str]:
@@ -113,11 +128,13 @@ def helpers(calls: dict[str, int]) -> list[str]:
 # and ``_zeros2`` (one allocation compiled once, not one per shape and type in each kernel).
 # The matrices stay 2-d and every index is a loop's counter: an index numba cannot prove
 # >= 0 (W[k*n + l], A[i, a0 + r]) gets a wraparound check that stops LLVM from vectorising.
-KERNEL_HELPERS = """import math
+TILE = 64  # samples per tile: a layer's arrays for a tile stay in the first level of cache
+
+KERNEL_HELPERS = f"""import math
 import numpy as np
 from numba import njit
 
-TILE = 64
+TILE = {TILE}
 
 # Typed here, so that a literal size in a kernel (_zeros(2)) does not compile another copy;
 # np.empty and a loop, as np.zeros would compile both and more.
