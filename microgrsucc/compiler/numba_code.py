@@ -248,7 +248,7 @@ class _Emitter:
                         tile.sample(f"{a}[{c}, r] = {self.expr[k]}", self.expr[k] or "")
                 positions = [f"IW{b.name}", f"bc{b.name}", f"br{b.name}", f"bp{b.name}"]
                 self.layer_args += positions
-                gathered = f"W{b.name}, WT{b.name}, FW{b.name}, b{b.name}, GW{b.name}, GT{b.name}, gb{b.name}"
+                gathered = f"W{b.name}, WT{b.name}, b{b.name}, GW{b.name}, GT{b.name}, gb{b.name}"
                 self.gathered.append(f"{gathered} = _gather(PV, {', '.join(positions)})")
                 grads = f"GW{b.name}, GT{b.name}, br{b.name}, bp{b.name}, gb{b.name}"
                 self.scattered.append(f"_scatter(G, IW{b.name}, {grads})")
@@ -305,10 +305,10 @@ class _Emitter:
             a = self.operand(b)
             to_key = any(plan.grad[k] for k in b.key)
             whole = a != f"K{b.name}"
-            grads = f"FW{b.name}, GW{b.name}, GT{b.name}, gb{b.name}, AT"
+            grads = f"GW{b.name}, GT{b.name}, gb{b.name}, AT"
             calls = [f"_weight_grads({d}, {a}, n, {grads})"]
             if to_key:
-                calls.append(f"_input_grads({d}, n, W{b.name}, d{a})")
+                calls.append(f"_product(d{a}, W{b.name}, {d}, n)")
             tile.whole(*calls)
             if to_key:
                 if whole:
