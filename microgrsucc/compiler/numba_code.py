@@ -168,8 +168,6 @@ class _Emitter:
         info = self.plan.info[b.members[0]]
         assert info is not None
         flat = total(tree)
-        if flat:
-            self.flat.update([target, *arrays])
         j = f"j{b.name}"
         at = [f"f{a}[q]" if flat else f"{a}[{j}, r]" for a in [target, *arrays]]
         env = info.env([at[1]], at[2], at[3]) if grad else info.env([at[1]])
@@ -222,7 +220,6 @@ class _Emitter:
         tile = _Tile(names, self.flagging)
         done: set[int] = set()
         self.arrays: list[str] = []  # per-tile arrays, allocated once per call
-        self.flat: set[str] = set()  # the arrays a loop reads as flat views
         self.layer_args: list[str] = []  # per layer: its weights' and biases' positions in PV
         self.gathered: list[str] = []  # each layer's weights (and transposed) and biases, from PV
         self.scattered: list[str] = []  # each layer's gradients, added to G
@@ -236,7 +233,7 @@ class _Emitter:
             b = found[0]
             done.update(b.members)
             m = self.size(b)
-            self.arrays += [f"{b.name} = _zeros2({m}, TILE)", f"d{b.name} = _zeros2({m}, TILE)"]
+            self.arrays += [f"{b.name}, f{b.name} = _tile({m})", f"d{b.name}, fd{b.name} = _tile({m})"]
             for col, z in enumerate(b.members):
                 self.expr[z] = f"{b.name}[{col}, r]"
             if b.kind == "layer":
@@ -262,7 +259,6 @@ class _Emitter:
             tile.sample(f"total += {self.expr[t.root]}", self.expr[t.root] or "")
         self.backward(tile, names)
         tile.close()
-        self.arrays += [f"f{a} = {a}.reshape({a}.size)" for a in sorted(self.flat)]
         return tile.lines
 
     def backward(self, tile: _Tile, names: TileRegisters) -> None:

@@ -153,6 +153,12 @@ def _zeros2(m, n):
             a[i, j] = 0.0
     return a
 
+# A block's array for a tile, (width, TILE), and a flat view of it (for one loop over all).
+@njit(cache=True, error_model='python')
+def _tile(m):
+    a = _zeros2(m, TILE)
+    return a, a.reshape(m * TILE)
+
 @njit("void(float64[:, ::1], int64)", cache=True, error_model='python')
 def _clear(A, n):
     for i in range(A.shape[0]):
@@ -263,6 +269,7 @@ KERNEL_HELPER_NAMES = (
     "TILE",
     "_zeros",
     "_zeros2",
+    "_tile",
     "_clear",
     "_gather",
     "_layer",
