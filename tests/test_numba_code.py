@@ -87,15 +87,15 @@ def hinge(a: mg.Value, b: mg.Value, y: mg.Value) -> mg.Value:
     return (1 - y * HINGE([a, b])).relu() + 1e-4 * sum(p * p for p in HINGE.parameters())
 
 
-@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
-@given(
-    count=st.sampled_from([1, 3, TILE - 1, TILE, TILE + 1, 2 * TILE + 5]),
-    seed=st.integers(0, 2**32 - 1),
-    special=st.lists(st.tuples(st.integers(0, 2 * TILE + 4), st.integers(0, 2), st.sampled_from(SPECIAL_FLOATS))),
+BATCHES = st.sampled_from([1, 3, TILE - 1, TILE, TILE + 1, 2 * TILE + 5])
+SPECIAL = st.lists(
+    st.tuples(st.integers(0, 2 * TILE + 4), st.integers(0, 2), st.sampled_from(SPECIAL_FLOATS))
 )
-def test_batches_across_tiles_give_eager_results(
-    count: int, seed: int, special: list[tuple[int, int, float]]
-) -> None:
+
+
+def check_hinge(count: int, seed: int, special: list[tuple[int, int, float]]) -> None:
+    """The hinge loss over ``count`` random samples, ``special`` values put in some, held to
+    eager mode (the sum's total and gradients)."""
     rng = np.random.default_rng(seed)
     rows = [(*rng.uniform(-2.0, 2.0, 2).tolist(), float(rng.choice([-1.0, 1.0]))) for _ in range(count)]
     for k, column, x in special:
@@ -108,6 +108,23 @@ def test_batches_across_tiles_give_eager_results(
     want = eager_outcome(hinge, params, rows, "sum", None)
     got = compiled_outcome(step, np.array(rows), "sum", None)
     assert not differences(got, want, refusal_ok=False)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(count=BATCHES, seed=st.integers(0, 2**32 - 1), special=SPECIAL)
+def test_batches_across_tiles_give_eager_results(
+    count: int, seed: int, special: list[tuple[int, int, float]]
+) -> None:
+    check_hinge(count, seed, special)
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(count=BATCHES, seed=st.integers(0, 2**32 - 1), special=SPECIAL)
+def test_hundreds_of_batches_across_tiles_give_eager_results(
+    count: int, seed: int, special: list[tuple[int, int, float]]
+) -> None:
+    check_hinge(count, seed, special)
 
 
 def test_a_flagged_sample_inside_a_tile_is_the_only_one_replayed() -> None:
@@ -125,7 +142,8 @@ def test_a_flagged_sample_inside_a_tile_is_the_only_one_replayed() -> None:
         want = eager_outcome(loss, params, rows, "sum", None)
         got = compiled_outcome(step, rows, "sum", None)
     assert replayed == [] and not differences(got, want, refusal_ok=False)
-    for bad, error, message in [((0.25, -6.5), ValueError, r"log\(-4\.5\)"), ((1e4, 1e4), OverflowError, "exp")]:
+    failing = [((0.25, -6.5), ValueError, r"log\(-4\.5\)"), ((1e4, 1e4), OverflowError, "exp")]
+    for bad, error, message in failing:
         with counting_fallbacks() as replayed, pytest.raises(error, match=message):
             step.backward([*rows[: TILE + 7], bad, *rows[TILE + 7 :]])
         assert replayed == [1]

@@ -1,17 +1,21 @@
-"""The numba backend: the layer plan as one loop over the samples, compiled by numba.
+"""The numba backend: the layer plan as loops over tiles of samples, compiled by numba.
 
-The kernel is the plan of the numpy backend (``layers.py``) written as loops: for each
-sample, each layer is one call of a small compiled function (``_layer``: a loop over its
-inputs and its units, ``Z[j] += WT[i, j] * a``, which the compiler vectorises), a unary op of
-a layer a loop over its units, and every other node one statement printed from its tree by
-``NumbaPrinter``; then the same sample's backward pass (``_layer_grads``), with the gradients
-of each layer's weights summed in an array of the layer's shape. A unit whose gradient is 0
-(relu off) is skipped where that changes no sum. The code grows with the number of layers
-and other nodes, never with the number of parameters: numba compiles straight-line code per
-parameter in minutes.
+The kernel is the plan of the numpy backend (``layers.py``) written as loops over tiles of
+``TILE`` samples. A block's values for a tile are a (width, TILE) array, the tile's samples
+contiguous: each layer is one call of a compiled function (``_layer``: ``Z[j, r] +=
+WT[i, j] * A[i, r]`` with the samples ``r`` innermost, which LLVM vectorises), a unary op of
+a layer one loop over the block's array, and every other node one statement printed from
+its tree by ``NumbaPrinter``, run in a *section*, a loop over the tile's samples between
+two calls on whole tiles (a temporary read in a later section is a per-tile array,
+``TileRegisters``). Then the tile's backward pass, with the gradients of each layer's
+weights summed in an array of the layer's shape (``_weight_grads``) and its inputs'
+gradients by ``_product``. Every sum keeps the order of the loop over samples one at a
+time. A term whose factor is 0 (relu off) is skipped where that changes no sum. The code
+grows with the number of layers and other nodes, never with the number of parameters:
+numba compiles straight-line code per parameter in minutes.
 
 The kernel gathers each layer's weights and biases from the parameter array ``PV`` before
-the loop over samples and adds their gradients to one array ``G`` after it. What does not
+the loop over tiles and adds their gradients to one array ``G`` after it. What does not
 vary per sample (a penalty over the parameters) is computed on the host (``invariant.py``):
 a sum of squares as one dot product, the few other scalars as Python floats; so the host
 does no work per parameter. ``P`` may be a list of floats or a 1-d float64 array; it is
@@ -27,9 +31,10 @@ the kernel imports: compiled once per machine, loaded from the cache for every n
 (each function numba compiles costs its own type inference and LLVM passes).
 
 Errors: a function that would raise in CPython, or a domain check of the table, sets a
-flag; the samples flagged are run by the eager engine afterwards (which raises its own
-error, or agrees). A division by zero raises in the kernel (numba's ``error_model="python"``)
-and the whole batch is handed over, as in the python backend.
+flag, checked after each sample of a section that runs such code; the samples flagged are
+run by the eager engine afterwards (which raises its own error, or agrees). A division by
+zero raises in the kernel (numba's ``error_model="python"``) and the whole batch is handed
+over, as in the python backend.
 """
 
 from __future__ import annotations

@@ -114,18 +114,18 @@ def helpers(calls: dict[str, int]) -> list[str]:
 # A kernel runs its samples in tiles of ``TILE``: a block's values for a tile are a (width,
 # TILE) array, the tile's samples contiguous, so that every loop over a layer's units has an
 # innermost loop over the tile's samples (``n`` of them, fewer in the last tile), which LLVM
-# vectorises, where a loop over 16 units per sample spent its time entering and leaving loops.
-# Every sum keeps eager mode's order: a unit's value over its inputs in their order, an
-# input's gradient over the units in their order, a weight's gradient over the samples in
-# their order (the loop over samples outside the loop over weights), so the floats are those
-# of the loop over samples one at a time.
+# vectorises, where a loop over 16 units per sample spent its time entering and leaving loops
+# (1.1x PyTorch at 10,000 samples, W=16; 0.6x in tiles). Every sum keeps the order of a loop
+# over the samples one at a time: a unit's value over its inputs in their order, an input's
+# gradient over the units in their order, a weight's gradient over the samples in their
+# order (the loop over samples outside the loop over weights).
 #
 # Per layer: its weights (also transposed, for the order of the forward loop) and biases
 # (constants plus parameters) gathered from PV before the loop over tiles, with zeroed
 # arrays for their gradients; per tile its forward pass (Z = b + W @ A) and backward pass
 # (the weights' and biases' gradients, and the input's gradient); its gradients added to G
-# after the loop (a weight found twice, twice). A kernel allocates its arrays with ``_zeros``
-# and ``_zeros2`` (one allocation compiled once, not one per shape and type in each kernel).
+# after the loop (a weight found twice, twice). A kernel allocates its arrays with ``_zeros``,
+# ``_zeros2`` and ``_tile`` (compiled once, not one per shape and type in each kernel).
 # The matrices stay 2-d and every index is a loop's counter: an index numba cannot prove
 # >= 0 (W[k*n + l], A[i, a0 + r]) gets a wraparound check that stops LLVM from vectorising.
 TILE = 64  # samples per tile: a layer's arrays for a tile stay in the first level of cache
