@@ -161,7 +161,9 @@ def _nll_of_softmax(values: list[Value], index: int) -> Value:
     total = (values[0] - m).exp()
     for v in values[1:]:
         total = total + (v - m).exp()
-    return total.log() + m - values[index]
+    # log(total) - (x - m), torch's order: (log(total) + m) - x would round log(total) away
+    # against a large m (logits [1e16, 1e16] cost 0 instead of log 2).
+    return total.log() - (values[index] - m)
 
 
 def cross_entropy(

@@ -243,6 +243,22 @@ def test_cross_entropy_at_extreme_logits() -> None:
     assert grads(loss, right) == pytest.approx([0.0, 0.0], abs=1e-12)
 
 
+@settings(max_examples=30)
+@given(
+    st.one_of(st.sampled_from([1e16, -1e16, 1e300]), reals(-1e300, 1e300)),
+    st.lists(st.sampled_from([0.0, 0.0, 1.0, -1.0, 20.0]), min_size=2, max_size=4),
+    st.data(),
+)
+def test_cross_entropy_keeps_its_digits_at_large_logits(
+    torch: Any, base: float, offsets: list[float], data: st.DataObject
+) -> None:
+    # logsumexp - x taken as torch takes it, log(sum) - (x - max): adding log(sum) to a large
+    # max first rounds it away ([1e16, 1e16] would cost 0 instead of log 2).
+    logits = [base + d for d in offsets]
+    target = data.draw(st.integers(0, len(logits) - 1))
+    check_cross_entropy(torch, [logits], [target], "mean")
+
+
 def test_cross_entropy_batch_is_the_mean() -> None:
     batch = [[Value(0.0), Value(0.0)], [Value(1.0), Value(3.0)]]
     loss = cross_entropy(batch, [0, 1])
