@@ -81,6 +81,42 @@ def test_set_grad_enabled_is_per_thread() -> None:
     assert seen == [True]
 
 
+def test_one_set_grad_enabled_switch_serves_a_second_with_block_and_another_thread() -> None:
+    # As torch: each with block of the switch records off inside and restores on exit.
+    switch = mg.set_grad_enabled(False)
+    seen: list[object] = []
+    with switch:
+        seen.append(recording())
+    seen.append(recording())
+    with switch:
+        seen.append(recording())
+    seen.append(recording())
+
+    def in_a_thread() -> None:
+        try:
+            with switch:
+                seen.append(recording())
+            seen.append(recording())
+        except Exception as err:  # the thread's error is what the assert shows
+            seen.append(err)
+
+    t = threading.Thread(target=in_a_thread)
+    t.start()
+    t.join()
+    assert seen == [False, True, False, True, False, True] and recording()
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: mg.detect_anomaly(False), lambda: mg.no_grad(1), lambda: mg.enable_grad("on")]
+)
+def test_a_switch_given_an_argument_that_is_no_function_is_a_type_error(make: Callable[[], Any]) -> None:
+    # It would decorate the argument and return a function, and the with block would fail
+    # later with an error about context managers.
+    with pytest.raises(TypeError, match="takes no argument"):
+        make()
+    assert recording() and not anomaly_on()
+
+
 def recording() -> bool:
     x = Value(1.0)
     return not (x * x).is_leaf
