@@ -18,7 +18,7 @@ from microgrsucc import ops
 from microgrsucc.core import modes_set, recording_gradients, state, to_float
 from microgrsucc.ops import Primitive
 from microgrsucc.recording import VALUE
-from microgrsucc.value import Operand, Value, as_value
+from microgrsucc.value import Operand, Value, as_value, check_has_graph
 
 __all__ = ["FUNCTIONS", "gradients", "operands_of", "zero_grad"]
 
@@ -93,8 +93,9 @@ def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bo
 
     Raises:
         TypeError: ``root`` or an input is not a Value, or ``gradient`` is not a number.
-        RuntimeError: with ``create_graph=True``, a node's value was changed in place
-            after the forward pass.
+        RuntimeError: ``root`` was computed under ``no_grad()`` (it has no graph; torch
+            says it does not require grad), or, with ``create_graph=True``, a node's value
+            was changed in place after the forward pass.
         FloatingPointError: inside ``detect_anomaly()``, a gradient is NaN or infinite
             (the message names the op).
 
@@ -110,6 +111,7 @@ def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bo
             raise TypeError(f"gradients: input {i} must be a Value, got {type(x).__name__}")
     if not isinstance(root, Value):
         raise TypeError(f"gradients: the root must be a Value, got {type(root).__name__}")
+    check_has_graph(root, "gradients")
     if state.compiling:
         raise TypeError(
             "compile: sample_loss took a gradient (grad, value_and_grad, hessian or gradients); "

@@ -122,7 +122,9 @@ def _result(x: Any, nested: bool) -> Any:
 
 
 def _differentiate(out: Value | float, nodes: Sequence[Value], nested: bool) -> list[Any]:
-    if not isinstance(out, Value):  # f ignored its inputs
+    # f ignored its inputs, or returned a leaf (a constant, or a result computed under
+    # no_grad(), which the inner mode cuts from the inputs, as torch.func.grad gives 0)
+    if not isinstance(out, Value) or (out.is_leaf and not any(out is node for node in nodes)):
         return [_result(0.0, nested) for _ in nodes]
     return [_result(g, nested) for g in gradients(out, nodes, create_graph=nested)]
 

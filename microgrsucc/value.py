@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 else:
     OpMethods = object  # the methods themselves are made by recording.install_ops()
 
-__all__ = ["VALUE", "Operand", "Value", "as_value"]
+__all__ = ["VALUE", "Operand", "Value", "as_value", "check_has_graph"]
 
 Operand = Union["Value", SupportsFloat]  # a Value or a real number (int, float, Fraction, numpy scalar)
 
@@ -263,12 +263,7 @@ class Value(OpMethods):
             if create_graph:  # every gradient is then a Value, even through linear ops
                 gradient = _leaf(gradient)
         if self._op is None:
-            if _computed_without_graph(self):
-                raise RuntimeError(
-                    f"backward(): this Value (data={self.data!r}) was computed by "
-                    f"{self._xa.name!r} under no_grad(), so it has no graph to differentiate "
-                    "(as torch says, it does not require grad); compute it with recording on"
-                )
+            check_has_graph(self, "backward()")
             self.grad = gradient if self.grad is None else self.grad + gradient
             return
         try:
@@ -296,6 +291,17 @@ def _compare(test: Callable[[float, float], bool], v: Value, other: object) -> b
 def _computed_without_graph(v: Value) -> bool:
     """An op's result computed under no_grad(), as opposed to a leaf the user made."""
     return v._op is None and isinstance(v._xa, Primitive)
+
+
+def check_has_graph(root: Value, where: str) -> None:
+    """RuntimeError for a root computed under no_grad(): differentiating it would give every
+    input a gradient of 0 without a word (torch: "does not require grad")."""
+    if _computed_without_graph(root):
+        raise RuntimeError(
+            f"{where}: this Value (data={root.data!r}) was computed by {root._xa.name!r} under "
+            "no_grad(), so it has no graph to differentiate (as torch says, it does not "
+            "require grad); compute it with recording on"
+        )
 
 
 def _warn_conversion(v: Value, how: str) -> None:

@@ -394,6 +394,18 @@ def test_backward_on_a_result_computed_under_no_grad_is_a_runtime_error() -> Non
     assert x.grad == 3.0
 
 
+def test_gradients_of_a_result_computed_under_no_grad_is_a_runtime_error() -> None:
+    # As torch.autograd.grad ("does not require grad"), and as backward() above: a gradient
+    # of 0 for every input would look like a loss that does not depend on them.
+    x = Value(2.0)
+    with mg.no_grad():
+        y = x * 3
+    for create_graph in (False, True):
+        with pytest.raises(RuntimeError, match=r"^gradients: .*computed by '\*' under no_grad\(\)"):
+            mg.gradients(y, x, create_graph=create_graph)
+    assert mg.gradients(Value(2.0), x) == 0.0  # a leaf the user made is a constant root
+
+
 # --- in-place operators: .data in place under no_grad, a node otherwise ------------------------
 
 
