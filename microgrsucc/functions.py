@@ -142,12 +142,19 @@ def zero_grad(values: Value | Iterable[Value], set_to_none: bool = True) -> None
             it. ``False`` sets a gradient to 0.0, a gradient of zero (which weight decay and
             momentum still act on); a ``grad`` that is None stays None, as in PyTorch.
 
+    Raises:
+        TypeError: ``values`` is not a Value or an iterable, or an entry is not a Value.
+
     >>> x = Value(3.0)
     >>> (x * x).backward()
     >>> zero_grad(x); x.grad is None
     True
     """
-    for v in (values,) if isinstance(values, Value) else values:
+    if not isinstance(values, (Value, Iterable)):
+        raise TypeError(f"zero_grad expects a Value or an iterable of Values, got {type(values).__name__}")
+    for i, v in enumerate((values,) if isinstance(values, Value) else values):
+        if not isinstance(v, Value):
+            raise TypeError(f"zero_grad: entry {i} must be a Value, got {type(v).__name__}")
         if set_to_none or v.grad is None:
             v.grad = None
         else:

@@ -592,6 +592,10 @@ def test_gradients_and_zero_grad_take_a_single_value() -> None:
     assert y.grad == 0.0
     with pytest.raises(TypeError, match="gradients: input 0 must be a Value"):
         mg.gradients(out, [1.0])
+    with pytest.raises(TypeError, match="zero_grad: entry 1 must be a Value, got float"):
+        mg.zero_grad([x, 1.0])  # not AttributeError: 'float' object has no attribute 'grad'
+    with pytest.raises(TypeError, match="zero_grad expects a Value or an iterable of Values, got int"):
+        mg.zero_grad(3)  # type: ignore[arg-type]
 
 
 def test_backward_accepts_retain_graph_as_pytorch_code_passes_it() -> None:
