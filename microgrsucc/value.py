@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 else:
     OpMethods = object  # the methods themselves are made by recording.install_ops()
 
-__all__ = ["VALUE", "Operand", "Value", "as_value", "check_has_graph"]
+__all__ = ["VALUE", "Operand", "Value", "as_value", "check_has_graph", "computed_without_graph"]
 
 Operand = Union["Value", SupportsFloat]  # a Value or a real number (int, float, Fraction, numpy scalar)
 
@@ -133,14 +133,14 @@ class Value(OpMethods):
     def __float__(self) -> float:
         if state.traced:
             _refuse_concrete(self, "float()")
-        elif not _computed_without_graph(self):
+        elif not computed_without_graph(self):
             _warn_conversion(self, "float()")
         return self.data
 
     def __int__(self) -> int:
         if state.traced:
             _refuse_concrete(self, "int()")
-        elif not _computed_without_graph(self):
+        elif not computed_without_graph(self):
             _warn_conversion(self, "int()")
         return int(self.data)
 
@@ -288,7 +288,7 @@ def _compare(test: Callable[[float, float], bool], v: Value, other: object) -> b
     return NotImplemented if o is NotImplemented else bool(test(v.data, o))  # type: ignore[arg-type]
 
 
-def _computed_without_graph(v: Value) -> bool:
+def computed_without_graph(v: Value) -> bool:
     """An op's result computed under no_grad(), as opposed to a leaf the user made."""
     return v._op is None and isinstance(v._xa, Primitive)
 
@@ -296,7 +296,7 @@ def _computed_without_graph(v: Value) -> bool:
 def check_has_graph(root: Value, where: str) -> None:
     """RuntimeError for a root computed under no_grad(): differentiating it would give every
     input a gradient of 0 without a word (torch: "does not require grad")."""
-    if _computed_without_graph(root):
+    if computed_without_graph(root):
         raise RuntimeError(
             f"{where}: this Value (data={root.data!r}) was computed by {root._xa.name!r} under "
             "no_grad(), so it has no graph to differentiate (as torch says, it does not "
