@@ -764,6 +764,68 @@ def test_a_parameter_used_only_in_ops_is_not_guarded() -> None:
     assert step._compiled(1) is first and first.trace.guards == {}
 
 
+def helper_without_grad(w: Value, x: Value) -> Value:
+    with mg.no_grad():
+        return w * x
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        helper_without_grad,
+        mg.no_grad()(lambda w, x: w * x),
+        lambda w, x: mg.set_grad_enabled(False)(lambda: x * w)(),
+    ],
+)
+def test_no_grad_on_a_per_sample_value_inside_a_compiled_loss_is_refused(
+    cut: Callable[[Value, Value], Value],
+) -> None:
+    # Eager mode cuts that value from the graph (w.grad stays None here); the compiled step
+    # differentiated through it, giving w a gradient eager mode does not.
+    w, b = Value(0.5), Value(-0.25)
+    step = mg.compile(lambda x, y: (cut(w, x) + b * y) ** 2, [w, b])
+    with pytest.raises(TypeError, match=r"applied \* to sample argument 0, .* under no_grad\(\)"):
+        step.backward([(1.0, 2.0)])
+    assert mg.is_grad_enabled()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_constant_made_from_a_parameter_under_no_grad_follows_the_parameter(backend: str) -> None:
+    # A parameter-only value under no_grad() is a constant of each step, read from w: the
+    # compiled step wrote it once, and kept 2 * 0.5 after w had moved to 1.5.
+    w = Value(0.5)
+
+    def loss(x: Value) -> Value:
+        with mg.no_grad():
+            c = w * 2.0
+        return c * x + w * x
+
+    step = mg.compile(loss, [w], backend=backend)
+    for value in (0.5, 1.5, -2.0):
+        w.data = value
+        total, grads = compiled(step, [(3.0,), (-1.0,)])
+        want_total, want_grads = eager(loss, [w], [(3.0,), (-1.0,)])
+        assert total == pytest.approx(want_total) and grads == pytest.approx(want_grads)
+
+
+@pytest.mark.parametrize("update", [lambda c: c.__imul__(2.0), lambda c: c.__iadd__(1.0)])
+def test_an_in_place_operator_under_no_grad_on_a_traced_value_is_refused(
+    update: Callable[[Value], Value],
+) -> None:
+    # Eager mode changes c.data and differentiates c at the value its op saw, so c *= 2.0
+    # doubles the loss and not w's gradient; the compiled step recorded c * 2.0, which did.
+    w, b = Value(0.5), Value(-0.25)
+
+    def loss(x: Value) -> Value:
+        c = w * x
+        with mg.no_grad():
+            c = update(c)
+        return c * b
+
+    with pytest.raises(TypeError, match=r"to the result of \*.* under no_grad\(\)"):
+        mg.compile(loss, [w, b]).backward([(1.0,), (2.0,)])
+
+
 def test_a_gradient_inside_a_compiled_loss_is_refused() -> None:
     w = Value(0.5)
     # t * w: a function of the sample first, whose traced node is a leaf to the transform

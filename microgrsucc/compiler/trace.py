@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from microgrsucc import ops
-from microgrsucc.core import enable_grad, is_real, state, to_float
+from microgrsucc.core import enable_grad, is_real, modes_set, state, to_float
 from microgrsucc.flat import ParameterView
 from microgrsucc.functions import operands_of
 from microgrsucc.ops import Primitive
@@ -260,6 +260,8 @@ def _record(op: Primitive) -> Callable[..., Any]:
     # trace (s + t), or a Value and a Tracer (w * x), go straight to their node; otherwise plain
     # loops, a Tracer of this trace taken as is (checked by its class, not isinstance).
     def apply(*operands: Any) -> Any:
+        if modes_set[0] and not state.grad_enabled:
+            _refuse_no_grad(op, operands)
         if len(operands) == 2 == arity:
             x, y = operands
             if y.__class__ is Tracer:
@@ -287,6 +289,18 @@ def _record(op: Primitive) -> Callable[..., Any]:
 
 
 install_ops(Tracer, _record)
+
+
+def _refuse_no_grad(op: Primitive, operands: tuple[Any, ...]) -> NoReturn:
+    # Eager mode makes such a result a leaf cut from the graph, a different number per
+    # sample; the generated code has no such node, and would differentiate through it.
+    traced = next(x for x in operands if x.__class__ is Tracer)
+    raise TypeError(
+        f"compile: sample_loss applied {op.name} to {traced.trace.describe(traced.index)}, "
+        "whose value differs per sample, under no_grad() (or set_grad_enabled(False)); eager "
+        "mode cuts that result from the graph, which a compiled step cannot replay: compute "
+        "it with recording on, or use the eager engine for this loss"
+    )
 
 
 def trace(sample_loss: Callable[..., Any], params: Sequence[Value], nargs: int) -> Trace:
@@ -345,6 +359,10 @@ def _quiet(op: Primitive) -> Callable[..., Any]:
         for x in operands:
             if x.__class__ is Tracer:
                 return traced(*operands)
+        if modes_set[0] and not state.grad_enabled:
+            # Under no_grad() the result is a constant made from the parameter's value, so
+            # computing it is a read: the guard traces again once the parameter changes.
+            return apply(*operands)
         _watch.inside = getattr(_watch, "inside", 0) + 1
         try:
             return apply(*operands)
