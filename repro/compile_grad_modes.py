@@ -83,4 +83,15 @@ for backend in ("python", "numpy"):
         fails += 1
         print("FAIL constant from a parameter under no_grad", backend, "compiled", got, "eager", want)
     w.data = 0.5
+# step.backward() inside no_grad(): eager mode's losses built there have no graph, and
+# backward() raises; the compiled step returned the total and added no gradient, silently.
+w.grad = None
+step = mg.compile(lambda x: w * w * x, [w])
+try:
+    with mg.no_grad():
+        step.backward([(1.0,), (2.0,)])
+    fails += 1
+    print("FAIL step.backward inside no_grad gave no error; w.grad", w.grad)
+except RuntimeError:
+    pass
 print("PASS" if not fails else f"FAIL ({fails})")

@@ -728,6 +728,24 @@ def test_a_first_call_inside_no_grad_keeps_the_parameter_terms(backend: str) -> 
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_backward_inside_no_grad_is_a_runtime_error_as_in_eager_mode(backend: str) -> None:
+    # Eager mode's losses built under no_grad() have no graph, and backward() on them raises
+    # (as torch's); the compiled step returned the total and added no gradient, silently.
+    w = Value(2.0)
+    step = mg.compile(lambda x: w * w * x, [w], backend=backend)
+    for _ in range(2):  # before the first trace, and after it
+        with mg.no_grad(), pytest.raises(RuntimeError, match=r"backward\(\) inside no_grad\(\)"):
+            step.backward([(1.0,), (2.0,)])
+        assert w.grad is None
+        assert compiled(step, [(1.0,), (2.0,)]) == (6.0, [6.0])
+        w.grad = None
+    with mg.no_grad():
+        loss = (w * w * 1.0 + w * w * 2.0) / 2
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        loss.backward()  # eager mode, the reference
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_parameter_data_read_in_the_loss_follows_the_parameter(backend: str) -> None:
     w = Value(1.0)
     step = mg.compile(lambda x: w * x * w.data, [w], backend=backend)
