@@ -5,7 +5,8 @@ op on a per-sample value was ignored by the trace, so the compiled step gave w a
 eager mode does not (w.grad 2.0 against None); an in-place c *= 2.0 under no_grad() doubled
 w's gradient, which eager mode does not; and a constant computed from a parameter under
 no_grad() was written once, so after the parameter moved the compiled loss was stale (7.5
-against eager's 13.5). Each is now eager's number or a TypeError naming no_grad().
+against eager's 13.5); step.backward() inside no_grad() added no gradient without a word,
+where eager mode's backward() raises. Each is now eager's number or an error naming no_grad().
 Prints PASS, or FAIL lines."""
 
 import math
