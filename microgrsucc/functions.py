@@ -82,7 +82,8 @@ def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bo
         root: the Value to differentiate (a scalar).
         inputs: a Value, or an iterable of Values, to differentiate with respect to.
         gradient: d(loss)/d(root), the factor every gradient is multiplied by (a real
-            number or a Value); 1.0 gives plain derivatives.
+            number, or a Value, whose graph is followed only with ``create_graph``); 1.0
+            gives plain derivatives.
         create_graph: if True, every gradient is a Value with a graph (recorded even
             inside ``no_grad()``), to differentiate again; one that is constant is a leaf.
 
@@ -120,6 +121,8 @@ def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bo
         )
     if not isinstance(gradient, Value):
         gradient = to_float(gradient, "gradients(gradient)")
+    elif not create_graph:  # its value only: no graph is recorded (torch's too)
+        gradient = gradient.data
     if create_graph:
         # Every gradient a Value, even through linear ops (whose partials are numbers); the
         # anomaly check is per node of root's graph, so that its error names the user's op.

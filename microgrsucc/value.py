@@ -236,7 +236,8 @@ class Value(OpMethods):
 
         Args:
             gradient: d(loss)/d(self), the factor every gradient is multiplied by (a real
-                number, or a Value); 1.0 gives plain derivatives.
+                number, or a Value, whose graph is followed only with ``create_graph``);
+                1.0 gives plain derivatives.
             retain_graph: accepted for PyTorch's signature and ignored: graphs are kept.
             create_graph: if True, every gradient is a Value with its own graph (recorded
                 even inside ``no_grad()``), so it can be differentiated again; where a
@@ -262,6 +263,8 @@ class Value(OpMethods):
             gradient = to_float(gradient, "backward(gradient)")
             if create_graph:  # every gradient is then a Value, even through linear ops
                 gradient = _leaf(gradient)
+        elif not create_graph:  # its value only: no graph is recorded (torch's too)
+            gradient = gradient.data
         if self._op is None:
             check_has_graph(self, "backward()")
             self.grad = gradient if self.grad is None else self.grad + gradient

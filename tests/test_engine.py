@@ -151,6 +151,22 @@ def test_backward_on_a_leaf_and_with_a_seed_gradient() -> None:
         (y * y).backward(gradient="1")
 
 
+def test_a_value_seed_gradient_without_create_graph_gives_plain_gradients() -> None:
+    # As torch: backward(gradient=t) with t requiring grad leaves x.grad a plain tensor (12,
+    # no grad_fn) unless create_graph; the gradients here were Values with a graph back to t.
+    seed = Value(2.0)
+    x = Value(3.0)
+    (x.sin() * x).backward(seed)
+    assert type(x.grad) is float and x.grad == 2.0 * (math.cos(3.0) * 3.0 + math.sin(3.0))
+    leaf = Value(1.0)
+    leaf.backward(seed)
+    assert type(leaf.grad) is float and leaf.grad == 2.0
+    assert type(mg.gradients(x * x, x, seed)) is float
+    x.grad = None
+    (x * x).backward(seed, create_graph=True)  # with it, the seed's graph is followed
+    assert isinstance(x.grad, Value) and mg.gradients(x.grad, seed) == 6.0
+
+
 # 50 times the recursion limit in the quick run; README's million under -m slow.
 @pytest.mark.parametrize("depth", [50_000, pytest.param(1_000_000, marks=pytest.mark.slow)])
 def test_a_chain_far_past_the_default_recursion_limit(depth: int) -> None:
