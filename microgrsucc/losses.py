@@ -161,8 +161,7 @@ def _nll_of_softmax(values: list[Value], index: int) -> Value:
     total = (values[0] - m).exp()
     for v in values[1:]:
         total = total + (v - m).exp()
-    # log(total) - (x - m), torch's order: (log(total) + m) - x would round log(total) away
-    # against a large m (logits [1e16, 1e16] cost 0 instead of log 2).
+    # torch's order: (log(total) + m) - x rounds log(total) away at a large m ([1e16, 1e16]: 0)
     return total.log() - (values[index] - m)
 
 
@@ -342,9 +341,7 @@ def kl_div(
 
 # binary_cross_entropy is a custom op, so its slope is torch's formula
 # (x - t) / max(x (1 - x), 1e-12), finite at 0 and 1, rather than the 0 slope of its clamped logs.
-# torch's EPSILON is the float32 nearest 1e-12, in float64 too: its gradient at x = 0, t = 1 is
-# -1 / 9.999999960041972e-13 = -1000000003995.8, not -1e12.
-_BCE_EPSILON = 9.999999960041972e-13
+_BCE_EPSILON = 9.999999960041972e-13  # torch's: the float32 nearest 1e-12, in float64 too
 
 
 def _clamped_log(x: float) -> float:

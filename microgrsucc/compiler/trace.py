@@ -39,6 +39,10 @@ _HOW = (
     "branch as an op (x.relu(), abs(x), or a microgrsucc.custom_op), or read only "
     "constants and parameters' .data"
 )
+_NO_GRAD = (
+    "under no_grad() (or set_grad_enabled(False)) eager mode cuts that result from the graph, "
+    "which a compiled step cannot replay: compute it with recording on, or use the eager engine"
+)
 
 
 def primitive_of(v: Value) -> Primitive | None:
@@ -200,10 +204,10 @@ class Tracer(Value):
     def data(self) -> float:  # type: ignore[override]
         self._refuse("read .data of")
 
-    def _refuse(self, how: str) -> NoReturn:
+    def _refuse(self, how: str, why: str = _HOW) -> NoReturn:
         raise TypeError(
             f"compile: sample_loss {how} {self.trace.describe(self.index)}, whose value differs "
-            f"per sample; {_HOW}"
+            f"per sample; {why}"
         )
 
     def __repr__(self) -> str:
@@ -229,18 +233,6 @@ class Tracer(Value):
     def __bool__(self) -> bool:
         self._refuse("tested the truth of")
 
-    def __lt__(self, other: Any) -> bool:
-        self._refuse("compared (<)")
-
-    def __le__(self, other: Any) -> bool:
-        self._refuse("compared (<=)")
-
-    def __gt__(self, other: Any) -> bool:
-        self._refuse("compared (>)")
-
-    def __ge__(self, other: Any) -> bool:
-        self._refuse("compared (>=)")
-
     def detach(self) -> Value:
         self._refuse("called detach() on")
 
@@ -260,8 +252,8 @@ def _record(op: Primitive) -> Callable[..., Any]:
     # trace (s + t), or a Value and a Tracer (w * x), go straight to their node; otherwise plain
     # loops, a Tracer of this trace taken as is (checked by its class, not isinstance).
     def apply(*operands: Any) -> Any:
-        if modes_set[0] and not state.grad_enabled:
-            _refuse_no_grad(op, operands)
+        if modes_set[0] and not state.grad_enabled:  # eager mode would cut the result from the graph
+            next(x for x in operands if x.__class__ is Tracer)._refuse(f"applied {op.name} to", _NO_GRAD)
         if len(operands) == 2 == arity:
             x, y = operands
             if y.__class__ is Tracer:
@@ -289,18 +281,8 @@ def _record(op: Primitive) -> Callable[..., Any]:
 
 
 install_ops(Tracer, _record)
-
-
-def _refuse_no_grad(op: Primitive, operands: tuple[Any, ...]) -> NoReturn:
-    # Eager mode makes such a result a leaf cut from the graph, a different number per
-    # sample; the generated code has no such node, and would differentiate through it.
-    traced = next(x for x in operands if x.__class__ is Tracer)
-    raise TypeError(
-        f"compile: sample_loss applied {op.name} to {traced.trace.describe(traced.index)}, "
-        "whose value differs per sample, under no_grad() (or set_grad_enabled(False)); eager "
-        "mode cuts that result from the graph, which a compiled step cannot replay: compute "
-        "it with recording on, or use the eager engine for this loss"
-    )
+for _name, _symbol in (("__lt__", "<"), ("__le__", "<="), ("__gt__", ">"), ("__ge__", ">=")):
+    setattr(Tracer, _name, lambda self, other, how=f"compared ({_symbol})": self._refuse(how))
 
 
 def trace(sample_loss: Callable[..., Any], params: Sequence[Value], nargs: int) -> Trace:
@@ -359,9 +341,7 @@ def _quiet(op: Primitive) -> Callable[..., Any]:
         for x in operands:
             if x.__class__ is Tracer:
                 return traced(*operands)
-        if modes_set[0] and not state.grad_enabled:
-            # Under no_grad() the result is a constant made from the parameter's value, so
-            # computing it is a read: the guard traces again once the parameter changes.
+        if modes_set[0] and not state.grad_enabled:  # a constant made from .data: a guarded read
             return apply(*operands)
         _watch.inside = getattr(_watch, "inside", 0) + 1
         try:
