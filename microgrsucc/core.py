@@ -275,6 +275,9 @@ class set_grad_enabled(_Mode):
     used as a decorator (``@set_grad_enabled(False)``), the call is undone and the mode
     holds for each call of the function, as in torch.
 
+    Raises:
+        TypeError: ``mode`` is not a bool (as torch: ``"False"`` or ``None`` is no mode).
+
     >>> with set_grad_enabled(False):
     ...     is_grad_enabled()
     False
@@ -283,8 +286,10 @@ class set_grad_enabled(_Mode):
     _mode: bool
 
     def __new__(cls, mode: bool) -> Any:
+        if not isinstance(mode, bool):  # as torch: set_grad_enabled("False") must not record
+            raise TypeError(f"set_grad_enabled(mode) expects a bool, got {type(mode).__name__}: {mode!r:.40}")
         self = super().__new__(cls)
-        self._mode = bool(mode)
+        self._mode = mode
         # As in torch, the call itself switches; the with block only restores on exit.
         self._saved.stack.append((state.grad_enabled, state.anomaly))
         self._saved.primed = True

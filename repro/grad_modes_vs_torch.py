@@ -3,7 +3,8 @@
 Found: one set_grad_enabled(False) object used for a second with block, or for a with block
 in another thread, raised IndexError (and in the thread, recorded inside the block);
 detect_anomaly(False) and no_grad(1) returned a function, so the with block failed later with
-an unrelated AttributeError. Prints PASS, or FAIL lines."""
+an unrelated AttributeError; set_grad_enabled("False") switched recording on (torch refuses
+anything but a bool). Prints PASS, or FAIL lines."""
 
 import sys
 import threading
@@ -74,4 +75,14 @@ for make in (lambda: mg.detect_anomaly(False), lambda: mg.no_grad(1), lambda: mg
     except Exception as err:
         outcome = f"{type(err).__name__}: {err}"
     expect("a switch given a non-function", outcome, "TypeError")
+for mode in ("False", None, 0):  # torch refuses each; bool("False") switched recording on here
+    expect(
+        f"set_grad_enabled({mode!r})", run(mg, lambda lib, m=mode: lib.set_grad_enabled(m) and 0), "TypeError"
+    )
+    mg.set_grad_enabled(True)
+    expect(
+        f"torch set_grad_enabled({mode!r})",
+        run(torch, lambda lib, m=mode: lib.set_grad_enabled(m) and 0),
+        "TypeError",
+    )
 print("PASS" if not fails else f"FAIL ({fails})")

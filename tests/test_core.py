@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 import microgrsucc as mg
@@ -104,6 +105,14 @@ def test_one_set_grad_enabled_switch_serves_a_second_with_block_and_another_thre
     t.start()
     t.join()
     assert seen == [False, True, False, True, False, True] and recording()
+
+
+@pytest.mark.parametrize("mode", ["False", None, 0, 1.0, np.bool_(False)])
+def test_set_grad_enabled_takes_a_bool_only_as_torch(mode: object) -> None:
+    # torch refuses each of these; bool("False") would have switched recording on
+    with pytest.raises(TypeError, match="set_grad_enabled\\(mode\\) expects a bool"):
+        mg.set_grad_enabled(mode)  # type: ignore[arg-type]
+    assert recording()
 
 
 @pytest.mark.parametrize(
