@@ -826,6 +826,35 @@ def test_a_constant_made_from_a_parameter_under_no_grad_follows_the_parameter(ba
         assert total == pytest.approx(want_total) and grads == pytest.approx(want_grads)
 
 
+def _no_grad_times_3(c: Value) -> Value:
+    with mg.no_grad():
+        return c * 3.0
+
+
+@pytest.mark.filterwarnings("ignore:float\\(\\) of a Value:UserWarning")
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "constant", [lambda c: c.data, lambda c: c.detach(), lambda c: float(c), _no_grad_times_3]
+)
+def test_a_number_read_from_a_value_computed_from_a_parameter_follows_the_parameter(
+    backend: str, constant: Callable[[Value], Any]
+) -> None:
+    # (w * 2).data is as stale as w.data once w moves: the compiled step kept 2 * 0.5 (7.5
+    # where eager mode gives 13.5 at w = 1.5); such a read is guarded as a read of w is.
+    w = Value(0.5)
+
+    def loss(x: Value) -> Value:
+        return constant(w * 2.0) * x + w * x
+
+    step = mg.compile(loss, [w], backend=backend)
+    for value in (0.5, 1.5, -2.0):
+        w.data = value
+        total, grads = compiled(step, [(3.0,), (-1.0,)])
+        want_total, want_grads = eager(loss, [w], [(3.0,), (-1.0,)])
+        assert total == pytest.approx(want_total) and grads == pytest.approx(want_grads)
+    assert type(w) is Value  # the trace gave every class back
+
+
 @pytest.mark.parametrize("update", [lambda c: c.__imul__(2.0), lambda c: c.__iadd__(1.0)])
 def test_an_in_place_operator_under_no_grad_on_a_traced_value_is_refused(
     update: Callable[[Value], Value],

@@ -23,7 +23,8 @@ from microgrsucc import ops
 from microgrsucc.compiler import eager, python_code
 from microgrsucc.compiler.python_code import DOMAIN_ERRORS, Replay, generated_code_error
 from microgrsucc.compiler.samples import batch, floats
-from microgrsucc.compiler.trace import PARAM, Trace, primitive_of, trace
+from microgrsucc.compiler.trace import PARAM, Trace, primitive_of
+from microgrsucc.compiler.tracing import trace
 from microgrsucc.core import modes_set, state
 from microgrsucc.flat import FlatParameter, flat_of, owner
 from microgrsucc.gcscope import collector_paused
