@@ -1,7 +1,8 @@
 """SGD, Adam and AdamW (list and FlatParameter) against torch.optim float64 over many random steps.
 
 Every option at random, gradients at random (some None, some 0, some huge, some a Value from
-create_graph), lr changed between steps. Prints PASS, or FAIL lines."""
+create_graph), lr changed between steps. Found: a learning rate set to "0.1" after
+construction stepped as 0.1 (torch raises TypeError). Prints PASS, or FAIL lines."""
 
 import math
 import random
@@ -73,4 +74,17 @@ for _ in range(300):
             fails += 1
             print("FAIL", kind, kw, "flat" if flat else "list", "step", step, got, want)
             break
+# A learning rate set to a string after construction: torch's step raises TypeError; ours
+# stepped with float("0.1").
+for kind in ("SGD", "Adam"):
+    v = mg.Value(1.0)
+    opt = getattr(optim, kind)([v], lr=0.5)
+    (v * v).backward()
+    opt.lr = "0.1"
+    try:
+        opt.step()
+        fails += 1
+        print("FAIL", kind, "stepped with lr '0.1':", v.data)
+    except TypeError:
+        pass
 print("PASS" if not fails else f"FAIL ({fails})")
