@@ -60,6 +60,7 @@ from microgrsucc.compiler.numba_printer import (
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import PYTHON, Contribution, emit_backward, emit_forward
 from microgrsucc.compiler.registers import TileRegisters
+from microgrsucc.compiler.tiles import Tile, check
 from microgrsucc.compiler.trace import CONST, INPUT, PARAM, Trace
 from microgrsucc.compiler.tree import Call, Node, Select, walk
 
@@ -182,8 +183,8 @@ class _Emitter:
         m = self.size(b)
         if not flags(tree):
             return [f"for {j} in range({m}):", "    for r in range(n):", f"        {statement}"]
-        check = [f"    {c}" for c in _check("s0 + r")]
-        return ["for r in range(n):", f"    for {j} in range({m}):", f"        {statement}", *check]
+        checked = [f"    {c}" for c in check("s0 + r")]
+        return ["for r in range(n):", f"    for {j} in range({m}):", f"        {statement}", *checked]
 
     def kernel(self) -> tuple[list[str], list[str]]:
         """The kernel's source and the names of its per-layer arguments."""
@@ -222,7 +223,7 @@ class _Emitter:
         count = len(t.kinds)
         self.expr: list[str | None] = [self.leaf(i) for i in range(count)]
         depth = [0] * count
-        tile = _Tile(names, self.flagging)
+        tile = Tile(names, self.flagging)
         done: set[int] = set()
         self.arrays: list[str] = []  # per-tile arrays, allocated once per call
         self.layer_args: list[str] = []  # per layer: its weights' and biases' positions in PV
@@ -266,7 +267,7 @@ class _Emitter:
         tile.close()
         return tile.lines
 
-    def backward(self, tile: _Tile, names: TileRegisters) -> None:
+    def backward(self, tile: Tile, names: TileRegisters) -> None:
         t, plan = self.t, self.plan
         contrib: dict[int, list[Contribution]] = {}
         if plan.varying[t.root]:
@@ -324,49 +325,6 @@ class _Emitter:
                             tile.sample(statement)
                         else:
                             contrib.setdefault(k, []).append((f"d{a}[{col}, r]", 0))
-
-
-# The end of a loop over samples (``s`` the sample): a flag set by one of its functions marks
-# the sample for the eager engine.
-def _check(s: str) -> list[str]:
-    return ["if F[0] != 0.0:", f"    bad[{s}] = True", "    flagged += 1", "    F[0] = 0.0"]
-
-
-class _Tile:
-    """The body of the loop over a tile: *sections*, loops over the tile's samples (``r`` in
-    the tile, ``s`` in the batch) running one sample's statements, between statements on
-    the whole tile (a layer, a map). A section with ops' code checks the flag F after each
-    sample, if some op's code can set it (``flagging``)."""
-
-    def __init__(self, names: TileRegisters, flagging: bool) -> None:
-        self.names = names
-        self.flagging = flagging
-        self.lines: list[str] = []
-        self.section: list[str] = []  # the statements of the current section
-        self.checked = False  # whether the current section checks the flag
-
-    def ops(self) -> list[str]:
-        """The current section, for statements of ops' code."""
-        self.checked = self.flagging
-        return self.section
-
-    def sample(self, statement: str, *reads: str) -> None:
-        """A statement of the current section, which reads the expressions ``reads``."""
-        self.names.statement(self.names.of(*reads))
-        self.section.append(statement)
-
-    def whole(self, *lines: str) -> None:
-        """Statements on the whole tile: the end of a section."""
-        self.close()
-        self.lines += lines
-
-    def close(self) -> None:
-        if self.section:
-            self.lines += ["for r in range(n):", "    s = s0 + r", *(f"    {x}" for x in self.section)]
-            self.lines += [f"    {c}" for c in _check("s")] if self.checked else []
-            self.section = []
-            self.checked = False
-        self.names.section += 1
 
 
 def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
