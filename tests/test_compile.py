@@ -1072,3 +1072,47 @@ def test_under_detect_anomaly_a_later_samples_domain_error_comes_first_as_in_eag
     with mg.detect_anomaly(), pytest.raises(ValueError, match=re.escape("sqrt(-1.0)")):
         step.backward(samples)
     assert w.grad is None
+
+
+ZEROS_AND_TINY = st.sampled_from([0.0, -0.0, 1.5, -2.0, 1e-200, -1e-200])
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        *BACKENDS,
+        pytest.param("numba", marks=[pytest.mark.numba, pytest.mark.slow]),
+        pytest.param("jax", marks=[pytest.mark.jax, pytest.mark.slow]),
+    ],
+)
+@given(data=st.data())
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_a_layer_whose_terms_are_all_negative_zero_is_negative_zero_as_in_eager_mode(
+    backend: str, data: st.DataObject
+) -> None:
+    # A sum is -0.0 only when every term is (1e-200 * -1e-200 too); atan2(+-0.0, -1) is +-pi,
+    # so a layer computed from a +0.0 start (BLAS's, or a zero bias) gives the wrong branch.
+    np = pytest.importorskip("numpy")
+    if backend not in BACKENDS:
+        pytest.importorskip(backend)
+    units, inputs = 3, data.draw(st.integers(1, 2), label="inputs")  # four kernels for numba to compile
+    w = [[Value(data.draw(ZEROS_AND_TINY)) for _ in range(inputs)] for _ in range(units)]
+    b = [Value(data.draw(ZEROS_AND_TINY)) for _ in range(units)] if data.draw(st.booleans()) else None
+    params = [p for row in w for p in row] + (b or [])
+
+    def loss(*x: Any) -> Value:
+        total = Value(0.0)
+        for j in range(units):
+            u = w[j][0] * x[0]
+            for i in range(1, inputs):
+                u = u + w[j][i] * x[i]
+            if b is not None:
+                u = u + b[j]
+            total = total + mg.atan2(u, -1.0)
+        return total
+
+    rows = data.draw(st.lists(st.tuples(*[ZEROS_AND_TINY] * inputs), min_size=1, max_size=4), label="samples")
+    want_total, want = eager(loss, params, [tuple(Value(x) for x in row) for row in rows])
+    total, got = compiled(mg.compile(loss, params, backend=backend), np.array(rows))
+    assert total == pytest.approx(want_total, rel=1e-12, abs=1e-300)
+    assert_close(got, want, 1e-10)

@@ -38,7 +38,7 @@ import numpy as np
 
 from microgrsucc.compiler.invariant import Invariant, replaying
 from microgrsucc.compiler.jax_runtime import NOTED, Kernel, names, raises, rows
-from microgrsucc.compiler.layers import columns, find_blocks, name_blocks
+from microgrsucc.compiler.layers import columns, find_blocks, name_blocks, relu_alone
 from microgrsucc.compiler.numpy_printer import NUMPY
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import PYTHON
@@ -165,9 +165,13 @@ class _Emitter:
                     )
                     bias = f"PV[_b{b.name}]"
                 else:
-                    sums = [" + ".join(self.leaf(j) for j in js) or "0.0" for js in b.biases]
+                    # -0.0 where a unit has no bias: x + -0.0 is x, also for x = -0.0
+                    sums = [" + ".join(self.leaf(j) for j in js) or "-0.0" for js in b.biases]
                     bias = f"jnp.stack([{', '.join(f'jnp.asarray({s}, dtype=float)' for s in sums)}])"
-                body.append(f"{b.name} = {self.columns(b.key)} @ PV[_W{b.name}].T + {bias}")
+                product = f"{self.columns(b.key)} @ PV[_W{b.name}].T"
+                if not relu_alone(plan, self.blocks, b):
+                    product = f"_negative_zeros({product}, {self.columns(b.key)}, PV[_W{b.name}])"
+                body.append(f"{b.name} = {product} + {bias}")
             else:
                 assert b.source is not None
                 body.append(f"{b.name} = _op{id(op)}({b.source.name})")

@@ -144,6 +144,7 @@ def names(plan: Plan, checking: bool) -> dict[str, Any]:
     functions that can raise in eager mode note where (for the kernel's check statements)."""
     found: dict[str, Any] = {"np": jnp, "where": jnp.where, "heaviside": _heaviside, "inf": math.inf}
     found.update(nan=math.nan, jax=jax, jnp=jnp, SymbolicZero=SymbolicZero, _tangent=_tangent)
+    found["_negative_zeros"] = _negative_zeros
     wrap = _Checked if checking else _Unchecked
     found["_pow"] = wrap(jnp.power)
     found["_guard"] = _guard if checking else (lambda failed, value: value)
@@ -155,6 +156,26 @@ def names(plan: Plan, checking: bool) -> dict[str, Any]:
                     total = m.fn in ("isfinite", "isnan", "isinf", "is_integer", "copysign", "fabs")
                     found[f"np_{m.fn}"] = f if total else wrap(f)
     return found
+
+
+@jax.custom_jvp
+def _negative_zeros(Z: Any, A: Any, W: Any) -> Any:
+    """The zeros of ``Z = A @ W.T`` signed as eager mode's sums are: -0.0 where every term
+    ``A[s, i] * W[j, i]`` is -0.0, +0.0 elsewhere (``numpy_runtime.negative_zeros``: XLA's
+    dot may fuse a product into its sum). The terms are formed only when Z has a zero; the
+    derivative is Z's, as for the product."""
+
+    def fix(Z: Any) -> Any:
+        terms = A[:, None, :] * W[None, :, :]
+        negative = jnp.all((terms == 0.0) & jnp.signbit(terms), axis=-1)
+        return jnp.where(Z == 0.0, jnp.where(negative, -0.0, 0.0), Z)
+
+    return jax.lax.cond(jnp.any(Z == 0.0), fix, lambda Z: Z, Z)
+
+
+@_negative_zeros.defjvp
+def _negative_zeros_jvp(primals: tuple[Any, Any, Any], tangents: tuple[Any, Any, Any]) -> tuple[Any, Any]:
+    return _negative_zeros(*primals), tangents[0]
 
 
 def _trees(info: Any) -> list[Node]:

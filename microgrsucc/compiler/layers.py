@@ -57,6 +57,21 @@ def name_blocks(blocks: list[Block]) -> dict[int, tuple[Block, int]]:
     return block_of
 
 
+def relu_alone(plan: Plan, blocks: list[Block], b: Block) -> bool:
+    """Whether the units of the layer ``b`` are read by its relu alone (one map over them).
+
+    A layer's matrix product (BLAS, XLA) may sign a zero sum otherwise than eager mode's
+    sum: it starts at +0.0, and a fused multiply-add keeps the sign of a product that
+    underflows. relu gives +0.0 and the slope 0 for both zeros, so there the sign changes
+    nothing; elsewhere (atan2, 1 / x) the printers sign the zeros as eager mode does.
+    """
+    relu = ops.PRIMITIVES.get("relu")
+    uses = plan.uses
+    return any(
+        m.kind == "map" and m.source is b and plan.trace.ops[m.members[0]] is relu for m in blocks
+    ) and all(uses[x] == 1 for x in b.members)
+
+
 def columns(block_of: dict[int, tuple[Block, int]], key: tuple[int, ...]) -> str | None:
     """The nodes ``key`` as consecutive columns of one block, a (batch, len(key)) array: the
     block's name or a slice of it (``B1[:, 2:5]``); None if no block holds them so."""

@@ -348,7 +348,9 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
         for b in e.layers:
             consts[f"_IW{b.name}"] = np.array(b.weights, dtype=np.intp).reshape(len(b.members), len(b.key))
             pairs = [(col, j) for col, js in enumerate(b.biases) for j in js]
-            constant = np.zeros(len(b.members))
+            # Each unit's sum starts at -0.0, the sum's identity (x + -0.0 is x, also for
+            # x = -0.0), as eager mode's first term starts it; +0.0 would turn -0.0 into +0.0.
+            constant = np.full(len(b.members), -0.0)
             for col, j in pairs:
                 if trace.kinds[j] == CONST:
                     constant[col] += trace.payload[j]

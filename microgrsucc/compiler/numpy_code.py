@@ -30,7 +30,14 @@ from microgrsucc.compiler.invariant import ScalarGrads, square_grads, square_sum
 from microgrsucc.compiler.layers import Block, find_blocks, find_squares
 from microgrsucc.compiler.numpy_layers import LayerCode
 from microgrsucc.compiler.numpy_printer import NUMPY, Checked, guard, numpy_function, vectorized
-from microgrsucc.compiler.numpy_runtime import RELU, add_square_grads, nan_slopes, runner, squares
+from microgrsucc.compiler.numpy_runtime import (
+    RELU,
+    add_square_grads,
+    nan_slopes,
+    negative_zeros,
+    runner,
+    squares,
+)
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import (
     PYTHON,
@@ -57,7 +64,12 @@ def _namespace(plan: Plan) -> dict[str, Any]:
     called = {m.fn for info in infos for m in _trees(info) if isinstance(m, Call)}
     names.update({f"np_{name}": numpy_function(name) for name in called})
     names.update(_guard=guard, _pow=Checked(np.power), np=np, where=np.where, heaviside=np.heaviside)
-    names.update(_squares=squares, _square_grads=add_square_grads, _nan_slopes=nan_slopes)
+    names.update(
+        _squares=squares,
+        _square_grads=add_square_grads,
+        _nan_slopes=nan_slopes,
+        _negative_zeros=negative_zeros,
+    )
     names.update(inf=math.inf, nan=math.nan)
     for info in infos:
         names[f"_fwd{id(info.op)}"], names[f"_der{id(info.op)}"] = vectorized(info.op)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from microgrsucc import ops
-from microgrsucc.compiler.layers import Block, columns, name_blocks
+from microgrsucc.compiler.layers import Block, columns, name_blocks, relu_alone
 from microgrsucc.compiler.numpy_runtime import RELU, Spec, span
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.trace import INPUT, PARAM, Trace
@@ -109,6 +109,7 @@ class LayerCode:
             out.append(f"np.take(PV, _W{name}, out=W{name})")
         else:  # the weights in order: a view of the vector
             out.append(f"W{name} = PV[{run.start}:{run.stop}].reshape({len(b.members)}, {k + fold})")
+        signed = not relu_alone(self.plan, self.blocks, b)  # eager mode's -0.0 sums restored
         if fold:
             source = self.folded[name]
             if source is None:  # samples (or scattered columns) copied beside a column of ones
@@ -116,8 +117,16 @@ class LayerCode:
                 out.append(f"I{name}[...] = {self.columns(b.key)}")
                 source = f"I{name}"
             out.append(f"np.matmul({source}_1, W{name}.T, out={name})")
+            if signed:
+                out.append(f"_negative_zeros({name}, {source}_1, W{name})")
             return
-        out.append(f"np.matmul({self.columns(b.key)}, W{name}.T, out={name})")
+        operand = self.columns(b.key)
+        if signed and "(" in operand:  # columns gathered by np.column_stack: once
+            out.append(f"A{name} = {operand}")
+            operand = f"A{name}"
+        out.append(f"np.matmul({operand}, W{name}.T, out={name})")
+        if signed:
+            out.append(f"_negative_zeros({name}, {operand}, W{name})")
         if self.bias_vector(b):
             self.consts[f"_b{name}"] = np.array([t.payload[js[0]] for js in b.biases], dtype=np.intp)
             out.append(f"{name} += PV[_b{name}]")

@@ -21,7 +21,18 @@ from microgrsucc import ops
 from microgrsucc.compiler.numpy_printer import SUSPECTS
 from microgrsucc.compiler.python_code import Replay
 
-__all__ = ["CHUNK", "RELU", "Spec", "add_square_grads", "nan_slopes", "plus", "runner", "span", "squares"]
+__all__ = [
+    "CHUNK",
+    "RELU",
+    "Spec",
+    "add_square_grads",
+    "nan_slopes",
+    "negative_zeros",
+    "plus",
+    "runner",
+    "span",
+    "squares",
+]
 
 Spec = dict[str, tuple[int | None, int, bool, str]]
 """The arena's buffers: name -> (rows, or None for the chunk's samples; columns; a column of
@@ -157,6 +168,24 @@ def nan_slopes(R: Any, dR: Any) -> None:
     mask's 0. The sum of relu's outputs (each >= 0) is NaN only when one of them is."""
     if math.isnan(np.add.reduce(R, None)):
         dR[np.isnan(R)] = math.nan
+
+
+def negative_zeros(Z: Any, A: Any, W: Any) -> None:
+    """The zeros of ``Z = A @ W.T`` signed as eager mode's sums are: -0.0 where every term
+    ``A[s, i] * W[j, i]`` is -0.0 (a sum of floats is -0.0 only then, in any order), +0.0
+    elsewhere. BLAS starts its sums at +0.0, and with fused multiply-adds a product that
+    underflows keeps its sign (``0.0 + 1e-200 * -1e-200`` is -0.0 in one rounding, +0.0 in
+    eager mode's two), so an op that tells the zeros apart (atan2, 1 / x) would branch the
+    other way. Only the zeros of Z are looked at."""
+    if Z.all():
+        return
+    rows, cols = np.nonzero(Z == 0.0)
+    step = max(1, 65536 // max(1, A.shape[1]))  # the terms of a few zeros at a time
+    for begin in range(0, len(rows), step):
+        r, c = rows[begin : begin + step], cols[begin : begin + step]
+        terms = A[r] * W[c]
+        negative = np.logical_and.reduce((terms == 0.0) & np.signbit(terms), axis=1)
+        Z[r, c] = np.where(negative, -0.0, 0.0)
 
 
 def squares(P: Any, index: Any, weights: Any, powered: Any) -> float:
