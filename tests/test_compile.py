@@ -882,6 +882,18 @@ def test_a_gradient_inside_a_compiled_loss_is_refused() -> None:
             step.backward([(3.0,)])
 
 
+def test_value_of_a_sample_argument_says_it_is_a_value_already() -> None:
+    # Eager code wraps its float in Value(x); inside a compiled loss x is a traced Value,
+    # which Value() refuses (as it refuses any Value): the error says why and what to write.
+    w = Value(0.5)
+    assert (Value(3.0) * w).data == 1.5  # the loss in eager mode
+    step = mg.compile(lambda x: Value(x) * w, [w])
+    with pytest.raises(TypeError, match=r"sample argument 0.*inside a compiled loss.*x \* w rather than"):
+        step.backward([(3.0,)])
+    with pytest.raises(TypeError, match=r"it is a Value already: use it as it is"):
+        Value(w)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("fails", [False, True])
 def test_the_collector_is_paused_while_tracing_and_restored_after(backend: str, fails: bool) -> None:
