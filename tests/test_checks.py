@@ -154,3 +154,6 @@ def test_differences_cannot_judge_at_a_kink_but_can_at_a_smooth_minimum() -> Non
     assert not differences_agree(lambda x, y: math.hypot(x, y), [0.0, 0.0], -1)  # a cone's tip
     assert differences_agree(lambda x: x * x, [0.0], 0)  # slope 0, smooth: differences judge
     assert differences_agree(lambda x: math.cos(x), [0.0], 0)
+    # x - y where it is 0: rounding x +- step is no kink, whatever the size of f there
+    assert differences_agree(lambda x, y: x - y, [2.0, 2.0], -1)
+    assert differences_agree(lambda x, y: x - y, [1e5, 1e5], -1)

@@ -176,30 +176,33 @@ def differences_agree(
             return False
         if not (math.isfinite(near) and math.isclose(near, far, rel_tol=rtol, abs_tol=rtol * 1e-2)):
             return False
-        noise = size * 2.0**-52 / step
-        if noise > rtol * max(abs(near), 1e-2):
+        if size * 2.0**-52 / step > rtol * max(abs(near), 1e-2):
             return False
-        if _kink(f, args, k, step, noise):
+        if _kink(f, args, k, step, rtol):
             return False
     return True
 
 
-def _kink(f: Callable[..., float], args: Sequence[float], k: int, step: float, noise: float) -> bool:
-    """Whether ``f`` has a kink at ``args`` in argument ``k``: the gap between its forward and
-    backward differences is ``step * f''`` where ``f`` is smooth (ten times wider at ten times
-    the step), and the jump of the slope at a kink (the same at both steps)."""
+def _kink(f: Callable[..., float], args: Sequence[float], k: int, step: float, rtol: float) -> bool:
+    """Whether ``f`` has a kink at ``args`` in argument ``k`` big enough to move central
+    differences by ``rtol`` of the slope: the gap between its forward and backward
+    differences is ``step * f''`` where ``f`` is smooth (ten times wider at ten times the
+    step), and the jump of the slope at a kink (the same at both steps)."""
+    up, down = list(args), list(args)
 
-    def gap(h: float) -> float:
-        up, down = list(args), list(args)
-        up[k] += h
-        down[k] -= h
-        return (f(*up) - 2.0 * f(*args) + f(*down)) / h  # forward minus backward difference
+    def gap(h: float) -> tuple[float, float, float]:
+        up[k], down[k] = args[k] + h, args[k] - h
+        fu, f0, fd = f(*up), f(*args), f(*down)
+        # Rounding alone moves the gap by about this much: of f's values, and of x ± h
+        # (an ulp of x, times the slope).
+        noise = (max(abs(fu), abs(f0), abs(fd)) + abs(fu - fd) / (2.0 * h) * abs(args[k])) * 2.0**-52 / h
+        return abs(fu - 2.0 * f0 + fd) / h, abs(fu - fd) / (2.0 * h), noise
 
     try:
-        near, far = abs(gap(step)), abs(gap(10.0 * step))
+        (near, slope, noise), (far, _, _) = gap(step), gap(10.0 * step)
     except (ArithmeticError, ValueError):
         return True
-    return near > 1e3 * noise + 1e-12 and far < 5.0 * near
+    return near > max(64.0 * noise, rtol * max(slope, 1e-2)) and far < 5.0 * near
 
 
 def check_primitive(
