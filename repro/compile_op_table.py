@@ -58,7 +58,7 @@ def run(name, arity, backend, samples):
 for name, op in ops.PRIMITIVES.items():
     arity = op.arity
     for backend in ("python", "numpy", "jax"):
-        @settings(max_examples=60 if backend != "jax" else 15, deadline=None, database=None,
+        @settings(max_examples=int(__import__("os").environ.get("N", 60)) if backend != "jax" else int(__import__("os").environ.get("NJ", 15)), deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
         @given(st.lists(st.tuples(*[arg] * arity), min_size=1, max_size=3))
         def t(samples):
