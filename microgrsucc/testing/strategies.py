@@ -17,7 +17,7 @@ from microgrsucc import ops
 from microgrsucc.custom_ops import CustomOp
 from microgrsucc.functions import gradients
 from microgrsucc.ops import Primitive
-from microgrsucc.testing.checks import differences_agree
+from microgrsucc.testing.numeric import differences_agree
 from microgrsucc.value import Value
 
 __all__ = ["OP_DOMAINS", "Graph", "domain", "graphs", "op_arguments", "reals", "values"]
