@@ -905,6 +905,22 @@ def test_an_l2_penalty_overflowing_to_inf_warns_nothing_as_in_eager_mode(backend
     assert total == want_total and got == pytest.approx(want, rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    "loss",
+    [
+        lambda w, x, t: mg.losses.hinge_loss(w * x, t),
+        lambda w, x, t: mg.losses.binary_cross_entropy((w * x).sigmoid(), t),
+    ],
+)
+def test_a_loss_given_a_sample_argument_as_its_target_says_to_give_a_constant(loss: Any) -> None:
+    w = Value(0.5)
+    assert loss(w, 0.5, 1.0).data > 0.0  # eager mode takes the target as a number
+    step = mg.compile(lambda x, t: loss(w, x, t), [w])
+    with pytest.raises(TypeError, match=r"on sample argument 1.*a loss's target .* give a constant"):
+        step.backward([(0.5, 1.0)])
+    assert mg.compile(lambda x: loss(w, x, 1.0), [w])(0.5) == loss(w, 0.5, 1.0).data  # a constant works
+
+
 def test_value_of_a_sample_argument_says_it_is_a_value_already() -> None:
     # Eager code wraps its float in Value(x); inside a compiled loss x is a traced Value,
     # which Value() refuses (as it refuses any Value): the error says why and what to write.
