@@ -58,7 +58,17 @@ def to_float(x: object, where: str) -> float:
     if x.__class__ is float:
         return x
     if not is_real(x):
-        raise TypeError(f"{where} expects a real number, got {type(x).__name__}: {reprlib.repr(x)}")
+        hint = ""
+        if hasattr(x, "grad") and hasattr(x, "backward"):  # a Value (core cannot import value)
+            # Inside a compiled loss every sample argument is a traced Value (one with a
+            # trace), so the Value(x) that eager code writes for its float meets one.
+            hint = (
+                " (inside a compiled loss each sample argument is a Value already: use it as it "
+                "is, x * w rather than Value(x) * w)"
+                if hasattr(x, "trace")
+                else " (it is a Value already: use it as it is, or x.item() for its number)"
+            )
+        raise TypeError(f"{where} expects a real number, got {type(x).__name__}: {reprlib.repr(x)}{hint}")
     try:
         return float(x)  # type: ignore[arg-type]
     except OverflowError:

@@ -85,8 +85,11 @@ class Module:
     """Base class: something with parameters, called like a function."""
 
     def parameters(self) -> list[Value]:
-        """The trainable Values, in a fixed order."""
-        return [p for _, p in self.named_parameters()]
+        """The trainable Values, in a fixed order, each once: a module shared by two places
+        (``mlp.layers[1] = mlp.layers[0]``) gives its parameters at their first place, as
+        torch's ``parameters()`` (``named_parameters()`` and ``state_dict()`` name them at
+        each place, as torch's ``state_dict()``)."""
+        return _once([p for _, p in self.named_parameters()])
 
     def named_parameters(self) -> Iterator[tuple[str, Value]]:
         """``(name, parameter)`` pairs in the order of ``parameters()``, as in PyTorch."""
@@ -178,6 +181,15 @@ def _parameter_value(where: str, name: str, x: object) -> float:
         what = f"an array of shape {shape}" if shape is not None else f"a {type(x).__name__} of {len(x)}"  # type: ignore[arg-type]
         raise ValueError(f"{where}: {name!r} is {what}, but the parameter is one number")
     raise TypeError(f"{where}: {name!r} must be a real number, got {type(x).__name__}: {x!r:.40}")
+
+
+def _once(params: list[Value]) -> list[Value]:
+    """``params`` with each Value at its first place only. A shared module repeated them, and
+    an optimizer (or ``compile``) refuses a parameter given twice."""
+    if len(set(map(id, params))) == len(params):  # the common case: one pass in C
+        return params
+    seen: set[int] = set()
+    return [p for p in params if not (id(p) in seen or seen.add(id(p)))]  # type: ignore[func-returns-value]
 
 
 def _batch_error(model: Module, x: object) -> TypeError | None:
@@ -298,7 +310,7 @@ class Layer(Module):
             raise batch from None
 
     def parameters(self) -> list[Value]:
-        return [p for n in self.neurons for p in n.parameters()]
+        return _once([p for n in self.neurons for p in n.parameters()])
 
     def named_parameters(self) -> Iterator[tuple[str, Value]]:
         for j, neuron in enumerate(self.neurons):
@@ -372,7 +384,7 @@ class MLP(Module):
         return values[0] if len(values) == 1 else values
 
     def parameters(self) -> list[Value]:
-        return [p for layer in self.layers for p in layer.parameters()]
+        return _once([p for layer in self.layers for p in layer.parameters()])
 
     def named_parameters(self) -> Iterator[tuple[str, Value]]:
         for i, layer in enumerate(self.layers):

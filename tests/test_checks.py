@@ -12,7 +12,14 @@ from hypothesis import assume, given
 
 import microgrsucc as mg
 from microgrsucc import custom_op
-from microgrsucc.testing import GradcheckError, differences_agree, gradcheck, gradgradcheck
+from microgrsucc.testing import (
+    ConformanceError,
+    GradcheckError,
+    check_primitive,
+    differences_agree,
+    gradcheck,
+    gradgradcheck,
+)
 from microgrsucc.testing.strategies import Graph, graphs
 
 
@@ -106,3 +113,47 @@ def test_a_step_or_tolerance_no_check_could_use_is_refused_up_front(
 ) -> None:
     with pytest.raises(ValueError, match=words):
         check(mg.sqrt, 1.0, **option)  # type: ignore[operator]
+
+
+# Points near a domain's edge, where the step**2 error of plain central differences at
+# eps = 1e-6 is above check_primitive's rtol (sqrt at 1e-3: 1.2e-7 of the slope), and
+# kinks exactly at the point, where central differences average the one-sided slopes.
+_EDGE_POINTS = [
+    ("sqrt", (1e-3,)),
+    ("asin", (0.999,)),
+    ("log1p", (-0.999,)),
+    ("acos", (-0.999,)),
+    ("relu", (0.0,)),
+    ("abs", (0.0,)),
+    ("hypot", (0.0, 0.0)),
+    ("leaky_relu", (0.0,)),
+]
+
+
+@pytest.mark.parametrize(("name", "point"), _EDGE_POINTS)
+def test_check_primitive_passes_the_tables_ops_at_domain_edges_and_kinks(
+    name: str, point: tuple[float, ...]
+) -> None:
+    judged = check_primitive(mg.ops.PRIMITIVES[name], *point)
+    assert "forward" in judged and "nan" in judged
+
+
+def test_check_primitive_still_catches_a_small_error_near_a_domains_edge() -> None:
+    # sqrt's slope 1 / (2 sqrt(x)) off by a relative 1e-6 at x = 1e-3, ten times check_primitive's rtol
+    slope = 1.0 / (2.0 * math.sqrt(1e-3))
+    wrong = custom_op("sqrt_off", math.sqrt, lambda F, x, out: (1.0 + 1e-6) * 0.5 / out)
+    with pytest.raises(ConformanceError, match="reverse mode gives d/dx0"):
+        check_primitive(wrong, 1e-3)
+    right = custom_op("sqrt_right", math.sqrt, lambda F, x, out: 0.5 / out)
+    assert right(mg.Value(1e-3)).data == math.sqrt(1e-3) and "reverse" in check_primitive(right, 1e-3)
+    assert math.isclose(mg.grad(right)(1e-3), slope, rel_tol=1e-15)
+
+
+def test_differences_cannot_judge_at_a_kink_but_can_at_a_smooth_minimum() -> None:
+    assert not differences_agree(lambda x: max(x, 0.0), [0.0], 0)  # relu at 0: slopes 0 and 1
+    assert not differences_agree(lambda x, y: math.hypot(x, y), [0.0, 0.0], -1)  # a cone's tip
+    assert differences_agree(lambda x: x * x, [0.0], 0)  # slope 0, smooth: differences judge
+    assert differences_agree(lambda x: math.cos(x), [0.0], 0)
+    # x - y where it is 0: rounding x +- step is no kink, whatever the size of f there
+    assert differences_agree(lambda x, y: x - y, [2.0, 2.0], -1)
+    assert differences_agree(lambda x, y: x - y, [1e5, 1e5], -1)

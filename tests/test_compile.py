@@ -6,6 +6,7 @@ import gc
 import math
 import re
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from unittest import mock
@@ -880,6 +881,56 @@ def test_a_gradient_inside_a_compiled_loss_is_refused() -> None:
         step = mg.compile(lambda x, f=f: mg.grad(f)(x), [w])
         with pytest.raises(TypeError, match="compile: sample_loss took a gradient"):
             step.backward([(3.0,)])
+
+
+@pytest.mark.parametrize(
+    "backend", ["python", "numpy", pytest.param("jax", marks=[pytest.mark.jax, pytest.mark.slow])]
+)
+def test_an_l2_penalty_overflowing_to_inf_warns_nothing_as_in_eager_mode(backend: str) -> None:
+    # w * w of 1e200 is inf (``*`` overflows quietly in eager mode); the jax backend's host
+    # numpy warned "overflow encountered in dot", a RuntimeError where warnings are errors.
+    if backend != "python":
+        pytest.importorskip(backend)
+    w, v = Value(1e200), Value(0.5)
+
+    def loss(x: Any) -> Value:
+        return v * x + 1e-2 * (w * w + v * v)
+
+    want_total, want = eager(loss, [w, v], [(Value(2.0),), (Value(-1.0),)])
+    assert want_total == math.inf and want[0] == pytest.approx(2e198, rel=1e-15)
+    step = mg.compile(loss, [w, v], backend=backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        total, got = compiled(step, [(2.0,), (-1.0,)])
+    assert total == want_total and got == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        lambda w, x, t: mg.losses.hinge_loss(w * x, t),
+        lambda w, x, t: mg.losses.binary_cross_entropy((w * x).sigmoid(), t),
+    ],
+)
+def test_a_loss_given_a_sample_argument_as_its_target_says_to_give_a_constant(loss: Any) -> None:
+    w = Value(0.5)
+    assert loss(w, 0.5, 1.0).data > 0.0  # eager mode takes the target as a number
+    step = mg.compile(lambda x, t: loss(w, x, t), [w])
+    with pytest.raises(TypeError, match=r"on sample argument 1.*a loss's target .* give a constant"):
+        step.backward([(0.5, 1.0)])
+    assert mg.compile(lambda x: loss(w, x, 1.0), [w])(0.5) == loss(w, 0.5, 1.0).data  # a constant works
+
+
+def test_value_of_a_sample_argument_says_it_is_a_value_already() -> None:
+    # Eager code wraps its float in Value(x); inside a compiled loss x is a traced Value,
+    # which Value() refuses (as it refuses any Value): the error says why and what to write.
+    w = Value(0.5)
+    assert (Value(3.0) * w).data == 1.5  # the loss in eager mode
+    step = mg.compile(lambda x: Value(x) * w, [w])
+    with pytest.raises(TypeError, match=r"sample argument 0.*inside a compiled loss.*x \* w rather than"):
+        step.backward([(3.0,)])
+    with pytest.raises(TypeError, match=r"it is a Value already: use it as it is"):
+        Value(w)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

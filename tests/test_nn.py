@@ -17,11 +17,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import microgrsucc as mg
 from microgrsucc import Value
 from microgrsucc.datasets import make_moons
 from microgrsucc.losses import hinge_loss
 from microgrsucc.nn import MLP, Layer, Module, Neuron
-from microgrsucc.optim import Adam
+from microgrsucc.optim import SGD, Adam
 from microgrsucc.testing.strategies import reals
 
 
@@ -444,3 +445,21 @@ def test_an_mlp_with_each_activation_matches_pytorch(activation: str, torch: Any
         # torch's hardsigmoid slope is float32's 1/6 (docs/ops.md): a relative 3e-8 apart.
         rtol = 1e-7 if activation == "hardsigmoid" else 1e-10
         assert np.allclose(grads, linear.weight.grad.numpy(), rtol=rtol, atol=1e-14)  # type: ignore[union-attr]
+
+
+def test_a_shared_layer_gives_its_parameters_once_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    shared = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    shared[1] = shared[0]
+    # torch: each shared parameter once in parameters(), under each name in state_dict()
+    want_parameters = sum(p.numel() for p in shared.parameters())
+    want_state = sum(t.numel() for t in shared.state_dict().values())
+    model = MLP(2, [2, 2, 1], seed=0)
+    model.layers[1] = model.layers[0]
+    params = model.parameters()
+    assert len(params) == want_parameters == 9 and len({id(p) for p in params}) == 9
+    assert params[:6] == model.layers[0].parameters()  # at their first place
+    assert len(model.state_dict()) == want_state == 15
+    SGD(params, lr=0.1)  # refused a parameter given twice before
+    step = mg.compile(lambda x, y: model([x, y]), params)
+    assert step.backward([(0.5, -1.0)]) == model([0.5, -1.0]).data

@@ -95,3 +95,20 @@ def test_hypothesis_stays_optional() -> None:
         "import microgrsucc.testing.strategies; assert 'hypothesis' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", ["fmod", "remainder"])
+def test_op_arguments_leave_out_the_jumps_of_fmod_and_remainder(name: str) -> None:
+    # Both jump where x is a multiple of y (fmod, x - trunc(x / y) * y, not at 0; torch's
+    # remainder, x - floor(x / y) * y, at 0 too) by about |y|; hypothesis likes 0.0, 30.0, -5.0.
+    forward = ops.PRIMITIVES[name].forward
+    jump = abs(forward(30.0 + 1e-6, -5.0) - forward(30.0 - 1e-6, -5.0))
+    assert jump > 4.0  # a jump of almost |y| = 5: no derivative there
+
+    @settings(max_examples=200, database=None)
+    @given(OP_DOMAINS[name])
+    def drawn(args: tuple[float, float]) -> None:
+        x, y = args
+        assert abs(forward(x + 1e-6, y) - forward(x - 1e-6, y)) < 1e-3  # no jump at x
+
+    drawn()

@@ -215,7 +215,10 @@ class Tracer(Value):
         self._refuse("called item() on")
 
     def __float__(self) -> float:
-        self._refuse("called float() (or a math function) on")
+        # The losses take their targets as plain numbers: float(t) of a sample argument is
+        # the common way to meet this in a loss that branches on nothing.
+        target = "; a loss's target (hinge_loss, binary_cross_entropy) is read as a number: give a constant"
+        self._refuse("called float() (or a math function) on", _HOW + target)
 
     def __int__(self) -> int:
         self._refuse("called int() on")

@@ -14,11 +14,10 @@ from microgrsucc.testing.checks import (
     ConformanceError,
     GradcheckError,
     check_primitive,
-    differences_agree,
     gradcheck,
     gradgradcheck,
 )
-from microgrsucc.testing.numeric import central_difference
+from microgrsucc.testing.numeric import central_difference, differences_agree
 
 __all__ = [
     "CHECKS",
