@@ -103,16 +103,20 @@ def propagate(root: Node, F: Any, check: bool) -> None:
                 gb = b.grad  # read after a's update: b may be a
                 b.grad = g if gb is None else gb + g
             else:
-                # Read into a local: CPython 3.11 cannot specialize op.derivative(...), a
-                # call of a function held in a slot, and looks it up the slow way each time.
-                d = op.derivative
-                if op.constant:
-                    da, db = d
-                elif create_graph:
-                    check_unchanged(node, (a, b), (node._xa, node._xb))
-                    da, db = d(F, a, b, node)
+                if op.swapped and not create_graph:  # x * y: its partials y and x, as recorded
+                    da = node._xb
+                    db = node._xa
+                elif op.constant:
+                    da, db = op.derivative
                 else:
-                    da, db = d(F, node._xa, node._xb, node._out)
+                    # Read into a local: CPython 3.11 cannot specialize op.derivative(...), a
+                    # call of a function held in a slot, and looks it up the slow way each time.
+                    d = op.derivative
+                    if create_graph:
+                        check_unchanged(node, (a, b), (node._xa, node._xb))
+                        da, db = d(F, a, b, node)
+                    else:
+                        da, db = d(F, node._xa, node._xb, node._out)
                 ga = a.grad
                 a.grad = g * da if ga is None else ga + g * da
                 gb = b.grad
