@@ -88,10 +88,12 @@ def propagate(root: Node, F: Any, check: bool) -> None:
     # 8 calls or 8 unconditional backward jumps; `while ready` jumps back conditionally, so
     # a loop in a function called once per backward() would run unspecialized, about twice
     # as slow, until the 8th backward() of the process. `while True` counts each pass.
+    node = None
     while True:
-        if not ready:
-            return
-        node = pop()
+        if node is None:
+            if not ready:
+                return
+            node = pop()
         op: Primitive = node._op
         g = node.grad
         a = node._a
@@ -123,15 +125,20 @@ def propagate(root: Node, F: Any, check: bool) -> None:
                 b.grad = g * db if gb is None else gb + g * db
             if check:
                 _check_gradients(node, (a, b))
-            # x * x counts two edges on x, so x waits for both.
+            # x * x counts two edges on x, so x waits for both. The input made ready last is
+            # the one the stack would pop next: it is taken as the next node without the push
+            # and the pop (most nodes have one consumer; 4% of backward()), the order unchanged.
+            node = None
             if a._op is not None:
                 a._pending = n = a._pending - 1
                 if not n:
-                    push(a)
+                    node = a
             if b._op is not None:
                 b._pending = n = b._pending - 1
                 if not n:
-                    push(b)
+                    if node is not None:
+                        push(node)
+                    node = b
         elif op.arity == 1:
             d = op.derivative
             if not op.constant:
@@ -144,10 +151,11 @@ def propagate(root: Node, F: Any, check: bool) -> None:
             a.grad = g * d if ga is None else ga + g * d
             if check:
                 _check_gradients(node, (a,))
+            node = None
             if a._op is not None:
                 a._pending = n = a._pending - 1
                 if not n:
-                    push(a)
+                    node = a
         else:
             if op.constant:
                 partials = op.derivative
@@ -161,6 +169,7 @@ def propagate(root: Node, F: Any, check: bool) -> None:
                 p.grad = g * d if gp is None else gp + g * d
             if check:
                 _check_gradients(node, a)
+            node = None
             for p in a:
                 if p._op is not None:
                     p._pending = n = p._pending - 1
