@@ -156,6 +156,10 @@ def _set_modes(grad_enabled: bool, anomaly: int) -> None:
 class _Saved(threading.local):
     """The modes each open ``with`` block of one switch found on entry, per thread."""
 
+    # set_grad_enabled's call has switched in this thread and saved what it found, for
+    # the first with block (or the decorator) to take over.
+    primed = False
+
     def __init__(self) -> None:
         self.stack: list[tuple[bool, int]] = []
 
@@ -170,6 +174,11 @@ class _Mode:
     _saved: _Saved
 
     def __new__(cls, fn: Any = None) -> Any:
+        if fn is not None and not callable(fn):  # detect_anomaly(False) would wrap False
+            raise TypeError(
+                f"{cls.__name__} takes no argument (bare as a decorator, a function), "
+                f"got {type(fn).__name__}: {reprlib.repr(fn)}"
+            )
         self = super().__new__(cls)
         self._saved = _Saved()  # per thread, one entry per open block: nests and recurses
         return self if fn is None else self(fn)
@@ -266,6 +275,9 @@ class set_grad_enabled(_Mode):
     used as a decorator (``@set_grad_enabled(False)``), the call is undone and the mode
     holds for each call of the function, as in torch.
 
+    Raises:
+        TypeError: ``mode`` is not a bool (as torch: ``"False"`` or ``None`` is no mode).
+
     >>> with set_grad_enabled(False):
     ...     is_grad_enabled()
     False
@@ -274,10 +286,13 @@ class set_grad_enabled(_Mode):
     _mode: bool
 
     def __new__(cls, mode: bool) -> Any:
+        if not isinstance(mode, bool):  # as torch: set_grad_enabled("False") must not record
+            raise TypeError(f"set_grad_enabled(mode) expects a bool, got {type(mode).__name__}: {mode!r:.40}")
         self = super().__new__(cls)
-        self._mode = bool(mode)
+        self._mode = mode
         # As in torch, the call itself switches; the with block only restores on exit.
         self._saved.stack.append((state.grad_enabled, state.anomaly))
+        self._saved.primed = True
         _set_modes(self._mode, state.anomaly)
         return self
 
@@ -285,12 +300,16 @@ class set_grad_enabled(_Mode):
         return self._mode, state.anomaly
 
     def __enter__(self) -> None:
-        pass  # the call has switched already; __exit__ restores what it found
+        if self._saved.primed:  # the call has switched already; __exit__ restores what it found
+            self._saved.primed = False
+        else:  # a second with block of this switch, or one in another thread: as any switch
+            super().__enter__()
 
     def __call__(self, fn: _F) -> _F:
         if not callable(fn):
             raise TypeError(f"set_grad_enabled decorates a function, got {type(fn).__name__}")
-        if self._saved.stack:  # a decorator, not a switch: undo the constructor's switch
+        if self._saved.primed:  # a decorator, not a switch: undo the constructor's switch
+            self._saved.primed = False
             _set_modes(*self._saved.stack.pop())
         return super().__call__(fn)
 

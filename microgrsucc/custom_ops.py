@@ -164,7 +164,13 @@ class _CheckedDerivative(_Wrapped):
 
     def __call__(self, F: Any, *args: Any) -> Any:
         name, arity = self.name, self.arity
-        d = self.function(F, *args)
+        try:
+            d = self.function(F, *args)
+        except (ArithmeticError, ValueError) as err:
+            # Raised inside backward(), far from the op: say which op and where, as forward's
+            # errors do (0.5 / out at out = 0 is "float division by zero" alone).
+            at = ", ".join(reprlib.repr(x.data if isinstance(x, Value) else x) for x in args[:arity])
+            raise type(err)(f"custom op {name}: its derivative at ({at}) failed: {err}") from err
         partials = (d,) if arity == 1 and not isinstance(d, (tuple, list)) else d
         if not isinstance(partials, (tuple, list)) or len(partials) != arity:
             got = f"{len(partials)} partials" if isinstance(partials, (tuple, list)) else type(d).__name__

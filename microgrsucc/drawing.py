@@ -158,7 +158,8 @@ def draw(
         A ``graphviz.Digraph``; ``.source`` is its DOT text.
 
     Raises:
-        TypeError: ``root`` or ``highlight`` is not a Value, or a label is not a str.
+        TypeError: ``root`` or ``highlight`` is not a Value, a label is not a str, or
+            ``max_nodes`` is not an int or None.
         ValueError: an unknown ``rankdir``, ``max_nodes`` below 1, or a ``highlight`` that is
             not in the graph below ``root``.
         ModuleNotFoundError: the ``graphviz`` package is not installed (the ``render`` extra).
@@ -189,6 +190,8 @@ def digraph(
     direction = rankdir.upper() if isinstance(rankdir, str) else rankdir
     if direction not in RANKDIRS:
         raise ValueError(f"rankdir must be one of {', '.join(RANKDIRS)} (in any case), got {rankdir!r}")
+    if (max_nodes is not None and not isinstance(max_nodes, int)) or isinstance(max_nodes, bool):
+        raise TypeError(f"max_nodes must be an int (or None for no limit), got {max_nodes!r}")  # not 1.5
     if max_nodes is not None and max_nodes < 1:
         raise ValueError(f"max_nodes must be at least 1 (or None for no limit), got {max_nodes}")
     if highlight is not None and not isinstance(highlight, Value):

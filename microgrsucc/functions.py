@@ -18,7 +18,7 @@ from microgrsucc import ops
 from microgrsucc.core import modes_set, recording_gradients, state, to_float
 from microgrsucc.ops import Primitive
 from microgrsucc.recording import VALUE
-from microgrsucc.value import Operand, Value, as_value
+from microgrsucc.value import Operand, Value, as_value, check_has_graph
 
 __all__ = ["FUNCTIONS", "gradients", "operands_of", "zero_grad"]
 
@@ -82,7 +82,8 @@ def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bo
         root: the Value to differentiate (a scalar).
         inputs: a Value, or an iterable of Values, to differentiate with respect to.
         gradient: d(loss)/d(root), the factor every gradient is multiplied by (a real
-            number or a Value); 1.0 gives plain derivatives.
+            number, or a Value, whose graph is followed only with ``create_graph``); 1.0
+            gives plain derivatives.
         create_graph: if True, every gradient is a Value with a graph (recorded even
             inside ``no_grad()``), to differentiate again; one that is constant is a leaf.
 
@@ -93,8 +94,9 @@ def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bo
 
     Raises:
         TypeError: ``root`` or an input is not a Value, or ``gradient`` is not a number.
-        RuntimeError: with ``create_graph=True``, a node's value was changed in place
-            after the forward pass.
+        RuntimeError: ``root`` was computed under ``no_grad()`` (it has no graph; torch
+            says it does not require grad), or, with ``create_graph=True``, a node's value
+            was changed in place after the forward pass.
         FloatingPointError: inside ``detect_anomaly()``, a gradient is NaN or infinite
             (the message names the op).
 
@@ -110,6 +112,7 @@ def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bo
             raise TypeError(f"gradients: input {i} must be a Value, got {type(x).__name__}")
     if not isinstance(root, Value):
         raise TypeError(f"gradients: the root must be a Value, got {type(root).__name__}")
+    check_has_graph(root, "gradients")
     if state.compiling:
         raise TypeError(
             "compile: sample_loss took a gradient (grad, value_and_grad, hessian or gradients); "
@@ -118,6 +121,8 @@ def gradients(root: Value, inputs: Any, gradient: Any = 1.0, *, create_graph: bo
         )
     if not isinstance(gradient, Value):
         gradient = to_float(gradient, "gradients(gradient)")
+    elif not create_graph:  # its value only: no graph is recorded (torch's too)
+        gradient = gradient.data
     if create_graph:
         # Every gradient a Value, even through linear ops (whose partials are numbers); the
         # anomaly check is per node of root's graph, so that its error names the user's op.
@@ -140,12 +145,19 @@ def zero_grad(values: Value | Iterable[Value], set_to_none: bool = True) -> None
             it. ``False`` sets a gradient to 0.0, a gradient of zero (which weight decay and
             momentum still act on); a ``grad`` that is None stays None, as in PyTorch.
 
+    Raises:
+        TypeError: ``values`` is not a Value or an iterable, or an entry is not a Value.
+
     >>> x = Value(3.0)
     >>> (x * x).backward()
     >>> zero_grad(x); x.grad is None
     True
     """
-    for v in (values,) if isinstance(values, Value) else values:
+    if not isinstance(values, (Value, Iterable)):
+        raise TypeError(f"zero_grad expects a Value or an iterable of Values, got {type(values).__name__}")
+    for i, v in enumerate((values,) if isinstance(values, Value) else values):
+        if not isinstance(v, Value):
+            raise TypeError(f"zero_grad: entry {i} must be a Value, got {type(v).__name__}")
         if set_to_none or v.grad is None:
             v.grad = None
         else:

@@ -161,7 +161,8 @@ def _nll_of_softmax(values: list[Value], index: int) -> Value:
     total = (values[0] - m).exp()
     for v in values[1:]:
         total = total + (v - m).exp()
-    return total.log() + m - values[index]
+    # torch's order: (log(total) + m) - x rounds log(total) away at a large m ([1e16, 1e16]: 0)
+    return total.log() - (values[index] - m)
 
 
 def cross_entropy(
@@ -340,7 +341,7 @@ def kl_div(
 
 # binary_cross_entropy is a custom op, so its slope is torch's formula
 # (x - t) / max(x (1 - x), 1e-12), finite at 0 and 1, rather than the 0 slope of its clamped logs.
-_BCE_EPSILON = 1e-12
+_BCE_EPSILON = 9.999999960041972e-13  # torch's: the float32 nearest 1e-12, in float64 too
 
 
 def _clamped_log(x: float) -> float:
@@ -348,17 +349,23 @@ def _clamped_log(x: float) -> float:
     return max(math.log(x), -100.0) if x > 0.0 else -100.0
 
 
+def _clamped_log1m(x: float) -> float:
+    """log(1 - x) at least -100, with log1p as torch's: 1 - x would round away a small x
+    (x = 1e-13 would cost 1.0003e-13 instead of 1.00000000000005e-13; 1e-17 would cost 0)."""
+    return max(math.log1p(-x), -100.0) if x < 1.0 else -100.0
+
+
 def _bce_forward(x: float, t: float) -> float:
     if not 0.0 <= x <= 1.0:
         raise ValueError("all elements of input should be between 0 and 1")
-    return -(t * _clamped_log(x) + (1.0 - t) * _clamped_log(1.0 - x))
+    return -(t * _clamped_log(x) + (1.0 - t) * _clamped_log1m(x))
 
 
 def _bce_derivative(F: Any, x: Any, t: Any, out: Any) -> tuple[Any, Any]:
     x0 = F.value(x)
     spread = x0 * (1.0 - x0)
     dx = (x - t) / (x * (1.0 - x)) if spread > _BCE_EPSILON else (x - t) / _BCE_EPSILON
-    return dx, _clamped_log(1.0 - x0) - _clamped_log(x0)
+    return dx, _clamped_log1m(x0) - _clamped_log(x0)
 
 
 _BCE = custom_op(

@@ -195,9 +195,13 @@ class SGD(Optimizer):
         self.maximize = maximize
 
     def step(self) -> None:
-        # float() again: a schedule may have set self.lr to a numpy scalar since
-        lr, momentum, dampening = float(self.lr), float(self.momentum), float(self.dampening)
-        wd = float(self.weight_decay)
+        # As floats again (a schedule may have set self.lr to a numpy scalar since); a string
+        # set there is a TypeError, as in torch, not float('0.1')
+        lr, momentum = _hyper("SGD", "lr", self.lr), _hyper("SGD", "momentum", self.momentum)
+        dampening, wd = (
+            _hyper("SGD", "dampening", self.dampening),
+            _hyper("SGD", "weight_decay", self.weight_decay),
+        )
         if self._flat is not None:
             self._check_flat()
             sgd_step(self._flat, self.state, lr, momentum, dampening, wd, self.nesterov, self.maximize)
@@ -287,9 +291,12 @@ class Adam(Optimizer):
         self.maximize = maximize
 
     def step(self) -> None:
-        # float() again: a schedule may have set self.lr to a numpy scalar since
-        lr, eps, wd = float(self.lr), float(self.eps), float(self.weight_decay)
-        b1, b2 = float(self.betas[0]), float(self.betas[1])
+        # As floats again (a schedule may have set self.lr to a numpy scalar since); a string
+        # set there is a TypeError, as in torch, not float('0.1')
+        name = type(self).__name__
+        lr, eps = _hyper(name, "lr", self.lr), _hyper(name, "eps", self.eps)
+        wd = _hyper(name, "weight_decay", self.weight_decay)
+        b1, b2 = _hyper(name, "betas[0]", self.betas[0]), _hyper(name, "betas[1]", self.betas[1])
         if self._flat is not None:
             self._check_flat()
             adam_step(

@@ -26,7 +26,7 @@ from typing import Any, SupportsFloat
 from microgrsucc.core import enable_grad, to_float, tracing
 from microgrsucc.forward import Dual
 from microgrsucc.functions import gradients
-from microgrsucc.value import Value, as_value
+from microgrsucc.value import Value, as_value, computed_without_graph
 
 __all__ = ["grad", "value_and_grad", "hessian", "jvp"]
 
@@ -122,7 +122,9 @@ def _result(x: Any, nested: bool) -> Any:
 
 
 def _differentiate(out: Value | float, nodes: Sequence[Value], nested: bool) -> list[Any]:
-    if not isinstance(out, Value):  # f ignored its inputs
+    # f ignored its inputs, or returned a result computed under an inner no_grad(), which
+    # cuts it from the inputs (torch.func.grad gives 0 too)
+    if not isinstance(out, Value) or computed_without_graph(out):
         return [_result(0.0, nested) for _ in nodes]
     return [_result(g, nested) for g in gradients(out, nodes, create_graph=nested)]
 

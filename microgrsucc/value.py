@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 else:
     OpMethods = object  # the methods themselves are made by recording.install_ops()
 
-__all__ = ["VALUE", "Operand", "Value", "as_value"]
+__all__ = ["VALUE", "Operand", "Value", "as_value", "check_has_graph", "computed_without_graph"]
 
 Operand = Union["Value", SupportsFloat]  # a Value or a real number (int, float, Fraction, numpy scalar)
 
@@ -133,14 +133,14 @@ class Value(OpMethods):
     def __float__(self) -> float:
         if state.traced:
             _refuse_concrete(self, "float()")
-        elif not _computed_without_graph(self):
+        elif not computed_without_graph(self):
             _warn_conversion(self, "float()")
         return self.data
 
     def __int__(self) -> int:
         if state.traced:
             _refuse_concrete(self, "int()")
-        elif not _computed_without_graph(self):
+        elif not computed_without_graph(self):
             _warn_conversion(self, "int()")
         return int(self.data)
 
@@ -236,7 +236,8 @@ class Value(OpMethods):
 
         Args:
             gradient: d(loss)/d(self), the factor every gradient is multiplied by (a real
-                number, or a Value); 1.0 gives plain derivatives.
+                number, or a Value, whose graph is followed only with ``create_graph``);
+                1.0 gives plain derivatives.
             retain_graph: accepted for PyTorch's signature and ignored: graphs are kept.
             create_graph: if True, every gradient is a Value with its own graph (recorded
                 even inside ``no_grad()``), so it can be differentiated again; where a
@@ -262,13 +263,10 @@ class Value(OpMethods):
             gradient = to_float(gradient, "backward(gradient)")
             if create_graph:  # every gradient is then a Value, even through linear ops
                 gradient = _leaf(gradient)
+        elif not create_graph:  # its value only: no graph is recorded (torch's too)
+            gradient = gradient.data
         if self._op is None:
-            if _computed_without_graph(self):
-                raise RuntimeError(
-                    f"backward(): this Value (data={self.data!r}) was computed by "
-                    f"{self._xa.name!r} under no_grad(), so it has no graph to differentiate "
-                    "(as torch says, it does not require grad); compute it with recording on"
-                )
+            check_has_graph(self, "backward()")
             self.grad = gradient if self.grad is None else self.grad + gradient
             return
         try:
@@ -293,9 +291,20 @@ def _compare(test: Callable[[float, float], bool], v: Value, other: object) -> b
     return NotImplemented if o is NotImplemented else bool(test(v.data, o))  # type: ignore[arg-type]
 
 
-def _computed_without_graph(v: Value) -> bool:
+def computed_without_graph(v: Value) -> bool:
     """An op's result computed under no_grad(), as opposed to a leaf the user made."""
     return v._op is None and isinstance(v._xa, Primitive)
+
+
+def check_has_graph(root: Value, where: str) -> None:
+    """RuntimeError for a root computed under no_grad(): differentiating it would give every
+    input a gradient of 0 without a word (torch: "does not require grad")."""
+    if computed_without_graph(root):
+        raise RuntimeError(
+            f"{where}: this Value (data={root.data!r}) was computed by {root._xa.name!r} under "
+            "no_grad(), so it has no graph to differentiate (as torch says, it does not "
+            "require grad); compute it with recording on"
+        )
 
 
 def _warn_conversion(v: Value, how: str) -> None:

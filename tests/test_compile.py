@@ -728,6 +728,24 @@ def test_a_first_call_inside_no_grad_keeps_the_parameter_terms(backend: str) -> 
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_backward_inside_no_grad_is_a_runtime_error_as_in_eager_mode(backend: str) -> None:
+    # Eager mode's losses built under no_grad() have no graph, and backward() on them raises
+    # (as torch's); the compiled step returned the total and added no gradient, silently.
+    w = Value(2.0)
+    step = mg.compile(lambda x: w * w * x, [w], backend=backend)
+    for _ in range(2):  # before the first trace, and after it
+        with mg.no_grad(), pytest.raises(RuntimeError, match=r"backward\(\) inside no_grad\(\)"):
+            step.backward([(1.0,), (2.0,)])
+        assert w.grad is None
+        assert compiled(step, [(1.0,), (2.0,)]) == (6.0, [6.0])
+        w.grad = None
+    with mg.no_grad():
+        loss = (w * w * 1.0 + w * w * 2.0) / 2
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        loss.backward()  # eager mode, the reference
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_a_parameter_data_read_in_the_loss_follows_the_parameter(backend: str) -> None:
     w = Value(1.0)
     step = mg.compile(lambda x: w * x * w.data, [w], backend=backend)
@@ -764,11 +782,104 @@ def test_a_parameter_used_only_in_ops_is_not_guarded() -> None:
     assert step._compiled(1) is first and first.trace.guards == {}
 
 
+def helper_without_grad(w: Value, x: Value) -> Value:
+    with mg.no_grad():
+        return w * x
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        helper_without_grad,
+        mg.no_grad()(lambda w, x: w * x),
+        lambda w, x: mg.set_grad_enabled(False)(lambda: x * w)(),
+    ],
+)
+def test_no_grad_on_a_per_sample_value_inside_a_compiled_loss_is_refused(
+    cut: Callable[[Value, Value], Value],
+) -> None:
+    # Eager mode cuts that value from the graph (w.grad stays None here); the compiled step
+    # differentiated through it, giving w a gradient eager mode does not.
+    w, b = Value(0.5), Value(-0.25)
+    step = mg.compile(lambda x, y: (cut(w, x) + b * y) ** 2, [w, b])
+    with pytest.raises(TypeError, match=r"applied \* to sample argument 0, .* under no_grad\(\)"):
+        step.backward([(1.0, 2.0)])
+    assert mg.is_grad_enabled()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_constant_made_from_a_parameter_under_no_grad_follows_the_parameter(backend: str) -> None:
+    # A parameter-only value under no_grad() is a constant of each step, read from w: the
+    # compiled step wrote it once, and kept 2 * 0.5 after w had moved to 1.5.
+    w = Value(0.5)
+
+    def loss(x: Value) -> Value:
+        with mg.no_grad():
+            c = w * 2.0
+        return c * x + w * x
+
+    step = mg.compile(loss, [w], backend=backend)
+    for value in (0.5, 1.5, -2.0):
+        w.data = value
+        total, grads = compiled(step, [(3.0,), (-1.0,)])
+        want_total, want_grads = eager(loss, [w], [(3.0,), (-1.0,)])
+        assert total == pytest.approx(want_total) and grads == pytest.approx(want_grads)
+
+
+def _no_grad_times_3(c: Value) -> Value:
+    with mg.no_grad():
+        return c * 3.0
+
+
+@pytest.mark.filterwarnings("ignore:float\\(\\) of a Value:UserWarning")
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "constant", [lambda c: c.data, lambda c: c.detach(), lambda c: float(c), _no_grad_times_3]
+)
+def test_a_number_read_from_a_value_computed_from_a_parameter_follows_the_parameter(
+    backend: str, constant: Callable[[Value], Any]
+) -> None:
+    # (w * 2).data is as stale as w.data once w moves: the compiled step kept 2 * 0.5 (7.5
+    # where eager mode gives 13.5 at w = 1.5); such a read is guarded as a read of w is.
+    w = Value(0.5)
+
+    def loss(x: Value) -> Value:
+        return constant(w * 2.0) * x + w * x
+
+    step = mg.compile(loss, [w], backend=backend)
+    for value in (0.5, 1.5, -2.0):
+        w.data = value
+        total, grads = compiled(step, [(3.0,), (-1.0,)])
+        want_total, want_grads = eager(loss, [w], [(3.0,), (-1.0,)])
+        assert total == pytest.approx(want_total) and grads == pytest.approx(want_grads)
+    assert type(w) is Value  # the trace gave every class back
+
+
+@pytest.mark.parametrize("update", [lambda c: c.__imul__(2.0), lambda c: c.__iadd__(1.0)])
+def test_an_in_place_operator_under_no_grad_on_a_traced_value_is_refused(
+    update: Callable[[Value], Value],
+) -> None:
+    # Eager mode changes c.data and differentiates c at the value its op saw, so c *= 2.0
+    # doubles the loss and not w's gradient; the compiled step recorded c * 2.0, which did.
+    w, b = Value(0.5), Value(-0.25)
+
+    def loss(x: Value) -> Value:
+        c = w * x
+        with mg.no_grad():
+            c = update(c)
+        return c * b
+
+    with pytest.raises(TypeError, match=r"to the result of \*.* under no_grad\(\)"):
+        mg.compile(loss, [w, b]).backward([(1.0,), (2.0,)])
+
+
 def test_a_gradient_inside_a_compiled_loss_is_refused() -> None:
     w = Value(0.5)
-    step = mg.compile(lambda x: mg.grad(lambda t: w * t * t)(x), [w])
-    with pytest.raises(TypeError, match="compile: sample_loss took a gradient"):
-        step.backward([(3.0,)])
+    # t * w: a function of the sample first, whose traced node is a leaf to the transform
+    for f in (lambda t: w * t * t, lambda t: t * w):
+        step = mg.compile(lambda x, f=f: mg.grad(f)(x), [w])
+        with pytest.raises(TypeError, match="compile: sample_loss took a gradient"):
+            step.backward([(3.0,)])
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

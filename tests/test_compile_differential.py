@@ -839,7 +839,7 @@ def check_array_parameters(generate: Callable[..., Any]) -> None:
     """The step a backend's ``generate`` writes, given the parameters as a read-only float64
     array (as an optimizer's parameter vector is): eager mode's total and gradients (a float64
     array), the array untouched, and the L2 penalty over every parameter one call."""
-    from microgrsucc.compiler.trace import trace
+    from microgrsucc.compiler.tracing import trace
     from microgrsucc.nn import MLP
 
     model = MLP(2, [5, 3, 1], seed=4)

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 import microgrsucc as mg
@@ -79,6 +80,50 @@ def test_set_grad_enabled_is_per_thread() -> None:
         t.start()
         t.join()
     assert seen == [True]
+
+
+def test_one_set_grad_enabled_switch_serves_a_second_with_block_and_another_thread() -> None:
+    # As torch: each with block of the switch records off inside and restores on exit.
+    switch = mg.set_grad_enabled(False)
+    seen: list[object] = []
+    with switch:
+        seen.append(recording())
+    seen.append(recording())
+    with switch:
+        seen.append(recording())
+    seen.append(recording())
+
+    def in_a_thread() -> None:
+        try:
+            with switch:
+                seen.append(recording())
+            seen.append(recording())
+        except Exception as err:  # the thread's error is what the assert shows
+            seen.append(err)
+
+    t = threading.Thread(target=in_a_thread)
+    t.start()
+    t.join()
+    assert seen == [False, True, False, True, False, True] and recording()
+
+
+@pytest.mark.parametrize("mode", ["False", None, 0, 1.0, np.bool_(False)])
+def test_set_grad_enabled_takes_a_bool_only_as_torch(mode: object) -> None:
+    # torch refuses each of these; bool("False") would have switched recording on
+    with pytest.raises(TypeError, match="set_grad_enabled\\(mode\\) expects a bool"):
+        mg.set_grad_enabled(mode)  # type: ignore[arg-type]
+    assert recording()
+
+
+@pytest.mark.parametrize(
+    "make", [lambda: mg.detect_anomaly(False), lambda: mg.no_grad(1), lambda: mg.enable_grad("on")]
+)
+def test_a_switch_given_an_argument_that_is_no_function_is_a_type_error(make: Callable[[], Any]) -> None:
+    # It would decorate the argument and return a function, and the with block would fail
+    # later with an error about context managers.
+    with pytest.raises(TypeError, match="takes no argument"):
+        make()
+    assert recording() and not anomaly_on()
 
 
 def recording() -> bool:

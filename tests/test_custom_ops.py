@@ -120,6 +120,18 @@ def test_use_mistakes_name_the_op() -> None:
     assert "smooth_relu" not in OP_DOMAINS and "smooth_relu" not in ops.PRIMITIVES  # the table is left alone
 
 
+def test_an_error_inside_the_derivative_names_the_op_and_the_point() -> None:
+    # Raised inside backward(), far from the op: "float division by zero" alone named nothing.
+    root = custom_op("root_op", lambda x: math.sqrt(x), lambda F, x, out: 0.5 / out)
+    x = Value(0.0)
+    out = root(x)
+    with pytest.raises(ZeroDivisionError, match=r"^custom op root_op: its derivative at \(0\.0\) failed: "):
+        out.backward()
+    with pytest.raises(ZeroDivisionError, match="custom op root_op"):
+        mg.grad(root)(0.0)
+    assert mg.grad(root)(4.0) == 0.25  # where the derivative is defined, nothing changes
+
+
 def test_a_numpy_float32_result_becomes_a_python_float() -> None:
     unary = custom_op("f32_scale", lambda x: np.float32(x) * np.float32(1.1), 1.1)
     binary = custom_op("f32_mul", lambda x, y: np.float32(x) * np.float32(y), lambda F, x, y, out: (y, x))

@@ -499,6 +499,8 @@ def test_the_default_limit_keeps_small_graphs_whole() -> None:
     [
         ({"rankdir": "XY"}, ValueError, "rankdir must be one of"),
         ({"max_nodes": 0}, ValueError, "max_nodes must be at least 1"),
+        ({"max_nodes": 1.5}, TypeError, "max_nodes must be an int"),  # drew "the 1.5 nearest"
+        ({"max_nodes": True}, TypeError, "max_nodes must be an int"),
     ],
 )
 def test_bad_draw_arguments(kwargs: dict[str, object], error: type[Exception], message: str) -> None:

@@ -151,6 +151,22 @@ def test_backward_on_a_leaf_and_with_a_seed_gradient() -> None:
         (y * y).backward(gradient="1")
 
 
+def test_a_value_seed_gradient_without_create_graph_gives_plain_gradients() -> None:
+    # As torch: backward(gradient=t) with t requiring grad leaves x.grad a plain tensor (12,
+    # no grad_fn) unless create_graph; the gradients here were Values with a graph back to t.
+    seed = Value(2.0)
+    x = Value(3.0)
+    (x.sin() * x).backward(seed)
+    assert type(x.grad) is float and x.grad == 2.0 * (math.cos(3.0) * 3.0 + math.sin(3.0))
+    leaf = Value(1.0)
+    leaf.backward(seed)
+    assert type(leaf.grad) is float and leaf.grad == 2.0
+    assert type(mg.gradients(x * x, x, seed)) is float
+    x.grad = None
+    (x * x).backward(seed, create_graph=True)  # with it, the seed's graph is followed
+    assert isinstance(x.grad, Value) and mg.gradients(x.grad, seed) == 6.0
+
+
 # 50 times the recursion limit in the quick run; README's million under -m slow.
 @pytest.mark.parametrize("depth", [50_000, pytest.param(1_000_000, marks=pytest.mark.slow)])
 def test_a_chain_far_past_the_default_recursion_limit(depth: int) -> None:
@@ -394,6 +410,18 @@ def test_backward_on_a_result_computed_under_no_grad_is_a_runtime_error() -> Non
     assert x.grad == 3.0
 
 
+def test_gradients_of_a_result_computed_under_no_grad_is_a_runtime_error() -> None:
+    # As torch.autograd.grad ("does not require grad"), and as backward() above: a gradient
+    # of 0 for every input would look like a loss that does not depend on them.
+    x = Value(2.0)
+    with mg.no_grad():
+        y = x * 3
+    for create_graph in (False, True):
+        with pytest.raises(RuntimeError, match=r"^gradients: .*computed by '\*' under no_grad\(\)"):
+            mg.gradients(y, x, create_graph=create_graph)
+    assert mg.gradients(Value(2.0), x) == 0.0  # a leaf the user made is a constant root
+
+
 # --- in-place operators: .data in place under no_grad, a node otherwise ------------------------
 
 
@@ -580,6 +608,10 @@ def test_gradients_and_zero_grad_take_a_single_value() -> None:
     assert y.grad == 0.0
     with pytest.raises(TypeError, match="gradients: input 0 must be a Value"):
         mg.gradients(out, [1.0])
+    with pytest.raises(TypeError, match="zero_grad: entry 1 must be a Value, got float"):
+        mg.zero_grad([x, 1.0])  # not AttributeError: 'float' object has no attribute 'grad'
+    with pytest.raises(TypeError, match="zero_grad expects a Value or an iterable of Values, got int"):
+        mg.zero_grad(3)  # type: ignore[arg-type]
 
 
 def test_backward_accepts_retain_graph_as_pytorch_code_passes_it() -> None:

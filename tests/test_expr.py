@@ -107,6 +107,13 @@ def test_constants_are_number_or_string_literals_by_name() -> None:
         ("softplus(x, gamma=1)", r"softplus\(\) takes only the constants beta, threshold"),
         ("softplus(x, beta=x)", "the constant beta must be a number or a string"),
         ("clamp(x)", "clamp: give at least one of min, max"),
+        # torch's clamp(x, 0, 1): the message shows how to write it here
+        (
+            "clamp(x, 0, 1)",
+            r"clamp\(\) takes exactly one argument; its constants go by name: "
+            r"clamp\(x, min=\.\.\., max=\.\.\.\)",
+        ),
+        ("leaky_relu(x, 0.1)", r"its constants go by name: leaky_relu\(x, negative_slope=\.\.\.\)"),
     ]:
         with pytest.raises(ExpressionError, match=message):
             parse(text).evaluate({"x": 1.0})

@@ -18,7 +18,7 @@ import microgrsucc as mg
 from microgrsucc.compiler.layers import find_blocks, find_squares
 from microgrsucc.compiler.numpy_printer import NUMPY
 from microgrsucc.compiler.plan import Plan
-from microgrsucc.compiler.trace import trace
+from microgrsucc.compiler.tracing import trace
 
 np = pytest.importorskip("numpy")
 

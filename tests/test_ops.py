@@ -356,13 +356,32 @@ ORACLE_OPS = [op for op in ops.PRIMITIVES.values() if op.name.isidentifier() and
     ops.softplus_of(-1.0),
     ops.elu_of(0.5),
     ops.celu_of(2.0),
+    ops.celu_of(-1.5),  # a negative alpha: x / alpha has the other sign than x
+    ops.elu_of(-1.0),
     ops.hardtanh_of(-2.0, 3.0),
     ops.clamp_of(-1.0, 2.0),
     ops.clamp_of(0.5, None),
     ops.clamp_of(None, 0.5),
 ]
 _IDS = [op.symbol for op in ORACLE_OPS]
-_SPECIAL = [0.0, -0.0, 1.0, -1.0, 3.0, -3.0, 6.0, 2.5, -5.5, 20.0, 40.0, -40.0, 1e-300, 800.0, -800.0]
+_SPECIAL = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    3.0,
+    -3.0,
+    6.0,
+    2.5,
+    -5.5,
+    20.0,
+    40.0,
+    -40.0,
+    1e-300,
+    -5e-324,
+    800.0,
+    -800.0,
+]
 _SPECIAL += [math.inf, -math.inf, math.nan]
 
 

@@ -179,6 +179,19 @@ def test_a_learning_rate_set_later_as_a_numpy_scalar_still_steps_in_python_float
         assert p.data == pytest.approx(expected, rel=1e-15)
 
 
+@pytest.mark.parametrize("make", [SGD, Adam, AdamW])
+@pytest.mark.parametrize("name", ["lr", "weight_decay"])
+def test_a_hyperparameter_set_later_as_a_string_is_a_type_error_at_the_step(make: Any, name: str) -> None:
+    # torch's step raises TypeError for lr = "0.1"; float("0.1") stepped as if it were 0.1
+    p = Value(1.0)
+    opt = make([p], lr=0.5)
+    setattr(opt, name, "0.1")
+    p.grad = 0.3
+    with pytest.raises(TypeError, match=f"{make.__name__}: {name} expects a real number, got str"):
+        opt.step()
+    assert p.data == 1.0
+
+
 def test_empty_parameter_list_raises() -> None:
     with pytest.raises(ValueError, match="empty parameter list"):
         Adam([])

@@ -142,6 +142,18 @@ def test_constant_functions_and_unused_arguments_give_zero() -> None:
     assert grad(grad(grad(lambda x: x * x)))(4.0) == 0.0
 
 
+def test_a_result_computed_under_an_inner_no_grad_has_gradient_zero() -> None:
+    # As torch.func.grad, which respects a no_grad inside f: the result is cut from x.
+    def f(x: Value) -> Value:
+        with mg.no_grad():
+            return x * 3
+
+    assert mg.grad(f)(2.0) == 0.0 and mg.value_and_grad(f)(2.0) == (6.0, 0.0)
+    assert mg.hessian(f)(2.0) == [[0.0]]
+    inner = mg.grad(f)(Value(2.0))
+    assert isinstance(inner, Value) and inner.data == 0.0
+
+
 def test_an_inner_grad_sees_the_outer_variable_through_a_closure() -> None:
     # d/dx [d/dy (x*y)] = 1: the inner result must stay connected to x (JAX gives 1 too).
     assert grad(lambda x: grad(lambda y: x * y)(1.0))(2.0) == 1.0

@@ -147,7 +147,8 @@ def _parser() -> argparse.ArgumentParser:
         help="evaluate an expression, print its derivatives and draw its graph",
         description="Evaluate EXPR with Values, run backward() and print its value and its derivative "
         "with respect to each variable. EXPR may use numbers, the constants pi and e, variables, "
-        f"+ - * / **, unary minus, parentheses and the functions {' '.join(FUNCTIONS)}. "
+        f"+ - * / **, unary minus, parentheses and the functions {' '.join(FUNCTIONS)}, "
+        "an op's constants given by name (clamp(x, min=0, max=1)). "
         'An EXPR that starts with a minus goes after --: microgrsucc graph --set x=1 -- "-x*2". '
         "A derivative that is infinite or NaN is printed with a warning on stderr (the status stays 0). "
         "The folder of -o FILE is made if it does not exist, as demo --out does.",

@@ -205,9 +205,13 @@ def _check(node: ast.AST, text: str) -> None:
         if func.id not in FUNCTIONS:
             raise ExpressionError(f"unknown function {func.id}: the functions are {_function_list()}")
         entry = ops.PRIMITIVES[func.id]
-        if len(node.args) != entry.arity or any(isinstance(a, ast.Starred) for a in node.args):
-            raise ExpressionError(f"{func.id}() takes exactly {_count(entry.arity)}{_show(node, text)}")
         names = entry.parameters if isinstance(entry, ops.Parametric) else ()
+        if len(node.args) != entry.arity or any(isinstance(a, ast.Starred) for a in node.args):
+            # clamp(x, 0, 1) as in torch: say that the constants go by name
+            named = f"; its constants go by name: {func.id}(x, {'=..., '.join(names)}=...)" if names else ""
+            raise ExpressionError(
+                f"{func.id}() takes exactly {_count(entry.arity)}{named}{_show(node, text)}"
+            )
         for keyword in node.keywords:
             if keyword.arg not in names:
                 takes = f"only the constants {', '.join(names)}" if names else "no constants"

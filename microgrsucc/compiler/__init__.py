@@ -23,7 +23,8 @@ from microgrsucc import ops
 from microgrsucc.compiler import eager, python_code
 from microgrsucc.compiler.python_code import DOMAIN_ERRORS, Replay, generated_code_error
 from microgrsucc.compiler.samples import batch, floats
-from microgrsucc.compiler.trace import PARAM, Trace, primitive_of, trace
+from microgrsucc.compiler.trace import PARAM, Trace, primitive_of
+from microgrsucc.compiler.tracing import trace
 from microgrsucc.core import modes_set, state
 from microgrsucc.flat import FlatParameter, flat_of, owner
 from microgrsucc.gcscope import collector_paused
@@ -188,13 +189,21 @@ class CompiledLoss:
         """
         if reduction not in ("mean", "sum"):
             raise ValueError(f"compile: reduction must be 'mean' or 'sum', got {reduction!r}")
+        if modes_set[0] and not state.grad_enabled:
+            # Eager mode's losses built under no_grad() have no graph, and their backward()
+            # raises; the compiled step added no gradient and said nothing.
+            raise RuntimeError(
+                "compile: backward() inside no_grad(): the losses would be computed with "
+                "recording off, so they have no graph to differentiate (as torch says, they "
+                "do not require grad); call it with recording on, or step(*sample) for a loss alone"
+            )
         rows, nargs = batch(samples, arrays=self.backend != "python")
         compiled = self._compiled(nargs)
         count = len(rows)
         viewed = self._viewed()  # nothing between here and the gradients runs user code
         values = self._values(self.backend != "python", viewed)  # numpy, numba, jax: an array
         result = None
-        if not (modes_set[0] and (state.anomaly or not state.grad_enabled)):
+        if not (modes_set[0] and state.anomaly):
             try:
                 result = compiled.batch(values, rows, count)
             except Replay as replay:
@@ -210,9 +219,6 @@ class CompiledLoss:
             except Exception as err:
                 raise generated_code_error(err, compiled.source) from err
         if result is None:
-            if not state.grad_enabled:
-                total, _ = eager.replay(compiled.trace, self.params, rows, backward=False)
-                return total / count if reduction == "mean" else total
             result = eager.replay(compiled.trace, self.params, rows, backward=True)
         total, grads = result
         scale = 1.0 / count if reduction == "mean" else 1.0
@@ -267,6 +273,8 @@ def compile(
             samples with different numbers of arguments.
         ImportError: a backend whose package is not installed (the message names the
             extra to install).
+        RuntimeError: ``step.backward`` called inside ``no_grad()``, where eager mode's
+            losses would have no graph (``step(*sample)`` computes a loss there).
 
     A sample outside an op's domain raises eager mode's own error from ``backward`` or the
     call (``ValueError``, ``ZeroDivisionError``, ``OverflowError``), naming the op and its

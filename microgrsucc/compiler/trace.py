@@ -8,29 +8,22 @@ node. Anything that would turn a traced value into a number — ``.data``, ``flo
 ``math.sin``, ``<`` — raises a ``TypeError`` naming the value: a Python branch on it
 would be replayed the same way for every sample, which would be wrong.
 
-A parameter's ``.data`` read by ``sample_loss`` (a constant written from its value, or a
-Python branch on it) is recorded in ``Trace.guards``: the trace holds only while every
-such parameter keeps the value it had, and ``compile`` traces again when one changes.
-The trace records its graph whatever the caller's mode (``no_grad``), as the transforms do.
+``Trace.guards`` holds the parameters whose ``.data`` ``sample_loss`` read, with the values
+read: the trace holds only while each keeps its value (``tracing.py`` runs the loss and
+records them).
 """
 
 from __future__ import annotations
 
-import inspect
-import reprlib
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from microgrsucc import ops
-from microgrsucc.core import enable_grad, is_real, state, to_float
-from microgrsucc.flat import ParameterView
-from microgrsucc.functions import operands_of
+from microgrsucc.core import is_real, modes_set, state, to_float
 from microgrsucc.ops import Primitive
-from microgrsucc.recording import install_ops, recorder
+from microgrsucc.recording import install_ops
 from microgrsucc.value import Value
 
-__all__ = ["CONST", "INPUT", "OP", "PARAM", "Trace", "Tracer", "trace", "primitive_of"]
+__all__ = ["CONST", "INPUT", "OP", "PARAM", "Trace", "Tracer", "primitive_of", "record"]
 
 INPUT, PARAM, CONST, OP = "input", "param", "const", "op"
 
@@ -38,6 +31,10 @@ _HOW = (
     "a Python branch on it would be replayed the same way for every sample; write the "
     "branch as an op (x.relu(), abs(x), or a microgrsucc.custom_op), or read only "
     "constants and parameters' .data"
+)
+_NO_GRAD = (
+    "under no_grad() (or set_grad_enabled(False)) eager mode cuts that result from the graph, "
+    "which a compiled step cannot replay: compute it with recording on, or use the eager engine"
 )
 
 
@@ -133,6 +130,11 @@ class Trace:
     def param_position(self, v: Value) -> int | None:
         return self._param_index.get(v)
 
+    def drop_values(self) -> None:
+        """Forget the Values met while recording: a penalty's whole graph, as large as the
+        model, would otherwise live as long as the compiled step, for the collector to walk."""
+        self._imported, self._param_index, self._constants = {}, {}, {}
+
     def _leaf(self, v: Value) -> int:
         """The node of a leaf not imported yet: a parameter, or its value as a constant."""
         j = self._param_index.get(v)
@@ -200,10 +202,10 @@ class Tracer(Value):
     def data(self) -> float:  # type: ignore[override]
         self._refuse("read .data of")
 
-    def _refuse(self, how: str) -> NoReturn:
+    def _refuse(self, how: str, why: str = _HOW) -> NoReturn:
         raise TypeError(
             f"compile: sample_loss {how} {self.trace.describe(self.index)}, whose value differs "
-            f"per sample; {_HOW}"
+            f"per sample; {why}"
         )
 
     def __repr__(self) -> str:
@@ -229,18 +231,6 @@ class Tracer(Value):
     def __bool__(self) -> bool:
         self._refuse("tested the truth of")
 
-    def __lt__(self, other: Any) -> bool:
-        self._refuse("compared (<)")
-
-    def __le__(self, other: Any) -> bool:
-        self._refuse("compared (<=)")
-
-    def __gt__(self, other: Any) -> bool:
-        self._refuse("compared (>)")
-
-    def __ge__(self, other: Any) -> bool:
-        self._refuse("compared (>=)")
-
     def detach(self) -> Value:
         self._refuse("called detach() on")
 
@@ -250,16 +240,18 @@ class Tracer(Value):
     @staticmethod
     def apply_op(op: Primitive, *operands: Any) -> Any:
         """Apply a custom op to traced values (``CustomOp`` looks for this hook)."""
-        return _record(op)(*operands)
+        return record(op)(*operands)
 
 
-def _record(op: Primitive) -> Callable[..., Any]:
+def record(op: Primitive) -> Callable[..., Any]:
     arity = op.arity
 
     # Once per scalar op of sample_loss (tens of thousands for a wide model): two Tracers of one
     # trace (s + t), or a Value and a Tracer (w * x), go straight to their node; otherwise plain
     # loops, a Tracer of this trace taken as is (checked by its class, not isinstance).
     def apply(*operands: Any) -> Any:
+        if modes_set[0] and not state.grad_enabled:  # eager mode would cut the result from the graph
+            next(x for x in operands if x.__class__ is Tracer)._refuse(f"applied {op.name} to", _NO_GRAD)
         if len(operands) == 2 == arity:
             x, y = operands
             if y.__class__ is Tracer:
@@ -286,115 +278,6 @@ def _record(op: Primitive) -> Callable[..., Any]:
     return apply
 
 
-install_ops(Tracer, _record)
-
-
-def trace(sample_loss: Callable[..., Any], params: Sequence[Value], nargs: int) -> Trace:
-    """Call ``sample_loss`` once on Tracers and return the graph of its result."""
-    t = Trace(params, nargs)
-    inputs = [t.node(INPUT, None, (), k) for k in range(nargs)]
-    with enable_grad(), _watching(t, params):
-        out = sample_loss(*inputs)
-        if not isinstance(out, Value):
-            raise TypeError(
-                f"compile: sample_loss must return a Value, got {type(out).__name__}: {reprlib.repr(out)}"
-            )
-        root = t.operand(out)
-    if t.kinds[root] != OP:
-        # A loss that is a parameter (or an argument, or a constant) itself: one op above it,
-        # exact for every float, gives the backends a node to start the gradient from.
-        root = t.add(OP, ops.mul, (root, t.constant(1.0)), 0)
-    t.root = root
-    # What only recording needed goes: the Values met (a penalty's whole graph, as large as
-    # the model) would otherwise live as long as the compiled step, for the collector to walk.
-    t._imported, t._param_index, t._constants = {}, {}, {}
-    return t
-
-
-# --- reading a parameter's .data during the trace --------------------------------------------
-# While sample_loss runs, each parameter's class is a subclass whose ``data`` property records
-# the read in the trace's guards. The ops of that subclass (and custom ops) compute with the
-# parameter's value without recording a read: their result is part of the graph, not a constant.
-
-_watch = threading.local()  # .trace: the trace being recorded; .inside: depth of op calls
-
-
-def _reader(plain: Any) -> Callable[[Value], float]:
-    """A ``data`` getter over ``plain`` (the class's own descriptor: the slot, or a
-    FlatParameter view's property) that records the read in the trace's guards."""
-
-    def read(v: Value) -> float:
-        x: float = plain.__get__(v, Value)
-        if not getattr(_watch, "inside", 0):  # an op computing with the value is not a read
-            t = getattr(_watch, "trace", None)
-            if t is not None:
-                j = t.param_position(v)
-                if j is not None:
-                    t.guards.setdefault(j, x)
-        return x
-
-    return read
-
-
-def _quiet(op: Primitive) -> Callable[..., Any]:
-    """``op`` applied to a watched parameter: computing with its value is not a read."""
-    apply = recorder(op)
-    traced = _record(op)
-
-    def run(*operands: Any) -> Any:  # once per op on a parameter: a plain loop
-        for x in operands:
-            if x.__class__ is Tracer:
-                return traced(*operands)
-        _watch.inside = getattr(_watch, "inside", 0) + 1
-        try:
-            return apply(*operands)
-        finally:
-            _watch.inside -= 1
-
-    return run
-
-
-def _quiet_custom(op: Primitive, *operands: Any) -> Any:
-    """A custom op (``CustomOp`` looks for ``apply_op``) of a watched parameter."""
-    if any(isinstance(x, Tracer) for x in operands):
-        return _record(op)(*operands)
-    return _quiet(op)(*operands_of(op, operands))
-
-
-_watched_classes: dict[type, type] = {}
-
-
-def _watched_class(cls: type) -> type:
-    made = _watched_classes.get(cls)
-    if made is None:
-        plain = inspect.getattr_static(cls, "data")
-        watched = property(_reader(plain), plain.__set__)
-        made = type(f"Watched{cls.__name__}", (cls,), {"__slots__": (), "data": watched, "pickled_as": cls})
-        install_ops(made, _quiet)
-        made.apply_op = staticmethod(_quiet_custom)  # type: ignore[attr-defined]
-        _watched_classes[cls] = made
-    return made
-
-
-class _watching:
-    """While open, the parameters' ``.data`` reads are recorded in ``trace.guards``."""
-
-    def __init__(self, trace: Trace, params: Sequence[Value]) -> None:
-        self.trace, self.params = trace, params
-        self.saved: list[tuple[Value, type]] = []
-
-    def __enter__(self) -> None:
-        state.compiling += 1
-        self.outer = getattr(_watch, "trace", None)
-        _watch.trace = self.trace
-        for p in self.params:
-            cls = p.__class__
-            if cls is Value or cls is ParameterView:  # a Dual keeps its class, unwatched
-                self.saved.append((p, cls))
-                p.__class__ = _watched_class(cls)
-
-    def __exit__(self, *exc_info: object) -> None:
-        for p, cls in self.saved:
-            p.__class__ = cls
-        _watch.trace = self.outer
-        state.compiling -= 1
+install_ops(Tracer, record)
+for _name, _symbol in (("__lt__", "<"), ("__le__", "<="), ("__gt__", ">"), ("__ge__", ">=")):
+    setattr(Tracer, _name, lambda self, other, how=f"compared ({_symbol})": self._refuse(how))

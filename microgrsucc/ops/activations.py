@@ -106,9 +106,16 @@ def _softplus_slope(F: Any, x: Any, beta: float, threshold: float) -> Any:
 
 def _elu_slope(F: Any, x: Any, alpha: float, scale: float) -> Any:
     # scale above 0, alpha exp(x) up to it; at 0, the constant alpha, so the second derivative
-    # there is 0 as torch's (elu, selu, celu: x is x / alpha for celu).
+    # there is 0 as torch's (elu, selu).
     x0 = F.value(x)
     return scale if x0 > 0.0 else (alpha * F.exp(x) if x0 < 0.0 else (alpha if x0 == 0.0 else _NAN))
+
+
+def _celu_slope(F: Any, x: Any, alpha: float) -> Any:
+    # As elu's, branching on x itself: x / alpha has the other sign for a negative alpha (the
+    # slope was 1 below 0 and exp(x / alpha) above), and is -0.0 for x = -5e-324, alpha = 2.
+    x0 = F.value(x)
+    return 1.0 if x0 > 0.0 else (F.exp(x / alpha) if x0 < 0.0 else (1.0 if x0 == 0.0 else _NAN))
 
 
 def _gelu_tanh(x: float) -> float:
@@ -190,7 +197,7 @@ def celu_of(alpha: float = 1.0) -> Primitive:
     return Parametric(
         "celu", celu_of, (a,),
         lambda x: x if x > 0.0 else a * math.expm1(x / a),
-        lambda F, x, out: _elu_slope(F, x / a, 1.0, 1.0),
+        lambda F, x, out: _celu_slope(F, x, a),
         domain=(_NOT_ZERO,),
     )  # fmt: skip
 
