@@ -220,25 +220,33 @@ class _Mode:
             finally:
                 _set_modes(*saved)
 
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            gen = resume(fn, *args, **kwargs)
-            try:
-                response = resume(gen.send, None)
-                while True:
-                    try:
-                        request = yield response
-                    except GeneratorExit:
-                        resume(gen.close)
-                        raise
-                    except BaseException as err:
-                        response = resume(gen.throw, err)
-                    else:
-                        response = resume(gen.send, request)
-            except StopIteration as stop:
-                return stop.value
+        return resumed_by(fn, resume)
 
-        return wrapper  # type: ignore[return-value]
+
+def resumed_by(fn: _F, resume: Callable[..., Any]) -> _F:
+    """The generator function ``fn`` with its body run by ``resume(step, *args)`` at its
+    start and at each resume (``send``, ``throw``, ``close``): a decorator's scope holds
+    while the body runs, not between its ``yield``s, where the caller's code runs."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        gen = resume(fn, *args, **kwargs)
+        try:
+            response = resume(gen.send, None)
+            while True:
+                try:
+                    request = yield response
+                except GeneratorExit:
+                    resume(gen.close)
+                    raise
+                except BaseException as err:
+                    response = resume(gen.throw, err)
+                else:
+                    response = resume(gen.send, request)
+        except StopIteration as stop:
+            return stop.value
+
+    return wrapper  # type: ignore[return-value]
 
 
 class no_grad(_Mode):

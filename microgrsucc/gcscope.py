@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import functools
 import gc
+import inspect
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from microgrsucc.core import resumed_by
 
 __all__ = ["collector_paused"]
 
@@ -47,7 +50,8 @@ class collector_paused:
     about the collector changes (thresholds, frozen objects). Cycles made inside the block
     by other code are collected after it, at the collector's next pass.
 
-    Also usable as a decorator: ``@collector_paused()``.
+    Also usable as a decorator: ``@collector_paused()``. On a generator function the pause
+    holds while its body runs, from each resume to its next ``yield`` (as ``no_grad``).
 
     >>> import gc
     >>> from microgrsucc import Value, collector_paused
@@ -77,9 +81,17 @@ class collector_paused:
                 gc.enable()
 
     def __call__(self, fn: _F) -> _F:
+        if inspect.isgeneratorfunction(fn):
+            return resumed_by(fn, _paused)
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             with collector_paused():
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
+
+
+def _paused(step: Callable[..., Any], *args: Any) -> Any:
+    with collector_paused():
+        return step(*args)

@@ -20,13 +20,13 @@ Losses are in ``microgrsucc.losses``, optimizers in ``microgrsucc.optim``.
 from __future__ import annotations
 
 import math
-import numbers
 import operator
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 from microgrsucc import ops
+from microgrsucc.core import is_real
 from microgrsucc.functions import zero_grad
 from microgrsucc.value import Operand, Value
 
@@ -107,8 +107,9 @@ class Module:
     def load_state_dict(self, state_dict: Mapping[str, object], strict: bool = True) -> IncompatibleKeys:
         """Set the parameters from a dict such as ``state_dict()`` returns.
 
-        As PyTorch's ``load_state_dict``. Each value must be one real number (a float, an int,
-        a numpy scalar or a Value); nothing is changed unless every value given is good.
+        As PyTorch's ``load_state_dict``. Each value must be one real number, as ``Value()``
+        takes (a float, an int, a Fraction, a Decimal, a numpy scalar) or a Value; nothing is
+        changed unless every value given is good.
 
         Args:
             state_dict: parameter name -> number.
@@ -165,9 +166,9 @@ def _parameter_value(where: str, name: str, x: object) -> float:
     """One entry of a state dict as a float; a sequence or array is the wrong shape."""
     if isinstance(x, Value):
         return x.data
-    if isinstance(x, numbers.Real) and not isinstance(x, bool):
+    if is_real(x):  # the numbers Value() takes
         try:
-            return float(x)
+            return float(x)  # type: ignore[arg-type]
         except OverflowError:
             raise OverflowError(f"{where}: {name!r} is too large for a float: {x!r:.40}") from None
     shape = getattr(x, "shape", None)

@@ -120,3 +120,18 @@ def test_gradients_are_the_same_inside() -> None:
     with collector_paused():
         (x * x.sin()).backward()
     assert x.grad == pytest.approx(math.sin(0.7) + 0.7 * math.cos(0.7), rel=1e-15)
+
+
+def test_a_generator_function_runs_its_body_paused_and_its_caller_not() -> None:
+    @collector_paused()
+    def steps(w: Value) -> Iterator[bool]:
+        for _ in range(2):
+            (w * w).backward()
+            yield gc.isenabled()
+
+    w = Value(3.0)
+    seen = []
+    for inside in steps(w):
+        seen.append((inside, gc.isenabled()))
+    assert seen == [(False, True), (False, True)]
+    assert w.grad == 12.0

@@ -8,6 +8,8 @@ import multiprocessing
 import pickle
 import random
 from copy import deepcopy
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -273,10 +275,12 @@ def test_state_dict_round_trips_through_json_into_another_model() -> None:
     assert target(x).data == source(x).data  # type: ignore[union-attr]
 
 
-def test_load_state_dict_takes_ints_numpy_scalars_and_values() -> None:
+def test_load_state_dict_takes_every_number_value_takes() -> None:
     n = Neuron(2, seed=0)
     n.load_state_dict({"w0": 1, "w1": np.float32(0.5), "b": Value(-2.0)})
     assert n.state_dict() == {"w0": 1.0, "w1": 0.5, "b": -2.0}
+    n.load_state_dict({"w0": Decimal("0.1"), "w1": Fraction(1, 3), "b": 2**70})
+    assert n.state_dict() == {"w0": 0.1, "w1": 1 / 3, "b": float(2**70)}
     assert all(type(v) is float for v in n.state_dict().values())
 
 

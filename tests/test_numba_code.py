@@ -10,12 +10,26 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_compile_differential import Loss, c_cbrt, check, check_array_parameters, counting_fallbacks, losses
+from test_compile_differential import (
+    SPECIAL_FLOATS,
+    Loss,
+    c_cbrt,
+    check,
+    check_array_parameters,
+    compiled_outcome,
+    counting_fallbacks,
+    differences,
+    eager_outcome,
+    losses,
+)
 
 import microgrsucc as mg
+from microgrsucc.compiler.numba_printer import TILE
+from microgrsucc.nn import MLP
 
 pytestmark = pytest.mark.numba
 
@@ -60,6 +74,79 @@ def test_a_domain_error_is_eager_modes_and_only_its_sample_is_replayed() -> None
     with counting_fallbacks() as replayed:  # NaN is a value, not an error: no replay
         assert math.isnan(step.backward([(1.0,), (math.nan,)]))
     assert replayed == []
+
+
+# The kernel runs the samples in tiles of TILE: batches that end inside a tile, at its end,
+# one past it; widths that are not multiples of the four terms a statement sums (9 inputs,
+# 6 units), a first layer with more units than inputs (its weight gradients summed the other
+# way), and now and then NaN, infinities and huge numbers among the samples.
+HINGE = MLP(2, [9, 6, 1], seed=5)
+
+
+def hinge(a: mg.Value, b: mg.Value, y: mg.Value) -> mg.Value:
+    return (1 - y * HINGE([a, b])).relu() + 1e-4 * sum(p * p for p in HINGE.parameters())
+
+
+BATCHES = st.sampled_from([1, 3, TILE - 1, TILE, TILE + 1, 2 * TILE + 5])
+SPECIAL = st.lists(
+    st.tuples(st.integers(0, 2 * TILE + 4), st.integers(0, 2), st.sampled_from(SPECIAL_FLOATS))
+)
+
+
+def check_hinge(count: int, seed: int, special: list[tuple[int, int, float]]) -> None:
+    """The hinge loss over ``count`` random samples, ``special`` values put in some, held to
+    eager mode (the sum's total and gradients)."""
+    rng = np.random.default_rng(seed)
+    rows = [(*rng.uniform(-2.0, 2.0, 2).tolist(), float(rng.choice([-1.0, 1.0]))) for _ in range(count)]
+    for k, column, x in special:
+        if k < count:
+            row = list(rows[k])
+            row[column] = x
+            rows[k] = (row[0], row[1], row[2])
+    params = HINGE.parameters()
+    step = mg.compile(hinge, params, backend="numba")
+    want = eager_outcome(hinge, params, rows, "sum", None)
+    got = compiled_outcome(step, np.array(rows), "sum", None)
+    assert not differences(got, want, refusal_ok=False)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(count=BATCHES, seed=st.integers(0, 2**32 - 1), special=SPECIAL)
+def test_batches_across_tiles_give_eager_results(
+    count: int, seed: int, special: list[tuple[int, int, float]]
+) -> None:
+    check_hinge(count, seed, special)
+
+
+@pytest.mark.slow
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(count=BATCHES, seed=st.integers(0, 2**32 - 1), special=SPECIAL)
+def test_hundreds_of_batches_across_tiles_give_eager_results(
+    count: int, seed: int, special: list[tuple[int, int, float]]
+) -> None:
+    check_hinge(count, seed, special)
+
+
+def test_a_flagged_sample_inside_a_tile_is_the_only_one_replayed() -> None:
+    # exp of a layer's units (a map whose function can fail) and log of a sample's column
+    # (one sample's statements): a sample in the middle of the second tile fails each, alone.
+    layer = MLP(2, [5], seed=3, activation="linear")
+    params = layer.parameters()
+
+    def loss(a: mg.Value, b: mg.Value) -> mg.Value:
+        return sum(u.exp() for u in layer([a, b])) + (b + 2.0).log()
+
+    step = mg.compile(loss, params, backend="numba")
+    rows = [(math.sin(k), math.cos(k)) for k in range(2 * TILE + 5)]
+    with counting_fallbacks() as replayed:
+        want = eager_outcome(loss, params, rows, "sum", None)
+        got = compiled_outcome(step, rows, "sum", None)
+    assert replayed == [] and not differences(got, want, refusal_ok=False)
+    failing = [((0.25, -6.5), ValueError, r"log\(-4\.5\)"), ((1e4, 1e4), OverflowError, "exp")]
+    for bad, error, message in failing:
+        with counting_fallbacks() as replayed, pytest.raises(error, match=message):
+            step.backward([*rows[: TILE + 7], bad, *rows[TILE + 7 :]])
+        assert replayed == [1]
 
 
 def test_parameters_given_as_an_array_are_read_and_the_penalty_is_one_call() -> None:

@@ -1,17 +1,21 @@
-"""The numba backend: the layer plan as one loop over the samples, compiled by numba.
+"""The numba backend: the layer plan as loops over tiles of samples, compiled by numba.
 
-The kernel is the plan of the numpy backend (``layers.py``) written as loops: for each
-sample, each layer is one call of a small compiled function (``_layer``: a loop over its
-inputs and its units, ``Z[j] += WT[i, j] * a``, which the compiler vectorises), a unary op of
-a layer a loop over its units, and every other node one statement printed from its tree by
-``NumbaPrinter``; then the same sample's backward pass (``_layer_grads``), with the gradients
-of each layer's weights summed in an array of the layer's shape. A unit whose gradient is 0
-(relu off) is skipped where that changes no sum. The code grows with the number of layers
-and other nodes, never with the number of parameters: numba compiles straight-line code per
-parameter in minutes.
+The kernel is the plan of the numpy backend (``layers.py``) written as loops over tiles of
+``TILE`` samples. A block's values for a tile are a (width, TILE) array, the tile's samples
+contiguous: each layer is one call of a compiled function (``_layer``: ``Z[j, r] +=
+WT[i, j] * A[i, r]`` with the samples ``r`` innermost, which LLVM vectorises), a unary op of
+a layer one loop over the block's array, and every other node one statement printed from
+its tree by ``NumbaPrinter``, run in a *section*, a loop over the tile's samples between
+two calls on whole tiles (a temporary read in a later section is a per-tile array,
+``TileRegisters``). Then the tile's backward pass, with the gradients of each layer's
+weights summed in an array of the layer's shape (``_weight_grads``) and its inputs'
+gradients by ``_product``. Every sum keeps the order of the loop over samples one at a
+time. A term whose factor is 0 (relu off) is skipped where that changes no sum. The code
+grows with the number of layers and other nodes, never with the number of parameters:
+numba compiles straight-line code per parameter in minutes.
 
 The kernel gathers each layer's weights and biases from the parameter array ``PV`` before
-the loop over samples and adds their gradients to one array ``G`` after it. What does not
+the loop over tiles and adds their gradients to one array ``G`` after it. What does not
 vary per sample (a penalty over the parameters) is computed on the host (``invariant.py``):
 a sum of squares as one dot product, the few other scalars as Python floats; so the host
 does no work per parameter. ``P`` may be a list of floats or a 1-d float64 array; it is
@@ -27,9 +31,10 @@ the kernel imports: compiled once per machine, loaded from the cache for every n
 (each function numba compiles costs its own type inference and LLVM passes).
 
 Errors: a function that would raise in CPython, or a domain check of the table, sets a
-flag; the samples flagged are run by the eager engine afterwards (which raises its own
-error, or agrees). A division by zero raises in the kernel (numba's ``error_model="python"``)
-and the whole batch is handed over, as in the python backend.
+flag, checked after each sample of a section that runs such code; the samples flagged are
+run by the eager engine afterwards (which raises its own error, or agrees). A division by
+zero raises in the kernel (numba's ``error_model="python"``) and the whole batch is handed
+over, as in the python backend.
 """
 
 from __future__ import annotations
@@ -48,12 +53,16 @@ from microgrsucc.compiler.numba_printer import (
     KERNEL_HELPERS,
     NUMBA,
     UNSUPPORTED,
+    flags,
     helpers,
+    total,
 )
 from microgrsucc.compiler.plan import Plan
 from microgrsucc.compiler.python_code import PYTHON, Contribution, emit_backward, emit_forward
+from microgrsucc.compiler.registers import TileRegisters
+from microgrsucc.compiler.tiles import Tile, check
 from microgrsucc.compiler.trace import CONST, INPUT, PARAM, Trace
-from microgrsucc.compiler.tree import Call, Select, walk
+from microgrsucc.compiler.tree import Call, Node, Select, walk
 
 __all__ = ["generate"]
 
@@ -86,6 +95,7 @@ class _Emitter:
         self.key_grads: set[str] = set()  # the layers whose scratch input gradient is used
         self.received: set[str] = set()  # the blocks some gradient reaches
         self.calls: dict[str, int] = {}
+        self.flagging = False  # whether any op's code can set the flag F
         branches = 0  # per sample, outside the loops over a layer
         for i, info in enumerate(self.plan.info):
             if info is None or not self.plan.varying[i] or i in self.absorbed:
@@ -99,6 +109,7 @@ class _Emitter:
                 )
             for tree in [info.forward, *info.partials]:
                 assert tree is not None
+                self.flagging = self.flagging or flags(tree)
                 for call in walk(tree):
                     if isinstance(call, Call):
                         if call.fn in UNSUPPORTED:
@@ -127,18 +138,18 @@ class _Emitter:
             return f"H[{self.held.index(i)}]"
         return None
 
-    def operand(self, b: Block) -> tuple[str, list[str]]:
-        """A layer's inputs for one sample as a 1-d array: a whole block, or a scratch array
-        filled from the nodes."""
+    def operand(self, b: Block) -> str:
+        """The array of a layer's inputs for a tile: a whole block, or ``K<layer>``, filled
+        from the nodes (the samples' columns too: ``X`` is not stored by tiles)."""
         key = b.key
         first = self.block_of.get(key[0])
-        if first is not None and first[1] == 0:
+        if first is not None and first[1] == 0 and first[0].kind != INPUT:
             src = first[0]
             if len(key) == len(src.members) and all(
                 self.block_of.get(m) == (src, c) for c, m in enumerate(key)
             ):
-                return ("X[s]" if src.kind == INPUT else src.name), []
-        return f"K{b.name}", [f"K{b.name}[{c}] = {self.expr[m]}" for c, m in enumerate(key)]
+                return src.name
+        return f"K{b.name}"
 
     def size(self, b: Block) -> str:
         """A block's width as a value the kernel reads at run time (its layer's bias vector's length):
@@ -148,55 +159,46 @@ class _Emitter:
             b = b.source
         return f"b{b.name}.shape[0]"
 
+    def each(self, b: Block, tree: Node, target: str, op: str, grad: bool = False) -> list[str]:
+        """``target op tree`` for each unit of the map ``b`` and each sample of the tile: the
+        tree of its forward (of the source's values), or with ``grad`` of its gradient (of the
+        source's values, the map's and the map's gradient).
+
+        Code that runs on any float (``total``) is one loop over the whole arrays, as flat
+        views: numba's compiler takes longer over nested loops, and the samples past ``n``
+        in the last tile (another tile's, or zeros) are not read. Other code runs over the
+        tile's samples; with each sample's units inside when it can set the flag F, which is
+        checked after each sample."""
+        assert b.source is not None
+        arrays = [b.source.name, b.name, f"d{b.name}"] if grad else [b.source.name]
+        info = self.plan.info[b.members[0]]
+        assert info is not None
+        flat = total(tree)
+        j = f"j{b.name}"
+        at = [f"f{a}[q]" if flat else f"{a}[{j}, r]" for a in [target, *arrays]]
+        env = info.env([at[1]], at[2], at[3]) if grad else info.env([at[1]])
+        statement = f"{at[0]} {op} {NUMBA.expr(tree, env)}"
+        if flat:
+            return [f"for q in range(f{target}.shape[0]):", f"    {statement}"]
+        m = self.size(b)
+        if not flags(tree):
+            return [f"for {j} in range({m}):", "    for r in range(n):", f"        {statement}"]
+        checked = [f"    {c}" for c in check("s0 + r")]
+        return ["for r in range(n):", f"    for {j} in range({m}):", f"        {statement}", *checked]
+
     def kernel(self) -> tuple[list[str], list[str]]:
         """The kernel's source and the names of its per-layer arguments."""
-        t, plan = self.t, self.plan
-        n = len(t.kinds)
-        self.expr: list[str | None] = [self.leaf(i) for i in range(n)]
-        depth = [0] * n
-        forward: list[str] = []
-        done: set[int] = set()
-        arrays: list[str] = []  # per-sample arrays, allocated once per call
-        layer_args: list[str] = []  # per layer: its weights' and biases' positions in PV, constant biases
-        gathered: list[str] = []  # each layer's weights (and transposed) and biases, from PV
-        scattered: list[str] = []  # each layer's gradients, added to G
-        for i in plan.order(True):
-            if i in self.absorbed or i in done:
-                continue
-            found = self.block_of.get(i)
-            if found is None:
-                emit_forward(plan, [i], self.expr, depth, forward)
-                continue
-            b = found[0]
-            done.update(b.members)
-            m = self.size(b)
-            arrays += [f"{b.name} = _zeros({m})", f"d{b.name} = _zeros({m})"]
-            for col, z in enumerate(b.members):
-                self.expr[z] = f"{b.name}[{col}]"
-            if b.kind == "layer":
-                a, fill = self.operand(b)
-                if fill:
-                    arrays += [f"K{b.name} = _zeros({len(b.key)})", f"dK{b.name} = _zeros({len(b.key)})"]
-                positions = [f"IW{b.name}", f"bc{b.name}", f"br{b.name}", f"bp{b.name}"]
-                layer_args += positions
-                arrays_of_layer = f"W{b.name}, WT{b.name}, FW{b.name}, b{b.name}, GW{b.name}, gb{b.name}"
-                gathered.append(f"{arrays_of_layer} = _gather(PV, {', '.join(positions)})")
-                scattered.append(f"_scatter(G, IW{b.name}, GW{b.name}, br{b.name}, bp{b.name}, gb{b.name})")
-                forward += [*fill, f"_layer({b.name}, b{b.name}, WT{b.name}, {a})"]
-            else:
-                assert b.source is not None
-                info = plan.info[b.members[0]]
-                assert info is not None and info.forward is not None
-                j = f"j{b.name}"
-                e = NUMBA.expr(info.forward, info.env([f"{b.source.name}[{j}]"]))
-                forward += [f"for {j} in range({m}):", f"    {b.name}[{j}] = {e}"]
-        root = t.root
-        if plan.varying[root]:
-            forward.append(f"total += {self.expr[root]}")
-        backward = self.backward()
-        zero = [f"d{b.name}[:] = 0.0" for b in self.blocks if b.kind != INPUT and b.name in self.received]
-        zero += [f"dK{b.name}[:] = 0.0" for b in self.layers if b.name in self.key_grads]
-        args = ", ".join(["X", "count", "PV", "H", "bad", *layer_args])
+        recorded = TileRegisters()
+        self.tile(recorded)  # where each temporary is computed and read
+        names = TileRegisters(recorded.crossing)
+        body = self.tile(names)
+        zero = [f"_clear(d{b.name}, n)" for b in self.blocks if b.kind != INPUT and b.name in self.received]
+        zero += [f"_clear(dK{b.name}, n)" for b in self.layers if b.name in self.key_grads]
+        arrays = [*self.arrays, *(f"{temp} = _zeros(TILE)" for temp in sorted(names.crossing))]
+        widest = max((max(len(b.key), len(b.members)) for b in self.layers), default=0)
+        if widest:
+            arrays.append(f"AT = _zeros2(TILE, {widest})")
+        args = ", ".join(["X", "count", "PV", "H", "bad", *self.layer_args])
         lines = [
             "@njit(cache=True, error_model='python')",
             f"def kernel({args}):",
@@ -205,21 +207,68 @@ class _Emitter:
             "    GH = _zeros(H.shape[0])",
             "    flagged = 0",
             "    F = _zeros(1)",
-            *(f"    {s}" for s in gathered + arrays),
-            "    for s in range(count):",
-            *(f"        {s}" for s in forward + zero + backward),
-            "        if F[0] != 0.0:",
-            "            bad[s] = True",
-            "            flagged += 1",
-            "            F[0] = 0.0",
-            *(f"    {s}" for s in scattered),
+            *(f"    {s}" for s in self.gathered + arrays),
+            "    for s0 in range(0, count, TILE):",
+            "        n = min(TILE, count - s0)",
+            *(f"        {s}" for s in zero + body),
+            *(f"    {s}" for s in self.scattered),
             "    return total, G, GH, flagged",
         ]
-        return lines, layer_args
+        return lines, self.layer_args
 
-    def backward(self) -> list[str]:
+    def tile(self, names: TileRegisters) -> list[str]:
+        """The body of the loop over tiles (``s0`` the first sample, ``n`` samples): the forward
+        pass, then the backward pass."""
         t, plan = self.t, self.plan
-        out: list[str] = []
+        count = len(t.kinds)
+        self.expr: list[str | None] = [self.leaf(i) for i in range(count)]
+        depth = [0] * count
+        tile = Tile(names, self.flagging)
+        done: set[int] = set()
+        self.arrays: list[str] = []  # per-tile arrays, allocated once per call
+        self.layer_args: list[str] = []  # per layer: its weights' and biases' positions in PV
+        self.gathered: list[str] = []  # each layer's weights (and transposed) and biases, from PV
+        self.scattered: list[str] = []  # each layer's gradients, added to G
+        for i in plan.order(True):
+            if i in self.absorbed or i in done:
+                continue
+            found = self.block_of.get(i)
+            if found is None:
+                emit_forward(plan, [i], self.expr, depth, tile.ops(), names)
+                continue
+            b = found[0]
+            done.update(b.members)
+            m = self.size(b)
+            self.arrays += [f"{b.name}, f{b.name} = _tile({m})", f"d{b.name}, fd{b.name} = _tile({m})"]
+            for col, z in enumerate(b.members):
+                self.expr[z] = f"{b.name}[{col}, r]"
+            if b.kind == "layer":
+                a = self.operand(b)
+                if a == f"K{b.name}":
+                    width = len(b.key)
+                    self.arrays += [f"{a} = _zeros2({width}, TILE)", f"d{a} = _zeros2({width}, TILE)"]
+                    for c, k in enumerate(b.key):
+                        tile.sample(f"{a}[{c}, r] = {self.expr[k]}", self.expr[k] or "")
+                positions = [f"IW{b.name}", f"bc{b.name}", f"br{b.name}", f"bp{b.name}"]
+                self.layer_args += positions
+                gathered = f"W{b.name}, WT{b.name}, b{b.name}, GW{b.name}, GT{b.name}, gb{b.name}"
+                self.gathered.append(f"{gathered} = _gather(PV, {', '.join(positions)})")
+                grads = f"GW{b.name}, GT{b.name}, br{b.name}, bp{b.name}, gb{b.name}"
+                self.scattered.append(f"_scatter(G, IW{b.name}, {grads})")
+                tile.whole(f"_layer({b.name}, b{b.name}, WT{b.name}, {a}, n)")
+            else:
+                assert b.source is not None
+                info = plan.info[b.members[0]]
+                assert info is not None and info.forward is not None
+                tile.whole(*self.each(b, info.forward, b.name, "="))
+        if plan.varying[t.root]:
+            tile.sample(f"total += {self.expr[t.root]}", self.expr[t.root] or "")
+        self.backward(tile, names)
+        tile.close()
+        return tile.lines
+
+    def backward(self, tile: Tile, names: TileRegisters) -> None:
+        t, plan = self.t, self.plan
         contrib: dict[int, list[Contribution]] = {}
         if plan.varying[t.root]:
             contrib[t.root] = [("1.0", 0)]
@@ -232,7 +281,7 @@ class _Emitter:
             found = self.block_of.get(j)
             if found is not None:
                 self.received.add(found[0].name)
-                return f"d{found[0].name}[{found[1]}] += {c}"
+                return f"d{found[0].name}[{found[1]}, r] += {c}"
             return None
 
         for i in reversed(plan.order(True)):
@@ -240,12 +289,11 @@ class _Emitter:
                 continue
             found = self.block_of.get(i)
             if found is None:
-                emit_backward(plan, [i], self.expr, contrib, sink, out)
+                emit_backward(plan, [i], self.expr, contrib, sink, tile.ops(), names)
                 continue
             b = found[0]
             if i != b.first or b.name not in self.received:
                 continue
-            m = self.size(b)
             d = f"d{b.name}"
             if b.kind == "map":
                 assert b.source is not None
@@ -253,19 +301,17 @@ class _Emitter:
                     continue
                 info = plan.info[i]
                 assert info is not None and info.scaled[0] is not None
-                j = f"k{b.name}"
-                e = NUMBA.expr(
-                    info.scaled[0], info.env([f"{b.source.name}[{j}]"], f"{b.name}[{j}]", f"{d}[{j}]")
-                )
                 self.received.add(b.source.name)
-                out += [f"for {j} in range({m}):", f"    d{b.source.name}[{j}] += {e}"]
+                tile.whole(*self.each(b, info.scaled[0], f"d{b.source.name}", "+=", grad=True))
                 continue
-            a, fill = self.operand(b)
+            a = self.operand(b)
             to_key = any(plan.grad[k] for k in b.key)
-            whole = not fill
-            target = f"d{a}" if whole else f"dK{b.name}"
-            layer = f"{d}, {a}, W{b.name}, FW{b.name}, GW{b.name}, gb{b.name}"
-            out.append(f"_layer_grads({layer}, {target})" if to_key else f"_weight_grads({layer})")
+            whole = a != f"K{b.name}"
+            grads = f"GW{b.name}, GT{b.name}, gb{b.name}, AT"
+            calls = [f"_weight_grads({d}, {a}, n, {grads})"]
+            if to_key:
+                calls.append(f"_product(d{a}, W{b.name}, {d}, n)")
+            tile.whole(*calls)
             if to_key:
                 if whole:
                     self.received.add(a)
@@ -274,12 +320,11 @@ class _Emitter:
                     for col, k in enumerate(b.key):
                         if not plan.grad[k]:
                             continue
-                        statement = sink(k, f"dK{b.name}[{col}]") if k in self.block_of else None
+                        statement = sink(k, f"d{a}[{col}, r]") if k in self.block_of else None
                         if statement is not None:
-                            out.append(statement)
+                            tile.sample(statement)
                         else:
-                            contrib.setdefault(k, []).append((f"dK{b.name}[{col}]", 0))
-        return out
+                            contrib.setdefault(k, []).append((f"d{a}[{col}, r]", 0))
 
 
 def generate(trace: Trace) -> tuple[Callable[..., Any], str]:

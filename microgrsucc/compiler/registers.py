@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Registers"]
+__all__ = ["Registers", "TileRegisters"]
 
 
 class Registers:
@@ -71,3 +71,30 @@ class Registers:
 
 
 _NONE: frozenset[str] = frozenset()
+
+
+class TileRegisters(Registers):
+    """The names of the temporaries of a loop over a tile of samples split in *sections*
+    (loops over the tile's samples, between statements on whole tiles): a temporary read only
+    in the section that computes it is a float (``_t3``); one read in a later section holds
+    the value of each sample of the tile, in an array (``_t3[r]``, ``r`` the sample).
+
+    Written twice too: the first time (``TileRegisters()``) notes where each temporary is
+    computed and read (``section``, the current section, is kept by the writer); the second
+    time (``TileRegisters(first.crossing)``) names them.
+    """
+
+    def __init__(self, crossing: set[str] | None = None) -> None:
+        super().__init__(recording=crossing is None)
+        self.crossing: set[str] = set() if crossing is None else crossing  # read in a later section
+        self.section = 0
+        self.born: dict[str, int] = {}  # temporary -> the section that computes it
+
+    def statement(self, reads: frozenset[str], temp: str | None = None) -> str:
+        if self.recording:
+            self.crossing.update(r for r in reads if self.born.get(r, self.section) != self.section)
+            if temp is not None:
+                self.born[temp] = self.section
+            return super().statement(reads, temp)
+        name = super().statement(reads, temp)
+        return f"{name}[r]" if name in self.crossing else name
