@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import math
+import operator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,8 @@ import microgrsucc as mg
 from microgrsucc import ops
 from microgrsucc.forward import Dual
 from microgrsucc.functions import FUNCTIONS
-from microgrsucc.ops.primitive import Table
+from microgrsucc.ops.primitive import Table, swapped_inputs
+from microgrsucc.recording import recorder
 
 if TYPE_CHECKING:  # the fixture's type, for readers and editors
     from conftest import PackageCopy
@@ -160,3 +162,25 @@ def test_every_change_to_a_table_and_to_an_ops_functions_is_counted() -> None:
     before = Table.changes
     op.symbol = "2x"  # not read by a trace's check
     assert Table.changes == before
+
+
+def test_backward_follows_a_derivative_replaced_after_the_op_was_made() -> None:
+    """backward() reads some derivatives without calling them (constant partials, a product's
+    swapped inputs): what it reads must follow the derivative the op holds now."""
+    op = ops.Primitive("product", 2, operator.mul, swapped_inputs)
+    x, y = mg.Value(3.0), mg.Value(5.0)
+
+    def gradients() -> tuple[float, float]:
+        x.grad = y.grad = None
+        recorder(op)(x, y).backward()
+        return x.grad, y.grad
+
+    assert gradients() == (5.0, 3.0)  # d(xy)/dx = y, d(xy)/dy = x
+    op.derivative = lambda F, x, y, out: (2.0 * y, x)  # not a product's rule: read as given
+    assert gradients() == (10.0, 3.0)
+    op.derivative = (1.0, 1.0)  # constant partials, each 1 (a sum's)
+    assert gradients() == (1.0, 1.0)
+    op.derivative = (2.0, -1.0)
+    assert gradients() == (2.0, -1.0)
+    op.derivative = lambda F, x, y, out: (out, 1.0)
+    assert gradients() == (15.0, 1.0)

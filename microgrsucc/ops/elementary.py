@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from microgrsucc.ops.primitive import FLOAT, Derivative, Primitive, register, vertical
+from microgrsucc.ops.primitive import FLOAT, Derivative, Primitive, register, swapped_inputs, vertical
 
 __all__ = [
     "add", "sub", "mul", "div", "pow", "neg", "abs_", "exp", "log", "sqrt", "sin", "cos", "tanh",
@@ -252,9 +252,7 @@ _ERF_2 = 2.0 / math.sqrt(math.pi)  # d/dx erf(x) = 2/sqrt(pi) exp(-x²)
 #                      name      arity forward        d/d(inputs) given (F, inputs..., out)
 add = Primitive("+", 2, operator.add, (1.0, 1.0), operator="add", domain=(_WIDE, _WIDE))
 sub = Primitive("-", 2, operator.sub, (1.0, -1.0), operator="sub", domain=(_WIDE, _WIDE), symbol="\u2212")
-mul = Primitive(
-    "*", 2, operator.mul, lambda F, x, y, out: (y, x), operator="mul", domain=(_MID, _MID), symbol="\u00d7"
-)
+mul = Primitive("*", 2, operator.mul, swapped_inputs, operator="mul", domain=(_MID, _MID), symbol="\u00d7")
 div = Primitive(
     "/", 2, _div, lambda F, x, y, out: (1.0 / y, -out / y),
     operator="truediv", domain=(_MID, ((-30.0, -0.1), (0.1, 30.0))), symbol="\u00f7",

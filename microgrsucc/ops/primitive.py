@@ -51,7 +51,20 @@ class Primitive:
     (12.0, (4.0, 3.0))
     """
 
-    __slots__ = ("name", "arity", "forward", "derivative", "constant", "unit", "operator", "domain", "symbol")
+    # constant, unit and swapped are set with the derivative (__setattr__): what backward()
+    # can read of it without a call.
+    __slots__ = (
+        "name",
+        "arity",
+        "forward",
+        "derivative",
+        "constant",
+        "unit",
+        "swapped",
+        "operator",
+        "domain",
+        "symbol",
+    )
 
     def __init__(
         self,
@@ -67,18 +80,23 @@ class Primitive:
         self.name = name
         self.arity = arity
         self.forward = forward
-        self.derivative = derivative
-        # A linear op's partials do not depend on its inputs (1 and 1 for +): write them as a
-        # number or tuple instead of a function and backward() reads them without a call.
-        self.constant = not callable(derivative)
-        # Every partial is 1 (+): backward() passes a float gradient on without multiplying.
-        self.unit = self.constant and derivative == (1.0,) * arity
+        self.derivative = derivative  # also sets constant, unit and swapped (__setattr__)
         self.operator = operator
         self.domain: Domain = domain if domain is not None else (DEFAULT_DOMAIN,) * arity
         self.symbol = symbol or name  # how pictures write the op
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
+        if name == "derivative":
+            # What backward() reads of the derivative without calling it, kept in step with
+            # it when a derivative is replaced later. A linear op's partials do not depend on
+            # its inputs (1 and 1 for +): written as a number or tuple, they are read as they
+            # are. Every partial is 1 (+): a float gradient is passed on without multiplying.
+            # The partials are the inputs swapped (x * y, half of a neural network's nodes):
+            # they are the recorded values, read without a call (about 9% of backward()).
+            self.constant = not callable(value)
+            self.unit = self.constant and value == (1.0,) * self.arity
+            self.swapped = value is swapped_inputs
         if name in _FUNCTIONS:  # counted after the change: a reader that sees the count sees it
             Table.changes += 1
 
@@ -90,6 +108,18 @@ class Primitive:
         if PRIMITIVES.get(self.name) is self:
             return (_builtin, (self.name,))
         return (_custom, (self.name, self.arity, self.forward, self.derivative, self.domain, self.symbol))
+
+
+def swapped_inputs(F: Any, x: Any, y: Any, out: Any) -> tuple[Any, Any]:
+    """The partials of a product ``x * y``: ``y`` for ``x`` and ``x`` for ``y``.
+
+    One function, so that ``backward()`` knows an op whose derivative it is
+    (``Primitive.swapped``) and reads the recorded values instead of calling it.
+
+    >>> swapped_inputs(FLOAT, 3.0, 4.0, 12.0)
+    (4.0, 3.0)
+    """
+    return y, x
 
 
 def _builtin(name: str) -> Primitive:
