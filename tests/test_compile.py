@@ -783,6 +783,43 @@ def test_a_parameter_used_only_in_ops_is_not_guarded() -> None:
     assert step._compiled(1) is first and first.trace.guards == {}
 
 
+# Ways a Value outside the parameters changes between two calls, as a target network or a
+# frozen layer does; eager mode reads its new value at once.
+OUTSIDE_CHANGES: dict[str, Callable[[MLP], Any]] = {
+    "p.data =": lambda net: setattr(net.parameters()[0], "data", 3.0),
+    "load_state_dict": lambda net: net.load_state_dict(MLP(2, [3, 1], seed=5).state_dict()),
+    "to -0.0": lambda net: [setattr(p, "data", -0.0) for p in net.parameters()],
+    "to NaN": lambda net: setattr(net.parameters()[1], "data", math.nan),
+    "a FlatParameter's array": lambda net: mg.FlatParameter(net.parameters()).data.__imul__(0.5),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("change", OUTSIDE_CHANGES.values(), ids=list(OUTSIDE_CHANGES))
+def test_a_value_outside_the_parameters_changed_between_calls_is_read_again(
+    backend: str, change: Callable[[MLP], Any]
+) -> None:
+    model, target = MLP(2, [3, 1], seed=0), MLP(2, [3, 1], seed=1)
+    params = model.parameters()
+    shift = Value(0.0)  # outside every network, as a schedule's constant
+
+    def sample_loss(a: Any, b: Any) -> Value:
+        return (model([a, b]) - target([a, b])) ** 2 + shift * a  # type: ignore[operator]
+
+    step = mg.compile(sample_loss, params, backend=backend)
+    samples = [(0.5, -1.0), (2.0, 0.25)]
+    for changed in (None, target, shift):
+        if changed is target:
+            change(target)
+        elif changed is shift:
+            shift.data = -0.0 if backend == "python" else 2.0
+        want_total, want = eager(sample_loss, params, samples)
+        total, got = compiled(step, samples)
+        assert total == pytest.approx(want_total, rel=TOLERANCE[backend], nan_ok=True)
+        assert_close(got, want, TOLERANCE[backend])
+        assert step(*samples[1]) == pytest.approx(sample_loss(*samples[1]).data, rel=1e-14, nan_ok=True)
+
+
 def helper_without_grad(w: Value, x: Value) -> Value:
     with mg.no_grad():
         return w * x

@@ -9,12 +9,16 @@ node. Anything that would turn a traced value into a number — ``.data``, ``flo
 would be replayed the same way for every sample, which would be wrong.
 
 ``Trace.guards`` holds the parameters whose ``.data`` ``sample_loss`` read, with the values
-read: the trace holds only while each keeps its value (``tracing.py`` runs the loss and
-records them).
+read, and ``Trace.leaves`` the Values that are not parameters and became constants, with
+their values then: the trace holds only while each keeps its value (``tracing.py`` runs the
+loss and records the reads). A Value outside the parameters may still change between calls
+(a target network, a frozen layer loaded again), and eager mode would use its new value.
 """
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -65,6 +69,10 @@ class Trace:
         # Parameter position -> the value sample_loss read from its .data: the trace holds
         # only while each still has that value.
         self.guards: dict[int, float] = {}
+        # The leaves met that are not parameters, and their values: constants of the trace
+        # that eager mode would read again at each call.
+        self.leaves: list[Value] = []
+        self.leaf_values: list[float] = []
         self._reaching: list[bool] | None = None
 
     def add(self, kind: str, op: Primitive | None, args: tuple[int, ...], payload: float | int) -> int:
@@ -138,7 +146,14 @@ class Trace:
     def _leaf(self, v: Value) -> int:
         """The node of a leaf not imported yet: a parameter, or its value as a constant."""
         j = self._param_index.get(v)
-        self._imported[v] = known = self.constant(v.data) if j is None else self.add(PARAM, None, (), j)
+        if j is None:
+            x = v.data
+            self.leaves.append(v)
+            self.leaf_values.append(x)
+            known = self.constant(x)
+        else:
+            known = self.add(PARAM, None, (), j)
+        self._imported[v] = known
         return known
 
     def node(self, kind: str, op: Primitive | None, args: tuple[int, ...], payload: float | int) -> Tracer:
@@ -181,12 +196,26 @@ class Trace:
         return [op for op in dict.fromkeys(self.ops) if op is not None]
 
     def holds(self, params: Sequence[Value]) -> bool:
-        """True while every parameter whose ``.data`` the trace read has that value (-0.0 too)."""
-        for j, x in self.guards.items():
-            y = params[j].data
-            if not ((x == y and (x != 0.0 or repr(x) == repr(y))) or (x != x and y != y)):
-                return False
-        return True
+        """True while every parameter whose ``.data`` the trace read, and every Value made a
+        constant, has that value (-0.0 too)."""
+        if self.leaves:
+            # Loops in C: a plain Value unchanged gives the very float it gave (NaN too); a
+            # view gives a new float each time, which must be equal and of the same sign.
+            saved, now = self.leaf_values, list(map(_DATA, self.leaves))
+            if not all(map(operator.is_, now, saved)):
+                ones = [1.0] * len(now)
+                signs = list(map(math.copysign, ones, now)), list(map(math.copysign, ones, saved))
+                if now != saved or signs[0] != signs[1]:
+                    return False
+        return all(_same(x, params[j].data) for j, x in self.guards.items())
+
+
+_DATA = operator.attrgetter("data")
+
+
+def _same(x: float, y: float) -> bool:
+    """``x`` and ``y`` are the same number: -0.0 is not 0.0, a NaN is a NaN."""
+    return (x == y and (x != 0.0 or repr(x) == repr(y))) or (x != x and y != y)
 
 
 class Tracer(Value):
