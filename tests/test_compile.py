@@ -6,6 +6,7 @@ import gc
 import math
 import re
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -781,6 +782,32 @@ def test_a_parameter_used_only_in_ops_is_not_guarded() -> None:
     w.data = 5.0
     step.backward([(2.0,)])
     assert step._compiled(1) is first and first.trace.guards == {}
+
+
+def test_two_threads_tracing_at_once_both_keep_the_guard_of_a_parameter_read() -> None:
+    # A parameter is watched through its class, which every thread sees. A second trace begun
+    # while the first runs, reading w.data after the first has put the class back, must still
+    # record the read, or its step (the one kept) gives w.data = 1.0 for ever.
+    w = Value(1.0)
+    first_inside, second_inside = threading.Event(), threading.Event()
+
+    def sample_loss(x: Any) -> Value:
+        if threading.current_thread() is first:
+            first_inside.set()
+            second_inside.wait(0.2)  # the other trace, if it may begin meanwhile
+        else:
+            second_inside.set()
+            first.join()  # the first trace is over: w's class is put back
+        return w * x * w.data
+
+    step = mg.compile(sample_loss, [w])
+    first = threading.Thread(target=lambda: step(2.0))
+    second = threading.Thread(target=lambda: (first_inside.wait(), step(2.0)))
+    first.start(), second.start()
+    first.join(), second.join()
+    assert type(w) is Value
+    w.data = 3.0
+    assert compiled(step, [(2.0,)]) == eager(sample_loss, [w], [(2.0,)]) == (18.0, [6.0])
 
 
 # Ways a Value outside the parameters changes between two calls, as a target network or a

@@ -31,8 +31,21 @@ from microgrsucc.value import Value
 __all__ = ["trace"]
 
 
+# One trace at a time in the process: the watched class of a parameter is seen by every
+# thread, so a second trace begun meanwhile would find its parameters watched already, leave
+# them, and lose its guards when the first trace puts their class back (its step would then
+# keep a number read from .data after the parameter changed). Reentrant: a loss may call
+# another compiled step, whose first call traces inside this one.
+_TRACING = threading.RLock()
+
+
 def trace(sample_loss: Callable[..., Any], params: Sequence[Value], nargs: int) -> Trace:
     """Call ``sample_loss`` once on Tracers and return the graph of its result."""
+    with _TRACING:
+        return _trace(sample_loss, params, nargs)
+
+
+def _trace(sample_loss: Callable[..., Any], params: Sequence[Value], nargs: int) -> Trace:
     t = Trace(params, nargs)
     inputs = [t.node(INPUT, None, (), k) for k in range(nargs)]
     with enable_grad(), _watching(t, params):
