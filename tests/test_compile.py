@@ -810,6 +810,40 @@ def test_two_threads_tracing_at_once_both_keep_the_guard_of_a_parameter_read() -
     assert compiled(step, [(2.0,)]) == eager(sample_loss, [w], [(2.0,)]) == (18.0, [6.0])
 
 
+def test_another_thread_computes_with_a_parameter_while_a_trace_runs_as_in_eager_mode() -> None:
+    # A validation pass in another thread meets the parameter's watched class: its ops and
+    # backward() are eager mode's, and its results plain Values.
+    w = Value(1.0)
+    inside, done = threading.Event(), threading.Event()
+    got: list[Any] = []
+
+    def sample_loss(x: Any) -> Value:
+        inside.set()
+        done.wait()
+        return w * x
+
+    def validate() -> None:
+        inside.wait()
+        try:
+            y = (w * 3.0).exp() + w
+            y.backward()
+            got.extend([type(y), y.data, w.grad])
+        except Exception as err:  # what the main thread asserts on
+            got.append(err)
+        finally:
+            done.set()
+
+    other = threading.Thread(target=validate)
+    other.start()
+    step = mg.compile(sample_loss, [w])
+    assert step(2.0) == 2.0
+    other.join()
+    w.grad = None
+    want = (w * 3.0).exp() + w
+    want.backward()
+    assert got == [Value, want.data, w.grad]
+
+
 # Ways a Value outside the parameters changes between two calls, as a target network or a
 # frozen layer does; eager mode reads its new value at once.
 OUTSIDE_CHANGES: dict[str, Callable[[MLP], Any]] = {

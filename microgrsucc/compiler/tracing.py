@@ -99,6 +99,8 @@ def _quiet(op: Primitive) -> Callable[..., Any]:
     traced = record(op)
 
     def run(*operands: Any) -> Any:  # once per op on a parameter: a plain loop
+        if getattr(_watch, "trace", None) is None:  # another thread's op while one traces
+            return apply(*operands)
         for x in operands:
             if x.__class__ is Tracer:
                 return traced(*operands)
