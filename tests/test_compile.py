@@ -707,6 +707,44 @@ def test_tuples_of_numpy_and_big_integers_compute_in_float64(backend: str) -> No
         step.backward([(1.0, "2")])
 
 
+class _Frame:
+    """A table of another library as pandas' DataFrame is to numpy: ``__array__`` gives its
+    numbers, iterating gives its column names (torch's tensors and jax's arrays have
+    ``__array__`` too)."""
+
+    def __init__(self, rows: list[tuple[float, ...]], dtype: str) -> None:
+        self.rows, self.dtype = rows, dtype
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        import numpy as np
+
+        return np.array(self.rows, dtype=dtype or self.dtype)
+
+    def __iter__(self) -> Any:
+        return iter(["x", "y"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64"])
+def test_samples_of_another_array_library_are_taken_as_its_numpy_array(backend: str, dtype: str) -> None:
+    import numpy as np
+
+    w, v = Value(0.5), Value(-1.5)
+
+    def sample_loss(x: Any, y: Any) -> Value:
+        return (w * x + v * y).tanh() * w + abs(v * x)
+
+    rows = [(0.1, 0.2), (3.0, -0.7), (1.1, 2.3)]
+    as_floats = np.array(rows, dtype=dtype).astype(float).tolist()  # as Value converts them
+    step = mg.compile(sample_loss, [w, v], backend=backend)
+    want_total, want = eager(sample_loss, [w, v], as_floats)
+    total, got = compiled(step, _Frame(rows, dtype))
+    assert total == pytest.approx(want_total, rel=TOLERANCE[backend])
+    assert_close(got, want, TOLERANCE[backend])
+    with pytest.raises(TypeError, match="must hold real numbers, got dtype bool"):
+        step.backward(_Frame([(1.0, 0.0)], "bool"))
+
+
 def test_float32_samples_leave_float64_parameters_after_a_step() -> None:
     import json
 

@@ -262,7 +262,8 @@ def compile(
         no graph kept); ``step.backward(samples, reduction="mean")`` adds d(total)/dp to
         each ``p.grad`` (None counts as 0) and returns the total, the mean (or with
         ``reduction="sum"`` the sum) of the losses of ``samples`` — a sequence of argument
-        tuples, or a 2-d numpy array of shape (samples, arguments). ``step.source(n)`` is
+        tuples, or a 2-d numpy array of shape (samples, arguments) (or an array of another
+        library, as ``numpy.asarray`` gives it). ``step.source(n)`` is
         the generated code for samples of ``n`` arguments.
 
     Raises:

@@ -50,6 +50,12 @@ def _float_matrix() -> tuple[Any, Any]:
 
 
 def as_rows(samples: Iterable[Sequence[Any]]) -> Sequence[Sequence[Any]]:
+    if _array_like(samples):
+        # A torch tensor, a jax array, a pandas DataFrame: numpy's array of it, as a 2-d
+        # numpy array is taken (a DataFrame iterated would give its column names).
+        import numpy as np
+
+        samples = np.asarray(samples)
     if is_array(samples):
         rows: Any = samples
         if rows.ndim != 2:
@@ -80,6 +86,16 @@ def as_rows(samples: Iterable[Sequence[Any]]) -> Sequence[Sequence[Any]]:
 
 def is_array(x: object) -> bool:
     return type(x).__module__ == "numpy" and type(x).__name__ == "ndarray"
+
+
+def _array_like(x: object) -> bool:
+    """An array of another library (numpy's ``__array__``), not a numpy array or a subclass
+    of one (a masked array would lose its mask)."""
+    return (
+        hasattr(type(x), "__array__")
+        and not isinstance(x, (list, tuple))
+        and not any(is_array(c) or c.__module__.startswith("numpy") for c in type(x).__mro__[:-1])
+    )
 
 
 PLAIN = {float, int}
