@@ -1036,3 +1036,187 @@ def test_compiled_losses_give_eager_results(loss: Loss, data: st.DataObject) -> 
 @given(loss=losses(budget=160, loop=1000), data=st.data())
 def test_thousands_of_compiled_losses_give_eager_results(loss: Loss, data: st.DataObject) -> None:
     check(loss, data, more=60)
+
+
+# --- networks at the sizes users grow them to --------------------------------------------------------
+# nn.MLP of widths up to 128, batches across numba's tile (64) and numpy's chunk (2,048), the
+# samples in every layout a user passes, a tail of scalar ops after the network, and the
+# parameters changed between calls in each way a training loop changes them.
+
+TAILS: dict[str, Callable[[Value, Any, Any, Value], Value]] = {
+    "hinge": lambda out, x, y, w: (1 - y * out).relu(),
+    "square": lambda out, x, y, w: (out - y) ** 2,
+    "abs and atan2": lambda out, x, y, w: abs(out - y) + mg.atan2(out, y),
+    "a power of the sample": lambda out, x, y, w: (out * out + 0.5) ** y,
+    "maximum with a weight": lambda out, x, y, w: mg.maximum(out, w * x) - y * out,
+    "a weight beside the net": lambda out, x, y, w: (out + w * x).tanh() * y + w * w,
+}
+LAYOUTS = ("array", "float32", "fortran", "strided", "ints", "lists", "tuples")
+CHANGES = ("p.data =", "load_state_dict", "an Adam step", "a FlatParameter's array")
+
+
+@dataclass
+class Network:
+    """A drawn ``nn.MLP`` problem: the network, its per-sample loss, a batch and the changes
+    made to the parameters between calls."""
+
+    nin: int
+    widths: list[int]
+    activation: str
+    bias: bool
+    tail: str
+    penalty: bool
+    count: int
+    layout: str
+    special: list[tuple[int, int, float]]
+    seed: int
+    changes: list[str]
+
+    def __repr__(self) -> str:  # what a failing example prints: the network in one line
+        return (
+            f"MLP({self.nin}, {self.widths}, activation={self.activation!r}, bias={self.bias}), "
+            f"tail {self.tail!r}, penalty {self.penalty}, {self.count} samples as {self.layout}, "
+            f"special {self.special}, seed {self.seed}, changes {self.changes}"
+        )
+
+    def build(self) -> tuple[Any, list[Value], Callable[..., Value]]:
+        from microgrsucc.nn import MLP
+
+        model = MLP(self.nin, [*self.widths, 1], activation=self.activation, bias=self.bias, seed=self.seed)
+        params = model.parameters()
+        tail, w = TAILS[self.tail], params[0]
+
+        def sample_loss(*args: Any) -> Value:
+            *x, y = args
+            out = tail(model(x), x[0], y, w)  # type: ignore[arg-type]
+            return out + 1e-3 * sum(p * p for p in params) if self.penalty else out
+
+        return model, params, sample_loss
+
+    def rows(self) -> np.ndarray:
+        rng = np.random.default_rng(self.seed)
+        rows = rng.uniform(-2.0, 2.0, (self.count, self.nin + 1))
+        rows[:, -1] = np.where(rows[:, -1] > 0.0, 1.0, -1.0)
+        if self.layout == "ints":
+            rows = np.round(rows * 2.0)
+        for k, column, x in self.special:
+            if k < self.count:
+                rows[k, column % (self.nin + 1)] = x
+        return rows
+
+    def batch(self, rows: np.ndarray) -> Any:
+        """``rows`` as the user passes them; eager mode gets them as ``converted`` makes them."""
+        if self.layout == "float32":
+            with np.errstate(over="ignore"):  # 1e300 becomes inf, as intended
+                return rows.astype(np.float32)
+        if self.layout == "fortran":
+            return np.asfortranarray(rows)
+        if self.layout == "strided":
+            wide = np.zeros((rows.shape[0], 2 * rows.shape[1]))
+            wide[:, ::2] = rows
+            return wide[:, ::2]
+        if self.layout == "ints":
+            return rows.astype(np.int64)
+        if self.layout == "lists":
+            return [list(row) for row in rows.tolist()]
+        if self.layout == "tuples":
+            return [tuple(row) for row in rows.tolist()]
+        return rows
+
+
+@st.composite
+def networks(draw: st.DrawFn, widths: Sequence[int], counts: Sequence[int], nodes: int) -> Network:
+    """A ``Network`` of hidden ``widths`` drawn from those given, a batch from ``counts``, at
+    most ``nodes`` parameters times samples (eager mode builds every sample's graph)."""
+    nin = draw(st.integers(1, 3), label="inputs")
+    hidden = draw(st.lists(st.sampled_from(widths), min_size=1, max_size=2), label="hidden widths")
+    size = sum((a + 1) * b for a, b in zip([nin, *hidden], [*hidden, 1], strict=True))
+    count = draw(st.sampled_from([n for n in counts if n * size <= nodes] or [1]), label="samples")
+    return Network(
+        nin=nin,
+        widths=hidden,
+        activation=draw(st.sampled_from(["relu", "tanh", "sigmoid", "gelu", "leaky_relu", "abs"])),
+        bias=draw(st.booleans()),
+        tail=draw(st.sampled_from(list(TAILS))),
+        penalty=draw(st.booleans()),
+        count=count,
+        layout=draw(st.sampled_from(LAYOUTS)),
+        special=draw(
+            st.lists(
+                st.tuples(st.integers(0, count - 1), st.integers(0, 3), st.sampled_from(SPECIAL_FLOATS)),
+                max_size=3,
+            )
+        ),
+        seed=draw(st.integers(0, 2**16)),
+        changes=draw(st.lists(st.sampled_from(CHANGES), max_size=2)),
+    )
+
+
+def change(how: str, model: Any, params: list[Value], rng: random.Random) -> None:
+    """The parameters changed between two calls as a training loop changes them."""
+    from microgrsucc.optim import Adam
+
+    if how == "p.data =":
+        for p in params:
+            if rng.random() < 0.3:
+                p.data = random_weight(rng)
+    elif how == "load_state_dict":  # another network's numbers under this one's names
+        model.load_state_dict({name: random_weight(rng) for name in model.state_dict()})
+    elif how == "an Adam step":
+        for p in params:
+            p.grad = rng.uniform(-1.0, 1.0)
+        Adam(params, lr=0.1).step()
+    else:
+        flat = mg.FlatParameter(params)
+        flat.data *= rng.choice([0.5, -1.0, 2.0])
+        flat.unflatten()
+
+
+def check_network(network: Network, backends: Sequence[str]) -> None:
+    """Each backend's total and gradients (both reductions) and ``step(*sample)`` held to
+    eager mode's, before and after each of the network's changes."""
+    model, params, sample_loss = network.build()
+    rows = network.rows()
+    batch = network.batch(rows)
+    plain = converted([tuple(r) for r in (np.asarray(batch, dtype=float).tolist())])
+    steps = {b: mg.compile(sample_loss, params, backend=b) for b in backends}
+    rng = random.Random(network.seed)
+    found: list[str] = []
+    for when in ["", *network.changes]:
+        if when:
+            change(when, model, params, rng)
+        for reduction in REDUCTIONS:
+            want = eager_outcome(sample_loss, params, plain, reduction, None)
+            for backend, step in steps.items():
+                got = compiled_outcome(step, batch, reduction, None)
+                call = f"{backend}, backward(reduction={reduction!r}) after {when or 'nothing'}"
+                if (
+                    backend == "jax"
+                    and differences(got, want, False)
+                    and meets_a_subnormal(sample_loss, plain)
+                ):
+                    continue  # XLA flushes subnormals to 0 (docs/compile.md)
+                found += [f"{call}: {d}" for d in differences(got, want, False)]
+        want_one = eager_value(sample_loss, plain[-1])
+        for backend, step in steps.items():
+            d = differences(compiled_value(step, plain[-1]), want_one, False)
+            if d and not (backend == "jax" and meets_a_subnormal(sample_loss, plain[-1:])):
+                found += [f"{backend}, step(*last sample) after {when or 'nothing'}: {x}" for x in d]
+    assert not found, "\n".join(found)
+
+
+TILE_AND_CHUNK = [1, 2, 63, 64, 65, 129, 2047, 2048, 2049]
+
+
+# A few small networks in the default run (about 0.1 s each); the slow run has the widths.
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@given(network=networks(widths=[1, 2, 5, 16], counts=[1, 2, 63, 65], nodes=3_000))
+def test_networks_give_eager_results(network: Network) -> None:
+    check_network(network, BACKENDS)
+
+
+@pytest.mark.slow
+@settings(parent=settings.get_profile("thorough"), max_examples=200, suppress_health_check=list(HealthCheck))
+@given(network=networks(widths=[1, 2, 5, 16, 32, 64, 128], counts=TILE_AND_CHUNK, nodes=60_000))
+def test_hundreds_of_networks_give_eager_results(network: Network) -> None:
+    check_network(network, BACKENDS)

@@ -7,11 +7,22 @@ import math
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_compile_differential import Loss, c_cbrt, check, check_array_parameters, counting_fallbacks, losses
+from test_compile_differential import (
+    TILE_AND_CHUNK,
+    Loss,
+    c_cbrt,
+    check,
+    check_array_parameters,
+    check_network,
+    counting_fallbacks,
+    losses,
+    networks,
+)
 
 import microgrsucc as mg
 from microgrsucc.nn import MLP
@@ -160,3 +171,12 @@ def test_the_step_runs_on_an_accelerator() -> None:
         want_total, rel=1e-10
     )
     assert [p.grad for p in params] == pytest.approx(want, rel=1e-9, abs=1e-13)
+
+
+# nn.MLP up to width 128, batches across the tile and numpy's chunk, every sample layout, the
+# parameters changed between calls: a compile each (seconds), so in the slow run only.
+@pytest.mark.slow
+@settings(parent=settings.get_profile("thorough"), max_examples=40, suppress_health_check=list(HealthCheck))
+@given(network=networks(widths=[1, 2, 5, 16, 32, 64, 128], counts=TILE_AND_CHUNK, nodes=60_000))
+def test_networks_at_the_sizes_users_grow_them_to_give_eager_results(network: Any) -> None:
+    check_network(network, ("jax",))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,15 +17,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_compile_differential import (
     SPECIAL_FLOATS,
+    TILE_AND_CHUNK,
     Loss,
     c_cbrt,
     check,
     check_array_parameters,
+    check_network,
     compiled_outcome,
     counting_fallbacks,
     differences,
     eager_outcome,
     losses,
+    networks,
 )
 
 import microgrsucc as mg
@@ -219,3 +223,12 @@ def test_a_new_loss_in_a_new_process_loads_the_layer_helpers_from_the_cache(tmp_
     assert any("[cache] data loaded" in line and "helpers_" in line for line in second.stdout.splitlines())
     assert len(list((tmp_path / "numba").glob("kernel_*.py"))) == 2
     assert len(list((tmp_path / "numba").glob("helpers_*.py"))) == 1
+
+
+# nn.MLP up to width 128, batches across the tile and numpy's chunk, every sample layout, the
+# parameters changed between calls: a compile each (seconds), so in the slow run only.
+@pytest.mark.slow
+@settings(parent=settings.get_profile("thorough"), max_examples=40, suppress_health_check=list(HealthCheck))
+@given(network=networks(widths=[1, 2, 5, 16, 32, 64, 128], counts=TILE_AND_CHUNK, nodes=60_000))
+def test_networks_at_the_sizes_users_grow_them_to_give_eager_results(network: Any) -> None:
+    check_network(network, ("numba",))
