@@ -136,9 +136,9 @@ _TILE_FLOATS = 4096  # 32 KB: a layer's array for a tile, the widest layer's uni
 def tile_size(widest: int) -> int:
     """Samples per tile for a kernel whose widest layer has ``widest`` units or inputs: ``TILE``,
     halved (16 at least) until a (widest, tile) array of floats fits 32 KB, the first level of
-    cache. At W=128 a tile of 64 samples (64 KB per array) ran the step at batch 100 1.45x
-    slower than tiles of 32, and W=16 to 64 ran 1-7% slower in tiles of 32 than of 64
-    (benchmarks of the kernel alone, interleaved, 2026-11-30)."""
+    cache. At W=128 (64 KB per array in tiles of 64) the kernel alone ran 0.54-0.69x as long
+    in tiles of 32 at batch 100 and 0.82x at 1,000; W=16 to 64 ran 1-7% slower in tiles of
+    32 (interleaved in one process, 2026-11-30; docs/performance.md has the whole step)."""
     tile = TILE
     while tile > 16 and tile * widest > _TILE_FLOATS:
         tile //= 2
