@@ -1,19 +1,18 @@
 """The numba backend: the layer plan as loops over tiles of samples, compiled by numba.
 
 The kernel is the plan of the numpy backend (``layers.py``) written as loops over tiles of
-``TILE`` samples (64, fewer for layers wider than 64: ``numba_printer.tile_size``). A block's
-values for a tile are a (width, TILE) array, the tile's samples contiguous: each layer is
-one call of a compiled function (``_layer``: ``Z[j, r] += WT[i, j] * A[i, r]`` with the
-samples ``r`` innermost, which LLVM vectorises), a unary op of a layer one loop over the
-block's array, and every other node one statement printed from
-its tree by ``NumbaPrinter``, run in a *section*, a loop over the tile's samples between
-two calls on whole tiles (a temporary read in a later section is a per-tile array,
-``TileRegisters``). Then the tile's backward pass, with the gradients of each layer's
-weights summed in an array of the layer's shape (``_weight_grads``) and its inputs'
-gradients by ``_product``. Every sum keeps the order of the loop over samples one at a
-time. A term whose factor is 0 (relu off) is skipped where that changes no sum. The code
-grows with the number of layers and other nodes, never with the number of parameters:
-numba compiles straight-line code per parameter in minutes.
+``TILE`` samples (64, fewer for layers wider than 64: ``numba_printer.tile_size``). A
+block's values for a tile are a (width, TILE) array, the tile's samples contiguous: each
+layer is one call of a compiled function (``_layer``: ``Z[j, r] += WT[i, j] * A[i, r]`` with
+the samples ``r`` innermost, which LLVM vectorises), a unary op of a layer one loop over the
+block's array, and every other node one statement printed from its tree by ``NumbaPrinter``,
+run in a *section*, a loop over the tile's samples between two calls on whole tiles (a
+temporary read in a later section is a per-tile array, ``TileRegisters``). Then the tile's
+backward pass, with the gradients of each layer's weights summed in an array of the layer's
+shape (``_weight_grads``) and its inputs' gradients by ``_product``. Every sum keeps the
+order of the loop over samples one at a time. A term whose factor is 0 (relu off) is skipped
+where that changes no sum. The code grows with the number of layers and other nodes, never
+with the number of parameters: numba compiles straight-line code per parameter in minutes.
 
 The kernel gathers each layer's weights and biases from the parameter array ``PV`` before
 the loop over tiles and adds their gradients to one array ``G`` after it. What does not
@@ -198,8 +197,7 @@ class _Emitter:
         zero = [f"_clear(d{b.name}, n)" for b in self.blocks if b.kind != INPUT and b.name in self.received]
         zero += [f"_clear(dK{b.name}, n)" for b in self.layers if b.name in self.key_grads]
         arrays = [*self.arrays, *(f"{temp} = _zeros(TILE)" for temp in sorted(names.crossing))]
-        if self.widest:
-            arrays.append(f"AT = _zeros2(TILE, {self.widest})")
+        arrays += [f"AT = _zeros2(TILE, {self.widest})"] if self.widest else []
         args = ", ".join(["X", "count", "PV", "H", "bad", *self.layer_args])
         lines = [
             "@njit(cache=True, error_model='python')",
