@@ -172,7 +172,7 @@ def _mul(op: Primitive, cls: type[Value]) -> Callable[[Value, Operand], Value]:
     return apply
 
 
-def _hand_over(op: Primitive, x: Value, y: Any) -> Any:
+def _hand_over(op: Primitive, x: Value, y: Any) -> Value:
     """A Dual or a Tracer carries more than its value: its own method applies the op.
 
     An operator hands it over by Python's protocol, which asks y's reflected method first
@@ -180,8 +180,8 @@ def _hand_over(op: Primitive, x: Value, y: Any) -> Any:
     FlatParameter's view), and ``x += y`` calls x's method itself.
     """
     if not op.name.isidentifier():  # an operator: Python's protocol defers to y
-        return NotImplemented
-    return getattr(y.__class__, op.name)(x, y)
+        return NotImplemented  # type: ignore[no-any-return]
+    return getattr(y.__class__, op.name)(x, y)  # type: ignore[no-any-return]
 
 
 def _nary(op: Primitive, cls: type[Value]) -> Callable[..., Value]:
