@@ -33,19 +33,18 @@ Node = Any
 
 
 def count_consumers(root: Node) -> None:
-    """Set ``_pending`` of every interior node below ``root`` to its number of consumer edges.
+    """Set ``_pending`` of every interior node below ``root`` (an interior node itself) to its
+    number of consumer edges.
 
     A node is ready to pass its gradient on once all of them have arrived (Kahn's
     algorithm), which orders the graph without recursion. Interior gradients are reset
     here, since they hold the latest pass only: to None, so that the first gradient to
     arrive is stored rather than added to 0.0. Leaves need no count: they only receive.
     """
-    stack = [root]
+    stack: list[Node] = []
     pop, push = stack.pop, stack.append
-    while True:  # not `while stack`: see propagate
-        if not stack:
-            return
-        node = pop()
+    node = root
+    while True:  # not `while stack`: see _propagate_floats
         a = node._a
         b = node._b  # set on nodes of two inputs only, most of a graph: tested first
         if b is not None:
@@ -63,13 +62,22 @@ def count_consumers(root: Node) -> None:
                         p.grad = None
                         push(p)
                     p._pending = n + 1
+            if not stack:
+                return
+            node = pop()
             continue
         if a._op is not None:
             n = a._pending
-            if not n:
-                a.grad = None
-                push(a)
             a._pending = n + 1
+            if not n:
+                # The first input, pushed last, would be popped next: it is visited now,
+                # without the push and the pop (a sum's running total, a relu's input).
+                a.grad = None
+                node = a
+                continue
+        if not stack:
+            return
+        node = pop()
 
 
 def propagate(root: Node, F: Any, check: bool) -> None:
