@@ -27,9 +27,9 @@ _new = object.__new__
 
 # --- recording ops -------------------------------------------------------------------------------
 # Each op becomes one function, made once per primitive (not per node), that computes the
-# forward and records the node. _unary and _binary spell the node's fields out rather than
-# share a helper: one Python call per op is the budget (a shared helper would cost about 6%
-# of a training step).
+# forward and records the node. _unary, _binary (and its copies _add and _mul, below) spell
+# the node's fields out rather than share a helper: one Python call per op is the budget (a
+# shared helper would cost about 6% of a training step).
 
 
 def _after_op(out: Value) -> None:
