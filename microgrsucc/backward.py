@@ -179,7 +179,8 @@ def _propagate_any(root: Node, F: Any, check: bool) -> None:
     """``propagate`` for the other cases: a gradient graph (``create_graph``), the anomaly
     check, or a gradient that is not a float. Not a hot path, so written once for every arity."""
     create_graph = F is not ops.FLOAT
-    # As in _propagate_floats, a float gradient passes through + unmultiplied.
+    # As in _propagate_floats, a float gradient passes through a two-input op whose partials
+    # are 1 (+) unmultiplied; there, ops of one or three inputs multiply by 1.0, so here too.
     plain = not create_graph and root.grad.__class__ is float
     ready = [root]
     while ready:
