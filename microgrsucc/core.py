@@ -118,8 +118,8 @@ def op_error(op: Primitive, err: Exception, *operands: float) -> Exception:
 
 
 # How many threads have a mode that is not the default; a one-item list, so the recording
-# functions can read it in one step. None is False, not 0: every op tests it, and an `if` on
-# a bool skips the call that an int's truth value costs (about 1% of building a graph).
+# functions can read it in one step. At rest it holds False, not 0: every op tests it, and an
+# `if` on a bool skips the call that an int's truth value costs (about 1% of building a graph).
 modes_set: list[int] = [False]
 _modes_lock = threading.Lock()
 
