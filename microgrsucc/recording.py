@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -27,9 +26,9 @@ _new = object.__new__
 
 # --- recording ops -------------------------------------------------------------------------------
 # Each op becomes one function, made once per primitive (not per node), that computes the
-# forward and records the node. _unary, _binary (and its copies _add and _mul, below) spell
-# the node's fields out rather than share a helper: one Python call per op is the budget (a
-# shared helper would cost about 6% of a training step).
+# forward and records the node. _unary and _binary spell the node's fields out rather than
+# share a helper: one Python call per op is the budget (a shared helper would cost about 6%
+# of a training step).
 
 
 def _after_op(out: Value) -> None:
@@ -70,11 +69,18 @@ def _unary(op: Primitive, cls: type[Value]) -> Callable[[Value], Value]:
 
 def _binary(op: Primitive, cls: type[Value]) -> Callable[[Value, Operand], Value]:
     forward = op.forward
+    deferred = op.name.isidentifier()  # a method; an operator defers by Python's protocol
 
     def apply(x: Value, y: Any) -> Value:
         if y.__class__ is not cls:
             if isinstance(y, cls) and y.owns_ops:
-                return _hand_over(op, x, y)
+                # A Dual or a Tracer carries more than its value: its own method applies the
+                # op. An operator hands it over by Python's protocol, which asks y's reflected
+                # method first only if y's class derives from x's; x's may be a subclass of
+                # Value too (a FlatParameter's view), and ``x += y`` calls x's method itself.
+                if not deferred:
+                    return NotImplemented  # type: ignore[no-any-return]
+                return getattr(y.__class__, op.name)(x, y)  # type: ignore[no-any-return]
             y = as_value(y)
             if y is NotImplemented:
                 return NotImplemented  # type: ignore[no-any-return]  # Python then raises TypeError
@@ -100,88 +106,6 @@ def _binary(op: Primitive, cls: type[Value]) -> Callable[[Value, Operand], Value
         return out
 
     return apply
-
-
-# + and * make nearly every node of a neural network (a weighted sum is a chain of both), so
-# each has a copy of _binary with its forward written inline: calling operator.add or
-# operator.mul costs about 5% of building a graph (160 of some 3,000 instructions per op).
-# The errors are caught as in _binary: .data may have been set to any number.
-
-
-def _add(op: Primitive, cls: type[Value]) -> Callable[[Value, Operand], Value]:
-    def apply(x: Value, y: Any) -> Value:
-        if y.__class__ is not cls:
-            if isinstance(y, cls) and y.owns_ops:
-                return _hand_over(op, x, y)
-            y = as_value(y)
-            if y is NotImplemented:
-                return NotImplemented  # type: ignore[no-any-return]  # Python then raises TypeError
-        xd = x.data
-        yd = y.data
-        try:
-            data = xd + yd
-        except (ArithmeticError, ValueError) as err:
-            raise op_error(op, err, xd, yd) from None
-        out: Value = _new(cls)
-        out.data = data
-        out.grad = None
-        out.label = None
-        out._op = op
-        out._a = x
-        out._b = y
-        out._xa = xd
-        out._xb = yd
-        out._out = data
-        out._pending = 0
-        if modes_set[0]:
-            _after_op(out)
-        return out
-
-    return apply
-
-
-def _mul(op: Primitive, cls: type[Value]) -> Callable[[Value, Operand], Value]:
-    def apply(x: Value, y: Any) -> Value:
-        if y.__class__ is not cls:
-            if isinstance(y, cls) and y.owns_ops:
-                return _hand_over(op, x, y)
-            y = as_value(y)
-            if y is NotImplemented:
-                return NotImplemented  # type: ignore[no-any-return]  # Python then raises TypeError
-        xd = x.data
-        yd = y.data
-        try:
-            data = xd * yd
-        except (ArithmeticError, ValueError) as err:
-            raise op_error(op, err, xd, yd) from None
-        out: Value = _new(cls)
-        out.data = data
-        out.grad = None
-        out.label = None
-        out._op = op
-        out._a = x
-        out._b = y
-        out._xa = xd
-        out._xb = yd
-        out._out = data
-        out._pending = 0
-        if modes_set[0]:
-            _after_op(out)
-        return out
-
-    return apply
-
-
-def _hand_over(op: Primitive, x: Value, y: Any) -> Value:
-    """A Dual or a Tracer carries more than its value: its own method applies the op.
-
-    An operator hands it over by Python's protocol, which asks y's reflected method first
-    only if y's class derives from x's; x's may be a subclass of Value too (a
-    FlatParameter's view), and ``x += y`` calls x's method itself.
-    """
-    if not op.name.isidentifier():  # an operator: Python's protocol defers to y
-        return NotImplemented  # type: ignore[no-any-return]
-    return getattr(y.__class__, op.name)(x, y)  # type: ignore[no-any-return]
 
 
 def _nary(op: Primitive, cls: type[Value]) -> Callable[..., Value]:
@@ -273,12 +197,7 @@ def recorder(op: Primitive, cls: type[Value] | None = None) -> Callable[..., Val
     number) and records the node, an instance of ``cls`` (a Value by default; forward mode's
     Dual adds its tangent to it). One per primitive, made once, not per node."""
     cls = cls or Value
-    if op.arity == 1:
-        return _unary(op, cls)
-    if op.arity == 2:
-        inline = {operator.add: _add, operator.mul: _mul}.get(op.forward, _binary)
-        return inline(op, cls)
-    return _nary(op, cls)
+    return _unary(op, cls) if op.arity == 1 else _binary(op, cls) if op.arity == 2 else _nary(op, cls)
 
 
 install_ops(Value, recorder)
