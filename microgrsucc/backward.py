@@ -33,19 +33,18 @@ Node = Any
 
 
 def count_consumers(root: Node) -> None:
-    """Set ``_pending`` of every interior node below ``root`` to its number of consumer edges.
+    """Set ``_pending`` of every interior node below ``root`` (an interior node itself) to its
+    number of consumer edges.
 
     A node is ready to pass its gradient on once all of them have arrived (Kahn's
     algorithm), which orders the graph without recursion. Interior gradients are reset
     here, since they hold the latest pass only: to None, so that the first gradient to
     arrive is stored rather than added to 0.0. Leaves need no count: they only receive.
     """
-    stack = [root]
+    stack: list[Node] = []
     pop, push = stack.pop, stack.append
-    while True:  # not `while stack`: see propagate
-        if not stack:
-            return
-        node = pop()
+    node = root
+    while True:  # not `while stack`: see _propagate_floats
         a = node._a
         b = node._b  # set on nodes of two inputs only, most of a graph: tested first
         if b is not None:
@@ -63,13 +62,22 @@ def count_consumers(root: Node) -> None:
                         p.grad = None
                         push(p)
                     p._pending = n + 1
+            if not stack:
+                return
+            node = pop()
             continue
         if a._op is not None:
             n = a._pending
-            if not n:
-                a.grad = None
-                push(a)
             a._pending = n + 1
+            if not n:
+                # The first input, pushed last, would be popped next: it is visited now,
+                # without the push and the pop (a sum's running total, a relu's input).
+                a.grad = None
+                node = a
+                continue
+        if not stack:
+            return
+        node = pop()
 
 
 def propagate(root: Node, F: Any, check: bool) -> None:
@@ -77,11 +85,21 @@ def propagate(root: Node, F: Any, check: bool) -> None:
 
     ``F`` is the namespace the derivatives are evaluated with: ``ops.FLOAT`` for plain
     gradients, or the Value ops (handed in by ``value.py``) to record the gradient graph.
+    ``check``: raise FloatingPointError for a gradient that is NaN or infinite.
     """
-    create_graph = F is not ops.FLOAT
-    # Plain float gradients (backward() of a float): g * 1.0 is g for every float, so an
-    # op whose partials are all 1 (+) passes g on as it is, with no multiply and no new float.
-    plain = not create_graph and root.grad.__class__ is float
+    if F is ops.FLOAT and not check and root.grad.__class__ is float:
+        _propagate_floats(root)
+    else:
+        _propagate_any(root, F, check)
+
+
+def _propagate_floats(root: Node) -> None:
+    """``propagate`` of float gradients without checks: every ``backward()`` of a training step.
+
+    The hot loop of the engine, written out per arity with nothing tested that this case
+    leaves fixed (a gradient graph, the anomaly check); ``_propagate_any`` does the rest in
+    the same order with the same sums, so either gives the same bits.
+    """
     ready = [root]
     pop, push = ready.pop, ready.append
     # CPython 3.11 specializes a function's bytecode (attribute reads of slots, ...) after
@@ -99,13 +117,13 @@ def propagate(root: Node, F: Any, check: bool) -> None:
         a = node._a
         b = node._b  # set on nodes of two inputs only, most of a graph: tested first
         if b is not None:
-            if plain and op.unit:
+            if op.unit:  # x + y: g * 1.0 is g for every float, so g is passed on as it is
                 ga = a.grad
                 a.grad = g if ga is None else ga + g
                 gb = b.grad  # read after a's update: b may be a
                 b.grad = g if gb is None else gb + g
             else:
-                if op.swapped and not create_graph:  # x * y: its partials y and x, as recorded
+                if op.swapped:  # x * y: its partials are y and x, as recorded
                     da = node._xb
                     db = node._xa
                 elif op.constant:
@@ -114,17 +132,11 @@ def propagate(root: Node, F: Any, check: bool) -> None:
                     # Read into a local: CPython 3.11 cannot specialize op.derivative(...), a
                     # call of a function held in a slot, and looks it up the slow way each time.
                     d = op.derivative
-                    if create_graph:
-                        check_unchanged(node, (a, b), (node._xa, node._xb))
-                        da, db = d(F, a, b, node)
-                    else:
-                        da, db = d(F, node._xa, node._xb, node._out)
+                    da, db = d(ops.FLOAT, node._xa, node._xb, node._out)
                 ga = a.grad
                 a.grad = g * da if ga is None else ga + g * da
                 gb = b.grad
                 b.grad = g * db if gb is None else gb + g * db
-            if check:
-                _check_gradients(node, (a, b))
             # x * x counts two edges on x, so x waits for both. The input made ready last is
             # the one the stack would pop next: it is taken as the next node without the push
             # and the pop (most nodes have one consumer; 4% of backward()), the order unchanged.
@@ -142,39 +154,63 @@ def propagate(root: Node, F: Any, check: bool) -> None:
         elif op.arity == 1:
             d = op.derivative
             if not op.constant:
-                if create_graph:
-                    check_unchanged(node, (a,), (node._xa,))
-                    d = d(F, a, node)
-                else:
-                    d = d(F, node._xa, node._out)
+                d = d(ops.FLOAT, node._xa, node._out)
             ga = a.grad
             a.grad = g * d if ga is None else ga + g * d
-            if check:
-                _check_gradients(node, (a,))
             node = None
             if a._op is not None:
                 a._pending = n = a._pending - 1
                 if not n:
                     node = a
         else:
-            if op.constant:
-                partials = op.derivative
-            elif create_graph:
-                check_unchanged(node, a, node._xa)
-                partials = op.derivative(F, *a, node)
-            else:
-                partials = op.derivative(F, *node._xa, node._out)
+            partials = op.derivative if op.constant else op.derivative(ops.FLOAT, *node._xa, node._out)
             for p, d in zip(a, partials, strict=True):
                 gp = p.grad
                 p.grad = g * d if gp is None else gp + g * d
-            if check:
-                _check_gradients(node, a)
             node = None
             for p in a:
                 if p._op is not None:
                     p._pending = n = p._pending - 1
                     if not n:
                         push(p)
+
+
+def _propagate_any(root: Node, F: Any, check: bool) -> None:
+    """``propagate`` for the other cases: a gradient graph (``create_graph``), the anomaly
+    check, or a gradient that is not a float. Not a hot path, so written once for every arity."""
+    create_graph = F is not ops.FLOAT
+    # As in _propagate_floats, a float gradient passes through a two-input op whose partials
+    # are 1 (+) unmultiplied; there, ops of one or three inputs multiply by 1.0, so here too.
+    plain = not create_graph and root.grad.__class__ is float
+    ready = [root]
+    while ready:
+        node = ready.pop()
+        op: Primitive = node._op
+        inputs = node.inputs
+        values = recorded(node)
+        if op.swapped and not create_graph:
+            d = (node._xb, node._xa)
+        elif op.constant:
+            d = op.derivative
+        elif create_graph:
+            check_unchanged(node, inputs, values)
+            d = op.derivative(F, *inputs, node)
+        else:
+            d = op.derivative(F, *values, node._out)
+        partials = (d,) if op.arity == 1 else d
+        unit = plain and op.unit and op.arity == 2
+        g = node.grad
+        for p, dp in zip(inputs, partials, strict=True):
+            gp = p.grad  # read after the update of an earlier operand: x * x
+            step = g if unit else g * dp
+            p.grad = step if gp is None else gp + step
+        if check:
+            _check_gradients(node, inputs)
+        for p in inputs:
+            if p._op is not None:
+                p._pending = n = p._pending - 1
+                if not n:
+                    ready.append(p)
 
 
 def check_unchanged(node: Node, inputs: Sequence[Node], values: Sequence[float]) -> None:

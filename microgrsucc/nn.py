@@ -252,9 +252,8 @@ class Neuron(Module):
             raise _batch_error(self, x) or ValueError(f"{self!r} expects {self.nin} inputs, got {len(x)}")
         terms = (wi * xi for wi, xi in zip(self.w, x, strict=True))
         try:  # costs nothing until an input fails to multiply: then say if it was a batch
-            total = self.b if self.b is not None else next(terms)
-            for term in terms:
-                total = total + term
+            # sum() adds in the same order as a loop would, without a bytecode per term.
+            total = sum(terms, self.b if self.b is not None else next(terms))
         except TypeError:
             batch = _batch_error(self, x)
             if batch is None:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from test_compile_differential import (
 )
 
 import microgrsucc as mg
-from microgrsucc.compiler.numba_printer import TILE
+from microgrsucc.compiler.numba_printer import TILE, tile_size
 from microgrsucc.nn import MLP
 
 pytestmark = pytest.mark.numba
@@ -87,8 +88,11 @@ def test_a_domain_error_is_eager_modes_and_only_its_sample_is_replayed() -> None
 HINGE = MLP(2, [9, 6, 1], seed=5)
 
 
-def hinge(a: mg.Value, b: mg.Value, y: mg.Value) -> mg.Value:
-    return (1 - y * HINGE([a, b])).relu() + 1e-4 * sum(p * p for p in HINGE.parameters())
+def hinge_of(model: MLP) -> Callable[[mg.Value, mg.Value, mg.Value], mg.Value]:
+    def hinge(a: mg.Value, b: mg.Value, y: mg.Value) -> mg.Value:
+        return (1 - y * model([a, b])).relu() + 1e-4 * sum(p * p for p in model.parameters())
+
+    return hinge
 
 
 BATCHES = st.sampled_from([1, 3, TILE - 1, TILE, TILE + 1, 2 * TILE + 5])
@@ -97,9 +101,9 @@ SPECIAL = st.lists(
 )
 
 
-def check_hinge(count: int, seed: int, special: list[tuple[int, int, float]]) -> None:
-    """The hinge loss over ``count`` random samples, ``special`` values put in some, held to
-    eager mode (the sum's total and gradients)."""
+def check_hinge(count: int, seed: int, special: list[tuple[int, int, float]], model: MLP = HINGE) -> None:
+    """The hinge loss of ``model`` over ``count`` random samples, ``special`` values put in
+    some, held to eager mode (the sum's total and gradients)."""
     rng = np.random.default_rng(seed)
     rows = [(*rng.uniform(-2.0, 2.0, 2).tolist(), float(rng.choice([-1.0, 1.0]))) for _ in range(count)]
     for k, column, x in special:
@@ -107,7 +111,8 @@ def check_hinge(count: int, seed: int, special: list[tuple[int, int, float]]) ->
             row = list(rows[k])
             row[column] = x
             rows[k] = (row[0], row[1], row[2])
-    params = HINGE.parameters()
+    params = model.parameters()
+    hinge = hinge_of(model)
     step = mg.compile(hinge, params, backend="numba")
     want = eager_outcome(hinge, params, rows, "sum", None)
     got = compiled_outcome(step, np.array(rows), "sum", None)
@@ -129,6 +134,14 @@ def test_hundreds_of_batches_across_tiles_give_eager_results(
     count: int, seed: int, special: list[tuple[int, int, float]]
 ) -> None:
     check_hinge(count, seed, special)
+
+
+def test_a_layer_wider_than_64_runs_in_smaller_tiles_with_eager_results() -> None:
+    # 70 units by 64 samples (35 KB) would not fit the first level of cache: tiles of 32.
+    assert [tile_size(w) for w in (1, 64, 65, 128, 129, 10**6)] == [TILE, TILE, 32, 32, 16, 16]
+    wide = MLP(2, [70, 1], seed=7)
+    for count, special in [(31, []), (33, [(32, 0, math.inf)]), (65, [(40, 1, math.nan)]), (100, [])]:
+        check_hinge(count, count, special, wide)
 
 
 def test_a_flagged_sample_inside_a_tile_is_the_only_one_replayed() -> None:

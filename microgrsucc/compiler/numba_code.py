@@ -1,18 +1,18 @@
 """The numba backend: the layer plan as loops over tiles of samples, compiled by numba.
 
 The kernel is the plan of the numpy backend (``layers.py``) written as loops over tiles of
-``TILE`` samples. A block's values for a tile are a (width, TILE) array, the tile's samples
-contiguous: each layer is one call of a compiled function (``_layer``: ``Z[j, r] +=
-WT[i, j] * A[i, r]`` with the samples ``r`` innermost, which LLVM vectorises), a unary op of
-a layer one loop over the block's array, and every other node one statement printed from
-its tree by ``NumbaPrinter``, run in a *section*, a loop over the tile's samples between
-two calls on whole tiles (a temporary read in a later section is a per-tile array,
-``TileRegisters``). Then the tile's backward pass, with the gradients of each layer's
-weights summed in an array of the layer's shape (``_weight_grads``) and its inputs'
-gradients by ``_product``. Every sum keeps the order of the loop over samples one at a
-time. A term whose factor is 0 (relu off) is skipped where that changes no sum. The code
-grows with the number of layers and other nodes, never with the number of parameters:
-numba compiles straight-line code per parameter in minutes.
+``TILE`` samples (64, fewer for layers wider than 64: ``numba_printer.tile_size``). A
+block's values for a tile are a (width, TILE) array, the tile's samples contiguous: each
+layer is one call of a compiled function (``_layer``: ``Z[j, r] += WT[i, j] * A[i, r]`` with
+the samples ``r`` innermost, which LLVM vectorises), a unary op of a layer one loop over the
+block's array, and every other node one statement printed from its tree by ``NumbaPrinter``,
+run in a *section*, a loop over the tile's samples between two calls on whole tiles (a
+temporary read in a later section is a per-tile array, ``TileRegisters``). Then the tile's
+backward pass, with the gradients of each layer's weights summed in an array of the layer's
+shape (``_weight_grads``) and its inputs' gradients by ``_product``. Every sum keeps the
+order of the loop over samples one at a time. A term whose factor is 0 (relu off) is skipped
+where that changes no sum. The code grows with the number of layers and other nodes, never
+with the number of parameters: numba compiles straight-line code per parameter in minutes.
 
 The kernel gathers each layer's weights and biases from the parameter array ``PV`` before
 the loop over tiles and adds their gradients to one array ``G`` after it. What does not
@@ -55,6 +55,7 @@ from microgrsucc.compiler.numba_printer import (
     UNSUPPORTED,
     flags,
     helpers,
+    tile_size,
     total,
 )
 from microgrsucc.compiler.plan import Plan
@@ -85,6 +86,7 @@ class _Emitter:
         self.blocks, self.absorbed = find_blocks(self.plan)
         self.block_of = name_blocks(self.blocks)
         self.layers = [b for b in self.blocks if b.kind == "layer"]
+        self.widest = max((max(len(b.key), len(b.members)) for b in self.layers), default=0)
         # The invariant nodes the kernel reads (operands of its ops), in the order of H.
         self.held: list[int] = []
         for i in self.plan.order(True):
@@ -195,9 +197,7 @@ class _Emitter:
         zero = [f"_clear(d{b.name}, n)" for b in self.blocks if b.kind != INPUT and b.name in self.received]
         zero += [f"_clear(dK{b.name}, n)" for b in self.layers if b.name in self.key_grads]
         arrays = [*self.arrays, *(f"{temp} = _zeros(TILE)" for temp in sorted(names.crossing))]
-        widest = max((max(len(b.key), len(b.members)) for b in self.layers), default=0)
-        if widest:
-            arrays.append(f"AT = _zeros2(TILE, {widest})")
+        arrays += [f"AT = _zeros2(TILE, {self.widest})"] if self.widest else []
         args = ", ".join(["X", "count", "PV", "H", "bad", *self.layer_args])
         lines = [
             "@njit(cache=True, error_model='python')",
@@ -239,7 +239,7 @@ class _Emitter:
             b = found[0]
             done.update(b.members)
             m = self.size(b)
-            self.arrays += [f"{b.name}, f{b.name} = _tile({m})", f"d{b.name}, fd{b.name} = _tile({m})"]
+            self.arrays += [f"{x}, f{x} = _tile({m}, TILE)" for x in (b.name, f"d{b.name}")]
             for col, z in enumerate(b.members):
                 self.expr[z] = f"{b.name}[{col}, r]"
             if b.kind == "layer":
@@ -383,6 +383,7 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
             f"from {kit.__name__} import {', '.join(KERNEL_HELPER_NAMES)}" if kit else "",
             "nan = math.nan",
             "inf = math.inf",
+            f"TILE = {tile_size(e.widest)}  # samples per tile" if kit else "",
             *helpers(e.calls),
             *kernel,
         ]

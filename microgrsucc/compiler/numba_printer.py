@@ -23,6 +23,7 @@ __all__ = [
     "NumbaPrinter",
     "flags",
     "helpers",
+    "tile_size",
     "total",
 ]
 
@@ -111,8 +112,8 @@ def helpers(calls: dict[str, int]) -> list[str]:
 # numba compiles each once per machine and every later kernel loads them from its cache,
 # where a kernel's own copies would be compiled again for each new loss.
 #
-# A kernel runs its samples in tiles of ``TILE``: a block's values for a tile are a (width,
-# TILE) array, the tile's samples contiguous, so that every loop over a layer's units has an
+# A kernel runs its samples in tiles of ``tile_size(widest)``: a block's values for a tile are a
+# (width, tile) array, the tile's samples contiguous, so that every loop over a layer's units has an
 # innermost loop over the tile's samples (``n`` of them, fewer in the last tile), which LLVM
 # vectorises, where a loop over 16 units per sample spent its time entering and leaving loops
 # (1.1x PyTorch at 10,000 samples, W=16; 0.6x in tiles). Every sum keeps the order of a loop
@@ -128,13 +129,25 @@ def helpers(calls: dict[str, int]) -> list[str]:
 # ``_zeros2`` and ``_tile`` (compiled once, not one per shape and type in each kernel).
 # The matrices stay 2-d and every index is a loop's counter: an index numba cannot prove
 # >= 0 (W[k*n + l], A[i, a0 + r]) gets a wraparound check that stops LLVM from vectorising.
-TILE = 64  # samples per tile: a layer's arrays for a tile stay in the first level of cache
+TILE = 64  # samples per tile at most: a layer's arrays for a tile stay in the first level of cache
+_TILE_FLOATS = 4096  # 32 KB: a layer's array for a tile, the widest layer's units by its samples
 
-KERNEL_HELPERS = f"""import math
+
+def tile_size(widest: int) -> int:
+    """Samples per tile for a kernel whose widest layer has ``widest`` units or inputs: ``TILE``,
+    halved (16 at least) until a (widest, tile) array of floats fits 32 KB, the first level of
+    cache. At W=128 (64 KB per array in tiles of 64) the kernel alone ran 0.54-0.69x as long
+    in tiles of 32 at batch 100 and 0.82x at 1,000; W=16 to 64 ran 1-7% slower in tiles of
+    32 (interleaved in one process, 2026-11-30; docs/performance.md has the whole step)."""
+    tile = TILE
+    while tile > 16 and tile * widest > _TILE_FLOATS:
+        tile //= 2
+    return tile
+
+
+KERNEL_HELPERS = """import math
 import numpy as np
 from numba import njit
-
-TILE = {TILE}
 
 # Typed here, so that a literal size in a kernel (_zeros(2)) does not compile another copy;
 # np.empty and a loop, as np.zeros would compile both and more.
@@ -153,11 +166,11 @@ def _zeros2(m, n):
             a[i, j] = 0.0
     return a
 
-# A block's array for a tile, (width, TILE), and a flat view of it (for one loop over all).
+# A block's array for a tile, (width, tile), and a flat view of it (for one loop over all).
 @njit(cache=True, error_model='python')
-def _tile(m):
-    a = _zeros2(m, TILE)
-    return a, a.reshape(m * TILE)
+def _tile(m, tile):
+    a = _zeros2(m, tile)
+    return a, a.reshape(m * tile)
 
 @njit("void(float64[:, ::1], int64)", cache=True, error_model='python')
 def _clear(A, n):
@@ -266,7 +279,6 @@ def _scatter(G, IW, GW, GT, br, bp, gb):
             G[IW[j, i]] += GW[j, i] + GT[i, j]
 """
 KERNEL_HELPER_NAMES = (
-    "TILE",
     "_zeros",
     "_zeros2",
     "_tile",
