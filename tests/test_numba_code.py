@@ -245,3 +245,35 @@ def test_a_new_loss_in_a_new_process_loads_the_layer_helpers_from_the_cache(tmp_
 @given(network=networks(widths=[1, 2, 5, 16, 32, 64, 128], counts=TILE_AND_CHUNK, nodes=60_000))
 def test_networks_at_the_sizes_users_grow_them_to_give_eager_results(network: Any) -> None:
     check_network(network, ("numba",))
+
+
+def wide_input_loss(nin: int) -> tuple[list[mg.Value], Any]:
+    """A network of ``nin`` inputs after a first argument, the target: its first layer reads
+    the samples' columns 1 to ``nin``."""
+    model = MLP(nin, [4, 2], seed=3)
+
+    def sample_loss(y: Any, *x: Any) -> mg.Value:
+        a, b = model(list(x))  # type: ignore[misc]
+        return (a - y) ** 2 + (b * y).tanh()
+
+    return model.parameters(), sample_loss
+
+
+def test_a_layer_of_many_inputs_reads_them_in_one_loop() -> None:
+    # A statement per input made a kernel of 864 lines at 784 inputs (MNIST's), which numba
+    # took 90 s of CPU to compile; the code grows with the layers, not the inputs.
+    lengths = []
+    for nin in (3, 200):
+        params, sample_loss = wide_input_loss(nin)
+        lengths.append(len(mg.compile(sample_loss, params, backend="numba").source(nin + 1).splitlines()))
+    assert lengths[0] == lengths[1]
+
+
+@pytest.mark.slow  # a kernel compiled: seconds
+def test_a_layer_of_many_inputs_gives_eager_results() -> None:
+    params, sample_loss = wide_input_loss(300)
+    rows = np.random.default_rng(0).uniform(-2.0, 2.0, (TILE + 3, 301))
+    rows[5, 7] = math.nan
+    want = eager_outcome(sample_loss, params, rows.tolist(), "sum", None)
+    got = compiled_outcome(mg.compile(sample_loss, params, backend="numba"), rows, "sum", None)
+    assert not differences(got, want, refusal_ok=False)

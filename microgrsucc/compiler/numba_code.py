@@ -153,6 +153,15 @@ class _Emitter:
                 return src.name
         return f"K{b.name}"
 
+    def columns(self, key: tuple[int, ...]) -> int | None:
+        """The first of the samples' columns that a layer's inputs ``key`` are, in order
+        (``model(x)`` of the sample's arguments), else None."""
+        t = self.t
+        if not all(t.kinds[k] == INPUT for k in key):
+            return None
+        first = int(t.payload[key[0]])
+        return first if all(int(t.payload[k]) == first + c for c, k in enumerate(key)) else None
+
     def size(self, b: Block) -> str:
         """A block's width as a value the kernel reads at run time (its layer's bias vector's length):
         with a literal, LLVM unrolls the short loops into scalar code instead of vectorising."""
@@ -247,8 +256,17 @@ class _Emitter:
                 if a == f"K{b.name}":
                     width = len(b.key)
                     self.arrays += [f"{a} = _zeros2({width}, TILE)", f"d{a} = _zeros2({width}, TILE)"]
-                    for c, k in enumerate(b.key):
-                        tile.sample(f"{a}[{c}, r] = {self.expr[k]}", self.expr[k] or "")
+                    first_column = self.columns(b.key)
+                    if first_column is None:
+                        for c, k in enumerate(b.key):
+                            tile.sample(f"{a}[{c}, r] = {self.expr[k]}", self.expr[k] or "")
+                    else:  # one loop, not a statement per input: 784 of them took numba minutes
+                        column = f"{first_column} + c" if first_column else "c"
+                        tile.whole(
+                            f"for c in range({width}):",
+                            "    for r in range(n):",
+                            f"        {a}[c, r] = X[s0 + r, {column}]",
+                        )
                 positions = [f"IW{b.name}", f"bc{b.name}", f"br{b.name}", f"bp{b.name}"]
                 self.layer_args += positions
                 gathered = f"W{b.name}, WT{b.name}, b{b.name}, GW{b.name}, GT{b.name}, gb{b.name}"
