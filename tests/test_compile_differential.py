@@ -1180,6 +1180,12 @@ def check_network(network: Network, backends: Sequence[str]) -> None:
     batch = network.batch(rows)
     plain = converted([tuple(r) for r in (np.asarray(batch, dtype=float).tolist())])
     steps = {b: mg.compile(sample_loss, params, backend=b) for b in backends}
+    if "numba" in steps:
+        try:
+            steps["numba"].source(network.nin + 1)
+        except TypeError as err:  # numba's documented limit (tests/test_numba_code.py)
+            assert "too long for numba" in str(err)
+            del steps["numba"]
     rng = random.Random(network.seed)
     found: list[str] = []
     for when in ["", *network.changes]:

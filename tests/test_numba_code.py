@@ -277,3 +277,19 @@ def test_a_layer_of_many_inputs_gives_eager_results() -> None:
     want = eager_outcome(sample_loss, params, rows.tolist(), "sum", None)
     got = compiled_outcome(mg.compile(sample_loss, params, backend="numba"), rows, "sum", None)
     assert not differences(got, want, refusal_ok=False)
+
+
+def test_a_layer_whose_activation_misses_a_unit_is_refused_saying_why() -> None:
+    # w * x beside MLP(1, [128, 1]) is one more unit of its first layer, which relu does not
+    # follow: the 128 relus become branches per sample, and the kernel too long. The message
+    # said "a few dozen chained layers" of a loss with one hidden layer.
+    model = MLP(1, [128, 1], seed=0)
+    params = model.parameters()
+
+    def sample_loss(x: Any, y: Any) -> mg.Value:
+        out = model([x])
+        return mg.maximum(out, params[0] * x) - y * out  # type: ignore[arg-type, operator]
+
+    step = mg.compile(sample_loss, params, backend="numba")
+    with pytest.raises(TypeError, match=r"relu counts once per unit.*too long for numba.*backend=.numpy."):
+        step.source(2)

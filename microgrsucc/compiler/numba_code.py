@@ -123,8 +123,10 @@ class _Emitter:
         if pieces > _BRANCHES:
             raise _refuse(
                 f"the loss has {len(self.blocks)} blocks (layers, maps) and {branches} branches "
-                "per sample outside them, a kernel too long for numba's compiler (it takes "
-                "minutes or fails past a few dozen chained layers)"
+                "per sample outside them (a branching op such as relu counts once per unit where "
+                "the layer has a unit it is not applied to, as a product of the layer's inputs "
+                "used elsewhere), a kernel too long for numba's compiler (it takes minutes or "
+                "fails past a few dozen chained layers or a few hundred such branches)"
             )
 
     def leaf(self, i: int) -> str | None:
