@@ -1100,8 +1100,8 @@ class Network:
         if self.layout == "ints":
             rows = np.round(rows * 2.0)
         for k, column, x in self.special:
-            if k < self.count:
-                rows[k, column % (self.nin + 1)] = x
+            if k < self.count and (self.layout != "ints" or math.isfinite(x)):  # ints hold no NaN
+                rows[k, column % (self.nin + 1)] = round(x) if self.layout == "ints" else x
         return rows
 
     def batch(self, rows: np.ndarray) -> Any:
