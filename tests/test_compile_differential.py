@@ -1100,7 +1100,7 @@ class Network:
         if self.layout == "ints":
             rows = np.round(rows * 2.0)
         for k, column, x in self.special:
-            if k < self.count and (self.layout != "ints" or math.isfinite(x)):  # ints hold no NaN
+            if k < self.count and (self.layout != "ints" or abs(x) < 2.0**53):  # no NaN, inf, 1e300
                 rows[k, column % (self.nin + 1)] = round(x) if self.layout == "ints" else x
         return rows
 
