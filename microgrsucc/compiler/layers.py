@@ -19,7 +19,7 @@ from itertools import compress, count
 
 from microgrsucc import ops
 from microgrsucc.compiler.plan import Plan
-from microgrsucc.compiler.trace import CONST, INPUT, OP, PARAM
+from microgrsucc.compiler.trace import CONST, INPUT, OP, PARAM, Trace
 
 __all__ = ["Block", "Squares", "columns", "find_blocks", "find_squares", "name_blocks"]
 
@@ -70,6 +70,15 @@ def relu_alone(plan: Plan, blocks: list[Block], b: Block) -> bool:
     return any(
         m.kind == "map" and m.source is b and plan.trace.ops[m.members[0]] is relu for m in blocks
     ) and all(uses[x] == 1 for x in b.members)
+
+
+def input_columns(trace: Trace, block_of: dict[int, tuple[Block, int]], key: tuple[int, ...]) -> int | None:
+    """The first of the samples' arguments that the nodes ``key`` are, in order (a layer of
+    ``model(x)``), or None."""
+    where = block_of.get(key[0])
+    if where is None or where[0].kind != INPUT or columns(block_of, key) is None:
+        return None
+    return int(trace.payload[key[0]])
 
 
 def columns(block_of: dict[int, tuple[Block, int]], key: tuple[int, ...]) -> str | None:

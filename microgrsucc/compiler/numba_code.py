@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from microgrsucc.compiler.invariant import Invariant, replaying
-from microgrsucc.compiler.layers import Block, find_blocks, name_blocks
+from microgrsucc.compiler.layers import Block, find_blocks, input_columns, name_blocks
 from microgrsucc.compiler.numba_cache import load
 from microgrsucc.compiler.numba_printer import (
     KERNEL_HELPER_NAMES,
@@ -123,10 +123,8 @@ class _Emitter:
         if pieces > _BRANCHES:
             raise _refuse(
                 f"the loss has {len(self.blocks)} blocks (layers, maps) and {branches} branches "
-                "per sample outside them (a branching op such as relu counts once per unit where "
-                "the layer has a unit it is not applied to, as a product of the layer's inputs "
-                "used elsewhere), a kernel too long for numba's compiler (it takes minutes or "
-                "fails past a few dozen chained layers or a few hundred such branches)"
+                "per sample outside them (relu: one per unit if its layer has a unit it skips), a kernel "
+                "too long for numba's compiler (it takes minutes or fails past a few dozen chained layers)"
             )
 
     def leaf(self, i: int) -> str | None:
@@ -154,15 +152,6 @@ class _Emitter:
             ):
                 return src.name
         return f"K{b.name}"
-
-    def columns(self, key: tuple[int, ...]) -> int | None:
-        """The first of the samples' columns that a layer's inputs ``key`` are, in order
-        (``model(x)`` of the sample's arguments), else None."""
-        t = self.t
-        if not all(t.kinds[k] == INPUT for k in key):
-            return None
-        first = int(t.payload[key[0]])
-        return first if all(int(t.payload[k]) == first + c for c, k in enumerate(key)) else None
 
     def size(self, b: Block) -> str:
         """A block's width as a value the kernel reads at run time (its layer's bias vector's length):
@@ -258,17 +247,8 @@ class _Emitter:
                 if a == f"K{b.name}":
                     width = len(b.key)
                     self.arrays += [f"{a} = _zeros2({width}, TILE)", f"d{a} = _zeros2({width}, TILE)"]
-                    first_column = self.columns(b.key)
-                    if first_column is None:
-                        for c, k in enumerate(b.key):
-                            tile.sample(f"{a}[{c}, r] = {self.expr[k]}", self.expr[k] or "")
-                    else:  # one loop, not a statement per input: 784 of them took numba minutes
-                        column = f"{first_column} + c" if first_column else "c"
-                        tile.whole(
-                            f"for c in range({width}):",
-                            "    for r in range(n):",
-                            f"        {a}[c, r] = X[s0 + r, {column}]",
-                        )
+                    first = input_columns(self.t, self.block_of, b.key)
+                    tile.fill(a, [self.expr[k] for k in b.key], first)
                 positions = [f"IW{b.name}", f"bc{b.name}", f"br{b.name}", f"bp{b.name}"]
                 self.layer_args += positions
                 gathered = f"W{b.name}, WT{b.name}, b{b.name}, GW{b.name}, GT{b.name}, gb{b.name}"

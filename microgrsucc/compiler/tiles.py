@@ -38,6 +38,18 @@ class Tile:
         self.names.statement(self.names.of(*reads))
         self.section.append(statement)
 
+    def fill(self, array: str, exprs: list[str | None], first: int | None) -> None:
+        """``array[c, r] = exprs[c]`` for the tile's samples; where the expressions are the
+        samples' columns ``first``, ``first + 1``... (``first`` not None), one loop copies
+        them: a statement each made numba take 90 s over the 784 inputs of an MLP of MNIST."""
+        if first is None:
+            for c, e in enumerate(exprs):
+                self.sample(f"{array}[{c}, r] = {e}", e or "")
+        else:
+            column = f"{first} + c" if first else "c"
+            self.whole(f"for c in range({len(exprs)}):", "    for r in range(n):")
+            self.lines.append(f"        {array}[c, r] = X[s0 + r, {column}]")
+
     def whole(self, *lines: str) -> None:
         """Statements on the whole tile: the end of a section."""
         self.close()
