@@ -1022,9 +1022,9 @@ def check(loss: Loss, data: st.DataObject, more: int = 12, backends: Sequence[st
     compare(loss, data.draw(samples(loss.nargs, more=more), label="samples"), data, backends)
 
 
-# 100 examples in the default run, whatever the profile (the suite's 60 s of CPU); small losses
-# and batches. The slow run has the thousands.
-@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+# 50 examples in the default run, whatever the profile (the suite's 60 s of CPU: they took 3-5
+# s of it at 100); small losses and batches. The slow run has the thousands.
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 @given(loss=losses(budget=32), data=st.data())
 def test_compiled_losses_give_eager_results(loss: Loss, data: st.DataObject) -> None:
     check(loss, data)
