@@ -1295,3 +1295,25 @@ def test_a_layer_whose_terms_are_all_negative_zero_is_negative_zero_as_in_eager_
     total, got = compiled(mg.compile(loss, params, backend=backend), np.array(rows))
     assert total == pytest.approx(want_total, rel=1e-12, abs=1e-300)
     assert_close(got, want, 1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_deep_copy_or_pickle_of_a_step_is_a_type_error_not_a_step_that_disagrees_with_its_loss(
+    backend: str,
+) -> None:
+    # copy.deepcopy copied the step's parameters but not its sample_loss (a function copies as
+    # itself), so the copy computed the copied model until a retrace and the original's after:
+    # c(0.5, 1.0) was 0.387 (the copy's weights), c.sample_loss(0.5, 1.0) 0.059 (eager mode),
+    # and after c.retrace() no gradient reached the copied parameters. Pickling (for
+    # multiprocessing) failed inside generated code with a message that did not say why.
+    import copy
+    import pickle
+
+    model = MLP(1, [3, 1], seed=0)
+    step = mg.compile(lambda x, y: (model([x]) - y) ** 2, model.parameters(), backend=backend)
+    step.backward([(0.5, 1.0)])
+    for attempt in (lambda: copy.deepcopy({"model": model, "step": step}), lambda: pickle.dumps(step)):
+        with pytest.raises(TypeError, match=r"compile: a compiled step cannot be copied or pickled"):
+            attempt()
+    shallow = copy.copy(step)  # the same parameters and the same loss: still the same step
+    assert shallow(0.5, 1.0) == step(0.5, 1.0) == ((model([0.5]) - 1.0) ** 2).data

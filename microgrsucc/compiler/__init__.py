@@ -101,6 +101,22 @@ class CompiledLoss:
         name = getattr(self.sample_loss, "__qualname__", repr(self.sample_loss))
         return f"<compiled {name}, {len(self.params)} parameters, backend={self.backend!r}>"
 
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # copy.deepcopy and pickle come here. A deep copy would hold copied parameters but
+        # the same sample_loss (a function copies as itself), which still computes the
+        # original model: the copy's numbers would change at its next retrace.
+        raise TypeError(
+            "compile: a compiled step cannot be copied or pickled (its sample_loss is not copied "
+            "with its parameters); copy or pickle the model and compile the copy's loss, or use "
+            "copy.copy(step) for a step over the same parameters"
+        )
+
+    def __copy__(self) -> CompiledLoss:
+        """A second step over the same parameters and ``sample_loss``, sharing their traces."""
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        return out
+
     def retrace(self) -> None:
         """Forget the traces: the next call traces ``sample_loss`` again."""
         self._traces.clear()
