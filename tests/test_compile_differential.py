@@ -1226,3 +1226,180 @@ def test_networks_give_eager_results(network: Network) -> None:
 @given(network=networks(widths=[1, 2, 5, 16, 32, 64, 128], counts=TILE_AND_CHUNK, nodes=60_000))
 def test_hundreds_of_networks_give_eager_results(network: Network) -> None:
     check_network(network, BACKENDS)
+
+
+# --- training loops: a compiled step and an optimizer against the same loop in eager mode -------
+# What a user of a grown model runs: a step per batch (its size changing), zero_grad() or not,
+# an optimizer of every kind and option stepping the parameters (as a list or a FlatParameter's
+# arrays), the learning rate changed and parameters edited between steps.
+
+EDITS = (0.0, -0.0, 40.0, math.inf, math.nan, 1e300)
+
+
+@dataclass
+class Loop:
+    """A drawn training loop: the network, the optimizer and, per step, what happens."""
+
+    nin: int
+    width: int
+    activation: str
+    seed: int
+    optimizer: str
+    options: dict[str, Any]
+    flat_step: bool  # compile given a FlatParameter of the parameters (else the list)
+    flat_optimizer: bool  # the optimizer given the FlatParameter (else the list of views)
+    unused: bool  # a parameter in the list that the loss never reaches
+    steps: list[dict[str, Any]]
+
+    def start(self, backend: str | None) -> tuple[list[Value], Callable[[dict[str, Any]], list[Any]]]:
+        """The parameters (with the one the loss never reaches, if any) and a function that
+        takes one step of the loop: it returns the total and each gradient (None as
+        ``(nan, True)``), or the error's type name where eager mode raises. ``backend`` None:
+        eager mode, the loss built per sample and ``backward()``."""
+        from microgrsucc.nn import MLP
+        from microgrsucc.optim import SGD, Adam, AdamW
+
+        model = MLP(self.nin, [self.width, 1], activation=self.activation, seed=self.seed)
+        params = model.parameters()
+        every = [*params, Value(0.3)] if self.unused else params
+
+        def sample_loss(*args: Any) -> Value:
+            *x, y = args
+            return (model(x) - y) ** 2 + 1e-3 * sum(p * p for p in params)
+
+        flat = mg.FlatParameter(every) if self.flat_step or self.flat_optimizer else None
+        kind = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}[self.optimizer]
+        optimizer = kind(flat if self.flat_optimizer else every, **self.options)  # type: ignore[arg-type]
+        compiled = (
+            None if backend is None else mg.compile(sample_loss, flat if self.flat_step else every, backend)
+        )
+
+        def step(taken: dict[str, Any]) -> list[Any]:
+            rows = np.random.default_rng(taken["data"]).uniform(-2.0, 2.0, (taken["count"], self.nin + 1))
+            if taken["zero_grad"] is not None:
+                optimizer.zero_grad(set_to_none=taken["zero_grad"])
+            if taken["lr"] is not None:
+                optimizer.lr = taken["lr"]
+            if taken["edit"] is not None:
+                at, x = taken["edit"]
+                every[at % len(every)].data = x
+            try:
+                if compiled is None:
+                    losses = [sample_loss(*row) for row in rows.tolist()]
+                    total = reduce(operator.add, losses)
+                    total = total / len(losses) if taken["reduction"] == "mean" else total
+                    total.backward()
+                    out: list[Any] = [total.data]
+                else:
+                    out = [compiled.backward(rows, reduction=taken["reduction"])]
+            except (ArithmeticError, ValueError) as err:
+                return [type(err).__name__]
+            optimizer.step()
+            return out + [(math.nan, True) if p.grad is None else (p.grad, False) for p in every]
+
+        return every, step
+
+
+@st.composite
+def loops(draw: st.DrawFn) -> Loop:
+    optimizer = draw(st.sampled_from(["SGD", "Adam", "AdamW"]))
+    options: dict[str, Any] = {"lr": draw(st.sampled_from([0.01, 0.1, 0.5])), "maximize": draw(st.booleans())}
+    if optimizer == "SGD":
+        options["momentum"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
+        options["nesterov"] = options["momentum"] > 0.0 and draw(st.booleans())
+        options["dampening"] = 0.0 if options["nesterov"] else draw(st.sampled_from([0.0, 0.3]))
+        options["weight_decay"] = draw(st.sampled_from([0.0, 0.01]))
+    else:
+        options["betas"] = (draw(st.sampled_from([0.0, 0.9])), draw(st.sampled_from([0.5, 0.999])))
+        options["eps"] = draw(st.sampled_from([1e-8, 0.0]))
+        options["weight_decay"] = draw(st.sampled_from([0.0, 0.01, 0.1]))
+        options["amsgrad"] = draw(st.booleans())
+    step = st.fixed_dictionaries(
+        {
+            "count": st.sampled_from([1, 2, 3, 7, 11]),
+            "data": st.integers(0, 2**32 - 1),
+            "zero_grad": st.sampled_from([True, False, None]),  # set_to_none, to 0.0, not called
+            "reduction": st.sampled_from(REDUCTIONS),
+            "lr": st.sampled_from([None, None, 0.05]),
+            "edit": st.one_of(
+                st.none(),
+                st.tuples(st.integers(0, 1000), st.one_of(st.floats(-2.0, 2.0), st.sampled_from(EDITS))),
+            ),
+        }
+    )
+    flat_step = draw(st.booleans())
+    return Loop(
+        nin=draw(st.integers(1, 3)),
+        width=draw(st.integers(1, 6)),
+        activation=draw(st.sampled_from(["relu", "tanh", "sigmoid"])),
+        seed=draw(st.integers(0, 2**16)),
+        optimizer=optimizer,
+        options=options,
+        flat_step=flat_step,
+        flat_optimizer=draw(st.booleans()),
+        unused=draw(st.booleans()),
+        steps=draw(st.lists(step, min_size=1, max_size=5)),
+    )
+
+
+def check_loop(loop: Loop, backends: Sequence[str]) -> None:
+    """Each backend's loop step by step against eager mode's, from the same parameters: the
+    eager loop's are set to the compiled loop's before each step, so that rounding does not
+    compound (a loop that diverges, as ``maximize`` on this loss does, amplifies an ulp into
+    any difference), while the optimizer's state is each loop's own. Numbers agree to 1e-9 of
+    the step's largest (numpy's tanh is an ulp from math's, which ``1 - tanh**2`` of a
+    saturated unit makes 1e-8 of a small gradient)."""
+    for backend in backends:
+        want_params, want_step = loop.start(None)
+        got_params, got_step = loop.start(backend)
+        numbers: list[float] = []
+        for k, taken in enumerate(loop.steps):
+            for p, q in zip(want_params, got_params, strict=True):
+                p.data = q.data
+            want, got = want_step(taken), got_step(taken)
+            numbers = [x[0] if isinstance(x, tuple) else x for x in want if not isinstance(x, str)]
+            tolerance = 1e-9 * _largest(numbers)
+            same = len(got) == len(want) and all(map(_same, got, want, [tolerance] * len(want)))
+            assert same, f"{backend}, step {k}: {got} != eager's {want}"
+            if isinstance(want[0], str):
+                return
+        # The last step's optimizer moved the parameters by lr times its gradients at most.
+        want_data = [p.data for p in want_params]
+        tolerance = 1e-9 * _largest(want_data + numbers)
+        assert all(_same(q.data, b, tolerance) for q, b in zip(got_params, want_data, strict=True))
+
+
+def _largest(numbers: list[float]) -> float:
+    return max([1.0, *(abs(x) for x in numbers if math.isfinite(x))])
+
+
+def _same(a: Any, b: Any, tolerance: float) -> bool:
+    """Both the same error, or both None gradients, or numbers within ``tolerance`` (NaN to NaN)."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return a[1] == b[1] and _same(a[0], b[0], tolerance)
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return bool(a == b or (a != a and b != b) or abs(a - b) <= tolerance)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
+@given(loop=loops())
+def test_training_loops_with_every_optimizer_give_eager_results(loop: Loop) -> None:
+    check_loop(loop, BACKENDS)
+
+
+@pytest.mark.slow
+@settings(parent=settings.get_profile("thorough"), max_examples=1000, suppress_health_check=list(HealthCheck))
+@given(loop=loops())
+def test_a_thousand_training_loops_with_every_optimizer_give_eager_results(loop: Loop) -> None:
+    check_loop(loop, BACKENDS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "backend", [pytest.param("numba", marks=pytest.mark.numba), pytest.param("jax", marks=pytest.mark.jax)]
+)
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(loop=loops())
+def test_training_loops_on_compiled_backends_give_eager_results(backend: str, loop: Loop) -> None:
+    check_loop(loop, [backend])
