@@ -187,17 +187,7 @@ def _propagate_any(root: Node, F: Any, check: bool) -> None:
         node = ready.pop()
         op: Primitive = node._op
         inputs = node.inputs
-        values = recorded(node)
-        if op.swapped and not create_graph:
-            d = (node._xb, node._xa)
-        elif op.constant:
-            d = op.derivative
-        elif create_graph:
-            check_unchanged(node, inputs, values)
-            d = op.derivative(F, *inputs, node)
-        else:
-            d = op.derivative(F, *values, node._out)
-        partials = (d,) if op.arity == 1 else d
+        partials = _partials(node, F, create_graph)
         unit = plain and op.unit and op.arity == 2
         g = node.grad
         for p, dp in zip(inputs, partials, strict=True):
@@ -244,11 +234,24 @@ def _check_gradient(node: Node, i: int, g: Any) -> None:
 
 def local_grads(node: Node) -> tuple[float, ...]:
     """d(node)/d(input) for each input, at the recorded values (empty for a leaf)."""
-    op: Primitive | None = node._op
-    if op is None:
+    if node._op is None:
         return ()
-    d = op.derivative if op.constant else op.derivative(ops.FLOAT, *recorded(node), node._out)
-    return tuple(float(p) for p in ((d,) if op.arity == 1 else d))
+    return tuple(float(p) for p in _partials(node, ops.FLOAT, False))
+
+
+def _partials(node: Node, F: Any, create_graph: bool) -> Sequence[Any]:
+    """d(node)/d(input) for each input of an interior node: at the recorded values, or, for
+    ``create_graph``, as Values built from the inputs and the output themselves."""
+    op: Primitive = node._op
+    if op.constant:
+        d = op.derivative
+    elif create_graph:
+        inputs = node.inputs
+        check_unchanged(node, inputs, recorded(node))
+        d = op.derivative(F, *inputs, node)
+    else:
+        d = op.derivative(F, *recorded(node), node._out)
+    return (d,) if op.arity == 1 else d
 
 
 def recorded(node: Node) -> tuple[float, ...]:
@@ -270,17 +273,8 @@ def backward_into(root: Node, gradient: Any, F: Any, check: bool) -> dict[Node, 
     ready = [root] if root._op is not None else []
     while ready:
         node = ready.pop()
-        op: Primitive = node._op
         inputs = node.inputs
-        values = recorded(node)
-        if op.constant:
-            d = op.derivative
-        elif create_graph:
-            check_unchanged(node, inputs, values)
-            d = op.derivative(F, *inputs, node)
-        else:
-            d = op.derivative(F, *values, node._out)
-        partials = (d,) if op.arity == 1 else d
+        partials = _partials(node, F, create_graph)
         g = grads[node]
         for i, (p, dp) in enumerate(zip(inputs, partials, strict=True)):
             gp = grads.get(p)

@@ -89,6 +89,34 @@ def test_the_plan_of_an_mlp_is_three_layers_two_relus_and_one_sum_of_squares() -
     assert set(squares.weights) == {1.0} and not any(squares.powered)
 
 
+def skip_mlp(width: int) -> tuple[Callable[..., Any], list[mg.Value]]:
+    """MLP(1, [width, 1]) beside a linear skip ``w * x``: a dot over the hidden layer's input."""
+    model = mg.nn.MLP(1, [width, 1], seed=0)
+    params = model.parameters()
+    skip = mg.Value(0.5)
+
+    def sample_loss(x: Any, y: Any) -> Any:
+        return mg.maximum(model([x]), skip * x) - y  # type: ignore[arg-type]
+
+    return sample_loss, [*params, skip]
+
+
+def test_a_unit_its_layers_relu_skips_is_split_off_and_relu_maps_the_rest() -> None:
+    # w * x joins the hidden layer as one more unit; relu of the others was one column per unit.
+    sample_loss, params = skip_mlp(5)
+    plan = Plan(trace(sample_loss, params, 2), NUMPY, backward=True)
+    blocks, _ = find_blocks(plan)
+    layers = [b for b in blocks if b.kind == "layer"]
+    assert sorted(len(b.members) for b in layers) == [1, 1, 5]
+    (relu,) = [b for b in blocks if b.kind == "map"]
+    assert relu.source is not None and len(relu.source.members) == len(relu.members) == 5
+    rows = [(x, y) for x, y, _ in moons(40, 1)] + [(math.nan, 1.0), (math.inf, -1.0), (-0.0, 1.0)]
+    want_total, want = eager(sample_loss, params, rows)
+    total, got = compiled(sample_loss, params, np.array(rows))
+    assert close(total, want_total)
+    assert all(close(g, w) for g, w in zip(got, want, strict=True)), (got, want)
+
+
 def test_generated_numpy_code_does_not_grow_with_the_width() -> None:
     lengths = []
     for width in (4, 32):

@@ -34,7 +34,7 @@ from test_compile_differential import (
 
 import microgrsucc as mg
 from microgrsucc.compiler.numba_printer import TILE, tile_size
-from microgrsucc.nn import MLP
+from microgrsucc.nn import MLP, Layer
 
 pytestmark = pytest.mark.numba
 
@@ -279,10 +279,11 @@ def test_a_layer_of_many_inputs_gives_eager_results() -> None:
     assert not differences(got, want, refusal_ok=False)
 
 
-def test_a_layer_whose_activation_misses_a_unit_is_refused_saying_why() -> None:
+@pytest.mark.slow  # a kernel compiled: seconds
+def test_a_linear_skip_beside_a_wide_layer_gives_eager_results() -> None:
     # w * x beside MLP(1, [128, 1]) is one more unit of its first layer, which relu does not
-    # follow: the 128 relus become branches per sample, and the kernel too long. The message
-    # said "a few dozen chained layers" of a loss with one hidden layer.
+    # follow; the layer is split so relu is one loop over the rest (layers._split). It was
+    # refused: 128 relus as branches per sample, a kernel too long for numba.
     model = MLP(1, [128, 1], seed=0)
     params = model.parameters()
 
@@ -290,9 +291,22 @@ def test_a_layer_whose_activation_misses_a_unit_is_refused_saying_why() -> None:
         out = model([x])
         return mg.maximum(out, params[0] * x) - y * out  # type: ignore[arg-type, operator]
 
-    step = mg.compile(sample_loss, params, backend="numba")
-    with pytest.raises(
-        TypeError,
-        match=r"one per unit if its layer has a unit it skips.*too long for numba",
-    ):
+    rows = np.random.default_rng(1).uniform(-2.0, 2.0, (TILE + 3, 2))
+    rows[4, 0] = math.nan
+    want = eager_outcome(sample_loss, params, rows.tolist(), "sum", None)
+    got = compiled_outcome(mg.compile(sample_loss, params, backend="numba"), rows, "sum", None)
+    assert not differences(got, want, refusal_ok=False)
+
+
+def test_a_layer_read_by_two_activations_is_refused_saying_why() -> None:
+    # relu over half of a layer's units and tanh over the other half: neither is a whole
+    # layer's map, so the 64 relus are branches per sample, too many for one kernel.
+    layer = Layer(1, 128, activation="linear", seed=0)
+
+    def sample_loss(x: Any, y: Any) -> mg.Value:
+        z = layer([x])
+        return sum([u.relu() for u in z[:64]] + [u.tanh() for u in z[64:]], -y)  # type: ignore[no-any-return]
+
+    step = mg.compile(sample_loss, layer.parameters(), backend="numba")
+    with pytest.raises(TypeError, match=r"branches per sample.*too long for numba"):
         step.source(2)

@@ -5,7 +5,9 @@ parameters or constants as the bias) is a *dot*. Dots over the same nodes ``a1, 
 in the same order, are one layer: ``Z = A @ W.T + b`` for a whole batch in one call, with
 ``dW = dZ.T @ A`` and ``dA = dZ @ W`` on the way back. The same unary op applied to every
 column of a block (``relu`` of each neuron) is one block too, so the next layer reads it
-without stacking columns. Everything else stays one column per node.
+without stacking columns; a layer whose units it follows but for some (a skip ``w * x`` over
+the same inputs joins the layer) is split in two first. Everything else stays one column
+per node.
 
 A parameter-only sum of squares ``Σ c_k · p_k²`` (an L2 penalty: adds of ``p * p``,
 ``p ** 2`` or a constant times either, and constants) is a ``Squares``: one dot product over
@@ -182,14 +184,44 @@ def find_blocks(plan: Plan) -> tuple[list[Block], set[int]]:
         op = ops_of[z]
         if needed[z] and args[z][0] in column and z not in column and z not in absorbed and z != root:
             _map(blocks, column, args[z][0], z, op)
-    for b in [b for b in blocks if b.kind == "map"]:  # only whole blocks are maps
+    maps = [b for b in blocks if b.kind == "map"]
+    for b in maps:  # only whole blocks are maps
         assert b.source is not None
-        if len(b.members) != len(b.source.members) or any(m < 0 for m in b.members):
+        if any(m < 0 for m in b.members) and not _split(blocks, column, b, maps):
             blocks.remove(b)
             for m in b.members:
                 if m >= 0:
                     column.pop(m, None)
     return blocks, absorbed
+
+
+def _split(
+    blocks: list[Block], column: dict[int, tuple[Block, int]], mapped: Block, maps: list[Block]
+) -> bool:
+    """Split the layer under ``mapped``, a map of some of its units only, into the units it
+    maps and the others (a second layer over the same inputs, next to it), so the map is
+    whole: a model's hidden layer beside a linear skip ``w * x`` over the same input joins
+    one layer, and relu of its hidden units alone would otherwise stay one column per
+    unit. Not done (False) when another map reads the layer too, or for the samples."""
+    source = mapped.source
+    assert source is not None
+    if source.kind != "layer" or any(m is not mapped and m.source is source for m in maps):
+        return False
+    keep = [k for k, z in enumerate(mapped.members) if z >= 0]
+    rest = [k for k, z in enumerate(mapped.members) if z < 0]
+    other = Block("layer", [source.members[k] for k in rest])
+    other.key = source.key
+    other.weights = [source.weights[k] for k in rest]
+    other.biases = [source.biases[k] for k in rest]
+    source.members = [source.members[k] for k in keep]
+    source.weights = [source.weights[k] for k in keep]
+    source.biases = [source.biases[k] for k in keep]
+    mapped.members = [mapped.members[k] for k in keep]
+    blocks.insert(blocks.index(source) + 1, other)
+    for b in (source, other, mapped):
+        for k, z in enumerate(b.members):
+            column[z] = (b, k)
+    return True
 
 
 def _map(blocks: list[Block], column: dict[int, tuple[Block, int]], arg: int, z: int, op: object) -> None:

@@ -123,7 +123,7 @@ class _Emitter:
         if pieces > _BRANCHES:
             raise _refuse(
                 f"the loss has {len(self.blocks)} blocks (layers, maps) and {branches} branches "
-                "per sample outside them (relu: one per unit if its layer has a unit it skips), a kernel "
+                "per sample outside them (relu: one per unit where other ops read its layer), a kernel "
                 "too long for numba's compiler (it takes minutes or fails past a few dozen chained layers)"
             )
 
