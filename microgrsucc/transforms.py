@@ -62,8 +62,9 @@ def _inputs(args: Sequence[Any], nums: tuple[int, ...], transform: str) -> tuple
     """The arguments to call f with, and the node standing for each differentiated one.
 
     Every differentiated argument gets a node of its own: a fresh leaf for a number, and
-    ``x + 0.0`` for a Value, so its partial counts only this argument's uses, even where
+    ``x - 0.0`` for a Value, so its partial counts only this argument's uses, even where
     the same Value also reaches f another way (by a closure, or as another argument).
+    (Not ``x + 0.0``: -0.0 + 0.0 is 0.0, and atan2(-0.0, -1) is -pi where atan2(0.0, -1) is pi.)
     An argument named twice in ``argnums`` (``(0, 0)``, or ``0`` and ``-2`` of two) gets
     one node, and its partial comes back in each place, as in JAX.
     """
@@ -86,7 +87,7 @@ def _inputs(args: Sequence[Any], nums: tuple[int, ...], transform: str) -> tuple
                 f"{transform}: argument {i} is a Dual: reverse mode cannot run inside jvp "
                 "(forward mode carries float tangents and records no graph for them)"
             )
-        node = x + 0.0 if isinstance(x, Value) else as_value(x, f"{transform}: argument {i}")
+        node = x - 0.0 if isinstance(x, Value) else as_value(x, f"{transform}: argument {i}")
         call[i] = made[i] = node
         nodes.append(node)
     return call, nodes

@@ -410,3 +410,36 @@ def test_jvp_inside_jvp_is_refused_rather_than_mixing_tangents() -> None:
     with pytest.raises(TypeError, match="jvp cannot run inside jvp"):
         jvp(lambda x: jvp(lambda y: y * y * x, (3.0,), (1.0,))[1], (2.0,), (1.0,))
     assert jvp(lambda y: y * y * 2.0, (3.0,), (1.0,)) == (18.0, 12.0)  # the state was reset
+
+
+# A Value argument is the same point as its number: -0.0 included (atan2(-0.0, -1) is -pi,
+# atan2(0.0, -1) is pi), so every transform gives the same numbers, bit for bit, for both.
+SIGNED_ZERO_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "atan2(x, -1) * y": lambda x, y: mg.atan2(x, -1.0) * y,
+    "sqrt(x) + y": lambda x, y: mg.sqrt(x) + y,
+    "x * y": lambda x, y: x * y,
+}
+
+
+def _bits(x: Any) -> str:
+    return repr(x.data if isinstance(x, Value) else x)
+
+
+@pytest.mark.parametrize("name", sorted(SIGNED_ZERO_FUNCTIONS))
+@given(x=st.sampled_from([-0.0, 0.0, 1.5, 4.0]), y=st.sampled_from([-0.0, 1.0, -3.0]))
+def test_value_arguments_give_bit_for_bit_the_numbers_plain_arguments_give(name: str, x: float, y: float) -> None:
+    f = SIGNED_ZERO_FUNCTIONS[name]
+    plain_value, plain_grads = value_and_grad(f, argnums=(0, 1))(x, y)
+    value, grads = value_and_grad(f, argnums=(0, 1))(Value(x), Value(y))
+    assert _bits(value) == _bits(plain_value) == _bits(f(Value(x), Value(y)))
+    assert [_bits(g) for g in grads] == [_bits(g) for g in plain_grads]
+    plain_h, h = hessian(f)(x, y), hessian(f)(Value(x), Value(y))
+    assert [[_bits(e) for e in row] for row in h] == [[_bits(e) for e in row] for row in plain_h]
+
+
+def test_the_partial_at_a_value_minus_zero_is_torchs() -> None:
+    # torch.func.grad(lambda x, y: torch.atan2(x, -1) * y, argnums=(0, 1))(-0.0, 1.0) is (-1.0, -pi)
+    assert [g.data for g in grad(lambda x, y: mg.atan2(x, -1.0) * y, argnums=(0, 1))(Value(-0.0), 1.0)] == [
+        -1.0,
+        -math.pi,
+    ]
