@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import inspect
 import math
+from typing import Any
 
 import pytest
 from hypothesis import assume, given
+from hypothesis import strategies as st
 
 import microgrsucc as mg
 from microgrsucc import custom_op
@@ -157,3 +159,19 @@ def test_differences_cannot_judge_at_a_kink_but_can_at_a_smooth_minimum() -> Non
     # x - y where it is 0: rounding x +- step is no kink, whatever the size of f there
     assert differences_agree(lambda x, y: x - y, [2.0, 2.0], -1)
     assert differences_agree(lambda x, y: x - y, [1e5, 1e5], -1)
+
+
+@given(
+    x=st.floats(1e9, 1e15) | st.floats(-1e15, -1e9),
+    slope=st.sampled_from([1.0, -3.0, 0.5, 7.25]),
+)
+def test_the_documented_recipe_passes_a_right_derivative_at_large_magnitudes(x: float, slope: float) -> None:
+    # docs/testing.md: assume(differences_agree(...)) then gradcheck. differences_agree steps
+    # eps * max(1, |x|); a fixed step of 1e-6 at |x| = 1e10 is x + 1.9e-6 (the spacing of
+    # floats there), and gave the slope of x as 1.9 (closed form: 1).
+    def f(v: Any) -> Any:
+        return v * slope + 2.0
+
+    assume(differences_agree(lambda v: f(v), [x], -1))
+    assert gradcheck(f, x)
+    assert gradgradcheck(lambda v: v * v * slope, x)  # d/dx of 2 slope x is 2 slope, exactly

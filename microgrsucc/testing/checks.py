@@ -45,6 +45,9 @@ def gradcheck(
 ) -> bool:
     """True when every partial of the scalar function ``f`` at ``args`` matches central differences.
 
+    The step in argument ``x`` is ``eps * max(1, |x|)`` (PyTorch's is ``eps``, which is below the
+    spacing of floats at ``|x| >= 1e10``), the step ``differences_agree`` judges.
+
     >>> import math
     >>> import microgrsucc as mg
     >>> gradcheck(lambda x, y: x * mg.exp(y), 1.5, -0.5)
@@ -118,7 +121,9 @@ def _compare(
     raise_exception: bool,
 ) -> bool:
     for i, a in enumerate(analytic):
-        numeric = central_difference(evaluate, args, i, eps)
+        # The step grows with |x| beyond 1, as differences_agree's: a fixed 1e-6 is below the
+        # spacing of floats at |x| = 1e10 (x + 1e-6 is x + 1.9e-6), and the slope of x came out 1.9.
+        numeric = central_difference(evaluate, args, i, eps * max(1.0, abs(args[i])))
         tolerance = atol + rtol * abs(numeric)
         if not abs(a - numeric) <= tolerance:  # also fails for nan
             if not raise_exception:
