@@ -35,9 +35,11 @@ _MATH = {
         "cbrt", "trunc",
     )
 }  # fmt: skip
+# Python's pow, where Math.pow differs: 1 ** y is 1 even for y NaN or ±inf, (-1) ** ±inf is 1.
+_POW = "((a, b) => (a === 1 || (a === -1 && Math.abs(b) === Infinity) ? 1 : Math.pow(a, b)))"
 _MATH.update(
     fabs="Math.abs",
-    pow="Math.pow",
+    pow=_POW,
     isfinite="Number.isFinite",
     isnan="Number.isNaN",
     is_integer="Number.isInteger",
@@ -46,11 +48,29 @@ _MATH.update(
 )
 # Python's operators JavaScript writes otherwise: ** is Math.pow; // floors; % takes the sign of
 # the divisor (JavaScript's % takes the dividend's, as C's fmod).
+# Both are CPython's float_floor_div and float_rem: a zero remainder takes the divisor's sign
+# (-0.0 % 4.9 is 0.0), and // is (a - a % b) / b rounded, not floor(a / b), which rounds the
+# quotient first (1 // 0.1 is 9, floor(1 / 0.1) is 10; inf // 4 is nan; 1 // -inf is -1).
 _PYTHON = {
-    "**": "Math.pow",
-    "//": "((a, b) => Math.floor(a / b))",
-    "%": "((a, b) => { const r = a % b; return r !== 0 && (r < 0) !== (b < 0) ? r + b : r; })",
+    "**": _POW,
+    "//": (
+        "((a, b) => { const m = a % b; let q = (a - m) / b;"
+        " if (m !== 0 && (b < 0) !== (m < 0)) q -= 1;"
+        " if (q !== 0) { const f = Math.floor(q); return q - f > 0.5 ? f + 1 : f; }"
+        " return a / b < 0 || Object.is(a / b, -0) ? -0 : 0; })"
+    ),
+    "%": (
+        "((a, b) => { const r = a % b;"
+        " return r !== 0 ? ((r < 0) !== (b < 0) ? r + b : r) : (b < 0 || Object.is(b, -0) ? -0 : 0); })"
+    ),
 }
+# Python's math functions raise where Math's give a number (CPython's math_1): a NaN from a
+# number (sin(inf), ValueError) or an infinity from a finite number (exp(710), OverflowError).
+# The page must refuse such an edit as Python would, not show inf.
+_RAISING = frozenset(
+    ("exp", "expm1", "sinh", "cosh", "sin", "cos", "tan", "asin", "acos", "acosh", "atanh", "log",
+     "log1p", "log2", "log10", "sqrt")
+)  # fmt: skip
 _COMPARE = {"<": "<", "<=": "<=", ">": ">", ">=": ">=", "==": "===", "!=": "!=="}
 
 
@@ -92,7 +112,13 @@ def expression(n: T.Node, op: str = "?") -> str:
         fn = _MATH.get(n.fn)
         if fn is None:
             raise NotPrintable(f"the op {op!r} calls {n.fn}, which JavaScript's Math does not have")
-        return f"{fn}({', '.join(expression(a, op) for a in n.args)})"
+        args = ", ".join(expression(a, op) for a in n.args)
+        if n.fn in _RAISING:
+            return (
+                f"((v) => {{ const r = {fn}(v); return (r !== r && v === v) || "
+                f"(Number.isFinite(v) && !Number.isFinite(r)) ? fail({_string(op)}) : r; }})({args})"
+            )
+        return f"{fn}({args})"
     if isinstance(n, T.Unary):
         inner = expression(n.a, op)
         return f"(-{inner})" if n.op == "neg" else f"Math.abs({inner})"

@@ -7,6 +7,8 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from microgrsucc import ops
 from microgrsucc.javascript import NotPrintable, op_object
@@ -66,3 +68,128 @@ def test_the_printed_ops_compute_what_the_table_computes(browser: Any) -> None: 
                     assert g is None or math.isnan(g)
                 else:
                     assert g == pytest.approx(want, rel=1e-12, abs=1e-300), (op.name, args)
+
+
+# --- the printed ops against the table over the whole float range ------------------------------
+
+_SPECIAL = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    0.5,
+    -0.5,
+    2.0,
+    -3.0,
+    0.1,
+    math.inf,
+    -math.inf,
+    math.nan,
+    5e-324,
+    1e300,
+    710.0,
+]
+_ARGUMENT = st.sampled_from(_SPECIAL) | st.floats(-10.0, 10.0) | st.floats(allow_nan=False)
+
+
+def _in_python(op: ops.Primitive, args: list[float]) -> list[Any]:
+    """``["raise"]``, or ``[value, [partials]]`` as the table computes them on floats."""
+    try:
+        out = op.forward(*args)
+        d = op.derivative if op.constant else op.derivative(ops.FLOAT, *args, out)
+    except (ArithmeticError, ValueError):
+        return ["raise"]
+    return [out, list((d,) if op.arity == 1 and not isinstance(d, tuple) else d)]
+
+
+def _same(got: Any, want: float) -> bool:
+    """Equal to 1e-12 with the same sign of zero (Math's functions may round otherwise), or both NaN."""
+    got = math.nan if got is None else float(got)
+    if math.isnan(want) or math.isnan(got):
+        return math.isnan(want) and math.isnan(got)
+    if want == 0.0 or got == 0.0:
+        return got == want and math.copysign(1.0, got) == math.copysign(1.0, want)
+    return got == want or math.isclose(got, want, rel_tol=1e-12)
+
+
+def _check_printed_ops(page: Any, cases: list[tuple[int, list[float]]]) -> None:
+    results = page.evaluate(
+        """(cases) => cases.map(([k, args]) => {
+             try { const o = OPS[k], y = o.f(...args); return [y, o.d(...args, y)]; }
+             catch (e) { return ["raise"]; }
+           })""",
+        cases,
+    )
+    for (k, args), got in zip(cases, results, strict=True):
+        op, want = PRINTABLE[k][0], _in_python(PRINTABLE[k][0], args)
+        where = f"{op.name}{tuple(args)}: the page gives {got}, Python {want}"
+        if want == ["raise"] or got == ["raise"]:
+            assert got == want, where
+            continue
+        assert _same(got[0], want[0]) and all(_same(g, w) for g, w in zip(got[1], want[1], strict=True)), (
+            where
+        )
+
+
+@pytest.fixture(scope="module")
+def printed_ops(browser: Any) -> Any:  # noqa: F811
+    page = browser.new_page()
+    page.goto("about:blank")
+    page.add_script_tag(
+        content="function fail(op) { throw new Error(op); }\nwindow.OPS = ["
+        + ",\n".join(js for _, js in PRINTABLE)
+        + "];"
+    )
+    return page
+
+
+_CASES = st.lists(
+    st.integers(0, len(PRINTABLE) - 1).flatmap(
+        lambda k: st.tuples(
+            st.just(k), st.lists(_ARGUMENT, min_size=PRINTABLE[k][0].arity, max_size=PRINTABLE[k][0].arity)
+        )
+    ),
+    min_size=1,
+    max_size=200,
+)
+
+
+@pytest.mark.browser
+@settings(max_examples=10, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(cases=_CASES)
+def test_the_printed_ops_compute_what_the_table_computes_over_the_whole_float_range(
+    printed_ops: Any, cases: list[tuple[int, list[float]]]
+) -> None:
+    # Where Python raises (a domain error, an overflow), the page must throw, not show a number.
+    _check_printed_ops(printed_ops, cases)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(cases=_CASES)
+def test_the_printed_ops_compute_what_the_table_computes_at_thousands_of_points(
+    printed_ops: Any, cases: list[tuple[int, list[float]]]
+) -> None:
+    _check_printed_ops(printed_ops, cases)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("remainder", [1.0, 0.1]),  # 1 // 0.1 is 9 (1 / 0.1 rounds to 10): d/dy is -9
+        ("remainder", [-0.0, 4.9]),  # -0.0 % 4.9 is 0.0, the divisor's sign
+        ("remainder", [math.inf, 4.0]),  # inf // 4 is nan, not inf
+        ("remainder", [1.0, -math.inf]),  # 1 // -inf is -1, not floor(-0)
+        ("**", [1.0, -math.inf]),  # 1 ** anything is 1, where Math.pow(1, ±inf) is NaN
+        ("**", [-1.0, math.inf]),
+        ("exp", [710.0]),  # OverflowError in Python
+        ("sin", [math.inf]),  # ValueError in Python
+    ],
+)
+def test_the_printed_ops_agree_with_python_where_javascript_differs(
+    printed_ops: Any, name: str, args: list[float]
+) -> None:
+    k = next(i for i, (op, _) in enumerate(PRINTABLE) if op.name == name)
+    _check_printed_ops(printed_ops, [(k, args)])

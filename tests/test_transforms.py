@@ -427,7 +427,9 @@ def _bits(x: Any) -> str:
 
 @pytest.mark.parametrize("name", sorted(SIGNED_ZERO_FUNCTIONS))
 @given(x=st.sampled_from([-0.0, 0.0, 1.5, 4.0]), y=st.sampled_from([-0.0, 1.0, -3.0]))
-def test_value_arguments_give_bit_for_bit_the_numbers_plain_arguments_give(name: str, x: float, y: float) -> None:
+def test_value_arguments_give_bit_for_bit_the_numbers_plain_arguments_give(
+    name: str, x: float, y: float
+) -> None:
     f = SIGNED_ZERO_FUNCTIONS[name]
     plain_value, plain_grads = value_and_grad(f, argnums=(0, 1))(x, y)
     value, grads = value_and_grad(f, argnums=(0, 1))(Value(x), Value(y))
