@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("graphviz")
 
@@ -27,6 +29,8 @@ from microgrsucc.cli.chapter import DEFAULTS, Network, network
 from microgrsucc.engine import backward_order
 from microgrsucc.explain import Graph, number, walk, wrap
 from microgrsucc.layout import find_layout_program
+from microgrsucc.testing.strategies import Graph as RandomGraph
+from microgrsucc.testing.strategies import graphs
 
 pytestmark = pytest.mark.dot  # the page holds the SVG the layout program wrote
 
@@ -646,3 +650,74 @@ def test_a_custom_op_is_printed_into_the_page_from_its_table_entry(browser: Any,
     assert shown["v0:value"] == pytest.approx(engine_y.data, rel=1e-12)
     assert shown[f"v{walk(y)[x]}:grad"] == pytest.approx(engine_x.grad, rel=1e-12)
     assert page.errors == []
+
+
+# --- the living page on random graphs, against the engine -----------------------------------------
+
+
+def _page_numbers_after_editing(browser: Any, tmp_path: Path, f: RandomGraph, new: list[float]) -> None:
+    """Render f at its inputs, type ``new`` into the leaves, run backward() in the page: every
+    node's data and grad and every arrow's number must be the engine's for f at ``new``."""
+    leaves = [Value(x, label=f"x{k}") for k, x in enumerate(f.inputs)]
+    root = f(*leaves)
+    index = walk(root)
+    used = [leaf for leaf in leaves if leaf in index]
+    page = Page(browser, render(root, tmp_path / "random.html", rankdir="TB", parameters=used))
+    if page.page.is_hidden("#live"):
+        reject()  # an op JavaScript cannot compute: the static page (its own test)
+    for leaf, x in zip(leaves, new, strict=True):
+        if leaf in index:
+            set_leaf(page, index[leaf], x)
+    assert page.errors == []
+    step_to_the_end(page)
+    again = [Value(x, label=f"x{k}") for k, x in enumerate(new)]
+    out = f(*again)
+    out.backward()
+    expected = {}
+    for node, i in walk(out).items():
+        expected[f"v{i}:value"] = node.data
+        expected[f"v{i}:grad"] = float(node.grad) if node.grad is not None else math.nan
+        for k, d in enumerate(node.local_grads()):
+            expected[f"e{i}_{k}:local"] = d
+    shown = numbers_on_the_page(page)
+    for key, want in expected.items():
+        if key.endswith(":grad") and math.isnan(want):
+            continue  # a node backward() never reached
+        got = shown.get(key, math.nan)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12, nan_ok=True), (key, f, new)
+    assert page.page.text_content("#static-note") == ""
+
+
+def _edited_points(f: RandomGraph) -> st.SearchStrategy[list[float]]:
+    return st.tuples(*(st.floats(-3.0, 3.0) for _ in f.inputs)).map(list)
+
+
+@pytest.mark.browser
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_editing_leaves_of_random_graphs_shows_the_engines_numbers(
+    browser: Any, tmp_path: Path, data: Any
+) -> None:
+    f = data.draw(graphs(max_ops=5))
+    new = data.draw(_edited_points(f))
+    try:
+        f(*new)
+    except (ArithmeticError, ValueError):
+        reject()  # Python refuses the point; the page's refusal is test_javascript's
+    _page_numbers_after_editing(browser, tmp_path, f, new)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_editing_leaves_of_hundreds_of_random_graphs_shows_the_engines_numbers(
+    browser: Any, tmp_path: Path, data: Any
+) -> None:
+    f = data.draw(graphs(max_ops=6))
+    new = data.draw(_edited_points(f))
+    try:
+        f(*new)
+    except (ArithmeticError, ValueError):
+        reject()
+    _page_numbers_after_editing(browser, tmp_path, f, new)
