@@ -107,6 +107,34 @@ def test_a_domain_error_is_eager_modes_and_only_its_sample_is_replayed() -> None
     assert replayed == []
 
 
+def test_a_large_batch_runs_in_chunks_with_eager_results_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from microgrsucc.compiler import jax_runtime
+
+    # Chunks of at most 16 rows once a batch's widest array holds over 64 floats: 72 samples
+    # (padded to 80) of a layer 8 wide run as 5 chunks of 16.
+    monkeypatch.setattr(jax_runtime, "CHUNK", 16)
+    monkeypatch.setattr(jax_runtime, "_CHUNK_FLOATS", 64)
+    params, sample_loss = network()
+    step = mg.compile(sample_loss, params, backend="jax")
+    rows = [(math.sin(k), math.cos(3 * k), 1.0 if k % 3 else -1.0) for k in range(72)]
+    want_total, want = eager(sample_loss, params, rows)
+    mg.zero_grad(params)
+    total = step.backward(rows, reduction="sum")
+    assert total == pytest.approx(want_total, rel=1e-12)
+    assert [p.grad for p in params] == pytest.approx(want, rel=1e-10, abs=1e-14)
+    kernel = step._compiled(3).batch.kernel  # type: ignore[attr-defined]
+    assert kernel.in_chunks._cache_size() == 1 and kernel.step._cache_size() == 0
+
+    w = mg.Value(1.5)
+    logs = mg.compile(lambda x: (w * x).log(), [w], backend="jax")
+    samples = [(1.0 + k,) for k in range(72)]
+    samples[50] = (-3.0,)  # in the fourth chunk
+    with counting_fallbacks() as replayed, pytest.raises(ValueError, match=r"log\(-4.5\)"):
+        logs.backward(samples)
+    assert replayed == [1]
+    assert logs._compiled(1).batch.kernel.in_chunks._cache_size() > 0  # type: ignore[attr-defined]
+
+
 def test_parameters_given_as_an_array_are_read_and_the_penalty_is_one_call() -> None:
     from microgrsucc.compiler import jax_code
 

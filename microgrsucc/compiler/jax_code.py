@@ -231,7 +231,8 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
         exec(builtins.compile("\n".join(kernel) + "\n", "<microgrsucc.compile jax kernel>", "exec"), checking)
     namespace = host.namespace()
     if kernel:
-        namespace["_kernel"] = Kernel(checking["kernel"])
+        widest = max((len(b.members) for b in e.blocks), default=1)
+        namespace["_kernel"] = Kernel(checking["kernel"], widest)
     exec(builtins.compile("\n".join(run) + "\n", "<microgrsucc.compile jax>", "exec"), namespace)
     step = namespace["run"]
 
