@@ -465,3 +465,47 @@ def test_optimizers_agree_with_torch_optim(torch: Any, problem: dict[str, Any]) 
 @given(problems())
 def test_optimizers_agree_with_torch_optim_thoroughly(torch: Any, problem: dict[str, Any]) -> None:
     check_against_torch(torch, problem)
+
+
+# --- gradients written by hand ------------------------------------------------------------------
+# A user may write p.grad themselves (clipping or averaging with numpy). The step takes it as a
+# real number: a numpy float32 is stepped in float64 as torch steps a float64 tensor, and a
+# gradient that is no real number is refused before any parameter or state has changed.
+
+STEPPERS = [
+    lambda ps: SGD(ps, lr=0.1),
+    lambda ps: SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
+    lambda ps: Adam(ps, lr=0.1),
+    lambda ps: Adam(ps, lr=0.1, amsgrad=True, maximize=True),
+    lambda ps: AdamW(ps, lr=0.1),
+]
+
+
+@pytest.mark.parametrize("make", STEPPERS)
+@pytest.mark.parametrize("number", [np.float32, np.float64, Fraction])
+def test_a_gradient_written_as_another_real_type_steps_as_its_float(make: Any, number: Any) -> None:
+    g = number(0.1)
+    p, q = Value(1.0), Value(1.0)
+    p.grad, q.grad = g, float(g)  # the oracle: the same number as a Python float
+    make([p]).step()
+    make([q]).step()
+    assert type(p.data) is float, f"{p.data!r}"
+    assert p.data == q.data
+
+
+@pytest.mark.parametrize("make", STEPPERS)
+@pytest.mark.parametrize("bad", ["0.1", None.__class__, [1.0], 1j])
+def test_a_gradient_that_is_no_real_number_is_refused_before_anything_moves(make: Any, bad: Any) -> None:
+    a, b = Value(1.0), Value(2.0)
+    a.grad, b.grad = 1.0, bad
+    opt = make([a, b])
+    with pytest.raises(TypeError, match=rf"{type(opt).__name__}: .*parameter 1.*grad"):
+        opt.step()
+    assert (a.data, b.data) == (1.0, 2.0)
+    assert opt.state == {}
+
+
+@pytest.mark.parametrize("params", [Value(1.0), 5, None])
+def test_params_that_are_not_an_iterable_of_values_name_the_optimizer(params: Any) -> None:
+    with pytest.raises(TypeError, match="SGD: params must be an iterable of Values"):
+        SGD(params, lr=0.1)
