@@ -28,11 +28,14 @@ from microgrsucc.reduction import (
     Reduction,
     batch_rows,
     check_reduction,
+    constant,
     is_index,
+    is_row,
     nan_max,
     operand,
     pairs,
     reduce,
+    target_number,
 )
 from microgrsucc.softmax import log_softmax, logsigmoid, logsumexp, softmax
 from microgrsucc.value import Operand, Value
@@ -110,11 +113,13 @@ def hinge_loss(
     >>> hinge_loss([2.0, 0.5], [1, 1]).data  # (0 + 0.5) / 2
     0.25
     """
+    margin = constant(margin, "hinge_loss: margin")
     terms = []
     for x, t in pairs(input, target, "hinge_loss"):
-        if float(t) not in (-1.0, 1.0):
+        sign = target_number(t, "hinge_loss")
+        if sign not in (-1.0, 1.0):
             raise ValueError(f"hinge_loss: targets must be -1 or +1, got {t!r}")
-        terms.append((margin - float(t) * x).relu())
+        terms.append((margin - sign * x).relu())
     return reduce(terms, reduction, "hinge_loss")
 
 
@@ -145,9 +150,10 @@ def binary_cross_entropy_with_logits(
     """
     terms = []
     for x, t in pairs(input, target, "binary_cross_entropy_with_logits"):
-        if not 0.0 <= float(t) <= 1.0:
+        p = target_number(t, "binary_cross_entropy_with_logits")
+        if not 0.0 <= p <= 1.0:
             raise ValueError(f"binary_cross_entropy_with_logits: targets must be in [0, 1], got {t!r}")
-        terms.append((1.0 - float(t)) * x - logsigmoid(x))
+        terms.append((1.0 - p) * x - logsigmoid(x))
     return reduce(terms, reduction, "binary_cross_entropy_with_logits")
 
 
@@ -193,11 +199,11 @@ def cross_entropy(
     >>> round(cross_entropy([0.0, 0.0], 1).data, 6)  # log 2
     0.693147
     """
-    if isinstance(target, (str, bytes)) or not hasattr(target, "__len__"):
+    if is_index(target) or isinstance(target, (str, bytes)) or not hasattr(target, "__len__"):
         samples: list[tuple[Sequence[Operand], object]] = [(input, target)]  # type: ignore[list-item]
     else:
         targets: Sequence[object] = target  # type: ignore[assignment]  # a list, tuple or array
-        if len(targets) != len(input) or not input:
+        if len(targets) != len(input) or len(input) == 0:
             raise ValueError(f"cross_entropy: {len(input)} samples but {len(targets)} targets")
         samples = list(zip(input, targets, strict=True))  # type: ignore[arg-type]
     terms = []
@@ -240,6 +246,7 @@ def smooth_l1_loss(
         ValueError: for a negative ``beta`` (torch's message).
     """
     check_reduction(reduction, "smooth_l1_loss")
+    beta = constant(beta, "smooth_l1_loss: beta")
     if beta < 0.0:
         raise ValueError("smooth_l1_loss does not support negative values for beta.")
     terms = []
@@ -262,6 +269,7 @@ def huber_loss(
         ValueError: for ``delta <= 0`` (torch's message).
     """
     check_reduction(reduction, "huber_loss")
+    delta = constant(delta, "huber_loss: delta")
     if not delta > 0.0:
         raise ValueError("huber_loss does not support non-positive values for delta.")
     terms = []
@@ -286,7 +294,9 @@ def nll_loss(
     """
     check_reduction(reduction, "nll_loss")
     rows, batch = batch_rows(input, "nll_loss")
-    many = batch and hasattr(target, "__len__")  # a list, tuple or numpy array of indices
+    many = (
+        batch and hasattr(target, "__len__") and not is_index(target)
+    )  # a 0-d array: one index  # a list, tuple or numpy array of indices
     targets: list[Any] = list(target) if many else [target]  # type: ignore[arg-type]
     if len(targets) != len(rows):
         raise ValueError(f"nll_loss: {len(rows)} samples but {len(targets)} targets")
@@ -314,21 +324,33 @@ def kl_div(
     (the KL divergence of each sample, averaged: a single row counts its elements as rows, as
     torch's first dimension does), or ``"sum"``.
 
+    Raises:
+        ValueError: ``input`` and ``target`` differ in shape, or ``reduction`` is unknown.
+        TypeError: a target that is no real number.
+        OverflowError: with ``log_target``, a log-target whose exp is past the floats (> 709.78;
+            torch gives inf), as the engine's ``exp``.
+
     >>> round(kl_div([math.log(0.5), math.log(0.5)], [0.25, 0.75], reduction="sum").data, 6)
     0.130812
     """
     check_reduction(reduction, "kl_div", ("mean", "sum", "batchmean"))
     rows, batch = batch_rows(input, "kl_div")
     given: list[Any] = list(target)
+    if batch and not all(is_row(row) for row in given):
+        raise ValueError("kl_div: input and target must have the same shape")
     targets: list[list[Any]] = [list(row) for row in given] if batch else [given]
     if [len(r) for r in targets] != [len(r) for r in rows]:
         raise ValueError("kl_div: input and target must have the same shape")
     terms = []
     for row, target_row in zip(rows, targets, strict=True):
         for x, written in zip(row, target_row, strict=True):
-            t = float(written)
+            t = target_number(written, "kl_div")
             if log_target:
-                terms.append(math.exp(t) * (t - x))
+                try:
+                    weight = math.exp(t)
+                except OverflowError:  # as the engine's exp: where torch gives inf
+                    raise OverflowError(f"kl_div: exp of the log-target {t!r} is past the floats") from None
+                terms.append(weight * (t - x))
             else:  # torch's xlogy: 0 log 0 is 0; a negative target gives NaN, as torch's
                 terms.append(-t * x if t == 0.0 else (t * math.log(t) if t > 0.0 else math.nan) - t * x)
     total = reduce(terms, "sum", "kl_div")
@@ -385,7 +407,8 @@ def binary_cross_entropy(
     exact for any logit.
 
     Raises:
-        ValueError: for an input outside [0, 1] or NaN (torch's message).
+        ValueError: for an input or a target outside [0, 1] or NaN (torch's messages).
+        TypeError: a target that is no real number.
 
     >>> binary_cross_entropy([0.0, 1.0], [1.0, 1.0], reduction="sum").data
     100.0
@@ -393,8 +416,11 @@ def binary_cross_entropy(
     check_reduction(reduction, "binary_cross_entropy")
     terms = []
     for x, t in pairs(input, target, "binary_cross_entropy"):
+        p = target_number(t, "binary_cross_entropy")
+        if not 0.0 <= p <= 1.0:  # torch's words
+            raise ValueError("binary_cross_entropy: all elements of target should be between 0 and 1")
         try:
-            terms.append(_BCE(x, float(t)))
+            terms.append(_BCE(x, p))
         except ValueError as err:  # the engine names the op and operands; torch's words say why
             raise ValueError(f"binary_cross_entropy: {err}") from None
     return reduce(terms, reduction, "binary_cross_entropy")

@@ -7,9 +7,22 @@ import operator
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from microgrsucc.core import to_float
 from microgrsucc.value import Operand, Value
 
-__all__ = ["Reduction", "check_reduction", "is_index", "operand", "pairs", "reduce", "batch_rows", "nan_max"]
+__all__ = [
+    "Reduction",
+    "check_reduction",
+    "constant",
+    "is_index",
+    "operand",
+    "pairs",
+    "reduce",
+    "batch_rows",
+    "is_row",
+    "nan_max",
+    "target_number",
+]
 
 Reduction = Literal["mean", "sum"]
 
@@ -39,6 +52,19 @@ def reduce(terms: list[Value], reduction: Reduction, name: str) -> Value:
     return total / len(terms) if reduction == "mean" else total
 
 
+def target_number(t: object, name: str) -> float:
+    """A target as a float: a Value gives its number (``float()`` warns that no gradient reaches
+    it); a string or anything else that is no real number is a TypeError naming the loss, where
+    ``float("1")`` would have taken it as 1.0."""
+    return float(t) if isinstance(t, Value) else to_float(t, f"{name}: target")
+
+
+def constant(x: Any, where: str) -> Any:
+    """A loss's constant (``margin``, ``beta``, ``delta``): a Value as it is, else a float; a
+    TypeError naming ``where`` for what is no real number."""
+    return x if isinstance(x, Value) else to_float(x, where)
+
+
 def is_index(t: object) -> bool:
     """An integer class index: int, numpy integer, anything with ``__index__`` (but not a bool)."""
     if isinstance(t, bool) or type(t).__name__ in ("bool", "bool_"):  # numpy 1 and 2 bools too
@@ -56,11 +82,20 @@ def check_reduction(reduction: str, name: str, allowed: tuple[str, ...] = ("mean
         raise ValueError(f"{name}: reduction must be {choices}, got {reduction!r}")
 
 
+def is_row(x: object) -> bool:
+    """A sample's list of numbers: a sequence (not a string) or a numpy array of one dimension."""
+    if isinstance(x, (str, bytes)):
+        return False
+    return isinstance(x, Sequence) or getattr(x, "ndim", 0) == 1
+
+
 def batch_rows(input: Sequence[Any], name: str) -> tuple[list[list[Value]], bool]:
     """One sample's list of Values, or a list of such lists; and whether it was a batch."""
-    if not input:
+    if len(input) == 0:  # not "not input": a numpy array has no truth value
         raise ValueError(f"{name}: no inputs")
-    batch = isinstance(input[0], Sequence)
+    batch = is_row(input[0])
+    if any(is_row(row) != batch for row in input):
+        raise TypeError(f"{name}: the input mixes rows of numbers and single numbers")
     rows = [list(row) for row in input] if batch else [list(input)]
     if any(not row for row in rows):
         raise ValueError(f"{name}: an empty row")

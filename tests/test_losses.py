@@ -786,3 +786,79 @@ def test_losses_agree_with_torch_at_random_and_extreme_inputs(
 def test_losses_agree_with_torch_thoroughly(torch: Any, case: tuple[str, tuple[Any, ...]]) -> None:
     name, args = case
     CHECKS[name](torch, *args)
+
+
+# --- what torch refuses, and arguments of the wrong type -----------------------------------------
+
+
+@pytest.mark.parametrize("t", [1.5, -0.1, math.nan, math.inf])
+def test_binary_cross_entropy_refuses_a_target_outside_0_and_1_as_torch(t: float) -> None:
+    # torch: "all elements of target should be between 0 and 1"; a target of 2 at x = 0 cost
+    # 200 with slope -2e12 here, without a word.
+    with pytest.raises(ValueError, match=r"^binary_cross_entropy: .*target should be between 0 and 1"):
+        losses.binary_cross_entropy([0.5, 0.0], [1.0, t])
+
+
+TARGETED: list[tuple[str, Callable[[Any], Value]]] = [
+    ("binary_cross_entropy", lambda t: losses.binary_cross_entropy([0.5], [t])),
+    ("binary_cross_entropy_with_logits", lambda t: binary_cross_entropy_with_logits([0.5], [t])),
+    ("hinge_loss", lambda t: hinge_loss([0.5], [t])),
+    ("kl_div", lambda t: losses.kl_div([-0.5], [t])),
+]
+
+
+@pytest.mark.parametrize(("name", "loss"), TARGETED)
+@pytest.mark.parametrize("bad", ["1", b"1", None, [1.0], 1j])
+def test_a_target_that_is_no_real_number_is_a_type_error_naming_the_loss(
+    name: str, loss: Callable[[Any], Value], bad: Any
+) -> None:
+    # float("1") is 1.0: a string target was taken as its number.
+    with pytest.raises(TypeError, match=rf"^{name}: target"):
+        loss(bad)
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda: hinge_loss([0.5], [1.0], margin="1"), "hinge_loss: margin"),
+        (lambda: losses.smooth_l1_loss([0.5], [1.0], beta="1"), "smooth_l1_loss: beta"),
+        (lambda: losses.huber_loss([0.5], [1.0], delta="1"), "huber_loss: delta"),
+    ],
+)
+def test_a_constant_that_is_no_real_number_is_a_type_error_naming_the_loss(call: Any, words: str) -> None:
+    with pytest.raises(TypeError, match=f"^{words}"):
+        call()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "batchmean"])
+def test_kl_div_with_a_log_target_past_the_floats_is_an_overflow_naming_kl_div(reduction: Any) -> None:
+    # exp(1000) raised a bare "math range error" (torch gives inf).
+    with pytest.raises(OverflowError, match=r"^kl_div: "):
+        losses.kl_div([-0.5, -1.0], [1000.0, 0.0], reduction, log_target=True)
+
+
+def test_class_losses_take_numpy_arrays_as_lists() -> None:
+    rows, targets = [[0.5, -1.0, 2.0], [0.0, 3.0, -2.0]], [2, 0]
+    arrays = np.array(rows), np.array(targets)
+    assert cross_entropy(*arrays).data == cross_entropy(rows, targets).data
+    assert losses.nll_loss(*arrays).data == losses.nll_loss(rows, targets).data
+    probabilities = [[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]]
+    want = losses.kl_div(rows, probabilities, "batchmean").data
+    assert losses.kl_div(np.array(rows), np.array(probabilities), "batchmean").data == want
+    # a 0-d array is one class index, as a numpy integer is
+    assert cross_entropy(rows[0], np.array(2)).data == cross_entropy(rows[0], 2).data
+    assert losses.nll_loss(rows[0], np.array(1)).data == losses.nll_loss(rows[0], 1).data
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: losses.nll_loss([[-0.5, -0.6], -1.0], [1, 0]),
+        lambda: losses.kl_div([-0.5, [-0.6]], [0.5, 0.5]),
+        lambda: losses.kl_div([[-0.5, -0.6]], [0.5, 0.5]),
+    ],
+)
+def test_rows_mixed_with_single_numbers_are_refused_naming_the_loss(call: Any) -> None:
+    # They raised "'float' object is not iterable".
+    with pytest.raises((TypeError, ValueError), match=r"^(nll_loss|kl_div): "):
+        call()
