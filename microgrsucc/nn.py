@@ -192,6 +192,25 @@ def _once(params: list[Value]) -> list[Value]:
     return [p for p in params if not (id(p) in seen or seen.add(id(p)))]  # type: ignore[func-returns-value]
 
 
+def _size(module: str, name: str, n: object, kind: str = "an int") -> int:
+    """A layer size as an int (a numpy integer too); a TypeError naming the module for a float,
+    a string or a bool, which range() would refuse with no name, or take as 1."""
+    if isinstance(n, bool) or not hasattr(n, "__index__"):
+        raise TypeError(f"{module}: {name} must be {kind}, got {type(n).__name__}: {n!r:.40}")
+    return operator.index(n)
+
+
+def _input_error(model: Module, x: Sequence[object]) -> TypeError | None:
+    """The error for an input of ``x`` that is neither a real number nor a Value, or None."""
+    for i, xi in enumerate(x):
+        if not (isinstance(xi, Value) or is_real(xi)):
+            return TypeError(
+                f"{type(model).__name__}: input {i} must be a real number or a Value, "
+                f"got {type(xi).__name__}: {xi!r:.40}"
+            )
+    return None
+
+
 def _batch_error(model: Module, x: object) -> TypeError | None:
     """The error for a batch of samples given where one sample belongs, or None if ``x`` is not one."""
     if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
@@ -229,6 +248,7 @@ class Neuron(Module):
         bias: bool = True,
         seed: int | random.Random | None = None,
     ) -> None:
+        nin = _size("Neuron", "nin", nin)
         if nin < 1:
             raise ValueError(f"a Neuron needs at least one input, got nin={nin}")
         self.nin = nin
@@ -255,10 +275,10 @@ class Neuron(Module):
             # sum() adds in the same order as a loop would, without a bytecode per term.
             total = sum(terms, self.b if self.b is not None else next(terms))
         except TypeError:
-            batch = _batch_error(self, x)
-            if batch is None:
+            error = _batch_error(self, x) or _input_error(self, x)
+            if error is None:
                 raise
-            raise batch from None
+            raise error from None
         return ACTIVATIONS[self.activation](total)
 
     def parameters(self) -> list[Value]:
@@ -288,6 +308,7 @@ class Layer(Module):
         bias: bool = True,
         seed: int | random.Random | None = None,
     ) -> None:
+        nin, nout = _size("Layer", "nin", nin), _size("Layer", "nout", nout)
         if nout < 1:
             raise ValueError(f"a Layer needs at least one neuron, got nout={nout}")
         rng = _rng(seed)
@@ -303,10 +324,10 @@ class Layer(Module):
         try:
             return [n(x) for n in self.neurons]
         except (TypeError, ValueError):
-            batch = _batch_error(self, x)
-            if batch is None:
+            error = _batch_error(self, x) or (_input_error(self, x) if len(x) == self.nin else None)
+            if error is None:
                 raise
-            raise batch from None
+            raise error from None
 
     def parameters(self) -> list[Value]:
         return _once([p for n in self.neurons for p in n.parameters()])
@@ -351,6 +372,12 @@ class MLP(Module):
         bias: bool = True,
         seed: int | random.Random | None = None,
     ) -> None:
+        nin = _size("MLP", "nin", nin)
+        if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence):
+            raise TypeError(
+                f"MLP: nouts must be a sequence of ints, got {type(nouts).__name__}: {nouts!r:.40}"
+            )
+        nouts = [_size("MLP", "nouts", n, "a sequence of ints") for n in nouts]
         if not nouts:
             raise ValueError("an MLP needs at least one layer: nouts is empty")
         _check_activation(activation)  # even when no hidden layer uses it, a typo is a mistake
@@ -374,10 +401,10 @@ class MLP(Module):
         try:
             values = self.layers[0](x)
         except (TypeError, ValueError):
-            batch = _batch_error(self, x)
-            if batch is None:
+            error = _batch_error(self, x) or (_input_error(self, x) if len(x) == self.layers[0].nin else None)
+            if error is None:
                 raise
-            raise batch from None
+            raise error from None
         for layer in self.layers[1:]:
             values = layer(values)
         return values[0] if len(values) == 1 else values
