@@ -992,7 +992,7 @@ def check_more(torch: Any, name: str, args: tuple[Any, ...]) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:reduction. 'mean' divides:UserWarning")  # torch's kl_div "mean"
-@settings(max_examples=30)
+@settings(max_examples=20)
 @given(more_loss_cases())
 def test_more_losses_agree_with_torch_at_random_and_special_inputs(
     torch: Any, case: tuple[str, tuple[Any, ...]]

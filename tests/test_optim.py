@@ -553,7 +553,7 @@ def check_gradients_against_torch(torch: Any, run: dict[str, Any]) -> None:
             )
 
 
-@settings(max_examples=25)
+@settings(max_examples=15)
 @given(gradient_runs())
 def test_optimizers_agree_with_torch_optim_on_special_gradients(torch: Any, run: dict[str, Any]) -> None:
     check_gradients_against_torch(torch, run)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import microgrsucc as mg
@@ -488,6 +488,7 @@ def _power_points(draw: st.DrawFn) -> tuple[float, float]:
 
 @pytest.mark.torch
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.func's own imports warn
+@settings(max_examples=10)
 @given(_power_points())
 def test_hessian_of_a_power_is_symmetric_and_nan_where_the_base_is_negative(xy: tuple[float, float]) -> None:
     _check_power_hessian(pytest.importorskip("torch"), *xy)
@@ -496,6 +497,7 @@ def test_hessian_of_a_power_is_symmetric_and_nan_where_the_base_is_negative(xy: 
 @pytest.mark.torch
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.slow
+@settings(parent=settings.get_profile("thorough"), max_examples=2000)
 @given(_power_points())
 def test_hessian_of_a_power_thoroughly(xy: tuple[float, float]) -> None:
     _check_power_hessian(pytest.importorskip("torch"), *xy)
