@@ -200,7 +200,7 @@ class _Emitter:
         arrays += [f"AT = _zeros2(TILE, {self.widest})"] if self.widest else []
         args = ", ".join(["X", "count", "PV", "H", "bad", *self.layer_args])
         lines = [
-            "@njit(cache=True, error_model='python')",
+            "@njit(cache=True, error_model='python', no_cfunc_wrapper=True)",
             f"def kernel({args}):",
             "    total = 0.0",
             "    G = _zeros(PV.shape[0])",

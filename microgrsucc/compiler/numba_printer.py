@@ -80,11 +80,11 @@ def helpers(calls: dict[str, int]) -> list[str]:
     ``_pow``, ``_fail`` and ``_is_integer``, each compiled by numba (if the kernel calls it) and cached
     with the kernel. ``F`` is a float64 array of one element, set to 1.0."""
     lines = [
-        "@njit(cache=True, error_model='python')",
+        "@njit(**INNER)",
         "def _fail(F):",
         "    F[0] = 1.0",
         "    return math.nan",
-        "@njit(cache=True, error_model='python')",
+        "@njit(**INNER)",
         "def _is_integer(x):",
         "    return math.isfinite(x) and math.floor(x) == x",
     ]
@@ -97,7 +97,7 @@ def helpers(calls: dict[str, int]) -> list[str]:
         nan_in = " or ".join(f"math.isnan({x})" for x in xs)
         finite_in = " and ".join(f"math.isfinite({x})" for x in xs)
         lines += [
-            "@njit(cache=True, error_model='python')",
+            "@njit(**INNER)",
             f"def {'_pow' if name == 'pow' else '_f_' + name}({', '.join(xs)}, F):",
             f"    r = {call}",
             f"    if (math.isnan(r) and not ({nan_in})) or (math.isinf(r) and {finite_in}):",
@@ -149,16 +149,22 @@ KERNEL_HELPERS = """import math
 import numpy as np
 from numba import njit
 
+# Called only from other compiled functions, never from Python (which would crash): numba
+# builds no wrappers for Python or C callers, as pytensor does; a first call with an empty
+# cache took 0.5 s less (5.0 s against 5.5 s, medians of four alternating runs of
+# benchmarks/numba_first_call.py, load 1.6).
+INNER = dict(cache=True, error_model="python", no_cpython_wrapper=True, no_cfunc_wrapper=True)
+
 # Typed here, so that a literal size in a kernel (_zeros(2)) does not compile another copy;
 # np.empty and a loop, as np.zeros would compile both and more.
-@njit("float64[::1](int64)", cache=True, error_model='python')
+@njit("float64[::1](int64)", **INNER)
 def _zeros(n):
     a = np.empty(n)
     for i in range(n):
         a[i] = 0.0
     return a
 
-@njit("float64[:, ::1](int64, int64)", cache=True, error_model='python')
+@njit("float64[:, ::1](int64, int64)", **INNER)
 def _zeros2(m, n):
     a = np.empty((m, n))
     for i in range(m):
@@ -167,18 +173,18 @@ def _zeros2(m, n):
     return a
 
 # A block's array for a tile, (width, tile), and a flat view of it (for one loop over all).
-@njit(cache=True, error_model='python')
+@njit(**INNER)
 def _tile(m, tile):
     a = _zeros2(m, tile)
     return a, a.reshape(m * tile)
 
-@njit("void(float64[:, ::1], int64)", cache=True, error_model='python')
+@njit("void(float64[:, ::1], int64)", **INNER)
 def _clear(A, n):
     for i in range(A.shape[0]):
         for r in range(n):
             A[i, r] = 0.0
 
-@njit(cache=True, error_model='python')
+@njit(**INNER)
 def _gather(PV, IW, bc, br, bp):
     m, n = IW.shape
     W = np.empty((m, n))
@@ -203,7 +209,7 @@ def _gather(PV, IW, bc, br, bp):
 # of the tile: a layer's units (Z, WT, A) and its inputs' gradients (dA, W, dZ). Four terms
 # of the sum are added in one statement, (((z + p0) + p1) + p2) + p3: the same roundings as
 # four statements, with a quarter of the loads and stores of z (1.4x faster).
-@njit(cache=True, error_model='python')
+@njit(**INNER)
 def _product(Out, M, In, n):
     m = M.shape[0]
     fours = m - m % 4
@@ -222,7 +228,7 @@ def _product(Out, M, In, n):
             for r in range(n):
                 z[r] += w * a[r]
 
-@njit(cache=True, error_model='python')
+@njit(**INNER)
 def _layer(Z, b, WT, A, n):
     for j in range(Z.shape[0]):
         c = b[j]
@@ -236,7 +242,7 @@ def _layer(Z, b, WT, A, n):
 # (a unit's gradient 0, relu off; an input 0) adds only zeros to sums that start at +0.0,
 # which leaves them as they are, unless Y is infinite or NaN: it is skipped when the
 # tile's Y is finite.
-@njit(cache=True, error_model='python')
+@njit(**INNER)
 def _outer(X, Y, n, G, T):
     skip = True
     for l in range(Y.shape[0]):
@@ -257,7 +263,7 @@ def _outer(X, Y, n, G, T):
 # A layer's weights' gradients dZ @ A.T summed into GW, or into its transpose GT when the
 # layer has fewer inputs than units (the first layer, over the samples' few columns): the
 # loop inside runs over the longer side. One of GW and GT stays 0.
-@njit(cache=True, error_model='python')
+@njit(**INNER)
 def _weight_grads(dZ, A, n, GW, GT, gb, AT):
     for k in range(dZ.shape[0]):
         d = dZ[k]
@@ -270,7 +276,7 @@ def _weight_grads(dZ, A, n, GW, GT, gb, AT):
     else:
         _outer(dZ, A, n, GW, AT)
 
-@njit(cache=True, error_model='python')
+@njit(**INNER)
 def _scatter(G, IW, GW, GT, br, bp, gb):
     for k in range(bp.shape[0]):
         G[bp[k]] += gb[br[k]]
@@ -279,6 +285,7 @@ def _scatter(G, IW, GW, GT, br, bp, gb):
             G[IW[j, i]] += GW[j, i] + GT[i, j]
 """
 KERNEL_HELPER_NAMES = (
+    "INNER",
     "_zeros",
     "_zeros2",
     "_tile",
