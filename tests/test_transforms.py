@@ -501,3 +501,17 @@ def test_hessian_of_a_power_is_symmetric_and_nan_where_the_base_is_negative(xy: 
 @given(_power_points())
 def test_hessian_of_a_power_thoroughly(xy: tuple[float, float]) -> None:
     _check_power_hessian(pytest.importorskip("torch"), *xy)
+
+
+@pytest.mark.parametrize(("primals", "tangents"), [(3.0, 1.0), ((3.0,), 1.0), (3.0, (1.0,)), (None, None)])
+def test_jvp_of_primals_or_tangents_that_are_not_sequences_is_a_type_error_naming_jvp(
+    primals: Any, tangents: Any
+) -> None:
+    # They raised "object of type 'float' has no len()".
+    with pytest.raises(TypeError, match=r"^jvp: primals and tangents must be sequences of numbers"):
+        jvp(lambda x: x * x, primals, tangents)
+
+
+def test_jvp_takes_numpy_arrays_as_sequences() -> None:
+    np = pytest.importorskip("numpy")
+    assert jvp(lambda x, y: x * y, np.array([3.0, 2.0]), np.array([1.0, 0.5])) == (6.0, 3.5)
