@@ -70,6 +70,7 @@ class Optimizer:
             raise TypeError(
                 f"{type(self).__name__}: params must be an iterable of Values or a FlatParameter, "
                 f"got {type(params).__name__}"
+                + (" (give it model.parameters())" if hasattr(params, "parameters") else "")
             )
         else:
             self.params = list(params)

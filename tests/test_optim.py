@@ -505,6 +505,13 @@ def test_a_gradient_that_is_no_real_number_is_refused_before_anything_moves(make
     assert opt.state == {}
 
 
+def test_a_model_given_as_params_says_to_give_its_parameters() -> None:
+    from microgrsucc.nn import MLP
+
+    with pytest.raises(TypeError, match=r"^Adam: params .* got MLP \(give it model.parameters\(\)\)"):
+        Adam(MLP(2, [1]))  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("params", [Value(1.0), 5, None])
 def test_params_that_are_not_an_iterable_of_values_name_the_optimizer(params: Any) -> None:
     with pytest.raises(TypeError, match="SGD: params must be an iterable of Values"):
