@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from microgrsucc.core import to_float
-from microgrsucc.value import Operand, Value
+from microgrsucc.value import Operand, Value, as_value
 
 __all__ = [
     "Reduction",
@@ -32,15 +32,17 @@ def operand(x: Operand) -> Value:
 
 
 def pairs(input: Operand | Sequence[Operand], target: Any, name: str) -> list[tuple[Value, Any]]:
-    """The samples as (output, target) pairs: one pair for a single output, else one per sample."""
-    if not isinstance(input, Sequence):
-        return [(operand(input), target)]
-    if not isinstance(target, Sequence) or len(target) != len(input):
-        count = len(target) if isinstance(target, Sequence) else "a single"
-        raise ValueError(f"{name}: {len(input)} outputs but {count} targets")
-    if not input:
+    """The samples as (output, target) pairs: one pair for a single output, else one per sample
+    (a list, a tuple or a numpy array of one dimension)."""
+    if not is_row(input) and not is_row(target):
+        return [(as_value(input, name), target)]
+    outputs: Any = input
+    if not is_row(outputs) or not is_row(target) or len(target) != len(outputs):
+        counts = [len(xs) if is_row(xs) else "a single" for xs in (outputs, target)]
+        raise ValueError(f"{name}: {counts[0]} outputs but {counts[1]} targets")
+    if len(outputs) == 0:
         raise ValueError(f"{name}: no samples")
-    return [(operand(x), t) for x, t in zip(input, target, strict=True)]
+    return [(as_value(x, name), t) for x, t in zip(outputs, target, strict=True)]
 
 
 def reduce(terms: list[Value], reduction: Reduction, name: str) -> Value:

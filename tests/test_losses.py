@@ -1006,3 +1006,38 @@ def test_more_losses_agree_with_torch_at_random_and_special_inputs(
 @given(more_loss_cases())
 def test_more_losses_agree_with_torch_thoroughly(torch: Any, case: tuple[str, tuple[Any, ...]]) -> None:
     check_more(torch, *case)
+
+
+PAIRED = {
+    "mse_loss": mse_loss,
+    "l1_loss": losses.l1_loss,
+    "smooth_l1_loss": losses.smooth_l1_loss,
+    "huber_loss": losses.huber_loss,
+    "hinge_loss": hinge_loss,
+    "binary_cross_entropy_with_logits": binary_cross_entropy_with_logits,
+    "binary_cross_entropy": losses.binary_cross_entropy,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAIRED))
+def test_losses_of_samples_take_numpy_arrays_as_lists(name: str) -> None:
+    # An array was taken as one output: "Value expects a real number, got ndarray".
+    xs, ts = [0.25, 0.75, 0.5], [1.0, -1.0, 1.0] if name == "hinge_loss" else [1.0, 0.0, 0.5]
+    loss = PAIRED[name]
+    want = loss(xs, ts).data
+    assert loss(np.array(xs), np.array(ts)).data == want
+    assert loss(xs, np.array(ts)).data == want
+    assert loss(np.array(xs), ts).data == want
+
+
+@pytest.mark.parametrize("name", sorted(PAIRED))
+def test_one_output_with_many_targets_is_a_value_error_naming_the_loss(name: str) -> None:
+    # It raised "unsupported operand type(s) for -: 'Value' and 'list'".
+    with pytest.raises(ValueError, match=rf"^{name}: a single outputs? but 2 targets"):
+        PAIRED[name](0.5, [1.0, 1.0])
+
+
+@pytest.mark.parametrize("name", sorted(PAIRED))
+def test_an_output_that_is_no_number_is_a_type_error_naming_the_loss(name: str) -> None:
+    with pytest.raises(TypeError, match=rf"^{name}"):
+        PAIRED[name]([0.5, "x"], [1.0, 1.0])
