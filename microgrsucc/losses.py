@@ -29,15 +29,16 @@ from microgrsucc.reduction import (
     batch_rows,
     check_reduction,
     constant,
+    exp_of_target,
     is_index,
-    is_row,
-    nan_max,
     operand,
     pairs,
+    probability,
     reduce,
     target_number,
+    target_rows,
 )
-from microgrsucc.softmax import log_softmax, logsigmoid, logsumexp, softmax
+from microgrsucc.softmax import log_softmax, logsigmoid, logsumexp, nll_of_softmax, softmax
 from microgrsucc.value import Operand, Value
 
 __all__ = [
@@ -150,25 +151,9 @@ def binary_cross_entropy_with_logits(
     """
     terms = []
     for x, t in pairs(input, target, "binary_cross_entropy_with_logits"):
-        p = target_number(t, "binary_cross_entropy_with_logits")
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"binary_cross_entropy_with_logits: targets must be in [0, 1], got {t!r}")
+        p = probability(t, "binary_cross_entropy_with_logits", f"targets must be in [0, 1], got {t!r}")
         terms.append((1.0 - p) * x - logsigmoid(x))
     return reduce(terms, reduction, "binary_cross_entropy_with_logits")
-
-
-def _nll_of_softmax(values: list[Value], index: int) -> Value:
-    """``-log_softmax(values)[index]`` as PyTorch's kernel computes it.
-
-    Shifted by the max, with no exception for an infinite max: any infinite logit makes every
-    value and gradient of the sample NaN (``inf - inf``), as in ``torch.nn.functional.cross_entropy``.
-    """
-    m = nan_max([v.data for v in values])
-    total = (values[0] - m).exp()
-    for v in values[1:]:
-        total = total + (v - m).exp()
-    # torch's order: (log(total) + m) - x rounds log(total) away at a large m ([1e16, 1e16]: 0)
-    return total.log() - (values[index] - m)
 
 
 def cross_entropy(
@@ -211,7 +196,7 @@ def cross_entropy(
         index = operator.index(t) if is_index(t) else -1  # type: ignore[arg-type]
         if not 0 <= index < len(logits):
             raise ValueError(f"cross_entropy: target {t!r} is not a class index in [0, {len(logits)})")
-        terms.append(_nll_of_softmax([operand(x) for x in logits], index))
+        terms.append(nll_of_softmax([operand(x) for x in logits], index))
     return reduce(terms, reduction, "cross_entropy")
 
 
@@ -294,9 +279,8 @@ def nll_loss(
     """
     check_reduction(reduction, "nll_loss")
     rows, batch = batch_rows(input, "nll_loss")
-    many = (
-        batch and hasattr(target, "__len__") and not is_index(target)
-    )  # a 0-d array: one index  # a list, tuple or numpy array of indices
+    # a list, tuple or numpy array of indices; a 0-d array is one index
+    many = batch and hasattr(target, "__len__") and not is_index(target)
     targets: list[Any] = list(target) if many else [target]  # type: ignore[arg-type]
     if len(targets) != len(rows):
         raise ValueError(f"nll_loss: {len(rows)} samples but {len(targets)} targets")
@@ -325,32 +309,21 @@ def kl_div(
     torch's first dimension does), or ``"sum"``.
 
     Raises:
-        ValueError: ``input`` and ``target`` differ in shape, or ``reduction`` is unknown.
-        TypeError: a target that is no real number.
-        OverflowError: with ``log_target``, a log-target whose exp is past the floats (> 709.78;
-            torch gives inf), as the engine's ``exp``.
+        ValueError: ``input`` and ``target`` differ in shape. TypeError: a target is no number.
+        OverflowError: a log-target past 709.78 (exp overflows; torch gives inf), as ``exp``.
 
     >>> round(kl_div([math.log(0.5), math.log(0.5)], [0.25, 0.75], reduction="sum").data, 6)
     0.130812
     """
     check_reduction(reduction, "kl_div", ("mean", "sum", "batchmean"))
     rows, batch = batch_rows(input, "kl_div")
-    given: list[Any] = list(target)
-    if batch and not all(is_row(row) for row in given):
-        raise ValueError("kl_div: input and target must have the same shape")
-    targets: list[list[Any]] = [list(row) for row in given] if batch else [given]
-    if [len(r) for r in targets] != [len(r) for r in rows]:
-        raise ValueError("kl_div: input and target must have the same shape")
+    targets = target_rows(target, rows, batch, "kl_div")
     terms = []
     for row, target_row in zip(rows, targets, strict=True):
         for x, written in zip(row, target_row, strict=True):
             t = target_number(written, "kl_div")
             if log_target:
-                try:
-                    weight = math.exp(t)
-                except OverflowError:  # as the engine's exp: where torch gives inf
-                    raise OverflowError(f"kl_div: exp of the log-target {t!r} is past the floats") from None
-                terms.append(weight * (t - x))
+                terms.append(exp_of_target(t, "kl_div") * (t - x))
             else:  # torch's xlogy: 0 log 0 is 0; a negative target gives NaN, as torch's
                 terms.append(-t * x if t == 0.0 else (t * math.log(t) if t > 0.0 else math.nan) - t * x)
     total = reduce(terms, "sum", "kl_div")
@@ -416,9 +389,7 @@ def binary_cross_entropy(
     check_reduction(reduction, "binary_cross_entropy")
     terms = []
     for x, t in pairs(input, target, "binary_cross_entropy"):
-        p = target_number(t, "binary_cross_entropy")
-        if not 0.0 <= p <= 1.0:  # torch's words
-            raise ValueError("binary_cross_entropy: all elements of target should be between 0 and 1")
+        p = probability(t, "binary_cross_entropy", "all elements of target should be between 0 and 1")
         try:
             terms.append(_BCE(x, p))
         except ValueError as err:  # the engine names the op and operands; torch's words say why

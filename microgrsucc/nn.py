@@ -23,10 +23,10 @@ import math
 import operator
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from microgrsucc import ops
-from microgrsucc.core import is_real
+from microgrsucc.core import is_real, to_sizes
 from microgrsucc.functions import zero_grad
 from microgrsucc.value import Operand, Value
 
@@ -192,43 +192,28 @@ def _once(params: list[Value]) -> list[Value]:
     return [p for p in params if not (id(p) in seen or seen.add(id(p)))]  # type: ignore[func-returns-value]
 
 
-def _size(module: str, name: str, n: object, kind: str = "an int") -> int:
-    """A layer size as an int (a numpy integer too); a TypeError naming the module for a float,
-    a string or a bool, which range() would refuse with no name, or take as 1."""
-    if isinstance(n, bool) or not hasattr(n, "__index__"):
-        raise TypeError(f"{module}: {name} must be {kind}, got {type(n).__name__}: {n!r:.40}")
-    return operator.index(n)
-
-
-def _input_error(model: Module, x: Sequence[object]) -> TypeError | None:
-    """The error for an input of ``x`` that is neither a real number nor a Value, or None."""
-    for i, xi in enumerate(x):
-        if not (isinstance(xi, Value) or is_real(xi)):
-            return TypeError(
-                f"{type(model).__name__}: input {i} must be a real number or a Value, "
-                f"got {type(xi).__name__}: {xi!r:.40}"
-            )
-    return None
-
-
-def _batch_error(model: Module, x: object) -> TypeError | None:
-    """The error for a batch of samples given where one sample belongs, or None if ``x`` is not one."""
-    if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
-        return None
-    first = x[0] if len(x) else None  # type: ignore[index]
-    rows = (
+def _refuse(model: Module, x: Any) -> None:
+    """Raise the error for a batch of samples given where one sample belongs, or for an input of
+    one sample that is neither a real number nor a Value; return if ``x`` is neither."""
+    if not hasattr(x, "__len__"):
+        return
+    nin = model.layers[0].nin if isinstance(model, MLP) else model.nin  # type: ignore[attr-defined]
+    name, first = type(model).__name__, x[0] if len(x) else None
+    if not isinstance(x, (str, bytes)) and (
         getattr(x, "ndim", 1) > 1
         or (isinstance(first, Sequence) and not isinstance(first, (str, bytes)))
         or getattr(first, "ndim", 0) > 0
-    )
-    if not rows:
-        return None
-    nin = model.layers[0].nin if isinstance(model, MLP) else model.nin  # type: ignore[attr-defined]
-    name = type(model).__name__
-    return TypeError(
-        f"{name} takes one sample, a sequence of {nin} numbers, but got a batch of {len(x)} "
-        f"samples; call it once per sample: outputs = [model(x) for x in X]"
-    )
+    ):
+        raise TypeError(
+            f"{name} takes one sample, a sequence of {nin} numbers, but got a batch of {len(x)} "
+            f"samples; call it once per sample: outputs = [model(x) for x in X]"
+        ) from None
+    bad = [(i, xi) for i, xi in enumerate(x) if not (isinstance(xi, Value) or is_real(xi))]
+    if len(x) == nin and bad:
+        (i, xi), *_ = bad
+        raise TypeError(
+            f"{name}: input {i} must be a real number or a Value, got {type(xi).__name__}: {xi!r:.40}"
+        ) from None
 
 
 class Neuron(Module):
@@ -248,7 +233,7 @@ class Neuron(Module):
         bias: bool = True,
         seed: int | random.Random | None = None,
     ) -> None:
-        nin = _size("Neuron", "nin", nin)
+        (nin,) = to_sizes(nin, "Neuron", "nin")
         if nin < 1:
             raise ValueError(f"a Neuron needs at least one input, got nin={nin}")
         self.nin = nin
@@ -269,16 +254,15 @@ class Neuron(Module):
         """
         if len(x) != self.nin:
             # Checked here to name the module; micrograd's zip() silently drops the extras.
-            raise _batch_error(self, x) or ValueError(f"{self!r} expects {self.nin} inputs, got {len(x)}")
+            _refuse(self, x)
+            raise ValueError(f"{self!r} expects {self.nin} inputs, got {len(x)}")
         terms = (wi * xi for wi, xi in zip(self.w, x, strict=True))
         try:  # costs nothing until an input fails to multiply: then say if it was a batch
             # sum() adds in the same order as a loop would, without a bytecode per term.
             total = sum(terms, self.b if self.b is not None else next(terms))
         except TypeError:
-            error = _batch_error(self, x) or _input_error(self, x)
-            if error is None:
-                raise
-            raise error from None
+            _refuse(self, x)
+            raise
         return ACTIVATIONS[self.activation](total)
 
     def parameters(self) -> list[Value]:
@@ -308,7 +292,7 @@ class Layer(Module):
         bias: bool = True,
         seed: int | random.Random | None = None,
     ) -> None:
-        nin, nout = _size("Layer", "nin", nin), _size("Layer", "nout", nout)
+        (nin,), (nout,) = to_sizes(nin, "Layer", "nin"), to_sizes(nout, "Layer", "nout")
         if nout < 1:
             raise ValueError(f"a Layer needs at least one neuron, got nout={nout}")
         rng = _rng(seed)
@@ -324,10 +308,8 @@ class Layer(Module):
         try:
             return [n(x) for n in self.neurons]
         except (TypeError, ValueError):
-            error = _batch_error(self, x) or (_input_error(self, x) if len(x) == self.nin else None)
-            if error is None:
-                raise
-            raise error from None
+            _refuse(self, x)
+            raise
 
     def parameters(self) -> list[Value]:
         return _once([p for n in self.neurons for p in n.parameters()])
@@ -372,12 +354,7 @@ class MLP(Module):
         bias: bool = True,
         seed: int | random.Random | None = None,
     ) -> None:
-        nin = _size("MLP", "nin", nin)
-        if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence):
-            raise TypeError(
-                f"MLP: nouts must be a sequence of ints, got {type(nouts).__name__}: {nouts!r:.40}"
-            )
-        nouts = [_size("MLP", "nouts", n, "a sequence of ints") for n in nouts]
+        (nin,), nouts = to_sizes(nin, "MLP", "nin"), to_sizes(nouts, "MLP", "nouts", many=True)
         if not nouts:
             raise ValueError("an MLP needs at least one layer: nouts is empty")
         _check_activation(activation)  # even when no hidden layer uses it, a typo is a mistake
@@ -401,10 +378,8 @@ class MLP(Module):
         try:
             values = self.layers[0](x)
         except (TypeError, ValueError):
-            error = _batch_error(self, x) or (_input_error(self, x) if len(x) == self.layers[0].nin else None)
-            if error is None:
-                raise
-            raise error from None
+            _refuse(self, x)
+            raise
         for layer in self.layers[1:]:
             values = layer(values)
         return values[0] if len(values) == 1 else values

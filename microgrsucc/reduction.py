@@ -14,14 +14,17 @@ __all__ = [
     "Reduction",
     "check_reduction",
     "constant",
+    "exp_of_target",
     "is_index",
     "operand",
     "pairs",
+    "probability",
     "reduce",
     "batch_rows",
     "is_row",
     "nan_max",
     "target_number",
+    "target_rows",
 ]
 
 Reduction = Literal["mean", "sum"]
@@ -59,6 +62,34 @@ def target_number(t: object, name: str) -> float:
     it); a string or anything else that is no real number is a TypeError naming the loss, where
     ``float("1")`` would have taken it as 1.0."""
     return float(t) if isinstance(t, Value) else to_float(t, f"{name}: target")
+
+
+def probability(t: object, name: str, words: str) -> float:
+    """A target in [0, 1] as a float; else a ValueError of ``name`` and ``words`` (NaN too)."""
+    p = target_number(t, name)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name}: {words}")
+    return p
+
+
+def exp_of_target(t: float, name: str) -> float:
+    """exp(t) of a log-target; past the floats an OverflowError naming the loss, as the engine's
+    exp (torch gives inf), not math's bare "math range error"."""
+    try:
+        return math.exp(t)
+    except OverflowError:
+        raise OverflowError(f"{name}: exp of the log-target {t!r} is past the floats") from None
+
+
+def target_rows(target: Any, rows: list[list[Value]], batch: bool, name: str) -> list[list[Any]]:
+    """``target`` as rows of the shape of ``rows`` (``batch_rows``'s); else a ValueError."""
+    given = list(target)
+    if batch and not all(is_row(row) for row in given):
+        raise ValueError(f"{name}: input and target must have the same shape")
+    targets = [list(row) for row in given] if batch else [given]
+    if [len(r) for r in targets] != [len(r) for r in rows]:
+        raise ValueError(f"{name}: input and target must have the same shape")
+    return targets
 
 
 def constant(x: Any, where: str) -> Any:
