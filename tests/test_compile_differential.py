@@ -1211,7 +1211,7 @@ def check_network(network: Network, backends: Sequence[str]) -> None:
     assert not found, "\n".join(found)
 
 
-TILE_AND_CHUNK = [1, 2, 63, 64, 65, 129, 2047, 2048, 2049]
+TILE_AND_CHUNK = [1, 2, 63, 64, 65, 129, 255, 256, 257, 511, 513, 1023, 1025, 2047, 2048, 2049]
 
 
 # Two small networks in the default run; the slow run has the widths.

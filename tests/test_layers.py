@@ -242,6 +242,31 @@ def test_a_batch_runs_in_chunks_with_eager_results_and_errors(monkeypatch: pytes
         mg.compile(lambda x: (w * x).log(), [w], backend="numpy").backward(logs)
 
 
+def test_a_wide_layer_runs_in_smaller_chunks_with_eager_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    from microgrsucc.compiler import numpy_runtime
+
+    # At most 64 samples a pass, and 100 floats a buffer: 4 columns (3 units and the
+    # column of ones) make chunks of 16, so 40 samples run as 16 + 16 + 8.
+    monkeypatch.setattr(numpy_runtime, "CHUNK", 64)
+    monkeypatch.setattr(numpy_runtime, "_CHUNK_FLOATS", 100)
+    assert numpy_runtime.chunk_size(4) == 16
+    sizes: list[int] = []
+    real = numpy_runtime._arena
+
+    def arena(spec: numpy_runtime.Spec, count: int) -> dict[str, Any]:
+        sizes.append(count)
+        return real(spec, count)
+
+    monkeypatch.setattr(numpy_runtime, "_arena", arena)
+    sample_loss, params = mlp(3)
+    rows = moons(40, 3)
+    want_total, want = eager(sample_loss, params, rows)
+    total, got = compiled(sample_loss, params, np.array(rows))
+    assert sizes == [16, 8]  # an arena per chunk size
+    assert close(total, want_total)
+    assert all(close(g, w) for g, w in zip(got, want, strict=True)), (got, want)
+
+
 def test_without_the_probed_maximum_relu_is_printed_from_its_tree(monkeypatch: pytest.MonkeyPatch) -> None:
     """Where numpy's maximum does not give the table's relu (the probe found no order of its
     operands that does), relu is printed from its tree, with the same results."""

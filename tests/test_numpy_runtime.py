@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 np = pytest.importorskip("numpy")
 
+from microgrsucc.compiler import numpy_runtime  # noqa: E402
 from microgrsucc.compiler.numpy_runtime import add_square_grads, runner, span, squares  # noqa: E402
 
 FINITE = st.floats(-1e3, 1e3)
@@ -82,3 +83,14 @@ def test_the_runner_hands_its_code_parameters_it_cannot_write() -> None:
         assert G.tolist() == [1.0, 2.0, 3.0] and seen[-1] == [1.0, 2.0, 3.0]
         assert (P.tolist() if hasattr(P, "tolist") else P) == [1.0, 2.0, 3.0]
         seen.clear()
+
+
+@given(widest=st.integers(1, 10_000))
+def test_a_chunk_is_the_most_samples_whose_widest_buffer_fits_the_budget(widest: int) -> None:
+    """``CHUNK`` halved until a buffer of ``widest`` columns holds at most 36,000 floats, an
+    eighth of ``CHUNK`` at least."""
+    chunk = numpy_runtime.chunk_size(widest)
+    most, least = numpy_runtime.CHUNK, numpy_runtime.CHUNK // 8
+    assert least <= chunk <= most and most % chunk == 0 and (most // chunk).bit_count() == 1
+    assert chunk * widest <= 36_000 or chunk == least
+    assert chunk == most or 2 * chunk * widest > 36_000

@@ -296,7 +296,7 @@ def _unpack(params: list[int]) -> str:
 def generate(trace: Trace, *, matmul: bool = True) -> tuple[Callable[..., Any], str]:
     """``run(P, samples, count) -> (total, grads)`` on numpy arrays (grads one array), and its source.
 
-    The batch runs in chunks of at most ``CHUNK`` samples, each in the buffers of an arena made
+    The batch runs in chunks of ``numpy_runtime.chunk_size`` samples, each in the buffers of an arena made
     once per chunk size (and thread): in steady state a call maps no fresh memory."""
     e = _Emitter(trace, matmul)
     read = e.read_params()

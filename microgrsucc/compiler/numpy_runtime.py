@@ -3,9 +3,10 @@ batch, and the functions it calls for layers (relu's probed form, the NaN of its
 for sums of squares.
 
 ``runner`` wraps a generated ``run(P, PV, X, count, A, G)``: it runs the batch in chunks of
-at most ``CHUNK`` samples, each in the buffers of an arena made once per chunk size (and
-thread), so that a call in steady state maps no fresh memory; and it gathers the samples
-whose table functions may have raised (``SUSPECTS``) for the eager engine.
+at most ``CHUNK`` samples (fewer for wide layers: ``chunk_size``), each in the buffers of an
+arena made once per chunk size (and thread), so that a call in steady state maps no fresh
+memory; and it gathers the samples whose table functions may have raised (``SUSPECTS``) for
+the eager engine.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "RELU",
     "Spec",
     "add_square_grads",
+    "chunk_size",
     "nan_slopes",
     "negative_zeros",
     "plus",
@@ -46,6 +48,7 @@ def runner(run: Callable[..., float], spec: Spec, param_count: int, scalars: boo
     whether ``run`` reads some parameters as Python floats (``P[3]``), which an array would
     give as numpy scalars, whose errors differ (1/0 is inf, not ZeroDivisionError)."""
     arenas = threading.local()  # a call in another thread gets buffers of its own
+    widest = max((columns + ones for rows, columns, ones, _ in spec.values() if rows is None), default=1)
 
     def arena(count: int) -> dict[str, Any]:
         made: dict[int, dict[str, Any]] | None = getattr(arenas, "by_count", None)
@@ -86,8 +89,9 @@ def runner(run: Callable[..., float], spec: Spec, param_count: int, scalars: boo
         whole = False
         try:
             with np.errstate(all="ignore"):
-                for begin in range(0, count, CHUNK):
-                    size = min(CHUNK, count - begin)
+                chunk = chunk_size(widest)
+                for begin in range(0, count, chunk):
+                    size = min(chunk, count - begin)
                     found: list[Any] = []
                     SUSPECTS.found = found
                     total += run(P, PV, X[begin : begin + size], size, arena(size), G)
@@ -108,9 +112,23 @@ def runner(run: Callable[..., float], spec: Spec, param_count: int, scalars: boo
 
 
 CHUNK = 2048
-"""The most samples one pass runs: each buffer of a narrow model then stays in the cache
-between the passes over it. Measured on the benchmark's MLP at 10,000 and 100,000 samples
-(W = 16, 32): 2,048 beat 1,024, 4,096 and 8,192 by 5-30%; at W = 128 the size did not matter."""
+"""The most samples one pass runs (``chunk_size`` takes fewer for wide layers): each buffer
+then stays in the cache between the passes over it. Measured on the benchmark's MLP at
+10,000 and 100,000 samples (W = 16, 32): 2,048 beat 1,024, 4,096 and 8,192 by 5-30%."""
+_CHUNK_FLOATS = 36_000  # 288 KB: a few such buffers, a layer's pass, stay in a core's 1.25 MB L2
+
+
+def chunk_size(widest: int) -> int:
+    """Samples per pass when the widest buffer per sample has ``widest`` columns (a layer's
+    units, its column of ones included): ``CHUNK``, halved (to an eighth of it at least) until
+    such a buffer holds at most 36,000 floats. The benchmark's MLP at 10,000 samples (medians of 7
+    alternating blocks, process time, 2026-11-30, load 1.1-1.5): W=16 2,048 samples 2.87 ms
+    (1,024: 3.14); W=32 1,024 6.59 ms (2,048: 7.08); W=64 512 16.5 ms (2,048: 19.1); W=128
+    256 54.1 ms (2,048: 59.3), and at 1,000 samples 4.94 ms against 5.17."""
+    chunk = CHUNK
+    while chunk > CHUNK // 8 and chunk * widest > _CHUNK_FLOATS:
+        chunk //= 2
+    return chunk
 
 
 def span(index: Any) -> slice | None:
