@@ -32,6 +32,7 @@ __all__ = [
     "set_grad_enabled",
     "state",
     "to_float",
+    "to_sizes",
     "tracing",
 ]
 
@@ -73,6 +74,19 @@ def to_float(x: object, where: str) -> float:
         return float(x)  # type: ignore[arg-type]
     except OverflowError:
         raise OverflowError(f"{where}: {reprlib.repr(x)} is too large for a float") from None
+
+
+def to_sizes(sizes: object, where: str, name: str, many: bool = False) -> list[int]:
+    """``sizes`` (one int, or with ``many`` a sequence of them) as ints, numpy integers too; a
+    float, a string or a bool is a TypeError naming ``where`` and ``name`` (``range()`` would
+    refuse it with no name, or take ``True`` as 1)."""
+    kind = "a sequence of ints" if many else "an int"
+    if many and (isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence)):
+        raise TypeError(f"{where}: {name} must be {kind}, got {type(sizes).__name__}: {sizes!r:.40}")
+    for n in sizes if many else [sizes]:  # type: ignore[attr-defined]
+        if isinstance(n, bool) or not hasattr(n, "__index__"):
+            raise TypeError(f"{where}: {name} must be {kind}, got {type(n).__name__}: {n!r:.40}")
+    return [n.__index__() for n in (sizes if many else [sizes])]  # type: ignore[attr-defined]
 
 
 def check_label(label: object) -> Any:

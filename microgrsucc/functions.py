@@ -155,9 +155,11 @@ def zero_grad(values: Value | Iterable[Value], set_to_none: bool = True) -> None
     """
     if not isinstance(values, (Value, Iterable)):
         raise TypeError(f"zero_grad expects a Value or an iterable of Values, got {type(values).__name__}")
-    for i, v in enumerate((values,) if isinstance(values, Value) else values):
+    entries = [values] if isinstance(values, Value) else list(values)
+    for i, v in enumerate(entries):  # all checked first: a bad entry leaves every grad as it was
         if not isinstance(v, Value):
             raise TypeError(f"zero_grad: entry {i} must be a Value, got {type(v).__name__}")
+    for v in entries:
         if set_to_none or v.grad is None:
             v.grad = None
         else:

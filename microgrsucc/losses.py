@@ -28,13 +28,17 @@ from microgrsucc.reduction import (
     Reduction,
     batch_rows,
     check_reduction,
+    constant,
+    exp_of_target,
     is_index,
-    nan_max,
     operand,
     pairs,
+    probability,
     reduce,
+    target_number,
+    target_rows,
 )
-from microgrsucc.softmax import log_softmax, logsigmoid, logsumexp, softmax
+from microgrsucc.softmax import log_softmax, logsigmoid, logsumexp, nll_of_softmax, softmax
 from microgrsucc.value import Operand, Value
 
 __all__ = [
@@ -110,11 +114,13 @@ def hinge_loss(
     >>> hinge_loss([2.0, 0.5], [1, 1]).data  # (0 + 0.5) / 2
     0.25
     """
+    margin = constant(margin, "hinge_loss: margin")
     terms = []
     for x, t in pairs(input, target, "hinge_loss"):
-        if float(t) not in (-1.0, 1.0):
+        sign = target_number(t, "hinge_loss")
+        if sign not in (-1.0, 1.0):
             raise ValueError(f"hinge_loss: targets must be -1 or +1, got {t!r}")
-        terms.append((margin - float(t) * x).relu())
+        terms.append((margin - sign * x).relu())
     return reduce(terms, reduction, "hinge_loss")
 
 
@@ -145,24 +151,9 @@ def binary_cross_entropy_with_logits(
     """
     terms = []
     for x, t in pairs(input, target, "binary_cross_entropy_with_logits"):
-        if not 0.0 <= float(t) <= 1.0:
-            raise ValueError(f"binary_cross_entropy_with_logits: targets must be in [0, 1], got {t!r}")
-        terms.append((1.0 - float(t)) * x - logsigmoid(x))
+        p = probability(t, "binary_cross_entropy_with_logits", f"targets must be in [0, 1], got {t!r}")
+        terms.append((1.0 - p) * x - logsigmoid(x))
     return reduce(terms, reduction, "binary_cross_entropy_with_logits")
-
-
-def _nll_of_softmax(values: list[Value], index: int) -> Value:
-    """``-log_softmax(values)[index]`` as PyTorch's kernel computes it.
-
-    Shifted by the max, with no exception for an infinite max: any infinite logit makes every
-    value and gradient of the sample NaN (``inf - inf``), as in ``torch.nn.functional.cross_entropy``.
-    """
-    m = nan_max([v.data for v in values])
-    total = (values[0] - m).exp()
-    for v in values[1:]:
-        total = total + (v - m).exp()
-    # torch's order: (log(total) + m) - x rounds log(total) away at a large m ([1e16, 1e16]: 0)
-    return total.log() - (values[index] - m)
 
 
 def cross_entropy(
@@ -193,11 +184,11 @@ def cross_entropy(
     >>> round(cross_entropy([0.0, 0.0], 1).data, 6)  # log 2
     0.693147
     """
-    if isinstance(target, (str, bytes)) or not hasattr(target, "__len__"):
+    if is_index(target) or isinstance(target, (str, bytes)) or not hasattr(target, "__len__"):
         samples: list[tuple[Sequence[Operand], object]] = [(input, target)]  # type: ignore[list-item]
     else:
         targets: Sequence[object] = target  # type: ignore[assignment]  # a list, tuple or array
-        if len(targets) != len(input) or not input:
+        if len(targets) != len(input) or len(input) == 0:
             raise ValueError(f"cross_entropy: {len(input)} samples but {len(targets)} targets")
         samples = list(zip(input, targets, strict=True))  # type: ignore[arg-type]
     terms = []
@@ -205,7 +196,7 @@ def cross_entropy(
         index = operator.index(t) if is_index(t) else -1  # type: ignore[arg-type]
         if not 0 <= index < len(logits):
             raise ValueError(f"cross_entropy: target {t!r} is not a class index in [0, {len(logits)})")
-        terms.append(_nll_of_softmax([operand(x) for x in logits], index))
+        terms.append(nll_of_softmax([operand(x) for x in logits], index))
     return reduce(terms, reduction, "cross_entropy")
 
 
@@ -240,6 +231,7 @@ def smooth_l1_loss(
         ValueError: for a negative ``beta`` (torch's message).
     """
     check_reduction(reduction, "smooth_l1_loss")
+    beta = constant(beta, "smooth_l1_loss: beta")
     if beta < 0.0:
         raise ValueError("smooth_l1_loss does not support negative values for beta.")
     terms = []
@@ -262,6 +254,7 @@ def huber_loss(
         ValueError: for ``delta <= 0`` (torch's message).
     """
     check_reduction(reduction, "huber_loss")
+    delta = constant(delta, "huber_loss: delta")
     if not delta > 0.0:
         raise ValueError("huber_loss does not support non-positive values for delta.")
     terms = []
@@ -286,7 +279,8 @@ def nll_loss(
     """
     check_reduction(reduction, "nll_loss")
     rows, batch = batch_rows(input, "nll_loss")
-    many = batch and hasattr(target, "__len__")  # a list, tuple or numpy array of indices
+    # a list, tuple or numpy array of indices; a 0-d array is one index
+    many = batch and hasattr(target, "__len__") and not is_index(target)
     targets: list[Any] = list(target) if many else [target]  # type: ignore[arg-type]
     if len(targets) != len(rows):
         raise ValueError(f"nll_loss: {len(rows)} samples but {len(targets)} targets")
@@ -314,21 +308,22 @@ def kl_div(
     (the KL divergence of each sample, averaged: a single row counts its elements as rows, as
     torch's first dimension does), or ``"sum"``.
 
+    Raises:
+        ValueError: ``input`` and ``target`` differ in shape. TypeError: a target is no number.
+        OverflowError: a log-target past 709.78 (exp overflows; torch gives inf), as ``exp``.
+
     >>> round(kl_div([math.log(0.5), math.log(0.5)], [0.25, 0.75], reduction="sum").data, 6)
     0.130812
     """
     check_reduction(reduction, "kl_div", ("mean", "sum", "batchmean"))
     rows, batch = batch_rows(input, "kl_div")
-    given: list[Any] = list(target)
-    targets: list[list[Any]] = [list(row) for row in given] if batch else [given]
-    if [len(r) for r in targets] != [len(r) for r in rows]:
-        raise ValueError("kl_div: input and target must have the same shape")
+    targets = target_rows(target, rows, batch, "kl_div")
     terms = []
     for row, target_row in zip(rows, targets, strict=True):
         for x, written in zip(row, target_row, strict=True):
-            t = float(written)
+            t = target_number(written, "kl_div")
             if log_target:
-                terms.append(math.exp(t) * (t - x))
+                terms.append(exp_of_target(t, "kl_div") * (t - x))
             else:  # torch's xlogy: 0 log 0 is 0; a negative target gives NaN, as torch's
                 terms.append(-t * x if t == 0.0 else (t * math.log(t) if t > 0.0 else math.nan) - t * x)
     total = reduce(terms, "sum", "kl_div")
@@ -385,7 +380,8 @@ def binary_cross_entropy(
     exact for any logit.
 
     Raises:
-        ValueError: for an input outside [0, 1] or NaN (torch's message).
+        ValueError: for an input or a target outside [0, 1] or NaN (torch's messages).
+        TypeError: a target that is no real number.
 
     >>> binary_cross_entropy([0.0, 1.0], [1.0, 1.0], reduction="sum").data
     100.0
@@ -393,8 +389,9 @@ def binary_cross_entropy(
     check_reduction(reduction, "binary_cross_entropy")
     terms = []
     for x, t in pairs(input, target, "binary_cross_entropy"):
+        p = probability(t, "binary_cross_entropy", "all elements of target should be between 0 and 1")
         try:
-            terms.append(_BCE(x, float(t)))
+            terms.append(_BCE(x, p))
         except ValueError as err:  # the engine names the op and operands; torch's words say why
             raise ValueError(f"binary_cross_entropy: {err}") from None
     return reduce(terms, reduction, "binary_cross_entropy")

@@ -23,10 +23,10 @@ import math
 import operator
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from microgrsucc import ops
-from microgrsucc.core import is_real
+from microgrsucc.core import is_real, to_sizes
 from microgrsucc.functions import zero_grad
 from microgrsucc.value import Operand, Value
 
@@ -192,24 +192,28 @@ def _once(params: list[Value]) -> list[Value]:
     return [p for p in params if not (id(p) in seen or seen.add(id(p)))]  # type: ignore[func-returns-value]
 
 
-def _batch_error(model: Module, x: object) -> TypeError | None:
-    """The error for a batch of samples given where one sample belongs, or None if ``x`` is not one."""
-    if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
-        return None
-    first = x[0] if len(x) else None  # type: ignore[index]
-    rows = (
+def _refuse(model: Module, x: Any) -> None:
+    """Raise the error for a batch of samples given where one sample belongs, or for an input of
+    one sample that is neither a real number nor a Value; return if ``x`` is neither."""
+    if not hasattr(x, "__len__"):
+        return
+    nin = model.layers[0].nin if isinstance(model, MLP) else model.nin  # type: ignore[attr-defined]
+    name, first = type(model).__name__, x[0] if len(x) else None
+    if not isinstance(x, (str, bytes)) and (
         getattr(x, "ndim", 1) > 1
         or (isinstance(first, Sequence) and not isinstance(first, (str, bytes)))
         or getattr(first, "ndim", 0) > 0
-    )
-    if not rows:
-        return None
-    nin = model.layers[0].nin if isinstance(model, MLP) else model.nin  # type: ignore[attr-defined]
-    name = type(model).__name__
-    return TypeError(
-        f"{name} takes one sample, a sequence of {nin} numbers, but got a batch of {len(x)} "
-        f"samples; call it once per sample: outputs = [model(x) for x in X]"
-    )
+    ):
+        raise TypeError(
+            f"{name} takes one sample, a sequence of {nin} numbers, but got a batch of {len(x)} "
+            f"samples; call it once per sample: outputs = [model(x) for x in X]"
+        ) from None
+    bad = [(i, xi) for i, xi in enumerate(x) if not (isinstance(xi, Value) or is_real(xi))]
+    if len(x) == nin and bad:
+        (i, xi), *_ = bad
+        raise TypeError(
+            f"{name}: input {i} must be a real number or a Value, got {type(xi).__name__}: {xi!r:.40}"
+        ) from None
 
 
 class Neuron(Module):
@@ -229,6 +233,7 @@ class Neuron(Module):
         bias: bool = True,
         seed: int | random.Random | None = None,
     ) -> None:
+        (nin,) = to_sizes(nin, "Neuron", "nin")
         if nin < 1:
             raise ValueError(f"a Neuron needs at least one input, got nin={nin}")
         self.nin = nin
@@ -249,16 +254,15 @@ class Neuron(Module):
         """
         if len(x) != self.nin:
             # Checked here to name the module; micrograd's zip() silently drops the extras.
-            raise _batch_error(self, x) or ValueError(f"{self!r} expects {self.nin} inputs, got {len(x)}")
+            _refuse(self, x)
+            raise ValueError(f"{self!r} expects {self.nin} inputs, got {len(x)}")
         terms = (wi * xi for wi, xi in zip(self.w, x, strict=True))
         try:  # costs nothing until an input fails to multiply: then say if it was a batch
             # sum() adds in the same order as a loop would, without a bytecode per term.
             total = sum(terms, self.b if self.b is not None else next(terms))
         except TypeError:
-            batch = _batch_error(self, x)
-            if batch is None:
-                raise
-            raise batch from None
+            _refuse(self, x)
+            raise
         return ACTIVATIONS[self.activation](total)
 
     def parameters(self) -> list[Value]:
@@ -288,6 +292,7 @@ class Layer(Module):
         bias: bool = True,
         seed: int | random.Random | None = None,
     ) -> None:
+        (nin,), (nout,) = to_sizes(nin, "Layer", "nin"), to_sizes(nout, "Layer", "nout")
         if nout < 1:
             raise ValueError(f"a Layer needs at least one neuron, got nout={nout}")
         rng = _rng(seed)
@@ -303,10 +308,8 @@ class Layer(Module):
         try:
             return [n(x) for n in self.neurons]
         except (TypeError, ValueError):
-            batch = _batch_error(self, x)
-            if batch is None:
-                raise
-            raise batch from None
+            _refuse(self, x)
+            raise
 
     def parameters(self) -> list[Value]:
         return _once([p for n in self.neurons for p in n.parameters()])
@@ -351,6 +354,7 @@ class MLP(Module):
         bias: bool = True,
         seed: int | random.Random | None = None,
     ) -> None:
+        (nin,), nouts = to_sizes(nin, "MLP", "nin"), to_sizes(nouts, "MLP", "nouts", many=True)
         if not nouts:
             raise ValueError("an MLP needs at least one layer: nouts is empty")
         _check_activation(activation)  # even when no hidden layer uses it, a typo is a mistake
@@ -374,10 +378,8 @@ class MLP(Module):
         try:
             values = self.layers[0](x)
         except (TypeError, ValueError):
-            batch = _batch_error(self, x)
-            if batch is None:
-                raise
-            raise batch from None
+            _refuse(self, x)
+            raise
         for layer in self.layers[1:]:
             values = layer(values)
         return values[0] if len(values) == 1 else values

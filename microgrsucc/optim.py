@@ -55,7 +55,7 @@ class Optimizer:
     Raises:
         ValueError: the list is empty, or names a parameter twice; a FlatParameter that has
             been unflattened.
-        TypeError: an entry is not a Value.
+        TypeError: ``params`` is not an iterable (a single Value, say), or an entry is not a Value.
     """
 
     def __init__(self, params: Iterable[Value] | FlatParameter) -> None:
@@ -66,6 +66,12 @@ class Optimizer:
             self.params = list(params.params)
             if self.params:
                 self._check_flat()
+        elif isinstance(params, Value) or not isinstance(params, Iterable):
+            raise TypeError(
+                f"{type(self).__name__}: params must be an iterable of Values or a FlatParameter, "
+                f"got {type(params).__name__}"
+                + (" (give it model.parameters())" if hasattr(params, "parameters") else "")
+            )
         else:
             self.params = list(params)
         if not self.params:
@@ -96,10 +102,24 @@ class Optimizer:
     def step(self) -> None:
         """Update every parameter that has a gradient from its ``grad``.
 
+        A ``grad`` written by hand is taken as a float (a numpy float32 steps in float64).
+
         Raises:
             ValueError: the optimizer was given a FlatParameter that has been unflattened since.
+            TypeError: a ``grad`` is no real number (nothing is stepped then).
         """
         raise NotImplementedError
+
+    def _gradients(self) -> list[tuple[Value, float]]:
+        """Each parameter that has a gradient, with it as a float: all read before any step, so
+        a gradient written by hand that is no real number leaves every parameter as it was, and
+        a numpy float32 one is stepped in float64 (as the hyperparameters are)."""
+        name = type(self).__name__
+        return [
+            (p, to_float(g.data if isinstance(g, Value) else g, f"{name}: parameter {i}'s grad"))
+            for i, p in enumerate(self.params)
+            if (g := p.grad) is not None
+        ]
 
     def _check_flat(self) -> None:
         # After unflatten() the arrays are no longer the Values' numbers: stepping them would
@@ -110,11 +130,6 @@ class Optimizer:
                 f"{type(self).__name__}: its FlatParameter has been unflattened, so its arrays no "
                 "longer hold the Values; give the optimizer the Values, or a new FlatParameter"
             )
-
-
-def _float(g: object) -> float:
-    """A gradient as a float (a Value after ``backward(create_graph=True)``)."""
-    return g.data if isinstance(g, Value) else g  # type: ignore[return-value]
 
 
 def _check(name: str, value: float, ok: bool) -> None:
@@ -206,11 +221,8 @@ class SGD(Optimizer):
             self._check_flat()
             sgd_step(self._flat, self.state, lr, momentum, dampening, wd, self.nesterov, self.maximize)
             return
-        for p in self.params:
-            grad = p.grad
-            if grad is None:
-                continue
-            g = -_float(grad) if self.maximize else _float(grad)
+        for p, grad in self._gradients():
+            g = -grad if self.maximize else grad
             if wd != 0.0:
                 g += wd * p.data
             if momentum != 0.0:
@@ -303,11 +315,8 @@ class Adam(Optimizer):
                 self._flat, self.state, lr, (b1, b2), eps, wd, self.amsgrad, self.maximize, self._decoupled
             )
             return
-        for p in self.params:
-            grad = p.grad
-            if grad is None:
-                continue
-            g = -_float(grad) if self.maximize else _float(grad)
+        for p, grad in self._gradients():
+            g = -grad if self.maximize else grad
             state = self.state.get(p)
             if state is None:
                 self.state[p] = state = {"step": 0.0, "exp_avg": 0.0, "exp_avg_sq": 0.0}

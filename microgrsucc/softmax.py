@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from microgrsucc.reduction import nan_max, operand, reduce
 from microgrsucc.value import Operand, Value, as_value
 
-__all__ = ["log_softmax", "logsigmoid", "logsumexp", "softmax"]
+__all__ = ["log_softmax", "logsigmoid", "logsumexp", "nll_of_softmax", "softmax"]
 
 
 def _shifted(xs: Sequence[Operand], name: str) -> tuple[list[Value], Value]:
@@ -119,3 +119,17 @@ def logsigmoid(x: Operand) -> Value:
     (-1000.0, 1.0)
     """
     return -_softplus(-operand(x))
+
+
+def nll_of_softmax(values: list[Value], index: int) -> Value:
+    """``-log_softmax(values)[index]`` as PyTorch's kernel computes it.
+
+    Shifted by the max, with no exception for an infinite max: any infinite logit makes every
+    value and gradient of the sample NaN (``inf - inf``), as in ``torch.nn.functional.cross_entropy``.
+    """
+    m = nan_max([v.data for v in values])
+    total = (values[0] - m).exp()
+    for v in values[1:]:
+        total = total + (v - m).exp()
+    # torch's order: (log(total) + m) - x rounds log(total) away at a large m ([1e16, 1e16]: 0)
+    return total.log() - (values[index] - m)

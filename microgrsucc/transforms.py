@@ -263,13 +263,19 @@ def jvp(
 
     Raises:
         ValueError: ``primals`` and ``tangents`` differ in length; or an op's domain error.
-        TypeError: a primal or tangent is a Value or no real number, ``jvp`` runs inside a
-            reverse-mode transform or inside ``jvp``, or ``f`` turns a Dual into a number.
+        TypeError: ``primals`` or ``tangents`` is not a sequence, a primal or tangent is a
+            Value or no real number, ``jvp`` runs inside a reverse-mode transform or inside
+            ``jvp``, or ``f`` turns a Dual into a number.
 
     >>> import microgrsucc as mg
     >>> jvp(lambda x, y: x * mg.exp(y), (3.0, 0.0), (1.0, 2.0))
     (3.0, 7.0)
     """
+    if not all(hasattr(xs, "__len__") and hasattr(xs, "__iter__") for xs in (primals, tangents)):
+        kinds = f"{type(primals).__name__} and {type(tangents).__name__}"
+        raise TypeError(
+            f"jvp: primals and tangents must be sequences of numbers (one per argument), got {kinds}"
+        )
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primal(s) but {len(tangents)} tangent(s)")
     if getattr(_state, "depth", 0):

@@ -463,3 +463,35 @@ def test_a_shared_layer_gives_its_parameters_once_as_torch() -> None:
     SGD(params, lr=0.1)  # refused a parameter given twice before
     step = mg.compile(lambda x, y: model([x, y]), params)
     assert step.backward([(0.5, -1.0)]) == model([0.5, -1.0]).data
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda: Neuron(2.5), "Neuron: nin must be an int, got float"),
+        (lambda: Neuron("2"), "Neuron: nin must be an int, got str"),
+        (lambda: Neuron(True), "Neuron: nin must be an int, got bool"),
+        (lambda: Layer(2, 2.0), "Layer: nout must be an int, got float"),
+        (lambda: MLP(2.0, [2]), "MLP: nin must be an int, got float"),
+        (lambda: MLP(2, 3), "MLP: nouts must be a sequence of ints, got int"),
+        (lambda: MLP(2, [2, 1.0]), "MLP: nouts must be a sequence of ints, got float"),
+    ],
+)
+def test_sizes_that_are_not_ints_are_a_type_error_naming_the_module(make: Any, words: str) -> None:
+    # They raised "'float' object cannot be interpreted as an integer" or built Neuron(in_features=True).
+    with pytest.raises(TypeError, match=f"^{words}"):
+        make()
+
+
+def test_numpy_integer_sizes_build_the_same_model() -> None:
+    assert MLP(np.int64(2), [np.int32(3), 1], seed=0).state_dict() == MLP(2, [3, 1], seed=0).state_dict()
+
+
+@pytest.mark.parametrize("model", [MLP(2, [3, 1], seed=0), Layer(2, 3, seed=0), Neuron(2, seed=0)])
+@pytest.mark.parametrize("x", [[1.0, None], [1.0, "a"], "ab", [1.0, [2.0]]])
+def test_an_input_that_is_no_number_is_a_type_error_naming_the_module_and_input(model: Any, x: Any) -> None:
+    # They raised "can't multiply sequence by non-int of type 'Value'" and the like.
+    with pytest.raises(
+        TypeError, match=rf"^{type(model).__name__}.*: input \d must be a real number or a Value"
+    ):
+        model(x)

@@ -465,3 +465,111 @@ def test_optimizers_agree_with_torch_optim(torch: Any, problem: dict[str, Any]) 
 @given(problems())
 def test_optimizers_agree_with_torch_optim_thoroughly(torch: Any, problem: dict[str, Any]) -> None:
     check_against_torch(torch, problem)
+
+
+# --- gradients written by hand ------------------------------------------------------------------
+# A user may write p.grad themselves (clipping or averaging with numpy). The step takes it as a
+# real number: a numpy float32 is stepped in float64 as torch steps a float64 tensor, and a
+# gradient that is no real number is refused before any parameter or state has changed.
+
+STEPPERS = [
+    lambda ps: SGD(ps, lr=0.1),
+    lambda ps: SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
+    lambda ps: Adam(ps, lr=0.1),
+    lambda ps: Adam(ps, lr=0.1, amsgrad=True, maximize=True),
+    lambda ps: AdamW(ps, lr=0.1),
+]
+
+
+@pytest.mark.parametrize("make", STEPPERS)
+@pytest.mark.parametrize("number", [np.float32, np.float64, Fraction])
+def test_a_gradient_written_as_another_real_type_steps_as_its_float(make: Any, number: Any) -> None:
+    g = number(0.1)
+    p, q = Value(1.0), Value(1.0)
+    p.grad, q.grad = g, float(g)  # the oracle: the same number as a Python float
+    make([p]).step()
+    make([q]).step()
+    assert type(p.data) is float, f"{p.data!r}"
+    assert p.data == q.data
+
+
+@pytest.mark.parametrize("make", STEPPERS)
+@pytest.mark.parametrize("bad", ["0.1", None.__class__, [1.0], 1j])
+def test_a_gradient_that_is_no_real_number_is_refused_before_anything_moves(make: Any, bad: Any) -> None:
+    a, b = Value(1.0), Value(2.0)
+    a.grad, b.grad = 1.0, bad
+    opt = make([a, b])
+    with pytest.raises(TypeError, match=rf"{type(opt).__name__}: .*parameter 1.*grad"):
+        opt.step()
+    assert (a.data, b.data) == (1.0, 2.0)
+    assert opt.state == {}
+
+
+def test_a_model_given_as_params_says_to_give_its_parameters() -> None:
+    from microgrsucc.nn import MLP
+
+    with pytest.raises(TypeError, match=r"^Adam: params .* got MLP \(give it model.parameters\(\)\)"):
+        Adam(MLP(2, [1]))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("params", [Value(1.0), 5, None])
+def test_params_that_are_not_an_iterable_of_values_name_the_optimizer(params: Any) -> None:
+    with pytest.raises(TypeError, match="SGD: params must be an iterable of Values"):
+        SGD(params, lr=0.1)
+
+
+# --- gradients of every size, and the special numbers, against torch.optim -----------------------
+# The gradients are written straight into .grad (ours and torch's), so they can be ±inf, NaN,
+# ±0.0, huge and tiny: the optimizers' arithmetic over the float range, step by step.
+
+SPECIAL_GRADIENTS = [0.0, -0.0, math.inf, -math.inf, math.nan, 1e300, -1e300, 1e-300, 5e-324, 1e154]
+
+
+@st.composite
+def gradient_runs(draw: st.DrawFn) -> dict[str, Any]:
+    n = draw(st.integers(1, 3))
+    steps = draw(st.integers(1, 4))
+    gradient = st.one_of(st.none(), reals(-10.0, 10.0), st.sampled_from(SPECIAL_GRADIENTS))
+    return {
+        "start": draw(
+            st.lists(st.one_of(reals(-3.0, 3.0), st.sampled_from([0.0, 1e300])), min_size=n, max_size=n)
+        ),
+        "gradients": draw(
+            st.lists(st.lists(gradient, min_size=n, max_size=n), min_size=steps, max_size=steps)
+        ),
+        "options": draw(options()),
+        "flat": draw(st.booleans()),
+    }
+
+
+def check_gradients_against_torch(torch: Any, run: dict[str, Any]) -> None:
+    kind, opts = run["options"]
+    ours = [Value(x) for x in run["start"]]
+    theirs = [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in run["start"]]
+    opt = KINDS[kind](FlatParameter(ours) if run["flat"] else ours, **opts)
+    reference = getattr(torch.optim, kind)(theirs, **opts, foreach=False)
+    for step, gradients in enumerate(run["gradients"]):
+        for p, q, g in zip(ours, theirs, gradients, strict=True):
+            p.grad = g
+            q.grad = None if g is None else torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        reference.step()
+        for i, (p, q) in enumerate(zip(ours, theirs, strict=True)):
+            assert same(p.data, q.item()), (
+                f"{kind} {opts}, step {step}, parameter {i}: {p.data!r} vs torch {q.item()!r}"
+            )
+
+
+@settings(max_examples=15)
+@given(gradient_runs())
+def test_optimizers_agree_with_torch_optim_on_special_gradients(torch: Any, run: dict[str, Any]) -> None:
+    check_gradients_against_torch(torch, run)
+
+
+@pytest.mark.slow
+@settings(parent=settings.get_profile("thorough"), max_examples=3000)
+@given(gradient_runs())
+def test_optimizers_agree_with_torch_optim_on_special_gradients_thoroughly(
+    torch: Any, run: dict[str, Any]
+) -> None:
+    check_gradients_against_torch(torch, run)

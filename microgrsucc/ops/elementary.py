@@ -170,9 +170,10 @@ def _power_partial(F: Any, x: Any, n: Any, out: Any) -> Any:
 
 def _pow_partials(F: Any, x: Any, y: Any, out: Any) -> tuple[Any, Any]:
     # d/dy x**y = out * log(x) exists only for x > 0; at x == 0 (y >= 0, so not a NaN y) we
-    # use 0 like PyTorch.
+    # use 0 like PyTorch. At x < 0 it is NaN times out, not a constant NaN: a constant's own
+    # derivatives are 0, which made hessian's d²/dydx 0 beside a NaN d²/dxdy.
     x0 = F.value(x)
-    dy = out * F.log(x) if x0 > 0.0 else (0.0 if x0 == 0.0 and F.value(y) >= 0.0 else math.nan)
+    dy = out * F.log(x) if x0 > 0.0 else 0.0 if x0 == 0.0 and F.value(y) >= 0.0 else out * math.nan
     return _power_partial(F, x, y, out), dy
 
 
