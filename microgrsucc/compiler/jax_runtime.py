@@ -273,11 +273,12 @@ class Kernel:
         """Rows per chunk for a batch of ``size`` rows on one device, or None for one pass: a
         batch whose widest array holds over 2**18 floats runs in chunks of ``CHUNK`` rows, or
         of the largest power of two that divides ``size`` if smaller (an eighth of ``CHUNK`` at
-        least). The benchmark's MLP, written by hand and jitted whole or in chunks of 2,048
-        (medians of 5 alternating blocks, CPU time, 2026-11-30, load 1.7-2.6): 10,240 samples
-        at W = 32, 64, 128 7.7, 15.9, 61 ms against 8.4, 19.5, 84 ms whole; 102,400 samples at
-        W = 16, 32, 128 24, 50, 571 ms against 58, 121, 936 ms; 10,240 samples at W = 16 in
-        chunks of 2,048 5.3 ms against 4.0 ms whole (so one pass there)."""
+        least). The benchmark's step compiled by this backend, in chunks and whole in
+        alternate blocks of one process (medians of 5, CPU time, 2026-11-30, load 1.0-1.7):
+        W = 128 at 10,000 samples 51 ms against 75 ms whole; at 100,000 586 against 692 ms
+        (W = 128) and 50 against 75 ms (W = 16); W = 32 and 64 at 10,000 the same within 3%.
+        The same MLP written by hand in chunks of 2,048 at 10,240 samples and W = 16: 5.3 ms
+        against 4.0 ms whole, so a batch that small runs in one pass."""
         if len(self.devices) > 1 or size * self.widest <= _CHUNK_FLOATS:
             return None
         chunk = min(CHUNK, size & -size)
