@@ -889,6 +889,7 @@ def _torch_args(torch: Any, ts: list[Any], n: int) -> tuple[Any, Any]:
 
 @st.composite
 def more_loss_cases(draw: st.DrawFn) -> tuple[str, tuple[Any, ...]]:
+    """One of the other losses and its arguments, drawn as ``loss_cases`` draws its own."""
     n = draw(st.integers(1, 4))
     batch = st.lists(numbers, min_size=n, max_size=n)
     reduction = draw(st.sampled_from(REDUCTIONS))
