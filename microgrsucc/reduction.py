@@ -12,17 +12,17 @@ from microgrsucc.value import Operand, Value, as_value
 
 __all__ = [
     "Reduction",
+    "batch_rows",
     "check_reduction",
     "constant",
     "exp_of_target",
     "is_index",
+    "is_row",
+    "nan_max",
     "operand",
     "pairs",
     "probability",
     "reduce",
-    "batch_rows",
-    "is_row",
-    "nan_max",
     "target_number",
     "target_rows",
 ]
