@@ -241,6 +241,29 @@ def jax_step(w: Weights, X: np.ndarray, Y: np.ndarray) -> Step | None:
 # --- timing -----------------------------------------------------------------------------------
 
 
+def blas_kernels() -> str:
+    """Which matrix kernels the peers run: numpy's BLAS and the CPU architecture it chose at run
+    time (threadpoolctl, if installed), and PyTorch's CPU capability. An OpenBLAS that does
+    not know the CPU falls back to older kernels (numpy 2.4's OpenBLAS 0.3.31 takes AMD Zen 5
+    for Haswell, AVX2 only: OpenMathLib/OpenBLAS#6029), which moves every ratio; the
+    environment variable ``OPENBLAS_CORETYPE``, set before numpy is imported, chooses them."""
+    try:
+        from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
+    except ImportError:
+        found = "unknown (pip install threadpoolctl to see it)"
+    else:
+        found = ", ".join(
+            f"{i['internal_api']} {i['version']} ({i.get('architecture', '?')} kernels)"
+            for i in threadpool_info()
+            if i.get("user_api") == "blas"
+        )
+    try:
+        import torch
+    except ImportError:
+        return f"numpy's BLAS: {found}"
+    return f"numpy's BLAS: {found}; PyTorch's CPU capability: {torch.backends.cpu.get_cpu_capability()}"
+
+
 def timed_block(run: Step, block: float) -> tuple[float, float]:
     """CPU seconds and minor page faults per call, over enough calls to fill ``block`` seconds."""
     start = time.process_time()
@@ -292,6 +315,7 @@ def main() -> None:
 
     widths = tuple(args.widths or widths)
     print(f"load average {os.getloadavg()[0]:.1f} (1 min) on {os.cpu_count()} CPUs")
+    print(blas_kernels())
     print(
         f"backends: {', '.join(BACKENDS)}, parameters "
         f"{'as plain Values' if args.values else 'in a FlatParameter'}; CPU time of all threads; "
