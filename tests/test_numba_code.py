@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from test_compile_differential import (
     losses,
     networks,
 )
+from test_layers import PENALTIES, close, eager
 
 import microgrsucc as mg
 from microgrsucc.compiler.numba_printer import TILE, tile_size
@@ -170,6 +172,79 @@ def test_parameters_given_as_an_array_are_read_and_the_penalty_is_one_call() -> 
     from microgrsucc.compiler import numba_code
 
     check_array_parameters(numba_code.generate)
+
+
+FINITE = st.floats(-1e3, 1e3)
+
+
+@settings(deadline=None)
+@given(data=st.data())
+def test_the_host_sums_of_squares_and_their_gradients_equal_python_floats(data: st.DataObject) -> None:
+    """numba's compiled ``_squares_host`` and ``_square_grads_host`` (the host code's, which
+    raise no floating-point warnings) sum their terms in order: Python's floats exactly, for
+    any positions (repeated ones too), constants and adjoint; a ``p ** 2`` overflowing raises."""
+    from microgrsucc.compiler.numba_cache import load
+    from microgrsucc.compiler.numba_printer import KERNEL_HELPERS
+
+    kit = load(KERNEL_HELPERS, "helpers")
+    n = data.draw(st.integers(1, 12), label="n")
+    p = data.draw(st.lists(FINITE, min_size=n, max_size=n), label="P")
+    index = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=2 * n), label="index")
+    c = data.draw(st.lists(FINITE, min_size=len(index), max_size=len(index)), label="constants")
+    adjoint = data.draw(FINITE, label="adjoint")
+    G0 = data.draw(st.lists(FINITE, min_size=n, max_size=n), label="G before")
+    arrays = np.array(p), np.array(index, dtype=np.intp), np.array(c)
+    want_total = 0.0
+    want = list(G0)
+    for ck, i in zip(c, index, strict=True):
+        want_total += ck * (p[i] * p[i])
+        t = (adjoint * ck) * p[i]
+        want[i] += t + t
+    powered = np.zeros(len(index), dtype=np.bool_)
+    assert kit._squares_host(*arrays, powered) == want_total
+    G = np.array(G0)
+    kit._square_grads_host(G, *arrays, adjoint, len(set(index)) == len(index))
+    assert G.tolist() == want
+
+    huge = np.array([3.0, 1e200])
+    both = np.array([0, 1], dtype=np.intp)
+    assert kit._squares_host(huge, both, np.ones(2), np.array([True, False])) == math.inf
+    with pytest.raises(OverflowError, match=r"\(x \*\* 2\) overflowed"):
+        kit._squares_host(huge, both, np.ones(2), np.array([False, True]))
+
+
+@pytest.mark.parametrize("penalty", list(PENALTIES))
+def test_penalties_past_the_floats_give_eager_results_and_errors_without_a_warning(penalty: str) -> None:
+    """The host code runs outside ``np.errstate`` (nothing in it is numpy arithmetic): a sum of
+    squares overflowing is eager mode's infinity with warnings as errors, a ``p ** 2``
+    overflowing eager mode's OverflowError."""
+    params = [mg.Value(1.0) for _ in range(3)]
+    make = PENALTIES[penalty]
+
+    def sample_loss(x: Any) -> Any:
+        return (x * params[0]).relu() + make(params)
+
+    step = mg.compile(sample_loss, params, backend="numba")
+    rows = [(0.5,), (-1.0,), (2.0,)]
+    values = [[1.5, -2.0, 0.25], [1e200, -1e160, 3.0], [math.inf, -0.0, math.nan], [-1e160, 2.0, 1e155]]
+    for vs in values:
+        for p, v in zip(params, vs, strict=True):
+            p.data = v
+        try:
+            want_total, want = eager(sample_loss, params, rows)
+        except OverflowError:  # Python's ** of a finite number past the floats
+            with pytest.raises(OverflowError):
+                step.backward(rows, reduction="sum")
+            continue
+        mg.zero_grad(params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            total = step.backward(rows, reduction="sum")
+        got = [0.0 if p.grad is None else p.grad for p in params]
+        scale = sum(min(abs(v), 1e150) ** 2 for v in vs if math.isfinite(v)) * 10
+        assert close(total, want_total, scale), (vs, total, want_total)
+        for g, w, v in zip(got, want, vs, strict=True):
+            assert close(g, w, 10 * abs(v) if math.isfinite(v) else 1.0), (vs, got, want)
 
 
 def test_an_op_numba_cannot_compile_is_named() -> None:

@@ -3,12 +3,12 @@
 The numba and jax backends compute what varies per sample in a kernel. What does not (a
 penalty over the parameters, a constant term) is computed once per call, on the host, before
 the kernel: each sum of squares of parameters (``layers.find_squares``: an L2 penalty) as one
-dot product over their positions (``numpy_runtime.squares``), and every other node as Python
-floats, reading only the parameters those nodes read. After the kernel comes its gradient:
-the kernel's gradients of the nodes it read (``gH``) are passed down the same nodes, each
-sum of squares' gradient is scattered into ``G`` in one call, and the other parameters'
-gradients are added to ``G`` in one call. The host's work grows with the number of these
-nodes, not of parameters.
+dot product over their positions (``numpy_runtime.squares``; for numba a compiled loop), and
+every other node as Python floats, reading only the parameters those nodes read. After the
+kernel comes its gradient: the kernel's gradients of the nodes it read (``gH``) are passed
+down the same nodes, each sum of squares' gradient is scattered into ``G`` in one call, and
+the other parameters' gradients are added to ``G`` in one call. The host's work grows with
+the number of these nodes, not of parameters.
 
 The generated statements read ``PV`` (the parameters, a 1-d float64 array), ``count`` and
 ``gH``, and write ``total`` (when the root does not vary) and ``G`` (a float64 array); they
@@ -32,14 +32,22 @@ from microgrsucc.compiler.trace import PARAM, Trace
 __all__ = ["Invariant", "ScalarGrads", "replaying", "square_grads", "square_sums"]
 
 
-def square_sums(found: list[Squares], expr: list[str | None], consts: dict[str, Any], out: list[str]) -> None:
+def square_sums(
+    found: list[Squares], expr: list[str | None], consts: dict[str, Any], out: list[str], arrays: bool = False
+) -> None:
     """Statements computing each sum of squares as one dot product over its parameters'
-    positions in ``PV``; ``expr`` of each sum's node becomes its name."""
+    positions in ``PV``; ``expr`` of each sum's node becomes its name.
+
+    The statements call ``_squares(PV, I, C, powered)``: ``I`` the positions (a slice for a
+    run of them), ``C`` the constants (None when all are 1) and ``powered`` the mask of the
+    squares written ``p ** 2`` (None when none is); with ``arrays`` each is an array, as a
+    compiled ``_squares`` takes them."""
     for k, sq in enumerate(found):
-        run = span(sq.params)  # every parameter, in order: a slice, no gather
+        run = None if arrays else span(sq.params)  # every parameter, in order: a slice, no gather
         consts[f"_sqI{k}"] = np.array(sq.params, dtype=np.intp) if run is None else run
-        consts[f"_sqC{k}"] = None if set(sq.weights) == {1.0} else np.array(sq.weights)
-        consts[f"_sqP{k}"] = np.array(sq.powered) if any(sq.powered) else None
+        ones = set(sq.weights) == {1.0} and not arrays
+        consts[f"_sqC{k}"] = None if ones else np.array(sq.weights, dtype=np.float64)
+        consts[f"_sqP{k}"] = np.array(sq.powered, dtype=np.bool_) if arrays or any(sq.powered) else None
         constants = "".join(f" + {expr[c]}" for c in sq.constants)
         out.append(f"_t{sq.node} = _squares(PV, _sqI{k}, _sqC{k}, _sqP{k}){constants}")
         expr[sq.node] = f"_t{sq.node}"
@@ -82,9 +90,10 @@ class ScalarGrads:
         return [f"G[_GI] += np.array([{', '.join(f'g{j}' for j in index)}])"]
 
 
-def replaying(step: Callable[..., Any]) -> Callable[..., Any]:
+def replaying(step: Callable[..., Any], quiet: bool = False) -> Callable[..., Any]:
     """``checked(P, samples, count) -> (total, G)`` over a generated ``run`` that also returns
-    the samples the kernel noted: ``Replay`` hands those to the eager engine."""
+    the samples the kernel noted: ``Replay`` hands those to the eager engine. ``quiet`` says
+    that the host code does no arithmetic in numpy (``Invariant.quiet``)."""
 
     def checked(P: Any, samples: Any, count: int) -> Any:
         # The host code's numpy (a sum of squares overflowing to inf) warns where eager mode
@@ -96,17 +105,29 @@ def replaying(step: Callable[..., Any]) -> Callable[..., Any]:
             raise Replay(bad, (total, grads))
         return total, grads
 
-    return checked
+    def checked_quietly(P: Any, samples: Any, count: int) -> Any:
+        total, grads, bad = step(P, samples, count)
+        if bad:
+            raise Replay(bad, (total, grads))
+        return total, grads
+
+    return checked_quietly if quiet else checked
 
 
 class Invariant:
     """The host code of a trace's nodes that do not vary per sample (see the module docstring).
 
-    ``plan`` is the trace's plan for the python printer; ``consts`` the arrays the statements read.
+    ``plan`` is the trace's plan for the python printer; ``consts`` the arrays the statements
+    read. ``compiled_squares`` replaces ``numpy_runtime``'s ``squares`` and
+    ``add_square_grads`` (the numba backend's compiled loops, which take arrays only).
     """
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(
+        self, plan: Plan, compiled_squares: tuple[Callable[..., Any], Callable[..., Any]] | None = None
+    ) -> None:
         self.plan = plan
+        self.compiled_squares = compiled_squares
+        self.scatters = False  # whether ``backward`` adds gradients to G with numpy
         self.t = plan.trace
         self.squares = find_squares(plan)
         inside = {i for sq in self.squares for i in sq.interior}
@@ -119,8 +140,16 @@ class Invariant:
         math's functions, numpy, the table's fallbacks."""
         names = python_namespace()
         names.update(fallbacks(self.plan))
-        names.update(self.consts, np=np, _squares=squares, _square_grads=add_square_grads)
+        sums, grads = self.compiled_squares or (squares, add_square_grads)
+        names.update(self.consts, np=np, _squares=sums, _square_grads=grads)
         return names
+
+    @property
+    def quiet(self) -> bool:
+        """Whether the statements do no arithmetic in numpy, which would warn of an overflow
+        where eager mode is silent (after ``backward``): true with ``compiled_squares`` and no
+        other parameter's gradient than the squares'."""
+        return self.compiled_squares is not None and not self.scatters
 
     def forward(self) -> list[str]:
         """Statements computing the invariant nodes (``expr`` of each becomes its expression)."""
@@ -132,7 +161,7 @@ class Invariant:
         if read:  # Python floats: numpy's scalars would not raise where Python's floats do
             self.consts["_RI"] = np.array(sorted(read), dtype=np.intp)
             out.append(f"{', '.join(f'p{j}' for j in sorted(read))}, = PV[_RI].tolist()")
-        square_sums(self.squares, self.expr, self.consts, out)
+        square_sums(self.squares, self.expr, self.consts, out, arrays=self.compiled_squares is not None)
         emit_forward(self.plan, self.order, self.expr, [0] * len(t.kinds), out)
         return out
 
@@ -155,6 +184,8 @@ class Invariant:
                 backward.append(str(grads.sink(t.root, c)))
         out += grads.zeros()
         out += backward
-        out += grads.scatter(self.consts)
+        scatter = grads.scatter(self.consts)
+        self.scatters = bool(scatter)
+        out += scatter
         square_grads(self.squares, contrib, out)
         return out
