@@ -41,6 +41,7 @@ over, as in the python backend.
 from __future__ import annotations
 
 import builtins
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +53,7 @@ from microgrsucc.compiler.numba_cache import load
 from microgrsucc.compiler.numba_printer import (
     KERNEL_HELPER_NAMES,
     KERNEL_HELPERS,
+    LAYER_ENTRY,
     NUMBA,
     UNSUPPORTED,
     flags,
@@ -88,6 +90,7 @@ class _Emitter:
         self.block_of = name_blocks(self.blocks)
         self.layers = [b for b in self.blocks if b.kind == "layer"]
         self.widest = max((max(len(b.key), len(b.members)) for b in self.layers), default=0)
+        self.tile_len = tile_size(self.widest)
         # The invariant nodes the kernel reads (operands of its ops), in the order of H.
         self.held: list[int] = []
         for i in self.plan.order(True):
@@ -189,20 +192,23 @@ class _Emitter:
         checked = [f"    {c}" for c in check("s0 + r")]
         return ["for r in range(n):", f"    for {j} in range({m}):", f"        {statement}", *checked]
 
-    def kernel(self) -> tuple[list[str], list[str]]:
-        """The kernel's source and the names of its per-layer arguments."""
+    def kernel(self) -> list[str]:
+        """The kernel's source (after it, ``floats`` is the size of its workspace)."""
         recorded = TileRegisters()
         self.tile(recorded)  # where each temporary is computed and read
         names = TileRegisters(recorded.crossing)
         body = self.tile(names)
-        zero = [f"_clear(d{b.name}, n)" for b in self.blocks if b.kind != INPUT and b.name in self.received]
-        zero += [f"_clear(dK{b.name}, n)" for b in self.layers if b.name in self.key_grads]
-        arrays = [*self.arrays, *(f"{temp} = _zeros(TILE)" for temp in sorted(names.crossing))]
-        arrays += [f"AT = _zeros2(TILE, {self.widest})"] if self.widest else []
-        args = ", ".join(["X", "count", "PV", "H", "bad", *self.layer_args])
+        zero = [f"_clear(d{b.name})" for b in self.blocks if b.kind != INPUT and b.name in self.received]
+        zero += [f"_clear(dK{b.name})" for b in self.layers if b.name in self.key_grads]
+        arrays = [*self.arrays]
+        for temp in sorted(names.crossing):
+            at = self.carve(self.tile_len)
+            arrays.append(f"{temp} = WS[{at}:{at + self.tile_len}]")
+        if self.widest:
+            arrays.append(f"AT = _part(WS, {self.carve(self.tile_len * self.widest)}, TILE, {self.widest})")
         lines = [
             "@njit(cache=True, error_model='python', no_cfunc_wrapper=True)",
-            f"def kernel({args}):",
+            "def kernel(X, count, PV, H, bad, IX, FC, WS):",
             "    total = 0.0",
             "    G = _zeros(PV.shape[0])",
             "    GH = _zeros(H.shape[0])",
@@ -215,7 +221,41 @@ class _Emitter:
             *(f"    {s}" for s in self.scattered),
             "    return total, G, GH, flagged",
         ]
-        return lines, self.layer_args
+        return lines
+
+    def carve(self, floats: int) -> int:
+        """The position in the workspace ``WS`` of a new array of ``floats`` floats, at the start
+        of a cache line (64 bytes)."""
+        at = self.floats
+        self.floats += -(-floats // 8) * 8
+        return at
+
+    def tables(self) -> tuple[Any, Any]:
+        """The kernel's ``IX`` (each layer's entry, ``LAYER_ENTRY`` ints, then their positions)
+        and ``FC`` (the layers' constant biases), for the layers of the last ``tile()``."""
+        t = self.t
+        entries: list[int] = []
+        ints: list[int] = []
+        floats: list[float] = []
+        start = LAYER_ENTRY * len(self.entries)
+        for b, at in self.entries:
+            pairs = [(col, j) for col, js in enumerate(b.biases) for j in js]
+            # Each unit's sum starts at -0.0, the sum's identity (x + -0.0 is x, also for
+            # x = -0.0), as eager mode's first term starts it; +0.0 would turn -0.0 into +0.0.
+            constant = [-0.0] * len(b.members)
+            for col, j in pairs:
+                if t.kinds[j] == CONST:
+                    constant[col] += t.payload[j]
+            bias_params = [(col, int(t.payload[j])) for col, j in pairs if t.kinds[j] == PARAM]
+            iw = start + len(ints)
+            ints += [w for row in b.weights for w in row]
+            br = start + len(ints)
+            ints += [col for col, _ in bias_params]
+            bp = start + len(ints)
+            ints += [p for _, p in bias_params]
+            entries += [len(b.members), len(b.key), len(bias_params), iw, br, bp, len(floats), at]
+            floats += constant
+        return np.array(entries + ints, dtype=np.intp), np.array(floats, dtype=np.float64)
 
     def tile(self, names: TileRegisters) -> list[str]:
         """The body of the loop over tiles (``s0`` the first sample, ``n`` samples): the forward
@@ -226,8 +266,9 @@ class _Emitter:
         depth = [0] * count
         tile = Tile(names, self.flagging)
         done: set[int] = set()
-        self.arrays: list[str] = []  # per-tile arrays, allocated once per call
-        self.layer_args: list[str] = []  # per layer: its weights' and biases' positions in PV
+        self.arrays: list[str] = []  # per-tile arrays, views of the workspace
+        self.floats = 0  # the workspace's floats so far
+        self.entries: list[tuple[Block, int]] = []  # the layers, with their arrays' position in WS
         self.gathered: list[str] = []  # each layer's weights (and transposed) and biases, from PV
         self.scattered: list[str] = []  # each layer's gradients, added to G
         for i in plan.order(True):
@@ -240,22 +281,29 @@ class _Emitter:
             b = found[0]
             done.update(b.members)
             m = self.size(b)
-            self.arrays += [f"{x}, f{x} = _tile({m}, TILE)" for x in (b.name, f"d{b.name}")]
+            for x in (b.name, f"d{b.name}"):
+                self.arrays.append(
+                    f"{x}, f{x} = _tile(WS, {self.carve(len(b.members) * self.tile_len)}, {m}, TILE)"
+                )
             for col, z in enumerate(b.members):
                 self.expr[z] = f"{b.name}[{col}, r]"
             if b.kind == "layer":
                 a = self.operand(b)
                 if a == f"K{b.name}":
                     width = len(b.key)
-                    self.arrays += [f"{a} = _zeros2({width}, TILE)", f"d{a} = _zeros2({width}, TILE)"]
+                    for x in (a, f"d{a}"):
+                        self.arrays.append(
+                            f"{x} = _part(WS, {self.carve(width * self.tile_len)}, {width}, TILE)"
+                        )
                     first = input_columns(self.t, self.block_of, b.key)
                     tile.fill(a, [self.expr[k] for k in b.key], first)
-                positions = [f"IW{b.name}", f"bc{b.name}", f"br{b.name}", f"bp{b.name}"]
-                self.layer_args += positions
+                h = LAYER_ENTRY * len(self.entries)
+                units, inputs = len(b.members), len(b.key)
+                self.entries.append((b, self.carve(4 * units * inputs + 2 * units)))
                 gathered = f"W{b.name}, WT{b.name}, b{b.name}, GW{b.name}, GT{b.name}, gb{b.name}"
-                self.gathered.append(f"{gathered} = _gather(PV, {', '.join(positions)})")
-                grads = f"GW{b.name}, GT{b.name}, br{b.name}, bp{b.name}, gb{b.name}"
-                self.scattered.append(f"_scatter(G, IW{b.name}, {grads})")
+                entry = f"IX[{h}:{h + LAYER_ENTRY}]"
+                self.gathered.append(f"{gathered} = _gather(PV, IX, FC, WS, {entry})")
+                self.scattered.append(f"_scatter(G, IX, {entry}, GW{b.name}, GT{b.name}, gb{b.name})")
                 tile.whole(f"_layer({b.name}, b{b.name}, WT{b.name}, {a}, n)")
             else:
                 assert b.source is not None
@@ -328,6 +376,26 @@ class _Emitter:
                             contrib.setdefault(k, []).append((f"d{a}[{col}, r]", 0))
 
 
+def workspace(floats: int) -> Callable[[], Any]:
+    """``get() -> WS``: the calling thread's workspace of ``floats`` float64 (zeros when made, then
+    kept), whose views are the kernel's arrays: a call in another thread gets its own.
+
+    It starts at a cache line (64 bytes), as the kernel's arrays in it do: numpy promises 16
+    bytes, and a workspace 16 bytes off made the kernel 1.3x slower at W=128 (vector loads
+    across two lines)."""
+    local = threading.local()
+
+    def get() -> Any:
+        found = getattr(local, "WS", None)
+        if found is None:
+            raw = np.zeros(floats + 8)
+            start = (-raw.ctypes.data % 64) // 8
+            found = local.WS = raw[start : start + floats]
+        return found
+
+    return get
+
+
 def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
     """``run(P, samples, count) -> (total, grads)`` with a numba kernel, and its source.
 
@@ -340,33 +408,21 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
     """
     e = _Emitter(trace)
     has_kernel = bool(e.plan.order(True))
-    kernel, layer_args = e.kernel() if has_kernel else ([], [])
+    kernel = e.kernel() if has_kernel else []
     kit = load(KERNEL_HELPERS, "helpers")
     host = Invariant(e.scalar, (kit._squares_host, kit._square_grads_host))
     consts = host.consts
     run = ["def run(P, samples, count):", "    PV = np.asarray(P, dtype=np.float64)"]
     run += [f"    {s}" for s in host.forward()]
     if has_kernel:
-        for b in e.layers:
-            consts[f"_IW{b.name}"] = np.array(b.weights, dtype=np.intp).reshape(len(b.members), len(b.key))
-            pairs = [(col, j) for col, js in enumerate(b.biases) for j in js]
-            # Each unit's sum starts at -0.0, the sum's identity (x + -0.0 is x, also for
-            # x = -0.0), as eager mode's first term starts it; +0.0 would turn -0.0 into +0.0.
-            constant = np.full(len(b.members), -0.0)
-            for col, j in pairs:
-                if trace.kinds[j] == CONST:
-                    constant[col] += trace.payload[j]
-            bias_params = [(col, int(trace.payload[j])) for col, j in pairs if trace.kinds[j] == PARAM]
-            consts[f"_bc{b.name}"] = constant
-            consts[f"_br{b.name}"] = np.array([c for c, _ in bias_params], dtype=np.intp)
-            consts[f"_bp{b.name}"] = np.array([p for _, p in bias_params], dtype=np.intp)
+        consts["_IX"], consts["_FC"] = e.tables()
+        consts["_workspace"] = workspace(e.floats)
         held = ", ".join(host.expr[j] or "" for j in e.held)
-        positions = ", ".join(f"_{a}" for a in layer_args)
         run += [
             f"    X = np.ascontiguousarray(samples, dtype=np.float64).reshape(count, {trace.nargs})",
             f"    H = np.array([{held}], dtype=np.float64)",
             "    bad = np.zeros(count, dtype=np.bool_)",  # a bool array the kernel needs not compile
-            f"    total, G, GH, flagged = _kernel(X, count, PV, H, bad, {positions})",
+            "    total, G, GH, flagged = _kernel(X, count, PV, H, bad, _IX, _FC, _workspace())",
             "    gH = GH.tolist()",
         ]
     else:
@@ -384,7 +440,7 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
             f"from {kit.__name__} import {', '.join(KERNEL_HELPER_NAMES)}" if has_kernel else "",
             "nan = math.nan",
             "inf = math.inf",
-            f"TILE = {tile_size(e.widest)}  # samples per tile" if has_kernel else "",
+            f"TILE = {e.tile_len}  # samples per tile" if has_kernel else "",
             *helpers(e.calls),
             *kernel,
         ]

@@ -18,6 +18,7 @@ from microgrsucc.compiler.tree import Binary, Call, Node, Raise, walk
 __all__ = [
     "KERNEL_HELPERS",
     "KERNEL_HELPER_NAMES",
+    "LAYER_ENTRY",
     "NUMBA",
     "TILE",
     "NumbaPrinter",
@@ -125,8 +126,9 @@ def helpers(calls: dict[str, int]) -> list[str]:
 # (constants plus parameters) gathered from PV before the loop over tiles, with zeroed
 # arrays for their gradients; per tile its forward pass (Z = b + W @ A) and backward pass
 # (the weights' and biases' gradients, and the input's gradient); its gradients added to G
-# after the loop (a weight found twice, twice). A kernel allocates its arrays with ``_zeros``,
-# ``_zeros2`` and ``_tile`` (compiled once, not one per shape and type in each kernel).
+# after the loop (a weight found twice, twice). A kernel's arrays are views of a workspace
+# the host keeps (``_part``, ``_tile``), its few others made by ``_zeros`` and ``_zeros2``
+# (compiled once, not one per shape and type in each kernel).
 # The matrices stay 2-d and every index is a loop's counter: an index numba cannot prove
 # >= 0 (W[k*n + l], A[i, a0 + r]) gets a wraparound check that stops LLVM from vectorising.
 TILE = 64  # samples per tile at most: a layer's arrays for a tile stay in the first level of cache
@@ -144,6 +146,12 @@ def tile_size(widest: int) -> int:
         tile //= 2
     return tile
 
+
+# A layer's entry in the kernel's int array IX, at a position printed in the kernel: its units
+# m, inputs n and bias parameters k; where in IX its weights' positions in PV are (m * n, unit
+# by unit) and its biases' units and parameters (k each); where in FC its constant biases are
+# (m); and where in WS its arrays are (W, its transpose, their gradients: m * n each; b, gb: m).
+LAYER_ENTRY = 8
 
 KERNEL_HELPERS = """import math
 import numpy as np
@@ -172,38 +180,59 @@ def _zeros2(m, n):
             a[i, j] = 0.0
     return a
 
-# A block's array for a tile, (width, tile), and a flat view of it (for one loop over all).
-@njit(**INNER)
-def _tile(m, tile):
-    a = _zeros2(m, tile)
-    return a, a.reshape(m * tile)
+# The kernel's arrays are views of the workspace WS, a float array kept by the host for each
+# thread (zeros when made), so that a call allocates almost nothing: 34 arrays of numba's
+# allocations and zero fills took 2.3 us of a 12 us kernel (W=16, batch 100). The (m, n)
+# array at WS[at:]: ``at`` is printed in the kernel, ``m`` and ``n`` read at run time. Typed,
+# as the functions below taking a position: numba would compile a copy for each literal.
+@njit("float64[:, ::1](float64[::1], int64, int64, int64)", **INNER)
+def _part(WS, at, m, n):
+    return WS[at:at + m * n].reshape(m, n)
 
-@njit("void(float64[:, ::1], int64)", **INNER)
-def _clear(A, n):
+# A block's array for a tile, (width, tile), and a flat view of it (for one loop over all).
+@njit("Tuple((float64[:, ::1], float64[::1]))(float64[::1], int64, int64, int64)", **INNER)
+def _tile(WS, at, m, tile):
+    a = WS[at:at + m * tile]
+    return a.reshape(m, tile), a
+
+# A gradient's array for a tile, zeroed before the tile's backward pass: every column, so
+# that the columns past the last tile's n (which the flat loops add to, never read) do not
+# grow from call to call in a workspace that is kept.
+@njit("void(float64[:, ::1])", **INNER)
+def _clear(A):
     for i in range(A.shape[0]):
-        for r in range(n):
+        for r in range(A.shape[1]):
             A[i, r] = 0.0
 
+# A layer's weights (also transposed, for the order of the forward loop) and biases from PV,
+# with zeroed arrays for their gradients. ``entry`` is the layer's entry in IX (LAYER_ENTRY),
+# a slice of it: an int printed in the kernel would compile a copy of the function for each.
 @njit(**INNER)
-def _gather(PV, IW, bc, br, bp):
-    m, n = IW.shape
-    W = np.empty((m, n))
-    WT = np.empty((n, m))
-    GW = np.empty((m, n))
-    GT = np.empty((n, m))
+def _gather(PV, IX, FC, WS, entry):
+    m, n, k, iw, br, bp, bc, at = entry
+    IW = IX[iw:iw + m * n].reshape(m, n)
+    W = _part(WS, at, m, n)
+    WT = _part(WS, at + m * n, n, m)
+    GW = _part(WS, at + 2 * m * n, m, n)
+    GT = _part(WS, at + 3 * m * n, n, m)
+    b = WS[at + 4 * m * n:at + 4 * m * n + m]
+    gb = WS[at + 4 * m * n + m:at + 4 * m * n + 2 * m]
+    # Rows written one after another: writing WT and GT by columns (1 KB apart at n = 128)
+    # took 3.6x as long where the workspace put them a multiple of 512 bytes apart.
     for j in range(m):
         for i in range(n):
-            w = PV[IW[j, i]]
-            W[j, i] = w
-            WT[i, j] = w
+            W[j, i] = PV[IW[j, i]]
             GW[j, i] = 0.0
+    for i in range(n):
+        for j in range(m):
+            WT[i, j] = W[j, i]
             GT[i, j] = 0.0
-    b = _zeros(m)
     for j in range(m):
-        b[j] = bc[j]
-    for k in range(bp.shape[0]):
-        b[br[k]] += PV[bp[k]]
-    return W, WT, b, GW, GT, _zeros(m)
+        b[j] = FC[bc + j]
+        gb[j] = 0.0
+    for q in range(k):
+        b[IX[br + q]] += PV[IX[bp + q]]
+    return W, WT, b, GW, GT, gb
 
 # Out[j, r] += sum over i of M[i, j] * In[i, r], in the order of i, for the samples r < n
 # of the tile: a layer's units (Z, WT, A) and its inputs' gradients (dA, W, dZ). Four terms
@@ -276,12 +305,15 @@ def _weight_grads(dZ, A, n, GW, GT, gb, AT):
     else:
         _outer(dZ, A, n, GW, AT)
 
+# A layer's gradients added to G (a weight found twice, twice).
 @njit(**INNER)
-def _scatter(G, IW, GW, GT, br, bp, gb):
-    for k in range(bp.shape[0]):
-        G[bp[k]] += gb[br[k]]
-    for j in range(IW.shape[0]):
-        for i in range(IW.shape[1]):
+def _scatter(G, IX, entry, GW, GT, gb):
+    m, n, k, iw, br, bp, _, _ = entry
+    for q in range(k):
+        G[IX[bp + q]] += gb[IX[br + q]]
+    IW = IX[iw:iw + m * n].reshape(m, n)
+    for j in range(m):
+        for i in range(n):
             G[IW[j, i]] += GW[j, i] + GT[i, j]
 
 # The host code's sums of squares (invariant.py), called from Python: numpy_runtime's
@@ -314,6 +346,7 @@ KERNEL_HELPER_NAMES = (
     "INNER",
     "_zeros",
     "_zeros2",
+    "_part",
     "_tile",
     "_clear",
     "_gather",
