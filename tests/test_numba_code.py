@@ -10,6 +10,7 @@ import sys
 import textwrap
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +104,8 @@ SPECIAL = st.lists(
 )
 
 
-def check_hinge(count: int, seed: int, special: list[tuple[int, int, float]], model: MLP = HINGE) -> None:
-    """The hinge loss of ``model`` over ``count`` random samples, ``special`` values put in
-    some, held to eager mode (the sum's total and gradients)."""
+def hinge_rows(count: int, seed: int, special: list[tuple[int, int, float]]) -> list[tuple[float, ...]]:
+    """``count`` random samples (x0, x1, y), with the ``special`` values put in some."""
     rng = np.random.default_rng(seed)
     rows = [(*rng.uniform(-2.0, 2.0, 2).tolist(), float(rng.choice([-1.0, 1.0]))) for _ in range(count)]
     for k, column, x in special:
@@ -113,6 +113,13 @@ def check_hinge(count: int, seed: int, special: list[tuple[int, int, float]], mo
             row = list(rows[k])
             row[column] = x
             rows[k] = (row[0], row[1], row[2])
+    return rows
+
+
+def check_hinge(count: int, seed: int, special: list[tuple[int, int, float]], model: MLP = HINGE) -> None:
+    """The hinge loss of ``model`` over ``count`` random samples, ``special`` values put in
+    some, held to eager mode (the sum's total and gradients)."""
+    rows = hinge_rows(count, seed, special)
     params = model.parameters()
     hinge = hinge_of(model)
     step = mg.compile(hinge, params, backend="numba")
@@ -136,6 +143,40 @@ def test_hundreds_of_batches_across_tiles_give_eager_results(
     count: int, seed: int, special: list[tuple[int, int, float]]
 ) -> None:
     check_hinge(count, seed, special)
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@given(batches=st.lists(st.tuples(BATCHES, st.integers(0, 2**32 - 1), SPECIAL), min_size=2, max_size=5))
+def test_one_step_over_batches_one_after_another_gives_eager_results(
+    batches: list[tuple[int, int, list[tuple[int, int, float]]]],
+) -> None:
+    """The kernel's arrays are views of a workspace kept from call to call: what a batch left
+    there (NaN and infinities, a longer batch's samples past a shorter one's end) changes
+    nothing in a later batch's results."""
+    params = HINGE.parameters()
+    hinge = hinge_of(HINGE)
+    step = mg.compile(hinge, params, backend="numba")
+    for count, seed, special in batches:
+        rows = hinge_rows(count, seed, special)
+        want = eager_outcome(hinge, params, rows, "sum", None)
+        got = compiled_outcome(step, np.array(rows), "sum", None)
+        assert not differences(got, want, refusal_ok=False), (count, special)
+
+
+def test_threads_calling_one_kernel_at_once_get_what_each_gets_alone() -> None:
+    """Each thread has a workspace of its own: batches run in four threads at once give,
+    bit for bit, what each gives run alone."""
+    from microgrsucc.compiler import numba_code
+    from microgrsucc.compiler.tracing import trace
+
+    run, _ = numba_code.generate(trace(hinge_of(HINGE), HINGE.parameters(), 3))
+    P = np.array([p.data for p in HINGE.parameters()])
+    batches = [np.array(hinge_rows(count, count, [])) for count in (1, TILE + 1, 3, 2 * TILE + 5) * 3]
+    alone = [run(P, rows, len(rows)) for rows in batches]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda rows: run(P, rows, len(rows)), batches))
+    for (total, grads), (want_total, want) in zip(together, alone, strict=True):
+        assert total == want_total and grads.tolist() == want.tolist()
 
 
 def test_a_layer_wider_than_64_runs_in_smaller_tiles_with_eager_results() -> None:
