@@ -246,14 +246,19 @@ class FlatParameter:
         if set_to_none:
             self._has.fill(False)
 
-    def accumulate(self, index: Any, g: Any) -> None:
-        """``grad[index] += g``, where a gradient that was None becomes ``g`` itself, as
-        ``backward()`` writes a Value's first gradient (and -0.0 stays -0.0).
+    def accumulate(self, index: Any, g: Any, alpha: float = 1.0) -> None:
+        """``grad[index] += alpha * g``, where a gradient that was None becomes ``alpha * g``
+        itself, as ``backward()`` writes a Value's first gradient (and -0.0 stays -0.0).
 
         Args:
             index: int array ``(k,)`` of distinct positions, or None for every element in
                 order (``k = n``).
-            g: float64 array ``(k,)``, the gradients to add.
+            g: float64 array ``(k,)``, the gradients to add (not written).
+            alpha: the factor of ``g`` (as ``torch.Tensor.add_``'s), a float: each element is
+                ``alpha * g[i]`` rounded, then added.
+
+        Raises:
+            ValueError: ``g`` is not of shape ``(k,)``.
         """
         import numpy as np
 
@@ -263,6 +268,20 @@ class FlatParameter:
                 f"FlatParameter.accumulate: expected gradients of shape ({k},), got "
                 f"{getattr(g, 'shape', type(g).__name__)}"
             )
+        has = self._has
+        # One count says which of three cases holds: every position has a gradient (add),
+        # none has (copy: -0.0 stays -0.0), or some have (both, by mask).
+        found = np.count_nonzero(has if index is None else has[index])
+        if found == 0 and not self._objects:  # after zero_grad(): alpha * g in one pass
+            if index is None:
+                np.multiply(g, alpha, out=self._grad)
+                has.fill(True)
+            else:
+                self._grad[index] = g * alpha
+                has[index] = True
+            return
+        if alpha != 1.0:
+            g = g * alpha
         if self._objects:
             positions = range(len(self.params)) if index is None else index.tolist()
             if not self._objects.keys().isdisjoint(positions):  # a Value gradient: a graph
@@ -272,26 +291,17 @@ class FlatParameter:
                 for i, gi in zip(positions, new, strict=True):
                     self.params[i].grad = gi
                 return
-        # One count says which of three cases holds: every position has a gradient (add),
-        # none has (copy: -0.0 stays -0.0), or some have (both, by mask).
-        has = self._has
-        if index is None:  # the whole arrays: after zero_grad(), or gradients everywhere
-            found = np.count_nonzero(has)
+        if index is None:  # the whole arrays
             if found == len(has):
                 self._grad += g
-            elif found == 0:
-                self._grad[...] = g
-                has.fill(True)
             else:
-                self._grad[...] = np.where(has, self._grad + g, g)
+                self._grad[...] = np.where(has, self._grad + g, g) if found else g
                 has.fill(True)
             return
-        had = has[index]
-        found = np.count_nonzero(had)
-        if found == len(had):
+        if found == len(index):
             self._grad[index] += g  # distinct positions: no element is added twice
             return
-        self._grad[index] = np.where(had, self._grad[index] + g, g) if found else g
+        self._grad[index] = np.where(has[index], self._grad[index] + g, g) if found else g
         has[index] = True
 
     def unflatten(self) -> None:

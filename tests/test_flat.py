@@ -91,8 +91,9 @@ GRADIENTS = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.
 @settings(deadline=None)
 @given(data=st.data())
 def test_accumulate_adds_where_a_gradient_is_and_writes_where_none_is(data: st.DataObject) -> None:
-    """Against each plain Value's ``p.grad = g if p.grad is None else p.grad + g``: every
-    element with a gradient, none, or some; all the positions in order, or some of them."""
+    """Against each plain Value's ``p.grad = a * g if p.grad is None else p.grad + a * g``:
+    every element with a gradient, none, or some; all the positions in order, or some of
+    them; the factor ``alpha`` 1.0 or another (a batch's mean)."""
     n = data.draw(st.integers(1, 8), label="n")
     has = data.draw(
         st.sampled_from([[True] * n, [False] * n]) | st.lists(st.booleans(), min_size=n, max_size=n),
@@ -105,12 +106,15 @@ def test_accumulate_adds_where_a_gradient_is_and_writes_where_none_is(data: st.D
     )
     positions = range(n) if index is None else index
     g = [data.draw(GRADIENTS) for _ in positions]
+    alpha = data.draw(st.sampled_from([1.0, 0.01, -2.5]) | GRADIENTS, label="alpha")
     plain, viewed, flat = twins((1.0,) * n)
     for p, q, o in zip(plain, viewed, old, strict=True):
         p.grad = q.grad = o
     for i, gi in zip(positions, g, strict=True):
-        plain[i].grad = gi if plain[i].grad is None else plain[i].grad + gi
-    flat.accumulate(None if index is None else np.array(index, dtype=np.intp), np.array(g, dtype=np.float64))
+        plain[i].grad = alpha * gi if plain[i].grad is None else plain[i].grad + alpha * gi
+    given = np.array(g, dtype=np.float64)
+    flat.accumulate(None if index is None else np.array(index, dtype=np.intp), given, alpha)
+    assert [repr(x) for x in given.tolist()] == [repr(x) for x in g]  # not written
     assert [repr(p.grad) for p in viewed] == [repr(p.grad) for p in plain]
     assert flat.has_grad.tolist() == [p.grad is not None for p in plain]
 

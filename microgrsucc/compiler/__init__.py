@@ -336,12 +336,7 @@ def _add_flat_grads(
     if kept is not None:
         index = np.array(kept, dtype=np.intp) if index is None else index[kept]
         grads = [grads[k] for k in kept] if isinstance(grads, list) else grads[kept]
-    g = np.asarray(grads, dtype=np.float64)
-    if scale != 1.0:
-        # Scaled in place: ``g`` is this call's own array (the backend's G, which its host
-        # code writes too, or one made here), so no temporary.
-        np.multiply(g, scale, out=g)
-    flat.accumulate(index, g)
+    flat.accumulate(index, np.asarray(grads, dtype=np.float64), scale)
 
 
 def _added(old: list[Any], scaled: list[float]) -> list[Any]:
