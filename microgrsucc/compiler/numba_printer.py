@@ -289,6 +289,36 @@ def _outer(X, Y, n, G, T):
             for l in range(G.shape[1]):
                 g[l] += x * t[l]
 
+# _outer's sums for an X of one or two rows (a layer of one unit, a first layer's two
+# inputs): each G[k, l] a sum over the samples in their order, as there, four of them at a
+# time (four chains of additions at once), without transposing Y. Per tile of 64 samples
+# and 16 units: 0.16 us against 0.43 for one row, 0.31 against 0.57 for two; even at four.
+# Where _outer skips X's zeros, this adds 0 * Y, which leaves a sum that starts at +0.0 as
+# it is (it is never -0.0) when Y is finite, and is added there too when Y is not.
+@njit(**INNER)
+def _dots(X, Y, n, G):
+    L = G.shape[1]
+    fours = L - L % 4
+    for k in range(X.shape[0]):
+        x = X[k]
+        g = G[k]
+        for l in range(0, fours, 4):
+            y0, y1, y2, y3 = Y[l], Y[l + 1], Y[l + 2], Y[l + 3]
+            g0, g1, g2, g3 = g[l], g[l + 1], g[l + 2], g[l + 3]
+            for r in range(n):
+                xr = x[r]
+                g0 += xr * y0[r]
+                g1 += xr * y1[r]
+                g2 += xr * y2[r]
+                g3 += xr * y3[r]
+            g[l], g[l + 1], g[l + 2], g[l + 3] = g0, g1, g2, g3
+        for l in range(fours, L):
+            y = Y[l]
+            z = g[l]
+            for r in range(n):
+                z += x[r] * y[r]
+            g[l] = z
+
 # A layer's weights' gradients dZ @ A.T summed into GW, or into its transpose GT when the
 # layer has fewer inputs than units (the first layer, over the samples' few columns): the
 # loop inside runs over the longer side. One of GW and GT stays 0.
@@ -301,9 +331,13 @@ def _weight_grads(dZ, A, n, GW, GT, gb, AT):
             g += d[r]
         gb[k] = g
     if A.shape[0] < dZ.shape[0]:
-        _outer(A, dZ, n, GT, AT)
+        X, Y, G = A, dZ, GT
     else:
-        _outer(dZ, A, n, GW, AT)
+        X, Y, G = dZ, A, GW
+    if X.shape[0] <= 2:
+        _dots(X, Y, n, G)
+    else:
+        _outer(X, Y, n, G, AT)
 
 # A layer's gradients added to G (a weight found twice, twice).
 @njit(**INNER)
