@@ -161,7 +161,7 @@ class _Emitter:
         """A block's width as a value the kernel reads at run time (its layer's bias vector's length):
         with a literal, LLVM unrolls the short loops into scalar code instead of vectorising."""
         while b.kind == "map":
-            assert b.source is not None
+            assert b.source is not None and len(b.source.members) == len(b.members)  # maps are whole
             b = b.source
         return f"b{b.name}.shape[0]"
 
