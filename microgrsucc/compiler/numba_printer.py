@@ -127,8 +127,8 @@ def helpers(calls: dict[str, int]) -> list[str]:
 # arrays for their gradients; per tile its forward pass (Z = b + W @ A) and backward pass
 # (the weights' and biases' gradients, and the input's gradient); its gradients added to G
 # after the loop (a weight found twice, twice). A kernel's arrays are views of a workspace
-# the host keeps (``_part``, ``_tile``), its few others made by ``_zeros`` and ``_zeros2``
-# (compiled once, not one per shape and type in each kernel).
+# the host keeps (``_part``, ``_tile``), its few others made by ``_zeros`` (compiled once,
+# not one per shape and type in each kernel).
 # The matrices stay 2-d and every index is a loop's counter: an index numba cannot prove
 # >= 0 (W[k*n + l], A[i, a0 + r]) gets a wraparound check that stops LLVM from vectorising.
 TILE = 64  # samples per tile at most: a layer's arrays for a tile stay in the first level of cache
@@ -170,14 +170,6 @@ def _zeros(n):
     a = np.empty(n)
     for i in range(n):
         a[i] = 0.0
-    return a
-
-@njit("float64[:, ::1](int64, int64)", **INNER)
-def _zeros2(m, n):
-    a = np.empty((m, n))
-    for i in range(m):
-        for j in range(n):
-            a[i, j] = 0.0
     return a
 
 # The kernel's arrays are views of the workspace WS, a float array kept by the host for each
@@ -379,7 +371,6 @@ def _square_grads_host(G, PV, I, C, adjoint, unique):
 KERNEL_HELPER_NAMES = (
     "INNER",
     "_zeros",
-    "_zeros2",
     "_part",
     "_tile",
     "_clear",
