@@ -201,8 +201,8 @@ def _clear(A):
 # a slice of it: an int printed in the kernel would compile a copy of the function for each.
 @njit(**INNER)
 def _gather(PV, IX, FC, WS, entry):
-    m, n, k, iw, br, bp, bc, at = entry
-    IW = IX[iw:iw + m * n].reshape(m, n)
+    m, n, k, iw = entry[0], entry[1], entry[2], entry[3]
+    br, bp, bc, at = entry[4], entry[5], entry[6], entry[7]
     W = _part(WS, at, m, n)
     WT = _part(WS, at + m * n, n, m)
     GW = _part(WS, at + 2 * m * n, m, n)
@@ -213,7 +213,7 @@ def _gather(PV, IX, FC, WS, entry):
     # took 3.6x as long where the workspace put them a multiple of 512 bytes apart.
     for j in range(m):
         for i in range(n):
-            W[j, i] = PV[IW[j, i]]
+            W[j, i] = PV[IX[iw + j * n + i]]
             GW[j, i] = 0.0
     for i in range(n):
         for j in range(m):
@@ -334,13 +334,12 @@ def _weight_grads(dZ, A, n, GW, GT, gb, AT):
 # A layer's gradients added to G (a weight found twice, twice).
 @njit(**INNER)
 def _scatter(G, IX, entry, GW, GT, gb):
-    m, n, k, iw, br, bp, _, _ = entry
+    m, n, k, iw, br, bp = entry[0], entry[1], entry[2], entry[3], entry[4], entry[5]
     for q in range(k):
         G[IX[bp + q]] += gb[IX[br + q]]
-    IW = IX[iw:iw + m * n].reshape(m, n)
     for j in range(m):
         for i in range(n):
-            G[IW[j, i]] += GW[j, i] + GT[i, j]
+            G[IX[iw + j * n + i]] += GW[j, i] + GT[i, j]
 
 # The host code's sums of squares (invariant.py), called from Python: numpy_runtime's
 # squares and add_square_grads as loops, the terms in their order. numpy's would warn where
