@@ -222,8 +222,10 @@ FINITE = st.floats(-1e3, 1e3)
 @given(data=st.data())
 def test_the_host_sums_of_squares_and_their_gradients_equal_python_floats(data: st.DataObject) -> None:
     """numba's compiled ``_squares_host`` and ``_square_grads_host`` (the host code's, which
-    raise no floating-point warnings) sum their terms in order: Python's floats exactly, for
-    any positions (repeated ones too), constants and adjoint; a ``p ** 2`` overflowing raises."""
+    raise no floating-point warnings), for any positions (repeated ones too), constants and
+    adjoint: the sum within its rounding of the exact sum of the terms (``math.fsum``; four
+    partial sums, so not Python's order), each gradient Python's floats exactly; a ``p ** 2``
+    overflowing raises."""
     from microgrsucc.compiler.numba_cache import load
     from microgrsucc.compiler.numba_printer import KERNEL_HELPERS
 
@@ -235,14 +237,15 @@ def test_the_host_sums_of_squares_and_their_gradients_equal_python_floats(data: 
     adjoint = data.draw(FINITE, label="adjoint")
     G0 = data.draw(st.lists(FINITE, min_size=n, max_size=n), label="G before")
     arrays = np.array(p), np.array(index, dtype=np.intp), np.array(c)
-    want_total = 0.0
+    terms = [ck * (p[i] * p[i]) for ck, i in zip(c, index, strict=True)]
     want = list(G0)
     for ck, i in zip(c, index, strict=True):
-        want_total += ck * (p[i] * p[i])
         t = (adjoint * ck) * p[i]
         want[i] += t + t
     powered = np.zeros(len(index), dtype=np.bool_)
-    assert kit._squares_host(*arrays, powered) == want_total
+    got = kit._squares_host(*arrays, powered)
+    # Each of the len(terms) additions rounds by at most half a unit of its result.
+    assert abs(got - math.fsum(terms)) <= len(terms) * 2.0**-53 * sum(map(abs, terms)) * 1.0001
     G = np.array(G0)
     kit._square_grads_host(G, *arrays, adjoint, len(set(index)) == len(index))
     assert G.tolist() == want
@@ -252,6 +255,57 @@ def test_the_host_sums_of_squares_and_their_gradients_equal_python_floats(data: 
     assert kit._squares_host(huge, both, np.ones(2), np.array([True, False])) == math.inf
     with pytest.raises(OverflowError, match=r"\(x \*\* 2\) overflowed"):
         kit._squares_host(huge, both, np.ones(2), np.array([False, True]))
+
+
+WEIGHT_GRADS: Any = None
+
+
+@settings(deadline=None)
+@given(data=st.data())
+def test_weight_gradients_are_sums_over_the_samples_in_their_order(data: st.DataObject) -> None:
+    """``_weight_grads`` (a layer's weights' and biases' gradients over a tile, by dot
+    products for one or two rows on one side, else by ``_outer``) against Python's floats
+    summed sample after sample from +0.0, exactly: zeros (relu off), infinities and NaN too."""
+    global WEIGHT_GRADS
+    from numba import njit
+
+    from microgrsucc.compiler.numba_cache import load
+    from microgrsucc.compiler.numba_printer import KERNEL_HELPERS
+
+    if WEIGHT_GRADS is None:
+        helper = load(KERNEL_HELPERS, "helpers")._weight_grads
+
+        @njit
+        def call(dZ: Any, A: Any, n: int, GW: Any, GT: Any, gb: Any, AT: Any) -> None:
+            helper(dZ, A, n, GW, GT, gb, AT)
+
+        WEIGHT_GRADS = call
+    units, inputs = data.draw(st.integers(1, 6), label="units"), data.draw(st.integers(1, 6), label="inputs")
+    tile = 8
+    n = data.draw(st.integers(1, tile), label="n")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    special = st.tuples(st.integers(0, 7), st.sampled_from([0.0, -0.0, math.inf, -math.inf, math.nan]))
+    dZ, A = rng.uniform(-3, 3, (units, tile)), rng.uniform(-3, 3, (inputs, tile))
+    dZ[rng.uniform(size=dZ.shape) < 0.4] = 0.0  # relu off
+    for array in (dZ, A):
+        for r, x in data.draw(st.lists(special, max_size=3), label="special"):
+            array[r % array.shape[0], r] = x
+    GW, GT = np.zeros((units, inputs)), np.zeros((inputs, units))
+    gb, AT = np.zeros(units), np.zeros((tile, max(units, inputs)))
+    WEIGHT_GRADS(dZ, A, n, GW, GT, gb, AT)
+    d, a = dZ.tolist(), A.tolist()
+    for k in range(units):
+        want_b = 0.0
+        for r in range(n):
+            want_b += d[k][r]
+        assert repr(float(gb[k])) == repr(want_b)
+        for i in range(inputs):
+            want = 0.0
+            for r in range(n):
+                want += d[k][r] * a[i][r]
+            got = GT[i, k] if inputs < units else GW[k, i]
+            assert repr(float(got)) == repr(want), (k, i)
+    assert not (GW if inputs < units else GT).any()  # the other one stays 0
 
 
 @pytest.mark.parametrize("penalty", list(PENALTIES))
