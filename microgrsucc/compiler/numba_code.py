@@ -15,7 +15,10 @@ where that changes no sum. The code grows with the number of layers and other no
 with the number of parameters: numba compiles straight-line code per parameter in minutes.
 
 The kernel gathers each layer's weights and biases from the parameter array ``PV`` before
-the loop over tiles and adds their gradients to one array ``G`` after it. What does not
+the loop over tiles and adds their gradients to one array ``G`` after it. Its arrays are
+views of a workspace the host keeps for each thread (``workspace``), laid out when the code
+is written (``_Emitter.carve``); the layers' positions are one int array ``IX`` (``LAYER_ENTRY``
+ints per layer, then the positions), their constant biases one float array ``FC``. What does not
 vary per sample (a penalty over the parameters) is computed on the host (``invariant.py``):
 a sum of squares as one compiled loop (``_squares_host``, which raises no floating-point
 warnings, so the host code needs no ``np.errstate``), the few other scalars as Python floats;
