@@ -272,13 +272,9 @@ class FlatParameter:
         # One count says which of three cases holds: every position has a gradient (add),
         # none has (copy: -0.0 stays -0.0), or some have (both, by mask).
         found = np.count_nonzero(has if index is None else has[index])
-        if found == 0 and not self._objects:  # after zero_grad(): alpha * g in one pass
-            if index is None:
-                np.multiply(g, alpha, out=self._grad)
-                has.fill(True)
-            else:
-                self._grad[index] = g * alpha
-                has[index] = True
+        if found == 0 and index is None and not self._objects:  # after zero_grad(): one pass
+            np.multiply(g, alpha, out=self._grad)
+            has.fill(True)
             return
         if alpha != 1.0:
             g = g * alpha

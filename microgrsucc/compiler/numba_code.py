@@ -15,15 +15,13 @@ where that changes no sum. The code grows with the number of layers and other no
 with the number of parameters: numba compiles straight-line code per parameter in minutes.
 
 The kernel gathers each layer's weights and biases from the parameter array ``PV`` before
-the loop over tiles and adds their gradients to one array ``G`` after it. Its arrays are
-views of a workspace the host keeps for each thread (``workspace``), laid out when the code
-is written (``_Emitter.carve``); the layers' positions are one int array ``IX`` (``LAYER_ENTRY``
-ints per layer, then the positions), their constant biases one float array ``FC``. What does not
-vary per sample (a penalty over the parameters) is computed on the host (``invariant.py``):
-a sum of squares as one compiled loop (``_squares_host``, which raises no floating-point
-warnings, so the host code needs no ``np.errstate``), the few other scalars as Python floats;
-so the host does no work per parameter in Python. ``P`` may be a list of floats or a 1-d
-float64 array; it is never written.
+the loop over tiles and adds their gradients to one array ``G`` after it; its arrays are
+views of a workspace kept per thread (``numba_layout.py``). What does not vary per sample
+(a penalty over the parameters) is computed on the host (``invariant.py``): a sum of squares
+as one compiled loop (``_squares_host``, which raises no floating-point warnings, so the host
+code needs no ``np.errstate``), the few other scalars as Python floats; so the host does no
+work per parameter in Python. ``P`` may be a list of floats or a 1-d float64 array; it is
+never written.
 
 The kernel is compiled with ``@njit(cache=True)``: numba caches machine code next to the
 source file, so the source is written to a file named by its hash, under
@@ -44,19 +42,16 @@ over, as in the python backend.
 from __future__ import annotations
 
 import builtins
-import threading
 from collections.abc import Callable
 from typing import Any
-
-import numpy as np
 
 from microgrsucc.compiler.invariant import Invariant, replaying
 from microgrsucc.compiler.layers import Block, find_blocks, input_columns, name_blocks
 from microgrsucc.compiler.numba_cache import load
+from microgrsucc.compiler.numba_layout import LAYER_ENTRY, Layout, workspace
 from microgrsucc.compiler.numba_printer import (
     KERNEL_HELPER_NAMES,
     KERNEL_HELPERS,
-    LAYER_ENTRY,
     NUMBA,
     UNSUPPORTED,
     flags,
@@ -196,7 +191,7 @@ class _Emitter:
         return ["for r in range(n):", f"    for {j} in range({m}):", f"        {statement}", *checked]
 
     def kernel(self) -> list[str]:
-        """The kernel's source (after it, ``floats`` is the size of its workspace)."""
+        """The kernel's source (after it, ``layout.floats`` is the size of its workspace)."""
         recorded = TileRegisters()
         self.tile(recorded)  # where each temporary is computed and read
         names = TileRegisters(recorded.crossing)
@@ -205,10 +200,12 @@ class _Emitter:
         zero += [f"_clear(dK{b.name})" for b in self.layers if b.name in self.key_grads]
         arrays = [*self.arrays]
         for temp in sorted(names.crossing):
-            at = self.carve(self.tile_len)
+            at = self.layout.carve(self.tile_len)
             arrays.append(f"{temp} = WS[{at}:{at + self.tile_len}]")
         if self.widest:
-            arrays.append(f"AT = _part(WS, {self.carve(self.tile_len * self.widest)}, TILE, {self.widest})")
+            arrays.append(
+                f"AT = _part(WS, {self.layout.carve(self.tile_len * self.widest)}, TILE, {self.widest})"
+            )
         lines = [
             "@njit(cache=True, error_model='python', no_cfunc_wrapper=True)",
             "def kernel(X, count, PV, H, bad, IX, FC, WS):",
@@ -226,40 +223,6 @@ class _Emitter:
         ]
         return lines
 
-    def carve(self, floats: int) -> int:
-        """The position in the workspace ``WS`` of a new array of ``floats`` floats, at the start
-        of a cache line (64 bytes)."""
-        at = self.floats
-        self.floats += -(-floats // 8) * 8
-        return at
-
-    def tables(self) -> tuple[Any, Any]:
-        """The kernel's ``IX`` (each layer's entry, ``LAYER_ENTRY`` ints, then their positions)
-        and ``FC`` (the layers' constant biases), for the layers of the last ``tile()``."""
-        t = self.t
-        entries: list[int] = []
-        ints: list[int] = []
-        floats: list[float] = []
-        start = LAYER_ENTRY * len(self.entries)
-        for b, at in self.entries:
-            pairs = [(col, j) for col, js in enumerate(b.biases) for j in js]
-            # Each unit's sum starts at -0.0, the sum's identity (x + -0.0 is x, also for
-            # x = -0.0), as eager mode's first term starts it; +0.0 would turn -0.0 into +0.0.
-            constant = [-0.0] * len(b.members)
-            for col, j in pairs:
-                if t.kinds[j] == CONST:
-                    constant[col] += t.payload[j]
-            bias_params = [(col, int(t.payload[j])) for col, j in pairs if t.kinds[j] == PARAM]
-            iw = start + len(ints)
-            ints += [w for row in b.weights for w in row]
-            br = start + len(ints)
-            ints += [col for col, _ in bias_params]
-            bp = start + len(ints)
-            ints += [p for _, p in bias_params]
-            entries += [len(b.members), len(b.key), len(bias_params), iw, br, bp, len(floats), at]
-            floats += constant
-        return np.array(entries + ints, dtype=np.intp), np.array(floats, dtype=np.float64)
-
     def tile(self, names: TileRegisters) -> list[str]:
         """The body of the loop over tiles (``s0`` the first sample, ``n`` samples): the forward
         pass, then the backward pass."""
@@ -270,8 +233,7 @@ class _Emitter:
         tile = Tile(names, self.flagging)
         done: set[int] = set()
         self.arrays: list[str] = []  # per-tile arrays, views of the workspace
-        self.floats = 0  # the workspace's floats so far
-        self.entries: list[tuple[Block, int]] = []  # the layers, with their arrays' position in WS
+        self.layout = Layout()  # the arrays' positions in the workspace
         self.gathered: list[str] = []  # each layer's weights (and transposed) and biases, from PV
         self.scattered: list[str] = []  # each layer's gradients, added to G
         for i in plan.order(True):
@@ -286,7 +248,7 @@ class _Emitter:
             m = self.size(b)
             for x in (b.name, f"d{b.name}"):
                 self.arrays.append(
-                    f"{x}, f{x} = _tile(WS, {self.carve(len(b.members) * self.tile_len)}, {m}, TILE)"
+                    f"{x}, f{x} = _tile(WS, {self.layout.carve(len(b.members) * self.tile_len)}, {m}, TILE)"
                 )
             for col, z in enumerate(b.members):
                 self.expr[z] = f"{b.name}[{col}, r]"
@@ -296,13 +258,11 @@ class _Emitter:
                     width = len(b.key)
                     for x in (a, f"d{a}"):
                         self.arrays.append(
-                            f"{x} = _part(WS, {self.carve(width * self.tile_len)}, {width}, TILE)"
+                            f"{x} = _part(WS, {self.layout.carve(width * self.tile_len)}, {width}, TILE)"
                         )
                     first = input_columns(self.t, self.block_of, b.key)
                     tile.fill(a, [self.expr[k] for k in b.key], first)
-                h = LAYER_ENTRY * len(self.entries)
-                units, inputs = len(b.members), len(b.key)
-                self.entries.append((b, self.carve(4 * units * inputs + 2 * units)))
+                h = self.layout.layer(b)
                 gathered = f"W{b.name}, WT{b.name}, b{b.name}, GW{b.name}, GT{b.name}, gb{b.name}"
                 entry = f"IX[{h}:{h + LAYER_ENTRY}]"
                 self.gathered.append(f"{gathered} = _gather(PV, IX, FC, WS, {entry})")
@@ -379,26 +339,6 @@ class _Emitter:
                             contrib.setdefault(k, []).append((f"d{a}[{col}, r]", 0))
 
 
-def workspace(floats: int) -> Callable[[], Any]:
-    """``get() -> WS``: the calling thread's workspace of ``floats`` float64 (zeros when made, then
-    kept), whose views are the kernel's arrays: a call in another thread gets its own.
-
-    It starts at a cache line (64 bytes), as the kernel's arrays in it do: numpy promises 16
-    bytes, and a workspace 16 bytes off made the kernel 1.3x slower at W=128 (vector loads
-    across two lines)."""
-    local = threading.local()
-
-    def get() -> Any:
-        found = getattr(local, "WS", None)
-        if found is None:
-            raw = np.zeros(floats + 8)
-            start = (-raw.ctypes.data % 64) // 8
-            found = local.WS = raw[start : start + floats]
-        return found
-
-    return get
-
-
 def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
     """``run(P, samples, count) -> (total, grads)`` with a numba kernel, and its source.
 
@@ -418,8 +358,8 @@ def generate(trace: Trace) -> tuple[Callable[..., Any], str]:
     run = ["def run(P, samples, count):", "    PV = np.asarray(P, dtype=np.float64)"]
     run += [f"    {s}" for s in host.forward()]
     if has_kernel:
-        consts["_IX"], consts["_FC"] = e.tables()
-        consts["_workspace"] = workspace(e.floats)
+        consts["_IX"], consts["_FC"] = e.layout.tables(trace)
+        consts["_workspace"] = workspace(e.layout.floats)
         held = ", ".join(host.expr[j] or "" for j in e.held)
         run += [
             f"    X = np.ascontiguousarray(samples, dtype=np.float64).reshape(count, {trace.nargs})",

@@ -18,7 +18,6 @@ from microgrsucc.compiler.tree import Binary, Call, Node, Raise, walk
 __all__ = [
     "KERNEL_HELPERS",
     "KERNEL_HELPER_NAMES",
-    "LAYER_ENTRY",
     "NUMBA",
     "TILE",
     "NumbaPrinter",
@@ -147,12 +146,6 @@ def tile_size(widest: int) -> int:
     return tile
 
 
-# A layer's entry in the kernel's int array IX, at a position printed in the kernel: its units
-# m, inputs n and bias parameters k; where in IX its weights' positions in PV are (m * n, unit
-# by unit) and its biases' units and parameters (k each); where in FC its constant biases are
-# (m); and where in WS its arrays are (W, its transpose, their gradients: m * n each; b, gb: m).
-LAYER_ENTRY = 8
-
 KERNEL_HELPERS = """import math
 import numpy as np
 from numba import njit
@@ -197,7 +190,7 @@ def _clear(A):
             A[i, r] = 0.0
 
 # A layer's weights (also transposed, for the order of the forward loop) and biases from PV,
-# with zeroed arrays for their gradients. ``entry`` is the layer's entry in IX (LAYER_ENTRY),
+# with zeroed arrays for their gradients. ``entry`` is the layer's entry in IX (numba_layout.py),
 # a slice of it: an int printed in the kernel would compile a copy of the function for each.
 @njit(**INNER)
 def _gather(PV, IX, FC, WS, entry):
