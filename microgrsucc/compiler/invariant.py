@@ -95,23 +95,23 @@ def replaying(step: Callable[..., Any], quiet: bool = False) -> Callable[..., An
     the samples the kernel noted: ``Replay`` hands those to the eager engine. ``quiet`` says
     that the host code does no arithmetic in numpy (``Invariant.quiet``)."""
 
-    def checked(P: Any, samples: Any, count: int) -> Any:
-        # The host code's numpy (a sum of squares overflowing to inf) warns where eager mode
-        # is silent, and where warnings are errors (pytest's filterwarnings) that warning
-        # became a RuntimeError "the generated code raised". The numpy backend ignores them too.
-        with np.errstate(all="ignore"):
-            total, grads, bad = step(P, samples, count)
-        if bad:
-            raise Replay(bad, (total, grads))
-        return total, grads
-
     def checked_quietly(P: Any, samples: Any, count: int) -> Any:
         total, grads, bad = step(P, samples, count)
         if bad:
             raise Replay(bad, (total, grads))
         return total, grads
 
-    return checked_quietly if quiet else checked
+    if quiet:
+        return checked_quietly
+
+    def checked(P: Any, samples: Any, count: int) -> Any:
+        # The host code's numpy (a sum of squares overflowing to inf) warns where eager mode
+        # is silent, and where warnings are errors (pytest's filterwarnings) that warning
+        # became a RuntimeError "the generated code raised". The numpy backend ignores them too.
+        with np.errstate(all="ignore"):
+            return checked_quietly(P, samples, count)
+
+    return checked
 
 
 class Invariant:

@@ -365,6 +365,8 @@ def _squares_host(PV, I, C, powered):
                 raise OverflowError("squares: (x ** 2) overflowed")
     return total
 
+# ``unique`` is in the call the host code prints for numpy's add_square_grads too; a loop
+# adds repeated positions one after another either way.
 @njit(**HOST)
 def _square_grads_host(G, PV, I, C, adjoint, unique):
     for k in range(I.shape[0]):
