@@ -236,6 +236,17 @@ def _in_chunks(value_and_grad: Callable[..., Any], PV: Any, HV: Any, X: Any, n: 
     return (total, (any_bad, bad.reshape(-1))), (gP, gH)
 
 
+def _packed(result: Any) -> tuple[Any, Any]:
+    """``value_and_grad``'s results as one array, which comes back in one transfer: the
+    total, whether any sample was noted, whether the total and every gradient are finite,
+    then the held values' gradients and the parameters'; and the mask of the noted samples,
+    fetched only when there are some."""
+    (total, (any_bad, bad)), (gP, gH) = result
+    finite = jnp.isfinite(total) & jnp.all(jnp.isfinite(gP)) & jnp.all(jnp.isfinite(gH))
+    head = jnp.stack([total, any_bad.astype(total.dtype), finite.astype(total.dtype)])
+    return jnp.concatenate([head, gH, gP]), bad
+
+
 class Kernel:
     """The jitted forward and backward of the varying part, over padded, sharded batches.
 
@@ -244,8 +255,11 @@ class Kernel:
 
     def __init__(self, kernel: Callable[..., Any], widest: int = 1) -> None:
         value_and_grad = jax.value_and_grad(kernel, argnums=(0, 1), has_aux=True)
-        self.step = jax.jit(value_and_grad)
-        self.in_chunks = jax.jit(functools.partial(_in_chunks, value_and_grad), static_argnames="chunk")
+        self.step = jax.jit(lambda *args: _packed(value_and_grad(*args)))
+        self.in_chunks = jax.jit(
+            lambda PV, HV, X, n, chunk: _packed(_in_chunks(value_and_grad, PV, HV, X, n, chunk)),
+            static_argnames="chunk",
+        )
         self.widest = widest
         self.devices = jax.devices()
         self.sharded: tuple[Any, Any] | None = None
@@ -260,13 +274,11 @@ class Kernel:
         size = bucket(count)
         size = -(-size // len(self.devices)) * len(self.devices)  # a whole number of rows per device
         padded = X if size == count else np.concatenate([X, X[np.arange(size - count) % count]])
-        total, gP, gH, bad = self.run(P, H, padded, count)
-        if size != count and not (
-            math.isfinite(total) and np.all(np.isfinite(gP)) and np.all(np.isfinite(gH))
-        ):
+        total, gP, gH, bad, finite = self.run(P, H, padded, count)
+        if size != count and not finite:
             # A padded copy of a sample contributes 0 * (its partial): NaN where that is
             # infinite. Without the padding, the numbers are eager mode's.
-            total, gP, gH, bad = self.run(P, H, X, count)
+            total, gP, gH, bad, finite = self.run(P, H, X, count)
         return total, gP, gH, bad
 
     def chunk(self, size: int) -> int | None:
@@ -294,9 +306,11 @@ class Kernel:
                 PV, HV = (jax.device_put(a, whole) for a in (PV, HV))
             chunk = self.chunk(len(X))
             if chunk is None:
-                (total, (any_bad, bad)), (gP, gH) = self.step(PV, HV, X, count)
+                packed, bad = self.step(PV, HV, X, count)
             else:
-                (total, (any_bad, bad)), (gP, gH) = self.in_chunks(PV, HV, X, count, chunk=chunk)
-            total, any_bad, gP, gH = jax.device_get((total, any_bad, gP, gH))  # one transfer
+                packed, bad = self.in_chunks(PV, HV, X, count, chunk=chunk)
+            packed = np.asarray(packed)  # one transfer
+            total, any_bad, finite = packed[:3].tolist()
             found = np.flatnonzero(np.asarray(bad)).tolist() if any_bad else []
-            return float(total), np.array(gP), np.asarray(gH).tolist(), found
+            gH = packed[3 : 3 + len(HV)]
+            return total, packed[3 + len(HV) :].copy(), gH.tolist(), found, bool(finite)
