@@ -261,6 +261,7 @@ class Kernel:
             static_argnames="chunk",
         )
         self.widest = widest
+        self.rows = threading.local()  # the padded batch (``padded``)
         self.devices = jax.devices()
         self.sharded: tuple[Any, Any] | None = None
         if len(self.devices) > 1:  # the samples split across the devices, the rest replicated
@@ -273,13 +274,25 @@ class Kernel:
         X = np.asarray(samples, dtype=np.float64).reshape(count, -1)
         size = bucket(count)
         size = -(-size // len(self.devices)) * len(self.devices)  # a whole number of rows per device
-        padded = X if size == count else np.concatenate([X, X[np.arange(size - count) % count]])
+        padded = X if size == count else self.padded(X, size)
         total, gP, gH, bad, finite = self.run(P, H, padded, count)
         if size != count and not finite:
             # A padded copy of a sample contributes 0 * (its partial): NaN where that is
             # infinite. Without the padding, the numbers are eager mode's.
             total, gP, gH, bad, finite = self.run(P, H, X, count)
         return total, gP, gH, bad
+
+    def padded(self, X: Any, size: int) -> Any:
+        """``X`` and copies of its first rows, ``size`` rows in all, in an array the calling
+        thread keeps for the next call of that size (``run`` has returned, and jax let go of
+        it, before the next call writes it)."""
+        rows = getattr(self.rows, "array", None)
+        if rows is None or rows.shape != (size, X.shape[1]):
+            rows = self.rows.array = np.empty((size, X.shape[1]))
+        count = len(X)
+        rows[:count] = X
+        np.take(X, np.arange(size - count) % count, axis=0, out=rows[count:])
+        return rows
 
     def chunk(self, size: int) -> int | None:
         """Rows per chunk for a batch of ``size`` rows on one device, or None for one pass: a
