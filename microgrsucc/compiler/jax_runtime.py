@@ -261,7 +261,7 @@ class Kernel:
             static_argnames="chunk",
         )
         self.widest = widest
-        self.rows = threading.local()  # the padded batch (``padded``)
+        self.padding = threading.local()  # each thread's padded batch (``padded``)
         self.devices = jax.devices()
         self.sharded: tuple[Any, Any] | None = None
         if len(self.devices) > 1:  # the samples split across the devices, the rest replicated
@@ -283,16 +283,16 @@ class Kernel:
         return total, gP, gH, bad
 
     def padded(self, X: Any, size: int) -> Any:
-        """``X`` and copies of its first rows, ``size`` rows in all, in an array the calling
-        thread keeps for the next call of that size (``run`` has returned, and jax let go of
-        it, before the next call writes it)."""
-        rows = getattr(self.rows, "array", None)
-        if rows is None or rows.shape != (size, X.shape[1]):
-            rows = self.rows.array = np.empty((size, X.shape[1]))
+        """``X`` and copies of its rows from the first on, ``size`` rows in all, in an array
+        the calling thread keeps for its next call of that size (``run`` has returned, and
+        jax has let go of the array, before that call writes it)."""
+        kept = getattr(self.padding, "array", None)
+        if kept is None or kept.shape != (size, X.shape[1]):
+            kept = self.padding.array = np.empty((size, X.shape[1]))
         count = len(X)
-        rows[:count] = X
-        np.take(X, np.arange(size - count) % count, axis=0, out=rows[count:])
-        return rows
+        kept[:count] = X
+        np.take(X, np.arange(size - count) % count, axis=0, out=kept[count:])
+        return kept
 
     def chunk(self, size: int) -> int | None:
         """Rows per chunk for a batch of ``size`` rows on one device, or None for one pass: a
