@@ -242,11 +242,13 @@ def jax_step(w: Weights, X: np.ndarray, Y: np.ndarray) -> Step | None:
 
 
 def blas_kernels() -> str:
-    """Which matrix kernels the peers run: numpy's BLAS and the CPU architecture it chose at run
-    time (threadpoolctl, if installed), and PyTorch's CPU capability. An OpenBLAS that does
-    not know the CPU falls back to older kernels (numpy 2.4's OpenBLAS 0.3.31 takes AMD Zen 5
-    for Haswell, AVX2 only: OpenMathLib/OpenBLAS#6029), which moves every ratio; the
-    environment variable ``OPENBLAS_CORETYPE``, set before numpy is imported, chooses them."""
+    """Which matrix kernels the peers run: numpy's BLAS and the CPU architecture it runs them
+    for (threadpoolctl, if installed), and PyTorch's CPU capability. OpenBLAS picks kernels
+    for the CPU when numpy is imported, unless the environment variable
+    ``OPENBLAS_CORETYPE`` names them (a machine's image may set it: the AMD EPYC machines
+    of docs/performance.md had ``OPENBLAS_CORETYPE=Haswell``, AVX2 kernels on a CPU with
+    AVX-512, where OpenBLAS itself picks SkylakeX); the kernels move every numpy ratio, so
+    the variable is printed too."""
     try:
         from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
     except ImportError:
@@ -257,6 +259,8 @@ def blas_kernels() -> str:
             for i in threadpool_info()
             if i.get("user_api") == "blas"
         )
+    chosen = os.environ.get("OPENBLAS_CORETYPE")
+    found += f", OPENBLAS_CORETYPE={chosen} in the environment" if chosen else ", OPENBLAS_CORETYPE not set"
     try:
         import torch
     except ImportError:
