@@ -179,6 +179,56 @@ def test_threads_calling_one_kernel_at_once_get_what_each_gets_alone() -> None:
         assert total == want_total and grads.tolist() == want.tolist()
 
 
+def test_threads_loading_one_new_module_at_once_each_get_it_whole(tmp_path: Path) -> None:
+    """A module is in sys.modules while it runs (numba's cache finds the helpers by name): a
+    thread asking for it meanwhile waits for the whole module, not the half-run one."""
+    import threading
+
+    from microgrsucc.compiler import numba_cache
+
+    # New to this process (the folder's name is in it); its run takes long enough for the
+    # other threads to ask for it meanwhile.
+    source = f"import time\ntime.sleep(0.05)\nFOLDER = {str(tmp_path)!r}\n"
+    barrier = threading.Barrier(4)
+
+    def load() -> Any:
+        barrier.wait()
+        return numba_cache.load(source, "test")
+
+    with ThreadPoolExecutor(4) as pool:
+        modules = list(pool.map(lambda _: load(), range(4)))
+    assert all(m is modules[0] for m in modules)
+    assert [m.FOLDER for m in modules] == [str(tmp_path)] * 4
+
+
+def test_threads_making_a_steps_first_call_at_once_get_eager_results() -> None:
+    """Four threads call a new step for the first time at once (its kernel module not yet
+    loaded, in a process whose helpers may not be either): each gets eager mode's total for
+    its batch, as when called alone."""
+    import threading
+
+    model = MLP(2, [7, 1], seed=11)
+    params = model.parameters()
+    c = float(np.random.default_rng().uniform(1e-4, 2e-4))  # a new kernel in this process
+
+    def loss(a: mg.Value, b: mg.Value, y: mg.Value) -> mg.Value:
+        return (1 - y * model([a, b])).relu() + c * sum(p * p for p in params)
+
+    step = mg.compile(loss, params, backend="numba")
+    batches = [hinge_rows(count, count, []) for count in (1, 3, TILE + 2, 5)]
+    barrier = threading.Barrier(len(batches))
+
+    def first_call(rows: list[tuple[float, ...]]) -> float:
+        barrier.wait()
+        return step.backward(np.array(rows), reduction="sum")
+
+    with ThreadPoolExecutor(len(batches)) as pool:
+        totals = list(pool.map(first_call, batches))
+    for rows, total in zip(batches, totals, strict=True):
+        want = eager_outcome(loss, params, rows, "sum", None)
+        assert want.error is None and close(total, want.total, max(want.scale, 1.0)), (len(rows), total, want)
+
+
 def test_a_layer_wider_than_64_runs_in_smaller_tiles_with_eager_results() -> None:
     # 70 units by 64 samples (35 KB) would not fit the first level of cache: tiles of 32.
     assert [tile_size(w) for w in (1, 64, 65, 128, 129, 10**6)] == [TILE, TILE, 32, 32, 16, 16]
