@@ -161,6 +161,42 @@ def test_a_large_batch_runs_in_chunks_with_eager_results_and_errors(monkeypatch:
     assert logs._compiled(1).batch.kernel.in_chunks._cache_size() > 0  # type: ignore[attr-defined]
 
 
+def test_a_function_jax_lacks_on_a_parameter_runs_compiled_with_eager_results() -> None:
+    """math's remainder, which jax.numpy has none of, runs called back on the host; the check
+    of its sample's domain too, out of the derivative's reach (jax cannot differentiate a
+    callback: value_and_grad raised, and the whole batch went to the eager engine)."""
+    remainder = mg.custom_op("remainder_by_1", lambda x: math.remainder(x, 1.0), lambda F, x, out: 1.0)
+    w = mg.Value(0.7)
+    step = mg.compile(lambda x: remainder(w * x) + (w * x).log(), [w], backend="jax")
+    rows = [(0.25 * k,) for k in range(1, 12)]
+    want_total, want = eager(lambda x: remainder(w * x) + (w * x).log(), [w], rows)
+    w.grad = None
+    with counting_fallbacks() as replayed:
+        total = step.backward(rows, reduction="sum")
+    assert replayed == []
+    assert total == pytest.approx(want_total, rel=1e-12) and w.grad == pytest.approx(want[0], rel=1e-12)
+
+
+def test_an_error_of_jax_itself_is_named_not_taken_for_a_domain_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The program notes domain errors in its mask and never raises one: a ValueError or
+    ArithmeticError out of jax is a bug to show, not a batch to hand to the eager engine."""
+    w = mg.Value(1.5)
+    step = mg.compile(lambda x: (w * x).log(), [w], backend="jax")
+    step.backward([(1.0,)])
+    kernel = step._compiled(1).batch.kernel  # type: ignore[attr-defined]
+
+    def broken(*args: Any) -> Any:
+        raise ValueError("a failure inside jax")
+
+    monkeypatch.setattr(kernel, "step", broken)
+    w.grad = None
+    with counting_fallbacks() as replayed, pytest.raises(RuntimeError, match="a failure inside jax"):
+        step.backward([(1.0,), (2.0,)])
+    assert replayed == [] and w.grad is None
+
+
 def test_parameters_given_as_an_array_are_read_and_the_penalty_is_one_call() -> None:
     from microgrsucc.compiler import jax_code
 

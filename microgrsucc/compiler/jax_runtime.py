@@ -107,14 +107,24 @@ class _Checked:
         self.f = f
 
     def __call__(self, *args: Any) -> Any:
+        args = _constant(args)
         r = self.f(*args)
         _note(_failed(r, args))
         return r
 
     def on(self, where: Callable[[], Any], *args: Any) -> Any:
+        args = _constant(args)
         r = self.f(*args)
         _note(_failed(r, args) & where())
         return r
+
+
+def _constant(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The arguments of a check, out of the derivative's reach: a check's values feed only its
+    mask, and a function called back on the host (``_host``: math's, for one jax has none of)
+    has no derivative for jax to trace through (``value_and_grad`` raised, and the whole
+    batch went to the eager engine on every call)."""
+    return tuple(jax.lax.stop_gradient(a) for a in args)
 
 
 class _Unchecked(_Checked):
@@ -318,10 +328,16 @@ class Kernel:
                 X = jax.device_put(X, rows)
                 PV, HV = (jax.device_put(a, whole) for a in (PV, HV))
             chunk = self.chunk(len(X))
-            if chunk is None:
-                packed, bad = self.step(PV, HV, X, count)
-            else:
-                packed, bad = self.in_chunks(PV, HV, X, count, chunk=chunk)
+            try:
+                if chunk is None:
+                    packed, bad = self.step(PV, HV, X, count)
+                else:
+                    packed, bad = self.in_chunks(PV, HV, X, count, chunk=chunk)
+            except (ArithmeticError, ValueError) as err:
+                # The program notes a sample's domain error in its mask and never raises one:
+                # an error of these types comes from jax tracing or compiling it, a bug, and must
+                # not pass for a domain error (which hands the batch to the eager engine).
+                raise RuntimeError(f"jax could not run the step: {type(err).__name__}: {err}") from err
             packed = np.asarray(packed)  # one transfer
             total, any_bad, finite = packed[:3].tolist()
             found = np.flatnonzero(np.asarray(bad)).tolist() if any_bad else []
