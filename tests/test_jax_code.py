@@ -167,9 +167,13 @@ def test_a_function_jax_lacks_on_a_parameter_runs_compiled_with_eager_results() 
     callback: value_and_grad raised, and the whole batch went to the eager engine)."""
     remainder = mg.custom_op("remainder_by_1", lambda x: math.remainder(x, 1.0), lambda F, x, out: 1.0)
     w = mg.Value(0.7)
-    step = mg.compile(lambda x: remainder(w * x) + (w * x).log(), [w], backend="jax")
+
+    def loss(x: mg.Value) -> mg.Value:
+        return remainder(w * x) + (w * x).log()
+
+    step = mg.compile(loss, [w], backend="jax")
     rows = [(0.25 * k,) for k in range(1, 12)]
-    want_total, want = eager(lambda x: remainder(w * x) + (w * x).log(), [w], rows)
+    want_total, want = eager(loss, [w], rows)
     w.grad = None
     with counting_fallbacks() as replayed:
         total = step.backward(rows, reduction="sum")
